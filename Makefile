@@ -1,0 +1,100 @@
+# netpipe - a netcat for scripts, listeners and fast file copies.
+
+PREFIX ?= /usr/local
+MANPREFIX ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+
+BSD_CFLAGS != $(PKG_CONFIG) --cflags libbsd-overlay 2>/dev/null || true
+BSD_LIBS != $(PKG_CONFIG) --libs libbsd-overlay 2>/dev/null || echo -lbsd
+
+WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+	-Wmissing-prototypes
+HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+NP_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS)
+NP_LIBS = $(BSD_LIBS)
+
+SRCS = netpipe.c options.c sock.c session.c transfer.c
+OBJS = $(SRCS:.c=.o)
+SAN_OBJS = $(SRCS:.c=.san.o)
+
+# Debian package names for everything the build and the test suite use.
+DEPS = build-essential libbsd-dev libtls-dev pkg-config mandoc bats \
+	bats-assert bats-support netcat-openbsd socat openssl python3 \
+	iproute2 procps strace valgrind parallel
+
+BATS ?= bats
+BATS_FLAGS ?= --jobs 4
+
+.PHONY: all deps check sanitize valgrind bench fuzz install uninstall clean lint
+
+all: netpipe
+
+netpipe: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(NP_LIBS)
+
+.SUFFIXES: .c .o
+.c.o:
+	$(CC) $(CFLAGS) $(HARDEN) $(NP_CFLAGS) -c -o $@ $<
+
+netpipe.o: netpipe.c netpipe.h Makefile
+options.o: options.c netpipe.h Makefile
+sock.o: sock.c netpipe.h Makefile
+session.o: session.c netpipe.h Makefile
+transfer.o: transfer.c netpipe.h Makefile
+
+# The sanitizer build keeps separate objects so that it never mixes with
+# the optimised binary.
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+%.san.o: %.c netpipe.h Makefile
+	$(CC) $(SAN_FLAGS) $(NP_CFLAGS) -c -o $@ $<
+
+netpipe-san: $(SAN_OBJS)
+	$(CC) $(SAN_FLAGS) -o $@ $(SAN_OBJS) $(NP_LIBS)
+
+deps:
+	@missing=""; for p in $(DEPS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+		    grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+		echo "all dependencies are installed"; \
+	fi
+
+lint:
+	mandoc -T lint -W warning netpipe.1
+
+check: netpipe lint
+	$(BATS) $(BATS_FLAGS) test
+
+sanitize: netpipe-san
+	NETPIPE=$(CURDIR)/netpipe-san $(BATS) $(BATS_FLAGS) test
+
+valgrind: netpipe
+	NETPIPE_WRAP="valgrind -q --error-exitcode=99 --leak-check=full" \
+	    $(BATS) $(BATS_FLAGS) test
+
+install: netpipe
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1
+	install -m 755 netpipe $(DESTDIR)$(PREFIX)/bin/netpipe
+	install -m 644 netpipe.1 $(DESTDIR)$(MANPREFIX)/man1/netpipe.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/netpipe $(DESTDIR)$(MANPREFIX)/man1/netpipe.1
+
+bench:
+	@echo "make bench: not yet written (see issue 3)"; exit 1
+
+fuzz:
+	@echo "make fuzz: not yet written (see issue 8)"; exit 1
+
+clean:
+	rm -f netpipe netpipe-san $(OBJS) $(SAN_OBJS)

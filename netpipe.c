@@ -1,0 +1,128 @@
+/*
+ * netpipe: a netcat for scripts, listeners and fast file copies.
+ * main() prepares the process, parses the command line and dispatches
+ * to the handler of the chosen mode.
+ */
+
+#include <sys/types.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netpipe.h"
+
+/* The signal that asked us to stop, or 0.  The only global state. */
+volatile sig_atomic_t np_signal;
+
+static const struct {
+	enum np_mode	 mode;
+	int		(*handler)(const struct np_opts *);
+} handlers[] = {
+	{ MODE_CONNECT,	session_connect },
+	{ MODE_LISTEN,	session_listen },
+	{ MODE_SCAN,	session_scan },
+};
+
+static void	 on_signal(int);
+static void	 fix_stdio(void);
+static void	 signals_init(void);
+
+static void
+on_signal(int sig)
+{
+	np_signal = sig;
+}
+
+/*
+ * A closed fd 0, 1 or 2 would be handed to the first socket, and then
+ * data or -v messages would go where they must not.  Fill the holes
+ * with /dev/null before anything else opens a descriptor.
+ */
+static void
+fix_stdio(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			_exit(NP_EXIT_FAIL);
+	}
+}
+
+/*
+ * No SA_RESTART: a signal must interrupt a blocking write or poll, so
+ * that every loop sees np_signal promptly and exits through its cleanup.
+ */
+static void
+signals_init(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Set *ts to ms milliseconds from now on the monotonic clock. */
+void
+np_deadline_set(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Milliseconds left until *ts, rounded up; 0 once it has passed. */
+int
+np_deadline_ms(const struct timespec *ts)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(ts->tv_sec - now.tv_sec) * 1000 +
+	    (ts->tv_nsec - now.tv_nsec + 999999) / 1000000;
+	if (ms < 0)
+		return 0;
+	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+/* Linux has no pledge(2); this keeps its place until seccomp lands. */
+static void
+sandbox_init(void)
+{
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct np_opts opts;
+	size_t i;
+	int rc = NP_EXIT_USAGE;
+
+	fix_stdio();
+	signals_init();
+	opts_parse(&opts, argc, argv);
+	sandbox_init();
+	for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+		if (handlers[i].mode == opts.mode)
+			rc = handlers[i].handler(&opts);
+	opts_free(&opts);
+	return rc;
+}

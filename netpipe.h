@@ -1,0 +1,126 @@
+/*
+ * netpipe: shared structures, exit codes and prototypes.
+ */
+
+#ifndef NETPIPE_H
+#define NETPIPE_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <signal.h>
+#include <time.h>
+#include <stddef.h>
+
+#define NP_VERSION	"0.1.0"
+
+/* Exit codes: SPEC section 3.  A signal exits with 128 + its number. */
+#define NP_EXIT_OK	0
+#define NP_EXIT_FAIL	1
+#define NP_EXIT_USAGE	2
+#define NP_EXIT_SIGNAL	128
+
+enum np_mode {
+	MODE_CONNECT,
+	MODE_LISTEN,
+	MODE_SCAN
+};
+
+enum np_io {
+	IO_AUTO,
+	IO_RW,
+	IO_SEND,
+	IO_ZEROCOPY
+};
+
+enum np_proxy {
+	PROXY_NONE,
+	PROXY_SOCKS4,
+	PROXY_SOCKS5,
+	PROXY_CONNECT
+};
+
+/* Highest port that -z will take in one command line. */
+#define NP_MAX_PORTS	65536
+
+/*
+ * The command line, validated.  Built once by opts_parse() and passed
+ * around as const; nothing else holds option state.
+ */
+struct np_opts {
+	enum np_mode	 mode;
+	int		 family;	/* -4, -6: AF_INET, AF_INET6, AF_UNSPEC */
+	int		 broadcast;	/* -b, --broadcast */
+	int		 crlf;		/* -C, --crlf */
+	int		 so_debug;	/* -D, --debug */
+	int		 no_stdin;	/* -d, --no-stdin */
+	int		 recv_buf;	/* -I, --recv-buf; 0 when unset */
+	int		 send_buf;	/* -O, --send-buf; 0 when unset */
+	int		 interval;	/* -i, --interval, seconds */
+	int		 keep_open;	/* -k, --keep-open */
+	int		 ttl;		/* -M, --ttl; -1 when unset */
+	int		 min_ttl;	/* -m, --min-ttl; -1 when unset */
+	int		 shutdown_wr;	/* -N, --shutdown (also set by -q) */
+	int		 numeric;	/* -n, --numeric */
+	const char	*proxy_user;	/* -P, --proxy-user */
+	int		 quit_after;	/* -q, --quit-after; -1 waits */
+	int		 random_ports;	/* -r, --random-ports */
+	const char	*source;	/* -s, --source */
+	int		 tos;		/* -T, --tos; -1 when unset */
+	int		 telnet;	/* -t, --telnet */
+	int		 unix_sock;	/* -U, --unix */
+	int		 udp;		/* -u, --udp */
+	int		 verbose;	/* -v, --verbose, counted */
+	long long	 recv_limit;	/* -W, --recv-limit; 0 when unset */
+	int		 wait;		/* -w, --wait, seconds; -1 when unset */
+	enum np_proxy	 proxy_type;	/* -X, --proxy-type */
+	const char	*proxy;		/* -x, --proxy */
+	int		 half_close;	/* --half-close */
+	enum np_io	 io;		/* --io */
+
+	/* Positional arguments, after the flags. */
+	const char	*host;		/* destination, listen address or path */
+	char		 port[8];	/* numeric port; "" for Unix sockets */
+	char		 local_port[8];	/* -p, numeric; "" when unset */
+	char		 proxy_host[256]; /* -x, without the port */
+	char		 proxy_port[8];	/* -x port, default by -X */
+	int		*ports;		/* -z: every port to probe, in order */
+	size_t		 nports;
+};
+
+/* options.c */
+void	 opts_parse(struct np_opts *, int, char *[]);
+void	 opts_free(struct np_opts *);
+void	 usage(int) __attribute__((noreturn));
+void	 opts_usage_error(const char *, ...)
+	    __attribute__((noreturn, format(printf, 1, 2)));
+int	 opts_port(const char *, const char *, int, int);
+
+/* sock.c */
+int	 sock_connect(const struct np_opts *, char *, size_t);
+int	 sock_listen(const struct np_opts *);
+int	 sock_accept(const struct np_opts *, int);
+int	 sock_dgram_peer(const struct np_opts *, int);
+int	 sock_scan(const struct np_opts *, int);
+int	 sock_wait(int, short, int);
+const char *sock_ntop(const struct sockaddr *, socklen_t, char *, size_t);
+
+/* session.c: mode handlers, each returning an exit code. */
+int	 session_connect(const struct np_opts *);
+int	 session_listen(const struct np_opts *);
+int	 session_scan(const struct np_opts *);
+
+/* transfer.c; pump_run() flags. */
+#define PUMP_DGRAM		0x01	/* one message per read and write */
+#define PUMP_UNCONNECTED	0x02	/* UDP -k: answer the last sender */
+struct pump;
+struct pump	*pump_new(const struct np_opts *);
+int	 pump_run(struct pump *, int, int);
+void	 pump_free(struct pump *);
+
+/* netpipe.c */
+extern volatile sig_atomic_t np_signal;
+int	 np_deadline_ms(const struct timespec *);
+void	 np_deadline_set(struct timespec *, int);
+
+#endif /* NETPIPE_H */

@@ -1,0 +1,558 @@
+/*
+ * options.c: the command line into one validated struct np_opts.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netdb.h>
+
+#include <ctype.h>
+#include <err.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netpipe.h"
+
+/* Long-only options take values past any character. */
+enum {
+	OPT_HALF_CLOSE = 256,
+	OPT_VERSION,
+	OPT_MAX
+};
+
+static const char shortopts[] =
+    "46bCDdhI:i:klM:m:NnO:P:p:q:rs:T:tUuvW:w:X:x:z";
+
+/* Alphabetical by long name. */
+static const struct option longopts[] = {
+	{ "broadcast",		no_argument,		NULL, 'b' },
+	{ "crlf",		no_argument,		NULL, 'C' },
+	{ "debug",		no_argument,		NULL, 'D' },
+	{ "half-close",		no_argument,		NULL, OPT_HALF_CLOSE },
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "interval",		required_argument,	NULL, 'i' },
+	{ "ipv4",		no_argument,		NULL, '4' },
+	{ "ipv6",		no_argument,		NULL, '6' },
+	{ "keep-open",		no_argument,		NULL, 'k' },
+	{ "listen",		no_argument,		NULL, 'l' },
+	{ "min-ttl",		required_argument,	NULL, 'm' },
+	{ "no-stdin",		no_argument,		NULL, 'd' },
+	{ "numeric",		no_argument,		NULL, 'n' },
+	{ "proxy",		required_argument,	NULL, 'x' },
+	{ "proxy-type",		required_argument,	NULL, 'X' },
+	{ "proxy-user",		required_argument,	NULL, 'P' },
+	{ "quit-after",		required_argument,	NULL, 'q' },
+	{ "random-ports",	no_argument,		NULL, 'r' },
+	{ "recv-buf",		required_argument,	NULL, 'I' },
+	{ "recv-limit",		required_argument,	NULL, 'W' },
+	{ "scan",		no_argument,		NULL, 'z' },
+	{ "send-buf",		required_argument,	NULL, 'O' },
+	{ "shutdown",		no_argument,		NULL, 'N' },
+	{ "source",		required_argument,	NULL, 's' },
+	{ "source-port",	required_argument,	NULL, 'p' },
+	{ "telnet",		no_argument,		NULL, 't' },
+	{ "tos",		required_argument,	NULL, 'T' },
+	{ "ttl",		required_argument,	NULL, 'M' },
+	{ "udp",		no_argument,		NULL, 'u' },
+	{ "unix",		no_argument,		NULL, 'U' },
+	{ "verbose",		no_argument,		NULL, 'v' },
+	{ "version",		no_argument,		NULL, OPT_VERSION },
+	{ "wait",		required_argument,	NULL, 'w' },
+	{ NULL,			0,			NULL, 0 }
+};
+
+enum rule { CONFLICTS, REQUIRES };
+
+/*
+ * Pairs of options that make no sense together.  Checked once, after
+ * parsing, so that the order on the command line does not matter.
+ */
+static const struct conflict {
+	int		a;
+	int		b;
+	enum rule	rule;
+} conflicts[] = {
+	{ '4',		'6',		CONFLICTS },
+	{ 'l',		'z',		CONFLICTS },
+	{ 'x',		'l',		CONFLICTS },
+	{ 'x',		'u',		CONFLICTS },
+	{ 'x',		'U',		CONFLICTS },
+	{ 'x',		's',		CONFLICTS },
+	{ 'U',		'4',		CONFLICTS },
+	{ 'U',		'6',		CONFLICTS },
+	{ 'U',		'p',		CONFLICTS },
+	{ 'U',		'z',		CONFLICTS },
+	{ 'z',		'N',		CONFLICTS },
+	{ 'z',		'q',		CONFLICTS },
+	{ OPT_HALF_CLOSE, 'z',		CONFLICTS },
+	{ OPT_HALF_CLOSE, 'u',		CONFLICTS },
+	{ 'k',		'l',		REQUIRES },
+	{ 'P',		'x',		REQUIRES },
+	{ 'X',		'x',		REQUIRES },
+};
+
+static const struct tos_name {
+	const char	*name;
+	int		 value;
+} tos_names[] = {
+	{ "critical",		IPTOS_PREC_CRITIC_ECP },
+	{ "ef",			0xb8 },
+	{ "inetcontrol",	IPTOS_PREC_INTERNETCONTROL },
+	{ "lowdelay",		IPTOS_LOWDELAY },
+	{ "netcontrol",		IPTOS_PREC_NETCONTROL },
+	{ "reliability",	IPTOS_RELIABILITY },
+	{ "throughput",		IPTOS_THROUGHPUT },
+};
+
+static int	 opts_number(const char *, const char *, long long, long long);
+static const char *flag_name(int, char *, size_t);
+static void	 check_conflicts(const unsigned char *);
+static int	 parse_tos(const char *);
+static void	 parse_proxy(struct np_opts *, const char *);
+static void	 parse_args(struct np_opts *, int, char *[]);
+static void	 parse_scan_ports(struct np_opts *, int, char *[]);
+static void	 add_port_item(struct np_opts *, char *);
+static void	 check_unix_path(const char *);
+static void	 set_option(struct np_opts *, int, const char *, unsigned char *);
+
+/*
+ * Print the synopsis (to stdout for -h, stderr otherwise) and exit: 0 when
+ * help was asked for, 2 after a usage error.
+ */
+void
+usage(int help)
+{
+	FILE *fp = help ? stdout : stderr;
+
+	fprintf(fp,
+	    "usage: netpipe [-46bCDdhklNnrtUuvz] [-I length] [-i interval] "
+	    "[-M ttl]\n"
+	    "\t       [-m minttl] [-O length] [-P proxy_username] "
+	    "[-p source_port]\n"
+	    "\t       [-q seconds] [-s sourceaddr] [-T keyword] "
+	    "[-W recvlimit]\n"
+	    "\t       [-w timeout] [-X proxy_protocol] "
+	    "[-x proxy_address[:port]]\n"
+	    "\t       [--half-close] [--version] "
+	    "[destination] [port]\n");
+	if (!help)
+		exit(NP_EXIT_USAGE);
+	fprintf(fp, "\n"
+	    "  -4, --ipv4              IPv4 only\n"
+	    "  -6, --ipv6              IPv6 only\n"
+	    "  -b, --broadcast         allow broadcast (UDP)\n"
+	    "  -C, --crlf              send CR LF line endings\n"
+	    "  -D, --debug             SO_DEBUG on the socket\n"
+	    "  -d, --no-stdin          do not read stdin\n"
+	    "  -h, --help              this help\n"
+	    "  -I, --recv-buf LEN      receive buffer size\n"
+	    "  -i, --interval SECS     delay between lines sent, ports "
+	    "scanned\n"
+	    "  -k, --keep-open         listener: accept the next peer\n"
+	    "  -l, --listen            listen for a peer\n"
+	    "  -M, --ttl TTL           outgoing TTL or hop limit\n"
+	    "  -m, --min-ttl TTL       drop incoming packets below TTL\n"
+	    "  -N, --shutdown          half-close the socket after input EOF\n"
+	    "  -n, --numeric           numeric addresses only, no DNS\n"
+	    "  -O, --send-buf LEN      send buffer size\n"
+	    "  -P, --proxy-user USER   proxy user name\n"
+	    "  -p, --source-port PORT  local port (or the listen port)\n"
+	    "  -q, --quit-after SECS   quit SECS after input EOF (implies "
+	    "-N)\n"
+	    "  -r, --random-ports      scan ports in random order\n"
+	    "  -s, --source ADDR       local source address\n"
+	    "  -T, --tos KEYWORD       TOS or traffic class\n"
+	    "  -t, --telnet            refuse telnet negotiation\n"
+	    "  -U, --unix              Unix-domain socket\n"
+	    "  -u, --udp               UDP (with -U: Unix datagram)\n"
+	    "  -v, --verbose           connection messages (-vv: more)\n"
+	    "  -W, --recv-limit N      quit after receiving N packets\n"
+	    "  -w, --wait SECS         connect and idle timeout\n"
+	    "  -X, --proxy-type PROTO  proxy protocol: 4, 5 or connect\n"
+	    "  -x, --proxy ADDR[:PORT] connect through a proxy\n"
+	    "  -z, --scan              scan ports, send nothing\n"
+	    "      --half-close        keep sending after the peer's EOF\n"
+	    "      --version           print the version\n");
+	exit(NP_EXIT_OK);
+}
+
+/* Report a usage error on one line, then the synopsis; exit 2. */
+void
+opts_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarnx(fmt, ap);
+	va_end(ap);
+	usage(0);
+}
+
+/*
+ * The one place numbers are parsed: strict, with the flag and the
+ * offending value named in the error.
+ */
+static int
+opts_number(const char *flag, const char *s, long long min, long long max)
+{
+	const char *errstr;
+	long long n;
+
+	n = strtonum(s, min, max, &errstr);
+	if (errstr != NULL) {
+		/* strtonum calls an empty string "invalid" too. */
+		opts_usage_error("%s: \"%s\" is %s", flag, s, errstr);
+	}
+	return (int)n;
+}
+
+/*
+ * Resolve a port number or service name to a number in [min, 65535];
+ * names are looked up for UDP when udp is set.
+ */
+int
+opts_port(const char *flag, const char *s, int min, int udp)
+{
+	struct servent *se;
+
+	if (*s != '\0' && strspn(s, "0123456789") == strlen(s))
+		return opts_number(flag, s, min, 65535);
+	if (*s != '\0' && *s != '-' && !isdigit((unsigned char)*s)) {
+		se = getservbyname(s, udp ? "udp" : "tcp");
+		if (se != NULL && ntohs(se->s_port) >= min)
+			return ntohs(se->s_port);
+	}
+	if (*s == '-' && strspn(s + 1, "0123456789") == strlen(s + 1) &&
+	    s[1] != '\0')
+		opts_usage_error("%s: \"%s\" is too small", flag, s);
+	opts_usage_error("%s: \"%s\" is not a number or a known service",
+	    flag, s);
+}
+
+static const char *
+flag_name(int opt, char *buf, size_t len)
+{
+	const struct option *o;
+
+	if (opt < 256) {
+		snprintf(buf, len, "-%c", opt);
+		return buf;
+	}
+	for (o = longopts; o->name != NULL; o++)
+		if (o->val == opt)
+			break;
+	snprintf(buf, len, "--%s", o->name != NULL ? o->name : "?");
+	return buf;
+}
+
+static void
+check_conflicts(const unsigned char *seen)
+{
+	char a[32], b[32];
+	size_t i;
+
+	for (i = 0; i < sizeof(conflicts) / sizeof(conflicts[0]); i++) {
+		const struct conflict *c = &conflicts[i];
+
+		if (!seen[c->a])
+			continue;
+		flag_name(c->a, a, sizeof(a));
+		flag_name(c->b, b, sizeof(b));
+		if (c->rule == CONFLICTS && seen[c->b])
+			opts_usage_error("%s and %s cannot be used together",
+			    a, b);
+		if (c->rule == REQUIRES && !seen[c->b])
+			opts_usage_error("%s requires %s", a, b);
+	}
+}
+
+/* -T: a keyword, a DSCP class name, or a number (decimal or 0x hex). */
+static int
+parse_tos(const char *s)
+{
+	size_t i;
+	char *end;
+	long v;
+
+	for (i = 0; i < sizeof(tos_names) / sizeof(tos_names[0]); i++)
+		if (strcmp(s, tos_names[i].name) == 0)
+			return tos_names[i].value;
+	if (strlen(s) == 4 && strncmp(s, "af", 2) == 0 &&
+	    s[2] >= '1' && s[2] <= '4' && s[3] >= '1' && s[3] <= '3')
+		return ((s[2] - '0') * 8 + (s[3] - '0') * 2) << 2;
+	if (strlen(s) == 3 && strncmp(s, "cs", 2) == 0 &&
+	    s[2] >= '0' && s[2] <= '7')
+		return (s[2] - '0') << 5;
+	if (strncmp(s, "0x", 2) == 0 && s[2] != '\0' &&
+	    strspn(s + 2, "0123456789abcdefABCDEF") == strlen(s + 2)) {
+		v = strtol(s + 2, &end, 16);
+		if (v > 255 || strlen(s) > 6)
+			opts_usage_error("-T: \"%s\" is too large", s);
+		return (int)v;
+	}
+	if (*s != '\0' && strspn(s, "0123456789") == strlen(s))
+		return opts_number("-T", s, 0, 255);
+	opts_usage_error("-T: \"%s\" is invalid", s);
+}
+
+/* -x host[:port] or [v6addr]:port; the default port depends on -X. */
+static void
+parse_proxy(struct np_opts *o, const char *arg)
+{
+	const char *host = arg, *port = NULL, *colon;
+	size_t hlen;
+
+	if (*arg == '[') {
+		colon = strchr(arg, ']');
+		if (colon == NULL || (colon[1] != '\0' && colon[1] != ':'))
+			opts_usage_error("-x: \"%s\" is invalid", arg);
+		host = arg + 1;
+		hlen = colon - host;
+		if (colon[1] == ':')
+			port = colon + 2;
+	} else if ((colon = strrchr(arg, ':')) != NULL &&
+	    strchr(arg, ':') == colon) {
+		hlen = colon - arg;
+		port = colon + 1;
+	} else
+		hlen = strlen(arg);
+	if (hlen == 0 || hlen >= sizeof(o->proxy_host))
+		opts_usage_error("-x: \"%s\" is invalid", arg);
+	memcpy(o->proxy_host, host, hlen);
+	o->proxy_host[hlen] = '\0';
+	if (port != NULL)
+		snprintf(o->proxy_port, sizeof(o->proxy_port), "%d",
+		    opts_port("-x", port, 1, 0));
+}
+
+static void
+set_option(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
+{
+	switch (ch) {
+	case '4': o->family = AF_INET; break;
+	case '6': o->family = AF_INET6; break;
+	case 'b': o->broadcast = 1; break;
+	case 'C': o->crlf = 1; break;
+	case 'D': o->so_debug = 1; break;
+	case 'd': o->no_stdin = 1; break;
+	case 'h': usage(1);
+	case 'I': o->recv_buf = opts_number("-I", arg, 1, INT_MAX / 2); break;
+	case 'i': o->interval = opts_number("-i", arg, 0, 86400); break;
+	case 'k': o->keep_open = 1; break;
+	case 'l': o->mode = MODE_LISTEN; break;
+	case 'M': o->ttl = opts_number("-M", arg, 1, 255); break;
+	case 'm': o->min_ttl = opts_number("-m", arg, 1, 255); break;
+	case 'N': o->shutdown_wr = 1; break;
+	case 'n': o->numeric = 1; break;
+	case 'O': o->send_buf = opts_number("-O", arg, 1, INT_MAX / 2); break;
+	case 'P': o->proxy_user = arg; break;
+	case 'p':
+		snprintf(o->local_port, sizeof(o->local_port), "%d",
+		    opts_port("-p", arg, 0, seen['u']));
+		break;
+	case 'q':
+		o->quit_after = opts_number("-q", arg, INT_MIN / 1000,
+		    INT_MAX / 1000);
+		o->shutdown_wr = 1;
+		break;
+	case 'r': o->random_ports = 1; break;
+	case 's': o->source = arg; break;
+	case 'T': o->tos = parse_tos(arg); break;
+	case 't': o->telnet = 1; break;
+	case 'U': o->unix_sock = 1; break;
+	case 'u': o->udp = 1; break;
+	case 'v': o->verbose++; break;
+	case 'W': o->recv_limit = opts_number("-W", arg, 1, INT_MAX); break;
+	case 'w': o->wait = opts_number("-w", arg, 1, INT_MAX / 1000); break;
+	case 'X':
+		if (strcmp(arg, "4") == 0)
+			o->proxy_type = PROXY_SOCKS4;
+		else if (strcmp(arg, "5") == 0)
+			o->proxy_type = PROXY_SOCKS5;
+		else if (strcasecmp(arg, "connect") == 0)
+			o->proxy_type = PROXY_CONNECT;
+		else
+			opts_usage_error("-X: \"%s\" is invalid", arg);
+		break;
+	case 'x': parse_proxy(o, arg); break;
+	case 'z': o->mode = MODE_SCAN; break;
+	case OPT_HALF_CLOSE: o->half_close = 1; break;
+	case OPT_VERSION:
+		printf("netpipe %s\n", NP_VERSION);
+		exit(NP_EXIT_OK);
+	default:
+		/* getopt has already said what was wrong. */
+		usage(0);
+	}
+	seen[ch] = 1;
+}
+
+/*
+ * Parse argv into o.  Every error is reported here and exits 2, so the
+ * caller gets a struct that is complete and consistent.
+ */
+void
+opts_parse(struct np_opts *o, int argc, char *argv[])
+{
+	unsigned char seen[OPT_MAX];
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	memset(seen, 0, sizeof(seen));
+	o->mode = MODE_CONNECT;
+	o->family = AF_UNSPEC;
+	o->ttl = o->min_ttl = o->tos = -1;
+	o->wait = -1;
+	o->quit_after = -1;
+
+	while ((ch = getopt_long(argc, argv, shortopts, longopts,
+	    NULL)) != -1)
+		set_option(o, ch, optarg, seen);
+	check_conflicts(seen);
+	if (o->proxy_host[0] != '\0') {
+		if (o->proxy_type == PROXY_NONE)
+			o->proxy_type = PROXY_SOCKS5;
+		if (o->proxy_port[0] == '\0')
+			strlcpy(o->proxy_port,
+			    o->proxy_type == PROXY_CONNECT ? "3128" : "1080",
+			    sizeof(o->proxy_port));
+	}
+	parse_args(o, argc - optind, argv + optind);
+}
+
+static void
+check_unix_path(const char *path)
+{
+	struct sockaddr_un sun;
+
+	if (*path == '\0')
+		opts_usage_error("missing socket path");
+	/* An abstract name has no NUL terminator but one leading NUL. */
+	if (strlen(path) >= sizeof(sun.sun_path))
+		opts_usage_error("%s: path is too long", path);
+}
+
+static void
+parse_args(struct np_opts *o, int argc, char *argv[])
+{
+	if (o->unix_sock) {
+		if (argc < 1)
+			opts_usage_error("missing socket path");
+		if (argc > 1)
+			opts_usage_error("too many arguments");
+		check_unix_path(argv[0]);
+		if (o->udp && o->source != NULL)
+			check_unix_path(o->source);
+		o->host = argv[0];
+		return;
+	}
+	if (o->mode == MODE_SCAN) {
+		if (argc < 1)
+			opts_usage_error("missing destination");
+		if (argc < 2)
+			opts_usage_error("missing port");
+		o->host = argv[0];
+		parse_scan_ports(o, argc - 1, argv + 1);
+		return;
+	}
+	if (o->mode == MODE_LISTEN) {
+		/* nc.openbsd: -l port, -l addr port, or -l -p port [addr]. */
+		if (o->local_port[0] != '\0' && argc <= 1) {
+			strlcpy(o->port, o->local_port, sizeof(o->port));
+			o->local_port[0] = '\0';
+			o->host = argc == 1 ? argv[0] : o->source;
+			return;
+		}
+		if (argc < 1)
+			opts_usage_error("missing port");
+		if (argc > 2 || o->local_port[0] != '\0')
+			opts_usage_error("too many arguments");
+		o->host = argc == 2 ? argv[0] : o->source;
+		snprintf(o->port, sizeof(o->port), "%d",
+		    opts_port("port", argv[argc - 1], 0, o->udp));
+		return;
+	}
+	if (argc < 1)
+		opts_usage_error("missing destination");
+	if (argc < 2)
+		opts_usage_error("missing port");
+	if (argc > 2)
+		opts_usage_error("too many arguments");
+	o->host = argv[0];
+	snprintf(o->port, sizeof(o->port), "%d",
+	    opts_port("port", argv[1], 1, o->udp));
+}
+
+static void
+parse_scan_ports(struct np_opts *o, int argc, char *argv[])
+{
+	char *copy, *item, *save;
+	int i;
+	size_t j;
+
+	for (i = 0; i < argc; i++) {
+		if ((copy = strdup(argv[i])) == NULL)
+			err(NP_EXIT_FAIL, "strdup");
+		for (item = strtok_r(copy, ",", &save); item != NULL;
+		    item = strtok_r(NULL, ",", &save))
+			add_port_item(o, item);
+		free(copy);
+	}
+	if (o->nports == 0)
+		opts_usage_error("missing port");
+	if (!o->random_ports || o->nports < 2)
+		return;
+	for (j = o->nports - 1; j > 0; j--) {
+		size_t k = arc4random_uniform(j + 1);
+		int t = o->ports[j];
+
+		o->ports[j] = o->ports[k];
+		o->ports[k] = t;
+	}
+}
+
+/* One port, service name, or lo-hi range (either order, as nc takes). */
+static void
+add_port_item(struct np_opts *o, char *item)
+{
+	char *dash;
+	int lo, hi, p;
+
+	dash = strchr(item, '-');
+	if (dash != NULL && dash != item) {
+		*dash = '\0';
+		lo = opts_number("port", item, 1, 65535);
+		hi = opts_number("port", dash + 1, 1, 65535);
+	} else
+		lo = hi = opts_port("port", item, 1, o->udp);
+	if (lo > hi) {
+		p = lo;
+		lo = hi;
+		hi = p;
+	}
+	if (o->nports + (size_t)(hi - lo + 1) > 4 * NP_MAX_PORTS)
+		opts_usage_error("port: too many ports to scan");
+	o->ports = reallocarray(o->ports, o->nports + (hi - lo + 1),
+	    sizeof(*o->ports));
+	if (o->ports == NULL)
+		err(NP_EXIT_FAIL, "reallocarray");
+	for (p = lo; p <= hi; p++)
+		o->ports[o->nports++] = p;
+}
+
+/* Release what opts_parse allocated. */
+void
+opts_free(struct np_opts *o)
+{
+	free(o->ports);
+	o->ports = NULL;
+	o->nports = 0;
+}

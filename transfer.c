@@ -1,0 +1,517 @@
+/*
+ * transfer.c: the data pump.  One poll(2) loop moves bytes both ways
+ * between stdin/stdout and a connected (or, for a UDP -k listener,
+ * unconnected) socket, with back-pressure and exact end-of-stream rules.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <arpa/telnet.h>
+
+#include <err.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netpipe.h"
+
+/*
+ * Large enough for any UDP datagram and for few syscalls per megabyte,
+ * small enough that both buffers together stay well under a megabyte.
+ */
+#define PUMP_BUFSZ	(256 * 1024)
+/* Room kept free in the outgoing buffer for telnet refusals (-t). */
+#define PUMP_TN_RESERVE	1024
+
+enum {
+	PUMP_STDIN,
+	PUMP_NETOUT,
+	PUMP_NETIN,
+	PUMP_STDOUT,
+	PUMP_NFDS
+};
+
+/* Telnet filter states (-t). */
+enum { TN_DATA, TN_IAC, TN_OPT };
+
+struct buf {
+	unsigned char	*data;
+	size_t		 start;
+	size_t		 end;
+};
+
+/*
+ * Everything that outlives one connection (stdin's state and unsent
+ * input, so -k never drops bytes) plus the current connection.
+ */
+struct pump {
+	const struct np_opts	*o;
+	struct buf		 up;		/* stdin -> network */
+	struct buf		 down;		/* network -> stdout */
+	unsigned char		*scratch;	/* -C: raw input */
+	int			 in;		/* stdin, -1 with -d */
+	int			 out;		/* stdout */
+	int			 in_eof;
+	int			 crlf_cr;	/* last byte sent was CR */
+	int			 tn_state;
+	int			 tn_cmd;
+
+	/* Per connection. */
+	int			 net;
+	int			 dgram;
+	int			 unconnected;	/* UDP -k: reply to last sender */
+	struct sockaddr_storage	 peer;
+	socklen_t		 peerlen;
+	int			 net_eof;
+	int			 wr_shut;
+	int			 quitting;
+	long long		 packets;
+	struct timespec		 idle;		/* -w deadline */
+	struct timespec		 quit;		/* -q deadline */
+	struct timespec		 pace;		/* -i: next line may go */
+};
+
+static int	 buf_empty(const struct buf *);
+static size_t	 buf_room(const struct pump *, const struct buf *);
+static void	 buf_consumed(struct buf *, size_t);
+static int	 pump_step(struct pump *);
+static int	 pump_finished(struct pump *);
+static int	 pump_timeout(struct pump *);
+static void	 pump_pollset(struct pump *, struct pollfd *);
+static int	 pump_fill(struct pump *);
+static int	 pump_drain(struct pump *);
+static int	 net_fill(struct pump *);
+static int	 net_drain(struct pump *);
+static size_t	 crlf_expand(struct pump *, const unsigned char *, size_t,
+		    unsigned char *);
+static size_t	 telnet_filter(struct pump *, unsigned char *, size_t);
+static int	 io_failed(const char *);
+static void	 touch(struct pump *);
+
+/*
+ * Allocate the pump's buffers once for the life of the process.  Returns
+ * NULL (errno set) when memory is short; the caller owns the result.
+ */
+struct pump *
+pump_new(const struct np_opts *o)
+{
+	struct pump *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->o = o;
+	p->up.data = malloc(PUMP_BUFSZ);
+	p->down.data = malloc(PUMP_BUFSZ);
+	p->scratch = o->crlf ? malloc(PUMP_BUFSZ / 2) : NULL;
+	if (p->up.data == NULL || p->down.data == NULL ||
+	    (o->crlf && p->scratch == NULL)) {
+		pump_free(p);
+		return NULL;
+	}
+	p->in = o->no_stdin ? -1 : STDIN_FILENO;
+	p->out = STDOUT_FILENO;
+	p->in_eof = o->no_stdin;
+	return p;
+}
+
+void
+pump_free(struct pump *p)
+{
+	if (p == NULL)
+		return;
+	free(p->up.data);
+	free(p->down.data);
+	free(p->scratch);
+	free(p);
+}
+
+/*
+ * Move bytes between stdio and net until the connection ends.  flags is
+ * a set of PUMP_DGRAM and PUMP_UNCONNECTED.  Returns an exit code:
+ * NP_EXIT_OK, NP_EXIT_FAIL (message printed) or 128 + signal.  net stays
+ * open; the caller closes it.
+ */
+int
+pump_run(struct pump *p, int net, int flags)
+{
+	int rc;
+
+	p->net = net;
+	p->dgram = (flags & PUMP_DGRAM) != 0;
+	p->unconnected = (flags & PUMP_UNCONNECTED) != 0;
+	p->net_eof = p->wr_shut = p->quitting = 0;
+	p->packets = 0;
+	/* UDP -k learns whom to answer from the first datagram it takes. */
+	p->peerlen = 0;
+	memset(&p->quit, 0, sizeof(p->quit));
+	memset(&p->pace, 0, sizeof(p->pace));
+	p->down.start = p->down.end = 0;
+	touch(p);
+	while ((rc = pump_step(p)) == -1)
+		;
+	return rc;
+}
+
+static int
+buf_empty(const struct buf *b)
+{
+	return b->start == b->end;
+}
+
+/* Free space at the end; a datagram buffer holds one message at a time. */
+static size_t
+buf_room(const struct pump *p, const struct buf *b)
+{
+	size_t cap = PUMP_BUFSZ;
+
+	if (p->dgram && !buf_empty(b))
+		return 0;
+	if (b == &p->up && p->o->telnet)
+		cap -= PUMP_TN_RESERVE;
+	if (b->end >= cap && b->start > 0 && b->end - b->start < cap / 4) {
+		/* Rare and small: cheaper than stalling the reader. */
+		memmove(b->data, (unsigned char *)b->data + b->start,
+		    b->end - b->start);
+		((struct buf *)b)->end -= b->start;
+		((struct buf *)b)->start = 0;
+	}
+	return b->end < cap ? cap - b->end : 0;
+}
+
+static void
+buf_consumed(struct buf *b, size_t n)
+{
+	b->start += n;
+	if (b->start == b->end)
+		b->start = b->end = 0;
+}
+
+static void
+touch(struct pump *p)
+{
+	if (p->o->wait > 0)
+		np_deadline_set(&p->idle, p->o->wait * 1000);
+}
+
+/* One round of the loop: -1 to go on, or the exit code. */
+static int
+pump_step(struct pump *p)
+{
+	struct pollfd pfd[PUMP_NFDS];
+	int n, timeout, rc;
+
+	if (np_signal)
+		return NP_EXIT_SIGNAL + np_signal;
+	if ((rc = pump_finished(p)) != -1)
+		return rc;
+	pump_pollset(p, pfd);
+	timeout = pump_timeout(p);
+	n = poll(pfd, PUMP_NFDS, timeout);
+	if (n == -1) {
+		if (errno == EINTR || errno == EAGAIN)
+			return -1;
+		warn("poll");
+		return NP_EXIT_FAIL;
+	}
+	if (n == 0) {
+		if (p->o->wait > 0 && np_deadline_ms(&p->idle) == 0)
+			return NP_EXIT_OK;
+		if (p->quit.tv_sec != 0 && np_deadline_ms(&p->quit) == 0)
+			p->quitting = 1;
+		return -1;
+	}
+	/* Read the peer first so that its EOF is seen before a send fails. */
+	if (pfd[PUMP_NETIN].revents && (rc = net_fill(p)) != -1)
+		return rc;
+	if (pfd[PUMP_STDOUT].revents && (rc = pump_drain(p)) != -1)
+		return rc;
+	if (pfd[PUMP_STDIN].revents && (rc = pump_fill(p)) != -1)
+		return rc;
+	if (pfd[PUMP_NETOUT].revents && (rc = net_drain(p)) != -1)
+		return rc;
+	return -1;
+}
+
+/* The end-of-stream rules of SPEC section 2, checked before each poll. */
+static int
+pump_finished(struct pump *p)
+{
+	const struct np_opts *o = p->o;
+	int in_done = p->in_eof && buf_empty(&p->up);
+	int limit = o->recv_limit > 0 && p->packets >= o->recv_limit;
+
+	if (in_done && !p->wr_shut) {
+		p->wr_shut = 1;
+		if (o->shutdown_wr && !p->dgram)
+			shutdown(p->net, SHUT_WR);
+		if (o->quit_after >= 0)
+			np_deadline_set(&p->quit, o->quit_after * 1000);
+	}
+	if (!buf_empty(&p->down))
+		return -1;
+	if (p->net_eof && (!o->half_close || in_done))
+		return NP_EXIT_OK;
+	if (p->quitting || limit)
+		return NP_EXIT_OK;
+	return -1;
+}
+
+static int
+pump_timeout(struct pump *p)
+{
+	int t = -1, d;
+
+	if (p->o->wait > 0)
+		t = np_deadline_ms(&p->idle);
+	if (p->quit.tv_sec != 0 && !p->quitting) {
+		d = np_deadline_ms(&p->quit);
+		if (t == -1 || d < t)
+			t = d;
+	}
+	if (p->pace.tv_sec != 0 && !buf_empty(&p->up)) {
+		d = np_deadline_ms(&p->pace);
+		if (t == -1 || d < t)
+			t = d;
+	}
+	return t;
+}
+
+/*
+ * A full buffer takes its reader out of the poll set and an empty one
+ * takes its writer out, so memory stays flat whatever the peers do.
+ */
+static void
+pump_pollset(struct pump *p, struct pollfd *pfd)
+{
+	const struct np_opts *o = p->o;
+	int reading = !p->net_eof && !p->quitting &&
+	    !(o->recv_limit > 0 && p->packets >= o->recv_limit);
+	int pacing = p->pace.tv_sec != 0 && np_deadline_ms(&p->pace) > 0;
+
+	pfd[PUMP_STDIN].fd = p->in;
+	pfd[PUMP_STDIN].events = 0;
+	if (!p->in_eof && (!p->net_eof || o->half_close) &&
+	    buf_room(p, &p->up) > 0)
+		pfd[PUMP_STDIN].events = POLLIN;
+	if (pfd[PUMP_STDIN].events == 0)
+		pfd[PUMP_STDIN].fd = -1;
+
+	pfd[PUMP_NETOUT].fd = p->net;
+	pfd[PUMP_NETOUT].events = !buf_empty(&p->up) && !pacing &&
+	    !(p->unconnected && p->peerlen == 0) ? POLLOUT : 0;
+	if (pfd[PUMP_NETOUT].events == 0)
+		pfd[PUMP_NETOUT].fd = -1;
+
+	pfd[PUMP_NETIN].fd = p->net;
+	pfd[PUMP_NETIN].events = reading && buf_room(p, &p->down) > 0 ?
+	    POLLIN : 0;
+	if (pfd[PUMP_NETIN].events == 0)
+		pfd[PUMP_NETIN].fd = -1;
+
+	/* Polled even when idle: POLLERR says the reader of a pipe left. */
+	pfd[PUMP_STDOUT].fd = p->out;
+	pfd[PUMP_STDOUT].events = buf_empty(&p->down) ? 0 : POLLOUT;
+	pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
+	pfd[3].revents = 0;
+}
+
+static int
+io_failed(const char *what)
+{
+	warn("%s", what);
+	return NP_EXIT_FAIL;
+}
+
+/* Read stdin into the outgoing buffer: -1 to go on, or an exit code. */
+static int
+pump_fill(struct pump *p)
+{
+	struct buf *b = &p->up;
+	size_t room = buf_room(p, b);
+	ssize_t n;
+
+	if (room == 0)
+		return -1;
+	if (p->o->crlf) {
+		/* Expansion at most doubles what was read. */
+		n = read(p->in, p->scratch, room / 2 > 0 ? room / 2 : 1);
+		if (n > 0)
+			b->end += crlf_expand(p, p->scratch, n,
+			    b->data + b->end);
+	} else {
+		n = read(p->in, b->data + b->end, room);
+		if (n > 0)
+			b->end += n;
+	}
+	if (n == 0)
+		p->in_eof = 1;
+	if (n == -1 && errno != EINTR && errno != EAGAIN)
+		return io_failed("stdin");
+	if (n > 0)
+		touch(p);
+	return -1;
+}
+
+/* Write the incoming buffer to stdout: -1 to go on, or an exit code. */
+static int
+pump_drain(struct pump *p)
+{
+	struct buf *b = &p->down;
+	ssize_t n;
+
+	if (buf_empty(b)) {
+		/* Only POLLERR or POLLHUP can bring us here. */
+		errno = EPIPE;
+		return io_failed("stdout");
+	}
+	n = write(p->out, b->data + b->start, b->end - b->start);
+	if (n == -1) {
+		if (errno == EINTR || errno == EAGAIN)
+			return -1;
+		return io_failed("stdout");
+	}
+	buf_consumed(b, n);
+	touch(p);
+	return -1;
+}
+
+/* Receive from the socket: -1 to go on, or an exit code. */
+static int
+net_fill(struct pump *p)
+{
+	struct buf *b = &p->down;
+	size_t room = buf_room(p, b);
+	socklen_t len = sizeof(p->peer);
+	ssize_t n;
+
+	if (room == 0)
+		return -1;
+	if (p->unconnected)
+		n = recvfrom(p->net, b->data + b->end, room, MSG_DONTWAIT,
+		    (struct sockaddr *)&p->peer, &len);
+	else
+		n = recv(p->net, b->data + b->end, room, MSG_DONTWAIT);
+	if (n == -1) {
+		if (errno == EINTR || errno == EAGAIN)
+			return -1;
+		return io_failed("recv");
+	}
+	if (p->unconnected)
+		p->peerlen = len;
+	if (n == 0 && !p->dgram) {
+		p->net_eof = 1;
+		return -1;
+	}
+	/* A zero-length datagram is a packet, not an end of stream. */
+	p->packets++;
+	if (p->o->telnet)
+		n = telnet_filter(p, b->data + b->end, n);
+	b->end += n;
+	touch(p);
+	return -1;
+}
+
+/*
+ * Send the outgoing buffer: whole (one datagram) for UDP, one line at a
+ * time with -i.  -1 to go on, or an exit code.
+ */
+static int
+net_drain(struct pump *p)
+{
+	struct buf *b = &p->up;
+	size_t len = b->end - b->start;
+	unsigned char *nl;
+	ssize_t n;
+
+	if (p->o->interval > 0 &&
+	    (nl = memchr(b->data + b->start, '\n', len)) != NULL)
+		len = nl - (b->data + b->start) + 1;
+	if (p->unconnected)
+		n = sendto(p->net, b->data + b->start, len,
+		    MSG_NOSIGNAL | MSG_DONTWAIT,
+		    (struct sockaddr *)&p->peer, p->peerlen);
+	else
+		n = send(p->net, b->data + b->start, len,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == -1) {
+		if (errno == EINTR || errno == EAGAIN)
+			return -1;
+		return io_failed("send");
+	}
+	if (p->dgram)
+		n = len;
+	if (p->o->interval > 0 && b->data[b->start + n - 1] == '\n')
+		np_deadline_set(&p->pace, p->o->interval * 1000);
+	buf_consumed(b, n);
+	touch(p);
+	return -1;
+}
+
+/*
+ * -C: LF becomes CR LF unless the byte before it, possibly the last one
+ * of the previous read, was already CR.  Returns the bytes written to dst,
+ * which must hold 2 * n.
+ */
+static size_t
+crlf_expand(struct pump *p, const unsigned char *src, size_t n,
+    unsigned char *dst)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < n; i++) {
+		if (src[i] == '\n' && !p->crlf_cr)
+			dst[j++] = '\r';
+		dst[j++] = src[i];
+		p->crlf_cr = src[i] == '\r';
+	}
+	return j;
+}
+
+/*
+ * -t: remove telnet commands from received data in place and refuse
+ * every option the peer offers or asks for.  The state survives across
+ * reads, so a command split between two packets is still recognised.
+ * Returns the number of data bytes left.
+ */
+static size_t
+telnet_filter(struct pump *p, unsigned char *d, size_t n)
+{
+	struct buf *up = &p->up;
+	size_t i, j = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = d[i];
+
+		switch (p->tn_state) {
+		case TN_DATA:
+			if (c == IAC)
+				p->tn_state = TN_IAC;
+			else
+				d[j++] = c;
+			break;
+		case TN_IAC:
+			p->tn_state = TN_DATA;
+			if (c == IAC)
+				d[j++] = c;
+			else if (c >= WILL && c <= DONT) {
+				p->tn_cmd = c;
+				p->tn_state = TN_OPT;
+			}
+			break;
+		case TN_OPT:
+			p->tn_state = TN_DATA;
+			if ((p->tn_cmd != DO && p->tn_cmd != WILL) ||
+			    up->end + 3 > PUMP_BUFSZ)
+				break;
+			up->data[up->end++] = IAC;
+			up->data[up->end++] = p->tn_cmd == DO ? WONT : DONT;
+			up->data[up->end++] = c;
+			break;
+		}
+	}
+	return j;
+}
