@@ -24,9 +24,8 @@ SAN_OBJS = $(SRCS:.c=.san.o)
 # Debian package names for everything the build and the test suite use.
 DEPS = build-essential libbsd-dev libtls-dev pkg-config mandoc bats \
 	bats-assert bats-support netcat-openbsd socat openssl python3 \
-	iproute2 procps strace valgrind parallel
+	iproute2 procps strace valgrind parallel iperf3 time
 
-BATS ?= bats
 BATS_FLAGS ?= --jobs 4
 
 .PHONY: all deps check sanitize valgrind bench fuzz install uninstall clean lint
@@ -73,14 +72,14 @@ lint:
 	mandoc -T lint -W warning netpipe.1
 
 check: netpipe lint
-	$(BATS) $(BATS_FLAGS) test
+	./test/run $(BATS_FLAGS)
 
 sanitize: netpipe-san
-	NETPIPE=$(CURDIR)/netpipe-san $(BATS) $(BATS_FLAGS) test
+	NETPIPE=$(CURDIR)/netpipe-san ./test/run $(BATS_FLAGS)
 
 valgrind: netpipe
 	NETPIPE_WRAP="valgrind -q --error-exitcode=99 --leak-check=full" \
-	    $(BATS) $(BATS_FLAGS) test
+	    ./test/run $(BATS_FLAGS)
 
 install: netpipe
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1
@@ -90,8 +89,8 @@ install: netpipe
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/netpipe $(DESTDIR)$(MANPREFIX)/man1/netpipe.1
 
-bench:
-	@echo "make bench: not yet written (see issue 3)"; exit 1
+bench: netpipe
+	./bench/run
 
 fuzz:
 	@echo "make fuzz: not yet written (see issue 8)"; exit 1

@@ -17,8 +17,13 @@
 
 #include "netpipe.h"
 
-/* The signal that asked us to stop, or 0.  The only global state. */
+/*
+ * The signal that asked us to stop, or 0, and the read end of a pipe the
+ * handler writes to, so that every poll wakes up: the only global state.
+ */
 volatile sig_atomic_t np_signal;
+int np_sigfd = -1;
+static int sigfd_w = -1;
 
 static const struct {
 	enum np_mode	 mode;
@@ -36,7 +41,13 @@ static void	 signals_init(void);
 static void
 on_signal(int sig)
 {
+	int saved = errno;
+
 	np_signal = sig;
+	if (write(sigfd_w, "", 1) == -1) {
+		/* Full already: one byte is all it takes to wake poll. */
+	}
+	errno = saved;
 }
 
 /*
@@ -65,7 +76,12 @@ static void
 signals_init(void)
 {
 	struct sigaction sa;
+	int fds[2];
 
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == -1)
+		err(NP_EXIT_FAIL, "pipe");
+	np_sigfd = fds[0];
+	sigfd_w = fds[1];
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -116,6 +132,9 @@ main(int argc, char *argv[])
 	size_t i;
 	int rc = NP_EXIT_USAGE;
 
+	/* Messages say "netpipe:" whatever the binary is called (netpipe-san). */
+	program_invocation_name = program_invocation_short_name = "netpipe";
+	argv[0] = program_invocation_name;
 	fix_stdio();
 	signals_init();
 	opts_parse(&opts, argc, argv);

@@ -77,6 +77,8 @@ struct np_opts {
 	const char	*proxy;		/* -x, --proxy */
 	int		 half_close;	/* --half-close */
 	enum np_io	 io;		/* --io */
+	const char	*send_file;	/* --send-file */
+	const char	*output;	/* --output */
 
 	/* Positional arguments, after the flags. */
 	const char	*host;		/* destination, listen address or path */
@@ -120,6 +122,7 @@ void	 pump_free(struct pump *);
 
 /* netpipe.c */
 extern volatile sig_atomic_t np_signal;
+extern int np_sigfd;
 int	 np_deadline_ms(const struct timespec *);
 void	 np_deadline_set(struct timespec *, int);
 

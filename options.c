@@ -24,6 +24,9 @@
 /* Long-only options take values past any character. */
 enum {
 	OPT_HALF_CLOSE = 256,
+	OPT_IO,
+	OPT_OUTPUT,
+	OPT_SEND_FILE,
 	OPT_VERSION,
 	OPT_MAX
 };
@@ -39,6 +42,7 @@ static const struct option longopts[] = {
 	{ "half-close",		no_argument,		NULL, OPT_HALF_CLOSE },
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "interval",		required_argument,	NULL, 'i' },
+	{ "io",			required_argument,	NULL, OPT_IO },
 	{ "ipv4",		no_argument,		NULL, '4' },
 	{ "ipv6",		no_argument,		NULL, '6' },
 	{ "keep-open",		no_argument,		NULL, 'k' },
@@ -46,6 +50,7 @@ static const struct option longopts[] = {
 	{ "min-ttl",		required_argument,	NULL, 'm' },
 	{ "no-stdin",		no_argument,		NULL, 'd' },
 	{ "numeric",		no_argument,		NULL, 'n' },
+	{ "output",		required_argument,	NULL, OPT_OUTPUT },
 	{ "proxy",		required_argument,	NULL, 'x' },
 	{ "proxy-type",		required_argument,	NULL, 'X' },
 	{ "proxy-user",		required_argument,	NULL, 'P' },
@@ -55,6 +60,7 @@ static const struct option longopts[] = {
 	{ "recv-limit",		required_argument,	NULL, 'W' },
 	{ "scan",		no_argument,		NULL, 'z' },
 	{ "send-buf",		required_argument,	NULL, 'O' },
+	{ "send-file",		required_argument,	NULL, OPT_SEND_FILE },
 	{ "shutdown",		no_argument,		NULL, 'N' },
 	{ "source",		required_argument,	NULL, 's' },
 	{ "source-port",	required_argument,	NULL, 'p' },
@@ -94,6 +100,9 @@ static const struct conflict {
 	{ 'z',		'q',		CONFLICTS },
 	{ OPT_HALF_CLOSE, 'z',		CONFLICTS },
 	{ OPT_HALF_CLOSE, 'u',		CONFLICTS },
+	{ OPT_SEND_FILE, 'd',		CONFLICTS },
+	{ OPT_SEND_FILE, 'z',		CONFLICTS },
+	{ OPT_OUTPUT,	'z',		CONFLICTS },
 	{ 'k',		'l',		REQUIRES },
 	{ 'P',		'x',		REQUIRES },
 	{ 'X',		'x',		REQUIRES },
@@ -116,6 +125,7 @@ static int	 opts_number(const char *, const char *, long long, long long);
 static const char *flag_name(int, char *, size_t);
 static void	 check_conflicts(const unsigned char *);
 static int	 parse_tos(const char *);
+static enum np_io parse_io(const char *);
 static void	 parse_proxy(struct np_opts *, const char *);
 static void	 parse_args(struct np_opts *, int, char *[]);
 static void	 parse_scan_ports(struct np_opts *, int, char *[]);
@@ -180,6 +190,9 @@ usage(int help)
 	    "  -x, --proxy ADDR[:PORT] connect through a proxy\n"
 	    "  -z, --scan              scan ports, send nothing\n"
 	    "      --half-close        keep sending after the peer's EOF\n"
+	    "      --io MODE           auto, rw, send or zerocopy\n"
+	    "      --output FILE       write what is received to FILE\n"
+	    "      --send-file FILE    send FILE, then half-close\n"
 	    "      --version           print the version\n");
 	exit(NP_EXIT_OK);
 }
@@ -303,6 +316,18 @@ parse_tos(const char *s)
 	opts_usage_error("-T: \"%s\" is invalid", s);
 }
 
+static enum np_io
+parse_io(const char *s)
+{
+	static const char *names[] = { "auto", "rw", "send", "zerocopy" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(s, names[i]) == 0)
+			return (enum np_io)i;
+	opts_usage_error("--io: \"%s\" is invalid", s);
+}
+
 /* -x host[:port] or [v6addr]:port; the default port depends on -X. */
 static void
 parse_proxy(struct np_opts *o, const char *arg)
@@ -385,6 +410,14 @@ set_option(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 	case 'x': parse_proxy(o, arg); break;
 	case 'z': o->mode = MODE_SCAN; break;
 	case OPT_HALF_CLOSE: o->half_close = 1; break;
+	case OPT_IO:
+		o->io = parse_io(arg);
+		break;
+	case OPT_OUTPUT: o->output = arg; break;
+	case OPT_SEND_FILE:
+		o->send_file = arg;
+		o->shutdown_wr = 1;
+		break;
 	case OPT_VERSION:
 		printf("netpipe %s\n", NP_VERSION);
 		exit(NP_EXIT_OK);

@@ -9,7 +9,6 @@
 
 #include <err.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -121,7 +120,7 @@ session_scan(const struct np_opts *o)
 		if (i > 0 && o->interval > 0) {
 			np_deadline_set(&pause, o->interval * 1000);
 			while (!np_signal && np_deadline_ms(&pause) > 0)
-				poll(NULL, 0, np_deadline_ms(&pause));
+				sock_wait(-1, 0, np_deadline_ms(&pause));
 		}
 		if (np_signal || (n = sock_scan(o, o->ports[i])) == -1)
 			return signal_or(NP_EXIT_FAIL);

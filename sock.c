@@ -166,13 +166,14 @@ sock_addrinfo(const struct np_opts *o, const char *host, const char *port,
 }
 
 /*
- * Wait until fd is ready for events or ms pass (-1: forever).  Returns 1
- * when ready, 0 on timeout, -1 with errno EINTR once a signal arrived.
+ * Wait until fd is ready for events or ms pass (-1: forever; fd -1 just
+ * waits).  Returns 1 when ready, 0 on timeout, -1 with errno EINTR once a
+ * signal arrived.
  */
 int
 sock_wait(int fd, short events, int ms)
 {
-	struct pollfd pfd;
+	struct pollfd pfd[2];
 	struct timespec deadline;
 	int n;
 
@@ -183,11 +184,16 @@ sock_wait(int fd, short events, int ms)
 			errno = EINTR;
 			return -1;
 		}
-		pfd.fd = fd;
-		pfd.events = events;
-		n = poll(&pfd, 1, ms >= 0 ? np_deadline_ms(&deadline) : -1);
-		if (n > 0)
+		pfd[0].fd = fd;
+		pfd[0].events = events;
+		/* The self-pipe closes the gap between the check and poll. */
+		pfd[1].fd = np_sigfd;
+		pfd[1].events = POLLIN;
+		n = poll(pfd, 2, ms >= 0 ? np_deadline_ms(&deadline) : -1);
+		if (n > 0 && pfd[0].revents != 0)
 			return 1;
+		if (n > 0)
+			continue;
 		if (n == 0)
 			return 0;
 		if (errno != EINTR && errno != EAGAIN)
@@ -367,6 +373,7 @@ unix_connect(const struct np_opts *o, char *bound, size_t boundlen)
 				goto fail;
 		} else {
 			/* autobind: the kernel picks an abstract name. */
+			memset(&sun, 0, sizeof(sun));
 			len = sizeof(sa_family_t);
 			sun.sun_family = AF_UNIX;
 		}

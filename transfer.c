@@ -5,12 +5,15 @@
  */
 
 #include <sys/types.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <arpa/telnet.h>
 
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,12 @@
  * small enough that both buffers together stay well under a megabyte.
  */
 #define PUMP_BUFSZ	(256 * 1024)
+/*
+ * The pipe that splice(2) moves received pages through, and the most one
+ * sendfile(2) call is asked for (a non-blocking socket takes what fits).
+ */
+#define PUMP_PIPESZ	(1024 * 1024)
+#define PUMP_SENDFILE	(16 * 1024 * 1024)
 /* Room kept free in the outgoing buffer for telnet refusals (-t). */
 #define PUMP_TN_RESERVE	1024
 
@@ -32,6 +41,7 @@ enum {
 	PUMP_NETOUT,
 	PUMP_NETIN,
 	PUMP_STDOUT,
+	PUMP_SIGNAL,
 	PUMP_NFDS
 };
 
@@ -59,6 +69,9 @@ struct pump {
 	int			 crlf_cr;	/* last byte sent was CR */
 	int			 tn_state;
 	int			 tn_cmd;
+	int			 pipefd[2];	/* splice path, made once */
+	size_t			 pipesz;
+	size_t			 piped;		/* bytes waiting in pipefd */
 
 	/* Per connection. */
 	int			 net;
@@ -66,6 +79,11 @@ struct pump {
 	int			 unconnected;	/* UDP -k: reply to last sender */
 	struct sockaddr_storage	 peer;
 	socklen_t		 peerlen;
+	struct sockaddr_storage	 lock;		/* connected datagram peer */
+	socklen_t		 locklen;
+	int			 zc_send;	/* sendfile from in to net */
+	int			 zc_recv;	/* splice net -> pipe -> out */
+	int			 rw;		/* --io rw: read/write on net */
 	int			 net_eof;
 	int			 wr_shut;
 	int			 quitting;
@@ -90,31 +108,44 @@ static size_t	 crlf_expand(struct pump *, const unsigned char *, size_t,
 		    unsigned char *);
 static size_t	 telnet_filter(struct pump *, unsigned char *, size_t);
 static int	 io_failed(const char *);
+static int	 open_stdio(struct pump *);
+static void	 pump_choose(struct pump *);
+static int	 zc_refused(struct pump *, int *, const char *);
+static int	 splice_in(struct pump *);
+static int	 splice_out(struct pump *);
+static int	 sendfile_out(struct pump *);
+static int	 down_pending(const struct pump *);
 static void	 touch(struct pump *);
 
 /*
- * Allocate the pump's buffers once for the life of the process.  Returns
- * NULL (errno set) when memory is short; the caller owns the result.
+ * Allocate the pump's buffers once for the life of the process and open
+ * --send-file and --output.  Returns NULL after a message; the caller
+ * owns the result.
  */
 struct pump *
 pump_new(const struct np_opts *o)
 {
 	struct pump *p;
 
-	if ((p = calloc(1, sizeof(*p))) == NULL)
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		warn("pump");
 		return NULL;
+	}
 	p->o = o;
+	p->pipefd[0] = p->pipefd[1] = -1;
 	p->up.data = malloc(PUMP_BUFSZ);
 	p->down.data = malloc(PUMP_BUFSZ);
 	p->scratch = o->crlf ? malloc(PUMP_BUFSZ / 2) : NULL;
 	if (p->up.data == NULL || p->down.data == NULL ||
 	    (o->crlf && p->scratch == NULL)) {
+		warn("pump");
 		pump_free(p);
 		return NULL;
 	}
-	p->in = o->no_stdin ? -1 : STDIN_FILENO;
-	p->out = STDOUT_FILENO;
-	p->in_eof = o->no_stdin;
+	if (open_stdio(p) == -1) {
+		pump_free(p);
+		return NULL;
+	}
 	return p;
 }
 
@@ -123,6 +154,14 @@ pump_free(struct pump *p)
 {
 	if (p == NULL)
 		return;
+	if (p->o->send_file != NULL && p->in != -1)
+		close(p->in);
+	if (p->o->output != NULL && p->out != -1)
+		close(p->out);
+	if (p->pipefd[0] != -1) {
+		close(p->pipefd[0]);
+		close(p->pipefd[1]);
+	}
 	free(p->up.data);
 	free(p->down.data);
 	free(p->scratch);
@@ -150,10 +189,167 @@ pump_run(struct pump *p, int net, int flags)
 	memset(&p->quit, 0, sizeof(p->quit));
 	memset(&p->pace, 0, sizeof(p->pace));
 	p->down.start = p->down.end = 0;
+	/*
+	 * A datagram listener connected to its first peer may still hold
+	 * datagrams that others sent before the connect; net_fill drops them.
+	 */
+	p->locklen = sizeof(p->lock);
+	if (!p->dgram || p->unconnected || getpeername(net,
+	    (struct sockaddr *)&p->lock, &p->locklen) == -1)
+		p->locklen = 0;
+	pump_choose(p);
 	touch(p);
 	while ((rc = pump_step(p)) == -1)
 		;
 	return rc;
+}
+
+static int
+open_stdio(struct pump *p)
+{
+	const struct np_opts *o = p->o;
+
+	p->in = o->no_stdin ? -1 : STDIN_FILENO;
+	p->out = STDOUT_FILENO;
+	p->in_eof = o->no_stdin;
+	if (o->send_file != NULL &&
+	    (p->in = open(o->send_file, O_RDONLY | O_CLOEXEC)) == -1) {
+		warn("%s", o->send_file);
+		return -1;
+	}
+	if (o->output != NULL && (p->out = open(o->output,
+	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) == -1) {
+		warn("%s", o->output);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Pick the fastest path each descriptor allows (SPEC section 4):
+ * sendfile from a regular file into a stream socket, splice from a
+ * stream socket through a pipe into a file, pipe or device.  Transforms
+ * that must see the bytes (-C, -i, -t) keep the copy loop.
+ */
+static void
+pump_choose(struct pump *p)
+{
+	const struct np_opts *o = p->o;
+	struct stat st;
+	int zc = o->io == IO_AUTO || o->io == IO_ZEROCOPY;
+	int fl;
+
+	p->rw = o->io == IO_RW && !p->dgram;
+	p->zc_send = zc && !p->dgram && !p->in_eof && !o->crlf &&
+	    o->interval == 0 && fstat(p->in, &st) == 0 && S_ISREG(st.st_mode);
+	p->zc_recv = 0;
+	if (!zc || p->dgram || o->telnet || fstat(p->out, &st) == -1 ||
+	    !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) ||
+	    S_ISCHR(st.st_mode)))
+		return;
+	/* splice(2) into an O_APPEND file fails; don't start what will. */
+	if ((fl = fcntl(p->out, F_GETFL)) == -1 || (fl & O_APPEND))
+		return;
+	if (p->pipefd[0] == -1) {
+		if (pipe2(p->pipefd, O_CLOEXEC | O_NONBLOCK) == -1) {
+			p->pipefd[0] = p->pipefd[1] = -1;
+			return;
+		}
+		fcntl(p->pipefd[1], F_SETPIPE_SZ, PUMP_PIPESZ);
+		fl = fcntl(p->pipefd[1], F_GETPIPE_SZ);
+		p->pipesz = fl > 0 ? (size_t)fl : 65536;
+	}
+	p->zc_recv = 1;
+}
+
+/*
+ * A zero-copy call failed.  When the kernel refuses the path itself,
+ * turn it off for this descriptor and go on with the copy loop (-1);
+ * otherwise it is a real I/O error: report it and return the exit code.
+ */
+static int
+zc_refused(struct pump *p, int *flag, const char *what)
+{
+	if (errno == EINTR || errno == EAGAIN)
+		return -1;
+	if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) {
+		if (p->o->verbose > 1)
+			warn("%s refused; using the copy loop", what);
+		*flag = 0;
+		return -1;
+	}
+	return io_failed(strcmp(what, "sendfile") == 0 ? "send" :
+	    strcmp(what, "splice from socket") == 0 ? "recv" : "stdout");
+}
+
+static int
+down_pending(const struct pump *p)
+{
+	return !buf_empty(&p->down) || p->piped > 0;
+}
+
+/* Socket into the pipe: the receive half of the splice path. */
+static int
+splice_in(struct pump *p)
+{
+	ssize_t n;
+
+	n = splice(p->net, NULL, p->pipefd[1], NULL, p->pipesz - p->piped,
+	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n == -1)
+		return zc_refused(p, &p->zc_recv, "splice from socket");
+	if (n == 0) {
+		p->net_eof = 1;
+		return -1;
+	}
+	p->piped += n;
+	p->packets++;
+	touch(p);
+	return -1;
+}
+
+/*
+ * The pipe into the output.  Once splice is refused, what is already in
+ * the pipe is read back into the copy loop's buffer, so nothing is lost.
+ */
+static int
+splice_out(struct pump *p)
+{
+	struct buf *b = &p->down;
+	ssize_t n;
+
+	if (p->zc_recv) {
+		n = splice(p->pipefd[0], NULL, p->out, NULL, p->piped,
+		    SPLICE_F_MOVE);
+		if (n == -1)
+			return zc_refused(p, &p->zc_recv, "splice to output");
+	} else {
+		n = read(p->pipefd[0], b->data, p->piped < PUMP_BUFSZ ?
+		    p->piped : PUMP_BUFSZ);
+		if (n == -1)
+			return errno == EINTR ? -1 : io_failed("pipe");
+		b->start = 0;
+		b->end = n;
+	}
+	p->piped -= n;
+	touch(p);
+	return -1;
+}
+
+/* Regular file straight into the socket. */
+static int
+sendfile_out(struct pump *p)
+{
+	ssize_t n;
+
+	n = sendfile(p->net, p->in, NULL, PUMP_SENDFILE);
+	if (n == -1)
+		return zc_refused(p, &p->zc_send, "sendfile");
+	if (n == 0)
+		p->in_eof = 1;
+	else
+		touch(p);
+	return -1;
 }
 
 static int
@@ -251,7 +447,7 @@ pump_finished(struct pump *p)
 		if (o->quit_after >= 0)
 			np_deadline_set(&p->quit, o->quit_after * 1000);
 	}
-	if (!buf_empty(&p->down))
+	if (down_pending(p))
 		return -1;
 	if (p->net_eof && (!o->half_close || in_done))
 		return NP_EXIT_OK;
@@ -294,29 +490,31 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 
 	pfd[PUMP_STDIN].fd = p->in;
 	pfd[PUMP_STDIN].events = 0;
-	if (!p->in_eof && (!p->net_eof || o->half_close) &&
+	if (!p->in_eof && !p->zc_send && (!p->net_eof || o->half_close) &&
 	    buf_room(p, &p->up) > 0)
 		pfd[PUMP_STDIN].events = POLLIN;
 	if (pfd[PUMP_STDIN].events == 0)
 		pfd[PUMP_STDIN].fd = -1;
 
 	pfd[PUMP_NETOUT].fd = p->net;
-	pfd[PUMP_NETOUT].events = !buf_empty(&p->up) && !pacing &&
-	    !(p->unconnected && p->peerlen == 0) ? POLLOUT : 0;
+	pfd[PUMP_NETOUT].events = (!buf_empty(&p->up) ||
+	    (p->zc_send && !p->in_eof && (!p->net_eof || o->half_close))) &&
+	    !pacing && !(p->unconnected && p->peerlen == 0) ? POLLOUT : 0;
 	if (pfd[PUMP_NETOUT].events == 0)
 		pfd[PUMP_NETOUT].fd = -1;
 
 	pfd[PUMP_NETIN].fd = p->net;
-	pfd[PUMP_NETIN].events = reading && buf_room(p, &p->down) > 0 ?
-	    POLLIN : 0;
+	pfd[PUMP_NETIN].events = reading && (p->zc_recv ?
+	    p->piped < p->pipesz : buf_room(p, &p->down) > 0 &&
+	    p->piped == 0) ? POLLIN : 0;
 	if (pfd[PUMP_NETIN].events == 0)
 		pfd[PUMP_NETIN].fd = -1;
 
 	/* Polled even when idle: POLLERR says the reader of a pipe left. */
 	pfd[PUMP_STDOUT].fd = p->out;
-	pfd[PUMP_STDOUT].events = buf_empty(&p->down) ? 0 : POLLOUT;
-	pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
-	pfd[3].revents = 0;
+	pfd[PUMP_STDOUT].events = down_pending(p) ? POLLOUT : 0;
+	pfd[PUMP_SIGNAL].fd = np_sigfd;
+	pfd[PUMP_SIGNAL].events = POLLIN;
 }
 
 static int
@@ -362,7 +560,15 @@ pump_drain(struct pump *p)
 {
 	struct buf *b = &p->down;
 	ssize_t n;
+	int rc;
 
+	if (buf_empty(b) && p->piped > 0) {
+		if ((rc = splice_out(p)) != -1)
+			return rc;
+		/* Spliced, or read back into b for the write below. */
+		if (buf_empty(b))
+			return -1;
+	}
 	if (buf_empty(b)) {
 		/* Only POLLERR or POLLHUP can bring us here. */
 		errno = EPIPE;
@@ -388,9 +594,13 @@ net_fill(struct pump *p)
 	socklen_t len = sizeof(p->peer);
 	ssize_t n;
 
+	if (p->zc_recv)
+		return splice_in(p);
 	if (room == 0)
 		return -1;
-	if (p->unconnected)
+	if (p->rw)
+		n = read(p->net, b->data + b->end, room);
+	else if (p->dgram)
 		n = recvfrom(p->net, b->data + b->end, room, MSG_DONTWAIT,
 		    (struct sockaddr *)&p->peer, &len);
 	else
@@ -402,6 +612,9 @@ net_fill(struct pump *p)
 	}
 	if (p->unconnected)
 		p->peerlen = len;
+	if (p->locklen != 0 && (len != p->locklen ||
+	    memcmp(&p->peer, &p->lock, len) != 0))
+		return -1;
 	if (n == 0 && !p->dgram) {
 		p->net_eof = 1;
 		return -1;
@@ -427,10 +640,14 @@ net_drain(struct pump *p)
 	unsigned char *nl;
 	ssize_t n;
 
+	if (buf_empty(b))
+		return p->zc_send ? sendfile_out(p) : -1;
 	if (p->o->interval > 0 &&
 	    (nl = memchr(b->data + b->start, '\n', len)) != NULL)
 		len = nl - (b->data + b->start) + 1;
-	if (p->unconnected)
+	if (p->rw)
+		n = write(p->net, b->data + b->start, len);
+	else if (p->unconnected)
 		n = sendto(p->net, b->data + b->start, len,
 		    MSG_NOSIGNAL | MSG_DONTWAIT,
 		    (struct sockaddr *)&p->peer, p->peerlen);

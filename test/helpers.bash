@@ -55,7 +55,7 @@ np_listen() {
 	local in=${NP_IN:-/dev/null} out=${NP_OUT:-$BATS_TEST_TMPDIR/out}
 	local err=${NP_ERR:-$BATS_TEST_TMPDIR/listen.err}
 	: >"$err"
-	np -v -l "$@" <"$in" >"$out" 2>"$err" 3>&- &
+	"${NP[@]}" -v -l "$@" <"$in" >"$out" 2>"$err" 3>&- &
 	NP_PID=$!
 	np_track "$NP_PID"
 	np_wait_for "$err" '^(Listening|Bound) on ' || return 1
@@ -111,4 +111,355 @@ np_cleanup() {
 
 teardown() {
 	np_cleanup
+}
+
+# --- tcp.bats, eof.bats, unix.bats, integrity.bats ---
+
+# np_nc_listen ARGS...: start `nc.openbsd -v -l ARGS` in the background
+# with stdin from $NC_IN (default /dev/null) and stdout to $NC_OUT
+# (default $BATS_TEST_TMPDIR/nc.out), wait for its "Listening on" or
+# "Bound on" line, and set NC_PID and NC_PORT (the last field).
+np_nc_listen() {
+	local in=${NC_IN:-/dev/null} out=${NC_OUT:-$BATS_TEST_TMPDIR/nc.out}
+	local err=$BATS_TEST_TMPDIR/nc.err
+	: >"$err"
+	nc.openbsd -v -l "$@" <"$in" >"$out" 2>"$err" 3>&- &
+	NC_PID=$!
+	np_track "$NC_PID"
+	np_wait_for "$err" '^(Listening|Bound) on ' || return 1
+	NC_PORT=$(sed -nE 's/^(Listening|Bound) on .* ([0-9]+)$/\2/p' "$err" |
+	    head -n 1)
+}
+
+# np_python_unix KIND PATH SCRIPT: a python3 AF_UNIX socket of SOCK_KIND
+# bound to PATH ("@name" is the abstract namespace), listening when KIND is
+# STREAM, then running SCRIPT (python code that has `s`).  Sets PY_PID;
+# SCRIPT's stdout goes to $BATS_TEST_TMPDIR/py.out.
+np_python_unix() {
+	local kind=$1 path=$2 script=$3 ready=$BATS_TEST_TMPDIR/py.ready
+	rm -f "$ready"
+	NP_PY_PATH=$path python3 -c "
+import socket, sys, os
+p = os.environ['NP_PY_PATH']
+addr = '\0' + p[1:] if p.startswith('@') else p
+s = socket.socket(socket.AF_UNIX, socket.SOCK_$kind)
+s.bind(addr)
+if socket.SOCK_$kind == socket.SOCK_STREAM:
+    s.listen(16)
+with open('$ready', 'w') as f:
+    f.write('ready\n')
+$script
+" >"$BATS_TEST_TMPDIR/py.out" 2>"$BATS_TEST_TMPDIR/py.err" 3>&- &
+	PY_PID=$!
+	np_track "$PY_PID"
+	np_wait_for "$ready" '^ready$'
+}
+
+# np_closed_port: hold a TCP port on 127.0.0.1 with a bound socket that
+# does not listen, so a connection to it is refused and no other test can
+# take it.  Sets CLOSED_PORT.
+np_closed_port() {
+	local portfile=$BATS_TEST_TMPDIR/closed.port
+	rm -f "$portfile"
+	python3 -c "
+import socket, os, time
+s = socket.socket()
+s.bind(('127.0.0.1', 0))
+with open('$portfile.tmp', 'w') as f:
+    f.write(str(s.getsockname()[1]))
+os.rename('$portfile.tmp', '$portfile')
+time.sleep(60)
+" 3>&- &
+	np_track $!
+	np_wait_for "$portfile" '^[0-9]+$' || return 1
+	CLOSED_PORT=$(cat "$portfile")
+}
+
+# np_free_port: print a TCP port on 127.0.0.1 that was free a moment ago.
+# Racy by nature; use it only where a test must name its own source port.
+np_free_port() {
+	python3 -c "
+import socket
+s = socket.socket()
+s.bind(('127.0.0.1', 0))
+print(s.getsockname()[1])
+s.close()"
+}
+
+# np_service PORT [PROTO]: the service name of PORT, or "*" (as in
+# `Connection to ... port [tcp/SERVICE] succeeded!`).
+np_service() {
+	python3 -c "
+import socket, sys
+try:
+    print(socket.getservbyport(int(sys.argv[1]), sys.argv[2]))
+except OSError:
+    print('*')" "$1" "${2:-tcp}"
+}
+
+# Skip the test when ::1 cannot be bound.
+np_need_ipv6() {
+	python3 -c "
+import socket
+socket.socket(socket.AF_INET6).bind(('::1', 0))" 2>/dev/null ||
+	    skip "IPv6 loopback ::1 cannot be bound here"
+}
+
+# np_status PID [LIMIT]: wait (bounded) for background job PID and set
+# NP_STATUS to its exit status (128+n when a signal ended it).
+np_status() {
+	local pid=$1
+	np_wait_exit "$pid" "${2:-10}" || return 1
+	NP_STATUS=0
+	wait "$pid" || NP_STATUS=$?
+}
+
+# "${NP_SIGDFL[@]}" CMD...: exec CMD with SIGINT and SIGQUIT back at their
+# defaults (a non-interactive shell starts background jobs with them
+# ignored).  An array, not a function, so that `... &` gives CMD's own PID.
+NP_SIGDFL=(python3 -c '
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])')
+
+# np_rss_kb PID: the resident set size of PID in KiB.
+np_rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# np_wait_socket PATH: wait (bounded) until PATH is a socket file.
+np_wait_socket() {
+	local path=$1 i
+	for ((i = 0; i < 500; i++)); do
+		[ -S "$path" ] && return 0
+		sleep 0.02
+	done
+	echo "timed out waiting for socket $path" >&2
+	return 1
+}
+
+# np_now: the time in milliseconds, for checking how long something took.
+np_now() {
+	local t=${EPOCHREALTIME/./}
+	echo $((t / 1000))
+}
+
+# np_io IN OUT ARGS...: run `timeout 10 netpipe ARGS` (NP_TIMEOUT overrides
+# the 10) with stdin from IN
+# and stdout to OUT (binary-safe, unlike `run`); set NP_RC to its exit
+# status and NP_STDERR to what it wrote on stderr.
+np_io() {
+	local in=$1 out=$2
+	shift 2
+	NP_RC=0
+	timeout "${NP_TIMEOUT:-10}" "${NP[@]}" "$@" <"$in" >"$out" \
+	    2>"$BATS_TEST_TMPDIR/np.err" || NP_RC=$?
+	NP_STDERR=$(cat "$BATS_TEST_TMPDIR/np.err")
+}
+
+# --- udp.bats, options.bats, errors.bats, scan.bats ---
+
+# np_hold_ports PATTERN [STREAM|DGRAM]: hold consecutive ports on
+# 127.0.0.1, one per character of PATTERN, so that no other test can take
+# them.  "o" is open (TCP: listening, every connection accepted and read
+# to its end; UDP: bound and reading), "c" is closed (TCP: bound but not
+# listening, so a connect is refused; UDP: bound and connected to another
+# peer, so a datagram from anyone else gets ICMP port unreachable).  Sets
+# HOLD_PID and HOLD_PORT (the first port).  $BATS_TEST_TMPDIR/hold.log
+# gets "accept PORT SECONDS", "closed PORT NBYTES" and "dgram PORT NBYTES"
+# lines as peers come and go.
+np_hold_ports() {
+	local first=$BATS_TEST_TMPDIR/hold.port log=$BATS_TEST_TMPDIR/hold.log
+	rm -f "$first"
+	: >"$log"
+	python3 -c '
+import socket, sys, os, threading, time
+pattern, kind, first, log = sys.argv[1:5]
+typ = socket.SOCK_STREAM if kind == "STREAM" else socket.SOCK_DGRAM
+logf = open(log, "a")
+lock = threading.Lock()
+
+def note(*words):
+    with lock:
+        logf.write(" ".join(str(w) for w in words) + "\n")
+        logf.flush()
+
+def reader(c, port):
+    n = 0
+    try:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            n += len(d)
+    except OSError:
+        pass
+    note("closed", port, n)
+
+def acceptor(s, port):
+    while True:
+        c, _ = s.accept()
+        note("accept", port, "%.3f" % time.monotonic())
+        threading.Thread(target=reader, args=(c, port), daemon=True).start()
+
+def dgrams(s, port):
+    while True:
+        d = s.recv(65536)
+        note("dgram", port, len(d))
+
+while True:
+    base = socket.socket(socket.AF_INET, typ)
+    base.bind(("127.0.0.1", 0))
+    p0 = base.getsockname()[1]
+    socks = [base]
+    ok = p0 + len(pattern) - 1 <= 65535
+    for i in range(1, len(pattern)):
+        if not ok:
+            break
+        s = socket.socket(socket.AF_INET, typ)
+        try:
+            s.bind(("127.0.0.1", p0 + i))
+        except OSError:
+            s.close()
+            ok = False
+            break
+        socks.append(s)
+    if ok:
+        break
+    for s in socks:
+        s.close()
+
+for i, (c, s) in enumerate(zip(pattern, socks)):
+    if c == "o" and typ == socket.SOCK_STREAM:
+        s.listen(64)
+        target = acceptor
+    elif c == "o":
+        target = dgrams
+    elif typ == socket.SOCK_DGRAM:
+        s.connect(s.getsockname())
+        continue
+    else:
+        continue
+    threading.Thread(target=target, args=(s, p0 + i), daemon=True).start()
+
+with open(first + ".tmp", "w") as f:
+    f.write(str(p0))
+os.rename(first + ".tmp", first)
+threading.Event().wait(60)
+' "$1" "${2:-STREAM}" "$first" "$log" >/dev/null \
+	    2>"$BATS_TEST_TMPDIR/hold.err" 3>&- &
+	HOLD_PID=$!
+	np_track "$HOLD_PID"
+	np_wait_for "$first" '^[0-9]+$' || return 1
+	HOLD_PORT=$(cat "$first")
+}
+
+# np_fails STATUS MESSAGE ARGS...: run netpipe ARGS (stdin /dev/null) and
+# assert exit STATUS, MESSAGE as the first line of stderr, nothing on
+# stdout and, for a usage error (2), the usage text on the next line.
+np_fails() {
+	local want=$1 msg=$2
+	shift 2
+	run -"$want" --separate-stderr timeout 10 "${NP[@]}" "$@" </dev/null
+	assert_equal "${stderr_lines[0]-}" "$msg"
+	assert_equal "$output" ""
+	if [ "$want" = 2 ] && [[ ${stderr_lines[1]-} != "usage: netpipe"* ]]
+	then
+		fail "no usage line after the message: ${stderr_lines[1]-}"
+	fi
+}
+
+# np_hex STRING: the bytes of `printf %b STRING`, as lowercase hex.
+np_hex() {
+	printf '%b' "$1" | od -An -v -tx1 | tr -d ' \n'
+	echo
+}
+
+# np_wait_size FILE BYTES [LIMIT]: wait (bounded, default 10 s) until FILE
+# holds at least BYTES bytes.
+np_wait_size() {
+	local file=$1 want=$2 limit=${3:-10} i
+	for ((i = 0; i < limit * 50; i++)); do
+		if [ -f "$file" ] && [ "$(stat -c %s "$file")" -ge "$want" ]; then
+			return 0
+		fi
+		sleep 0.02
+	done
+	echo "timed out waiting for $want bytes in $file" >&2
+	return 1
+}
+
+# np_scan_ok PORT [PROTO]: the line `-z -v` prints for an open PORT on
+# 127.0.0.1.
+np_scan_ok() {
+	local proto=${2:-tcp} svc
+	# getent asks getservbyport(3) too, without a python3 start-up.
+	svc=$(getent services "$1/$proto" | awk '{ print $1 }')
+	echo "Connection to 127.0.0.1 $1 port [$proto/${svc:-*}] succeeded!"
+}
+
+# --- eof.bats, unix.bats (np_fifo_held); all four (np_listen_exec) ---
+
+# np_fifo_held NAME: make the fifo $BATS_TEST_TMPDIR/NAME, held open for
+# writing by a tracked background process so that a reader sees no EOF
+# until HOLDER_PID is killed.  Sets FIFO and HOLDER_PID.
+np_fifo_held() {
+	FIFO=$BATS_TEST_TMPDIR/$1
+	mkfifo "$FIFO"
+	sleep 60 >"$FIFO" 3>&- &
+	HOLDER_PID=$!
+	np_track "$HOLDER_PID"
+}
+
+# np_listen_exec ARGS...: as np_listen, but NP_PID is netpipe's own PID.
+# (np_listen backgrounds the np function, so its NP_PID is a bash subshell:
+# a signal sent to it never reaches netpipe.)  It runs netpipe
+# with SIGINT at its default (through NP_SIGDFL) when NP_DFL_INT is set.
+np_listen_exec() {
+	local in=${NP_IN:-/dev/null} out=${NP_OUT:-$BATS_TEST_TMPDIR/out}
+	local err=${NP_ERR:-$BATS_TEST_TMPDIR/listen.err} pre=()
+	[ -n "${NP_DFL_INT:-}" ] && pre=("${NP_SIGDFL[@]}")
+	: >"$err"
+	"${pre[@]}" "${NP[@]}" -v -l "$@" <"$in" >"$out" 2>"$err" 3>&- &
+	NP_PID=$!
+	np_track "$NP_PID"
+	np_wait_for "$err" '^(Listening|Bound) on ' || return 1
+	NP_PORT=$(sed -nE 's/^(Listening|Bound) on .* ([0-9]+)$/\2/p' "$err" |
+	    head -n 1)
+}
+
+# --- integrity.bats ---
+
+# np_nul_file NAME SIZE_MIB: a file of runs of NUL bytes and random bytes
+# (1 MiB each, alternating); print its path.
+np_nul_file() {
+	local path=$BATS_TEST_TMPDIR/$1 i
+	for ((i = 0; i < $2; i++)); do
+		if ((i % 2 == 0)); then
+			head -c 1M /dev/zero
+		else
+			head -c 1M /dev/urandom
+		fi
+	done >"$path"
+	echo "$path"
+}
+
+# --- eof.bats ---
+
+# np_assert_idle PID: fail if PID uses more than 0.1 s of CPU time during
+# half a second in which it has nothing to do (a busy loop).
+np_assert_idle() {
+	local pid=$1 t0 t1 i hz
+	hz=$(getconf CLK_TCK)
+	t0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	for ((i = 0; i < 25; i++)); do
+		kill -0 "$pid"
+		sleep 0.02
+	done
+	t1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	if (((t1 - t0) * 10 > hz)); then
+		echo "process $pid used $((t1 - t0)) of $hz ticks/s while idle" >&2
+		return 1
+	fi
 }

@@ -1,0 +1,282 @@
+#!/usr/bin/env bats
+# Malformed command lines (exit 2 with the usage text), runtime failures
+# (exit 1), and starting with stdin, stdout or stderr closed.
+
+load helpers
+
+@test "-w rejects 80x, 0 and the empty string" {
+	np_fails 2 'netpipe: -w: "80x" is invalid' -w 80x 127.0.0.1 1
+	np_fails 2 'netpipe: -w: "0" is too small' -w 0 127.0.0.1 1
+	np_fails 2 'netpipe: -w: "" is invalid' -w '' 127.0.0.1 1
+}
+
+@test "-i rejects 80x and -1" {
+	np_fails 2 'netpipe: -i: "80x" is invalid' -i 80x 127.0.0.1 1
+	np_fails 2 'netpipe: -i: "-1" is too small' -i -1 127.0.0.1 1
+}
+
+@test "-q rejects 1x and the empty string" {
+	np_fails 2 'netpipe: -q: "1x" is invalid' -q 1x 127.0.0.1 1
+	np_fails 2 'netpipe: -q: "" is invalid' -q '' 127.0.0.1 1
+}
+
+@test "-I rejects 99999999999 as too large, 0 as too small and 8k" {
+	np_fails 2 'netpipe: -I: "99999999999" is too large' \
+	    -I 99999999999 127.0.0.1 1
+	np_fails 2 'netpipe: -I: "0" is too small' -I 0 127.0.0.1 1
+	np_fails 2 'netpipe: -I: "8k" is invalid' -I 8k 127.0.0.1 1
+}
+
+@test "-O rejects -1 and 99999999999" {
+	np_fails 2 'netpipe: -O: "-1" is too small' -O -1 127.0.0.1 1
+	np_fails 2 'netpipe: -O: "99999999999" is too large' \
+	    -O 99999999999 127.0.0.1 1
+}
+
+@test "-M rejects 256 and 0" {
+	np_fails 2 'netpipe: -M: "256" is too large' -M 256 127.0.0.1 1
+	np_fails 2 'netpipe: -M: "0" is too small' -M 0 127.0.0.1 1
+}
+
+@test "-m rejects abc and 256" {
+	np_fails 2 'netpipe: -m: "abc" is invalid' -m abc 127.0.0.1 1
+	np_fails 2 'netpipe: -m: "256" is too large' -m 256 127.0.0.1 1
+}
+
+@test "-W rejects a count of -1 and 0, and 2x" {
+	np_fails 2 'netpipe: -W: "-1" is too small' -W -1 127.0.0.1 1
+	np_fails 2 'netpipe: -W: "0" is too small' -W 0 127.0.0.1 1
+	np_fails 2 'netpipe: -W: "2x" is invalid' -W 2x 127.0.0.1 1
+}
+
+@test "-p rejects 80x, 65536 and -1" {
+	np_fails 2 'netpipe: -p: "80x" is not a number or a known service' \
+	    -p 80x 127.0.0.1 1
+	np_fails 2 'netpipe: -p: "65536" is too large' -p 65536 127.0.0.1 1
+	np_fails 2 'netpipe: -p: "-1" is too small' -p -1 127.0.0.1 1
+}
+
+@test "destination port 0 is too small, also for -z" {
+	np_fails 2 'netpipe: port: "0" is too small' 127.0.0.1 0
+	np_fails 2 'netpipe: port: "0" is too small' -z 127.0.0.1 0
+}
+
+@test "-z rejects a range that ends above 65535" {
+	np_fails 2 'netpipe: port: "65536" is too large' -z 127.0.0.1 1-65536
+}
+
+@test "destination port 65536 is too large" {
+	np_fails 2 'netpipe: port: "65536" is too large' 127.0.0.1 65536
+}
+
+@test "listen port 70000 is an error, never wrapped to 4464" {
+	np_fails 2 'netpipe: port: "70000" is too large' -l 127.0.0.1 70000
+	np_fails 2 'netpipe: port: "70000" is too large' -l 70000
+	np_fails 2 'netpipe: -p: "70000" is too large' -l -p 70000
+}
+
+@test "an unknown service name is rejected" {
+	np_fails 2 'netpipe: port: "nosuchsvc" is not a number or a known service' \
+	    127.0.0.1 nosuchsvc
+}
+
+@test "an empty destination port is rejected" {
+	np_fails 2 'netpipe: port: "" is not a number or a known service' \
+	    127.0.0.1 ''
+}
+
+@test "an unknown short flag is reported in getopt's words" {
+	np_fails 2 "netpipe: invalid option -- 'Q'" -Q 127.0.0.1 1
+}
+
+@test "an unknown long flag is reported in getopt's words" {
+	np_fails 2 "netpipe: unrecognized option '--nope'" --nope 127.0.0.1 1
+}
+
+@test "a flag missing its argument is a usage error" {
+	np_fails 2 "netpipe: option requires an argument -- 'w'" -w
+}
+
+@test "no destination: missing destination" {
+	np_fails 2 'netpipe: missing destination'
+	np_fails 2 'netpipe: missing destination' -z
+}
+
+@test "a destination without a port: missing port" {
+	np_fails 2 'netpipe: missing port' 127.0.0.1
+	np_fails 2 'netpipe: missing port' -l
+	np_fails 2 'netpipe: missing port' -z 127.0.0.1
+}
+
+@test "an extra argument: too many arguments" {
+	np_fails 2 'netpipe: too many arguments' 127.0.0.1 1 2
+	np_fails 2 'netpipe: too many arguments' -l 127.0.0.1 1 2
+}
+
+@test "-l with -z cannot be used together" {
+	np_fails 2 'netpipe: -l and -z cannot be used together' -l -z 127.0.0.1 1
+}
+
+@test "-x with -l, -u, -U or -s cannot be used together" {
+	np_fails 2 'netpipe: -x and -l cannot be used together' \
+	    -x 127.0.0.1:1080 -l 127.0.0.1 1
+	np_fails 2 'netpipe: -x and -u cannot be used together' \
+	    -x 127.0.0.1:1080 -u 127.0.0.1 1
+	np_fails 2 'netpipe: -x and -U cannot be used together' \
+	    -x 127.0.0.1:1080 -U "$BATS_TEST_TMPDIR/s"
+	np_fails 2 'netpipe: -x and -s cannot be used together' \
+	    -x 127.0.0.1:1080 -s 127.0.0.1 127.0.0.1 1
+}
+
+@test "-k without -l: -k requires -l" {
+	np_fails 2 'netpipe: -k requires -l' -k 127.0.0.1 1
+}
+
+@test "-P without -x: -P requires -x" {
+	np_fails 2 'netpipe: -P requires -x' -P alice 127.0.0.1 1
+}
+
+@test "-X with an unknown protocol is invalid" {
+	np_fails 2 'netpipe: -X: "bogus" is invalid' \
+	    -X bogus -x 127.0.0.1:1080 127.0.0.1 1
+}
+
+@test "-T with an unknown keyword is invalid" {
+	np_fails 2 'netpipe: -T: "bogus" is invalid' -T bogus 127.0.0.1 1
+}
+
+@test "an over-long Unix path is a usage error for a client and a listener" {
+	path=$BATS_TEST_TMPDIR/$(printf 'x%.0s' {1..120})
+	np_fails 2 "netpipe: $path: path is too long" -U "$path"
+	np_fails 2 "netpipe: $path: path is too long" -lU "$path"
+	[ ! -e "$path" ]
+}
+
+@test "an unknown host exits 1 with the getaddrinfo message" {
+	why=$(python3 -c '
+import socket
+try:
+    socket.getaddrinfo("nosuch.invalid", 9)
+except socket.gaierror as e:
+    print(e.strerror)')
+	np_fails 1 "netpipe: getaddrinfo for host \"nosuch.invalid\" port 9: $why" \
+	    nosuch.invalid 9
+	assert_equal "${#stderr_lines[@]}" 1
+}
+
+@test "-n with a host name exits 1 without resolving it" {
+	np_fails 1 'netpipe: getaddrinfo for host "localhost" port 9: Name or service not known' \
+	    -n localhost 9
+}
+
+@test "a refused connection exits 1 with the connect message" {
+	np_closed_port
+	np_fails 1 "netpipe: connect to 127.0.0.1 port $CLOSED_PORT (tcp) failed: Connection refused" \
+	    127.0.0.1 "$CLOSED_PORT"
+	assert_equal "${#stderr_lines[@]}" 1
+}
+
+@test "a second listener on a busy port exits 1: Address already in use" {
+	np_python_listen STREAM '
+s.accept()
+'
+	np_fails 1 "netpipe: bind 127.0.0.1 port $PY_PORT: Address already in use" \
+	    -l 127.0.0.1 "$PY_PORT"
+}
+
+@test "started with stdin closed, the peer gets no echo of its own data" {
+	np_python_listen STREAM '
+c, _ = s.accept()
+c.sendall(b"from peer\n")
+c.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    data += d
+print(data.hex(), flush=True)
+'
+	run --separate-stderr timeout 10 "${NP[@]}" 127.0.0.1 "$PY_PORT" <&-
+	assert_success
+	assert_output "from peer"
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^[0-9a-f]*$'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" ""
+}
+
+@test "started with stdout closed, the peer gets only the input bytes" {
+	np_python_listen STREAM '
+c, _ = s.accept()
+c.sendall(b"from peer\n")
+data = b""
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    data += d
+print(data.hex(), flush=True)
+'
+	# Not through `run`: its command substitution would give netpipe
+	# a stdout again.
+	rc=0
+	timeout 10 "${NP[@]}" -v -N 127.0.0.1 "$PY_PORT" <<<"input" >&- \
+	    2>"$BATS_TEST_TMPDIR/err" || rc=$?
+	assert_equal "$rc" 0
+	[[ $(cat "$BATS_TEST_TMPDIR/err") == *"Connection to 127.0.0.1 $PY_PORT port"* ]] ||
+	    fail "no connect line: $(cat "$BATS_TEST_TMPDIR/err")"
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^[0-9a-f]*$'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "$(np_hex 'input\n')"
+}
+
+@test "started with stderr closed and -v, the peer gets only the input bytes" {
+	# valgrind (make valgrind) cannot start with fd 2 closed.
+	[ -z "${NETPIPE_WRAP:-}" ] || skip "NETPIPE_WRAP cannot run with stderr closed"
+	np_python_listen STREAM '
+c, _ = s.accept()
+c.sendall(b"reply\n")
+data = b""
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    data += d
+print(data.hex(), flush=True)
+'
+	rc=0
+	timeout 10 "${NP[@]}" -v -N 127.0.0.1 "$PY_PORT" \
+	    <<<"input" >"$BATS_TEST_TMPDIR/out" 2>&- || rc=$?
+	assert_equal "$rc" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "reply"
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^[0-9a-f]*$'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "$(np_hex 'input\n')"
+}
+
+@test "a listener started with all of stdin, stdout and stderr closed still serves a peer" {
+	# valgrind (make valgrind) cannot start with fd 2 closed.
+	[ -z "${NETPIPE_WRAP:-}" ] || skip "NETPIPE_WRAP cannot run with stderr closed"
+	# No -v line to read the port from: watch ss for the listener's
+	# socket, owned by the process we started.
+	"${NP[@]}" -l 127.0.0.1 0 <&- >&- 2>&- 3>&- &
+	pid=$!
+	np_track "$pid"
+	port=""
+	for ((i = 0; i < 500; i++)); do
+		port=$(ss -tlnpH | awk -v p="pid=$pid," \
+		    'index($0, p) { n = split($4, a, ":"); print a[n]; exit }')
+		[ -n "$port" ] && break
+		sleep 0.02
+	done
+	[ -n "$port" ] || fail "listener $pid never appeared in ss"
+	run timeout 10 python3 -c '
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.sendall(b"to nowhere\n")
+c.shutdown(socket.SHUT_WR)
+print(c.recv(100).hex())
+' "$port"
+	assert_success
+	# Nothing may come back: a socket on fd 1 or 2 would echo.
+	assert_output ""
+	np_status "$pid"
+	assert_equal "$NP_STATUS" 0
+}

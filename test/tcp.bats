@@ -1,0 +1,406 @@
+#!/usr/bin/env bats
+# TCP client and listener against nc.openbsd, socat, python3 and netpipe
+# itself: IPv4 and IPv6, names and numbers, source address and port, the
+# listen syntaxes, -v messages, -k, busy ports, -w and refused connections.
+
+load helpers
+
+# python3 servers (run by np_python_listen with `s` listening).
+
+# Echo everything back until EOF, then close.
+PY_ECHO='
+c, a = s.accept()
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    c.sendall(d)
+c.close()
+'
+
+# Print the address and port the client connected from, then close.
+PY_PEER='
+c, a = s.accept()
+print(a[0], a[1], flush=True)
+c.sendall(b"hello\n")
+c.close()
+'
+
+# Send a line and close.
+PY_HELLO='
+c, a = s.accept()
+c.sendall(b"hello\n")
+c.close()
+'
+
+# Send a line, then hold the connection open without sending or closing.
+PY_HOLD='
+import time
+c, a = s.accept()
+c.sendall(b"hi\n")
+time.sleep(30)
+'
+
+# Send five chunks 0.3 s apart (1.5 s in all, never 1 s idle), then close.
+PY_TRICKLE='
+import time
+c, a = s.accept()
+for i in range(5):
+    c.sendall(b"chunk %d\n" % i)
+    time.sleep(0.3)
+c.close()
+'
+
+# Listen with a backlog of 0 and fill the accept queue, so that further
+# SYNs are dropped and a connect attempt can only time out.
+PY_BLACKHOLE='
+import time
+s.listen(0)
+fill = []
+for i in range(3):
+    f = socket.socket()
+    # The first one completes and fills the queue; the rest hang in SYN.
+    f.setblocking(i == 0)
+    try:
+        f.connect(("127.0.0.1", s.getsockname()[1]))
+    except BlockingIOError:
+        pass
+    fill.append(f)
+print("full", flush=True)
+time.sleep(30)
+'
+
+@test "client sends 4 MiB to an nc.openbsd listener intact" {
+	local in out=$BATS_TEST_TMPDIR/nc.out
+	in=$(np_random_file in 4M)
+	np_nc_listen -n 127.0.0.1 0
+	np_io "$in" /dev/null -N 127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	np_status "$NC_PID"
+	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+}
+
+@test "listener receives 4 MiB from an nc.openbsd client intact" {
+	local in out=$BATS_TEST_TMPDIR/out
+	in=$(np_random_file in 4M)
+	np_listen_exec 127.0.0.1 0
+	timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT" <"$in"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+}
+
+@test "client reads from an nc.openbsd listener until it closes" {
+	local in out=$BATS_TEST_TMPDIR/got
+	in=$(np_random_file in 4M)
+	NC_IN=$in np_nc_listen -N -n 127.0.0.1 0
+	np_io /dev/null "$out" 127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+}
+
+@test "listener with -N sends its input to an nc.openbsd client" {
+	local in out=$BATS_TEST_TMPDIR/got
+	in=$(np_random_file in 4M)
+	NP_IN=$in np_listen_exec -N 127.0.0.1 0
+	timeout 10 nc.openbsd 127.0.0.1 "$NP_PORT" </dev/null >"$out"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+}
+
+@test "--half-close listener and a socat client exchange 4 MiB both ways" {
+	local a b got=$BATS_TEST_TMPDIR/got out=$BATS_TEST_TMPDIR/out
+	a=$(np_random_file a 4M)
+	b=$(np_random_file b 4M)
+	NP_IN=$a np_listen_exec -N --half-close 127.0.0.1 0
+	timeout 10 socat -t 10 "TCP:127.0.0.1:$NP_PORT,shut-down" STDIO \
+	    <"$b" >"$got"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(np_sha "$got")" "$(np_sha "$a")"
+	assert_equal "$(np_sha "$out")" "$(np_sha "$b")"
+}
+
+@test "client streams 4 MiB through a python3 echo server and gets it back" {
+	local in out=$BATS_TEST_TMPDIR/got
+	in=$(np_random_file in 4M)
+	np_python_listen STREAM "$PY_ECHO"
+	np_io "$in" "$out" -N 127.0.0.1 "$PY_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+}
+
+@test "netpipe client and netpipe listener exchange 4 MiB both ways" {
+	local a b got=$BATS_TEST_TMPDIR/got out=$BATS_TEST_TMPDIR/out
+	a=$(np_random_file a 4M)
+	b=$(np_random_file b 4M)
+	NP_IN=$a np_listen_exec -N --half-close 127.0.0.1 0
+	np_io "$b" "$got" -N --half-close 127.0.0.1 "$NP_PORT"
+	assert_equal "$NP_RC" 0
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(np_sha "$got")" "$(np_sha "$a")"
+	assert_equal "$(np_sha "$out")" "$(np_sha "$b")"
+}
+
+@test "-6 listens on ::1 and a -6 client sends to it" {
+	local in out=$BATS_TEST_TMPDIR/out
+	np_need_ipv6
+	in=$(np_random_file in 4M)
+	np_listen_exec -6 ::1 0
+	run grep -Ex "Listening on ::1 $NP_PORT" "$BATS_TEST_TMPDIR/listen.err"
+	assert_success
+	np_io "$in" /dev/null -6 -N ::1 "$NP_PORT"
+	assert_equal "$NP_RC" 0
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+}
+
+@test "-6 client sends to an nc.openbsd listener on ::1" {
+	local in out=$BATS_TEST_TMPDIR/nc.out
+	np_need_ipv6
+	in=$(np_random_file in 1M)
+	np_nc_listen -6 -n ::1 0
+	np_io "$in" /dev/null -v -6 -N ::1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	[[ $NP_STDERR == "Connection to ::1 $NC_PORT port [tcp/$(np_service "$NC_PORT")] succeeded!"* ]]
+	np_status "$NC_PID"
+	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+}
+
+@test "nc.openbsd -6 client reaches a listener on ::1" {
+	local out=$BATS_TEST_TMPDIR/out
+	np_need_ipv6
+	np_listen_exec ::1 0
+	echo "over six" | timeout 10 nc.openbsd -6 -N ::1 "$NP_PORT"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$out")" "over six"
+	run grep -Ex 'Connection received on ::1 [0-9]+' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	assert_success
+}
+
+@test "-4 with an IPv6 address fails to resolve (exit 1)" {
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -4 ::1 9
+	[[ $stderr == 'netpipe: getaddrinfo for host "::1" port 9: '* ]]
+}
+
+@test "-6 with an IPv4 address fails to resolve (exit 1)" {
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -6 127.0.0.1 9
+	[[ $stderr == 'netpipe: getaddrinfo for host "127.0.0.1" port 9: '* ]]
+}
+
+@test "client connects to a host name (localhost)" {
+	np_python_listen STREAM "$PY_HELLO"
+	run -0 timeout 10 "${NP[@]}" localhost "$PY_PORT" </dev/null
+	assert_output "hello"
+}
+
+@test "-n connects to a numeric address" {
+	np_python_listen STREAM "$PY_HELLO"
+	run -0 timeout 10 "${NP[@]}" -n 127.0.0.1 "$PY_PORT" </dev/null
+	assert_output "hello"
+}
+
+@test "-n with a host name fails without a lookup (exit 1)" {
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -n localhost 9 </dev/null
+	assert_equal "$stderr" \
+	    'netpipe: getaddrinfo for host "localhost" port 9: Name or service not known'
+	assert_output ""
+}
+
+@test "an unknown service name for the port is a usage error" {
+	run -2 --separate-stderr timeout 10 "${NP[@]}" 127.0.0.1 nosuchsvc </dev/null
+	[[ $stderr == 'netpipe: port: "nosuchsvc" is not a number or a known service'* ]]
+	[[ $stderr == *"usage: netpipe"* ]]
+}
+
+@test "a known service name (http) is parsed and used as port 80" {
+	if python3 -c "
+import socket
+socket.create_connection(('127.0.0.1', 80), 1)" 2>/dev/null; then
+		skip "something listens on 127.0.0.1 port 80"
+	fi
+	run -1 --separate-stderr timeout 10 "${NP[@]}" 127.0.0.1 http </dev/null
+	[[ $stderr =~ ^netpipe:\ connect\ to\ 127\.0\.0\.1\ port\ (http|80)\ \(tcp\)\ failed:\ Connection\ refused$ ]]
+}
+
+@test "-s sets the source address the peer sees" {
+	np_python_listen STREAM "$PY_PEER"
+	run -0 timeout 10 "${NP[@]}" -s 127.0.0.2 127.0.0.1 "$PY_PORT" \
+	    </dev/null
+	assert_output "hello"
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^127\.0\.0\.2 [0-9]+$'
+}
+
+@test "-s 127.0.0.1 -p PORT sets the source address and port" {
+	local sport
+	np_python_listen STREAM "$PY_PEER"
+	sport=$(np_free_port)
+	run -0 timeout 10 "${NP[@]}" -s 127.0.0.1 -p "$sport" 127.0.0.1 \
+	    "$PY_PORT" </dev/null
+	assert_output "hello"
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" "^127\.0\.0\.1 $sport\$"
+}
+
+@test "-s with an address this host does not have fails (exit 1)" {
+	np_python_listen STREAM "$PY_HELLO"
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -s 192.0.2.1 127.0.0.1 "$PY_PORT" \
+	    </dev/null
+	[[ $stderr == "netpipe: "*"Cannot assign requested address" ]]
+	assert_output ""
+}
+
+@test "-l ADDR 0 listens on a kernel-chosen port and takes a client" {
+	np_listen_exec 127.0.0.1 0
+	run grep -Ex "Listening on 127\.0\.0\.1 $NP_PORT" \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	assert_success
+	echo one | timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" one
+}
+
+@test "-l -p 0 ADDR listens (nc.openbsd's -p syntax)" {
+	np_listen_exec -p 0 127.0.0.1
+	run grep -Ex "Listening on 127\.0\.0\.1 $NP_PORT" \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	assert_success
+	echo two | timeout 10 socat -u STDIN "TCP:127.0.0.1:$NP_PORT"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" two
+}
+
+@test "-l -s ADDR -p 0 listens" {
+	np_listen_exec -s 127.0.0.1 -p 0
+	run grep -Ex "Listening on 127\.0\.0\.1 $NP_PORT" \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	assert_success
+	echo three | timeout 10 "${NP[@]}" -N 127.0.0.1 "$NP_PORT"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" three
+}
+
+@test "-w does not limit how long a listener waits for its first peer" {
+	local t0 i
+	np_listen_exec -w 1 127.0.0.1 0
+	# Still there after 1.5 s without a peer.
+	t0=$(np_now)
+	for ((i = 0; i < 200 && $(np_now) - t0 < 1500; i++)); do
+		kill -0 "$NP_PID"
+		sleep 0.02
+	done
+	kill -0 "$NP_PID"
+	echo late | timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" late
+}
+
+@test "-v prints Listening on, Connection received on and Connection to ... succeeded!" {
+	local svc
+	np_listen_exec 127.0.0.1 0
+	svc=$(np_service "$NP_PORT")
+	run -0 --separate-stderr timeout 10 "${NP[@]}" -v -N 127.0.0.1 "$NP_PORT" </dev/null
+	assert_output ""
+	[[ $stderr == "Connection to 127.0.0.1 $NP_PORT port [tcp/$svc] succeeded!"* ]]
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	run -0 head -n 2 "$BATS_TEST_TMPDIR/listen.err"
+	assert_line -n 0 "Listening on 127.0.0.1 $NP_PORT"
+	assert_line -n 1 --regexp '^Connection received on 127\.0\.0\.1 [0-9]+$'
+}
+
+@test "-k serves three clients one after another" {
+	local out=$BATS_TEST_TMPDIR/out i
+	np_listen_exec -k 127.0.0.1 0
+	for i in 1 2 3; do
+		echo "client $i" |
+		    timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT"
+		np_wait_for "$out" "^client $i\$"
+	done
+	kill -0 "$NP_PID"
+	assert_equal "$(cat "$out")" "$(printf 'client %s\n' 1 2 3)"
+	run -0 grep -c '^Connection received on ' "$BATS_TEST_TMPDIR/listen.err"
+	assert_output 3
+}
+
+@test "a second listener on a busy port fails with Address already in use" {
+	np_listen_exec 127.0.0.1 0
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -l 127.0.0.1 "$NP_PORT" </dev/null
+	assert_equal "$stderr" \
+	    "netpipe: bind 127.0.0.1 port $NP_PORT: Address already in use"
+	# The first listener still works.
+	echo still | timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT"
+	np_status "$NP_PID"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" still
+}
+
+@test "a listener cannot share the port of a python3 listener" {
+	np_python_listen STREAM "$PY_ECHO"
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -l 127.0.0.1 "$PY_PORT" </dev/null
+	assert_equal "$stderr" \
+	    "netpipe: bind 127.0.0.1 port $PY_PORT: Address already in use"
+}
+
+@test "-w gives up connecting to an unanswering port with Connection timed out" {
+	local t0 t1
+	np_python_listen STREAM "$PY_BLACKHOLE"
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^full$'
+	t0=$(np_now)
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -w 1 127.0.0.1 \
+	    "$PY_PORT" </dev/null
+	t1=$(np_now)
+	assert_equal "$stderr" \
+	    "netpipe: connect to 127.0.0.1 port $PY_PORT (tcp) failed: Connection timed out"
+	((t1 - t0 >= 900 && t1 - t0 < 5000))
+}
+
+@test "-w ends an idle established connection with exit 0" {
+	local t0 t1
+	np_python_listen STREAM "$PY_HOLD"
+	t0=$(np_now)
+	run -0 --separate-stderr timeout 10 "${NP[@]}" -w 1 127.0.0.1 \
+	    "$PY_PORT" </dev/null
+	t1=$(np_now)
+	assert_output "hi"
+	assert_equal "$stderr" ""
+	((t1 - t0 >= 900 && t1 - t0 < 5000))
+}
+
+@test "-w is an idle timeout, not a limit on a connection that keeps talking" {
+	np_python_listen STREAM "$PY_TRICKLE"
+	run -0 --separate-stderr timeout 10 "${NP[@]}" -w 1 127.0.0.1 \
+	    "$PY_PORT" </dev/null
+	assert_output "$(printf 'chunk %d\n' 0 1 2 3 4)"
+}
+
+@test "-k listener outlives a peer that resets and serves the next one" {
+	local out=$BATS_TEST_TMPDIR/out
+	np_listen_exec -k 127.0.0.1 0
+	python3 -c "
+import socket, struct, sys
+c = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+c.sendall(b'first\n')
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+c.close()" "$NP_PORT"
+	echo second | timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT"
+	np_wait_for "$out" '^second$'
+	kill -0 "$NP_PID"
+	run -0 grep -c '^Connection received on ' "$BATS_TEST_TMPDIR/listen.err"
+	assert_output 2
+}
+
+@test "a refused connection exits 1 with Connection refused" {
+	np_closed_port
+	run -1 --separate-stderr timeout 10 "${NP[@]}" 127.0.0.1 "$CLOSED_PORT" </dev/null
+	assert_equal "$stderr" \
+	    "netpipe: connect to 127.0.0.1 port $CLOSED_PORT (tcp) failed: Connection refused"
+	assert_output ""
+}
