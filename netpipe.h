@@ -43,6 +43,12 @@ enum np_proxy {
 /* Highest port that -z will take in one command line. */
 #define NP_MAX_PORTS	65536
 
+/* A repeatable option's values, in command-line order. */
+struct np_strlist {
+	const char	**v;
+	size_t		  n;
+};
+
 /*
  * The command line, validated.  Built once by opts_parse() and passed
  * around as const; nothing else holds option state.
@@ -79,6 +85,46 @@ struct np_opts {
 	enum np_io	 io;		/* --io */
 	const char	*send_file;	/* --send-file */
 	const char	*output;	/* --output */
+	long long	 rate;		/* --rate, bytes per second; 0 off */
+
+	/* Sockets and their options. */
+	int		 seqpacket;	/* --seqpacket (with -U) */
+	struct np_strlist sockopts;	/* --sockopt NAME[=VALUE], raw */
+	const char	*join;		/* --join GROUP[@iface] */
+	int		 scan_parallel;	/* --scan-parallel; 0 default */
+	int		 send_oob;	/* --send-flags oob */
+
+	/* Many peers. */
+	const char	*exec_cmd;	/* -e, --exec, --sh-exec */
+	int		 exec_shell;	/* --sh-exec: run through /bin/sh -c */
+	struct np_strlist allow;	/* --allow */
+	struct np_strlist allow_files;	/* --allow-file */
+	struct np_strlist deny;		/* --deny */
+	struct np_strlist deny_files;	/* --deny-file */
+	int		 max_conns;	/* --max-conns; 0 default */
+	int		 broker;	/* --broker (set by --chat too) */
+	int		 chat;		/* --chat */
+	int		 accept_timeout; /* --accept-timeout, seconds; 0 off */
+	long long	 queue_size;	/* --queue-size, bytes; 0 default */
+	int		 broker_block;	/* --broker-block */
+	int		 inherit_fd;	/* --inherit-fd; -1 unset */
+
+	/* TLS and fd passing. */
+	int		 tls;		/* --tls */
+	const char	*tls_cert;	/* --tls-cert */
+	const char	*tls_key;	/* --tls-key */
+	const char	*tls_ca;	/* --tls-ca */
+	const char	*tls_name;	/* --tls-name */
+	const char	*tls_pin;	/* --tls-pin */
+	int		 tls_noverify;	/* --tls-noverify */
+	int		 fdpass;	/* -F, --fdpass */
+
+	/* What the user sees of a transfer. */
+	int		 progress;	/* --progress: 0 off, 1 on a tty, 2 always */
+	int		 stats;		/* --stats: 0 off, 1 text, 2 json */
+	const char	*hex_dump;	/* --hex-dump FILE */
+	int		 digest;	/* --digest sha256 */
+	long long	 size;		/* --size, bytes; 0 unknown */
 
 	/* Positional arguments, after the flags. */
 	const char	*host;		/* destination, listen address or path */

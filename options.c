@@ -23,48 +23,110 @@
 
 /* Long-only options take values past any character. */
 enum {
-	OPT_HALF_CLOSE = 256,
+	OPT_ACCEPT_TIMEOUT = 256,
+	OPT_ALLOW,
+	OPT_ALLOW_FILE,
+	OPT_BROKER,
+	OPT_BROKER_BLOCK,
+	OPT_CHAT,
+	OPT_DENY,
+	OPT_DENY_FILE,
+	OPT_DIGEST,
+	OPT_HALF_CLOSE,
+	OPT_HEX_DUMP,
+	OPT_INHERIT_FD,
 	OPT_IO,
+	OPT_JOIN,
+	OPT_MAX_CONNS,
 	OPT_OUTPUT,
+	OPT_PROGRESS,
+	OPT_QUEUE_SIZE,
+	OPT_RATE,
+	OPT_SCAN_PARALLEL,
 	OPT_SEND_FILE,
+	OPT_SEND_FLAGS,
+	OPT_SEQPACKET,
+	OPT_SH_EXEC,
+	OPT_SIZE,
+	OPT_SOCKOPT,
+	OPT_STATS,
+	OPT_TLS,
+	OPT_TLS_CA,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_NAME,
+	OPT_TLS_NOVERIFY,
+	OPT_TLS_PIN,
 	OPT_VERSION,
 	OPT_MAX
 };
 
 static const char shortopts[] =
-    "46bCDdhI:i:klM:m:NnO:P:p:q:rs:T:tUuvW:w:X:x:z";
+    "46bCDde:FhI:i:klM:m:NnO:P:p:q:rs:T:tUuvW:w:X:x:z";
 
 /* Alphabetical by long name. */
 static const struct option longopts[] = {
+	{ "accept-timeout",	required_argument,	NULL, OPT_ACCEPT_TIMEOUT },
+	{ "allow",		required_argument,	NULL, OPT_ALLOW },
+	{ "allow-file",		required_argument,	NULL, OPT_ALLOW_FILE },
 	{ "broadcast",		no_argument,		NULL, 'b' },
+	{ "broker",		no_argument,		NULL, OPT_BROKER },
+	{ "broker-block",	no_argument,		NULL, OPT_BROKER_BLOCK },
+	{ "chat",		no_argument,		NULL, OPT_CHAT },
 	{ "crlf",		no_argument,		NULL, 'C' },
 	{ "debug",		no_argument,		NULL, 'D' },
+	{ "deny",		required_argument,	NULL, OPT_DENY },
+	{ "deny-file",		required_argument,	NULL, OPT_DENY_FILE },
+	{ "digest",		required_argument,	NULL, OPT_DIGEST },
+	{ "exec",		required_argument,	NULL, 'e' },
+	{ "fdpass",		no_argument,		NULL, 'F' },
 	{ "half-close",		no_argument,		NULL, OPT_HALF_CLOSE },
 	{ "help",		no_argument,		NULL, 'h' },
+	{ "hex-dump",		required_argument,	NULL, OPT_HEX_DUMP },
+	{ "inherit-fd",		required_argument,	NULL, OPT_INHERIT_FD },
 	{ "interval",		required_argument,	NULL, 'i' },
 	{ "io",			required_argument,	NULL, OPT_IO },
 	{ "ipv4",		no_argument,		NULL, '4' },
 	{ "ipv6",		no_argument,		NULL, '6' },
+	{ "join",		required_argument,	NULL, OPT_JOIN },
 	{ "keep-open",		no_argument,		NULL, 'k' },
 	{ "listen",		no_argument,		NULL, 'l' },
+	{ "max-conns",		required_argument,	NULL, OPT_MAX_CONNS },
 	{ "min-ttl",		required_argument,	NULL, 'm' },
 	{ "no-stdin",		no_argument,		NULL, 'd' },
 	{ "numeric",		no_argument,		NULL, 'n' },
 	{ "output",		required_argument,	NULL, OPT_OUTPUT },
+	{ "progress",		optional_argument,	NULL, OPT_PROGRESS },
 	{ "proxy",		required_argument,	NULL, 'x' },
 	{ "proxy-type",		required_argument,	NULL, 'X' },
 	{ "proxy-user",		required_argument,	NULL, 'P' },
+	{ "queue-size",		required_argument,	NULL, OPT_QUEUE_SIZE },
 	{ "quit-after",		required_argument,	NULL, 'q' },
 	{ "random-ports",	no_argument,		NULL, 'r' },
+	{ "rate",		required_argument,	NULL, OPT_RATE },
 	{ "recv-buf",		required_argument,	NULL, 'I' },
 	{ "recv-limit",		required_argument,	NULL, 'W' },
 	{ "scan",		no_argument,		NULL, 'z' },
+	{ "scan-parallel",	required_argument,	NULL, OPT_SCAN_PARALLEL },
 	{ "send-buf",		required_argument,	NULL, 'O' },
 	{ "send-file",		required_argument,	NULL, OPT_SEND_FILE },
+	{ "send-flags",		required_argument,	NULL, OPT_SEND_FLAGS },
+	{ "seqpacket",		no_argument,		NULL, OPT_SEQPACKET },
+	{ "sh-exec",		required_argument,	NULL, OPT_SH_EXEC },
 	{ "shutdown",		no_argument,		NULL, 'N' },
+	{ "size",		required_argument,	NULL, OPT_SIZE },
+	{ "sockopt",		required_argument,	NULL, OPT_SOCKOPT },
 	{ "source",		required_argument,	NULL, 's' },
 	{ "source-port",	required_argument,	NULL, 'p' },
+	{ "stats",		optional_argument,	NULL, OPT_STATS },
 	{ "telnet",		no_argument,		NULL, 't' },
+	{ "tls",		no_argument,		NULL, OPT_TLS },
+	{ "tls-ca",		required_argument,	NULL, OPT_TLS_CA },
+	{ "tls-cert",		required_argument,	NULL, OPT_TLS_CERT },
+	{ "tls-key",		required_argument,	NULL, OPT_TLS_KEY },
+	{ "tls-name",		required_argument,	NULL, OPT_TLS_NAME },
+	{ "tls-noverify",	no_argument,		NULL, OPT_TLS_NOVERIFY },
+	{ "tls-pin",		required_argument,	NULL, OPT_TLS_PIN },
 	{ "tos",		required_argument,	NULL, 'T' },
 	{ "ttl",		required_argument,	NULL, 'M' },
 	{ "udp",		no_argument,		NULL, 'u' },
@@ -103,7 +165,39 @@ static const struct conflict {
 	{ OPT_SEND_FILE, 'd',		CONFLICTS },
 	{ OPT_SEND_FILE, 'z',		CONFLICTS },
 	{ OPT_OUTPUT,	'z',		CONFLICTS },
+	{ 'e',		OPT_SH_EXEC,	CONFLICTS },
+	{ 'e',		'z',		CONFLICTS },
+	{ OPT_SH_EXEC,	'z',		CONFLICTS },
+	{ 'F',		'l',		CONFLICTS },
+	{ OPT_BROKER,	'e',		CONFLICTS },
+	{ OPT_BROKER,	OPT_SH_EXEC,	CONFLICTS },
+	{ OPT_CHAT,	'e',		CONFLICTS },
+	{ OPT_CHAT,	OPT_SH_EXEC,	CONFLICTS },
+	{ OPT_TLS,	'u',		CONFLICTS },
+	{ OPT_TLS,	'z',		CONFLICTS },
+	{ OPT_TLS_NOVERIFY, OPT_TLS_PIN, CONFLICTS },
 	{ 'k',		'l',		REQUIRES },
+	{ OPT_ACCEPT_TIMEOUT, 'l',	REQUIRES },
+	{ OPT_ALLOW,	'l',		REQUIRES },
+	{ OPT_ALLOW_FILE, 'l',		REQUIRES },
+	{ OPT_BROKER,	'l',		REQUIRES },
+	{ OPT_BROKER_BLOCK, OPT_BROKER,	REQUIRES },
+	{ OPT_CHAT,	'l',		REQUIRES },
+	{ OPT_DENY,	'l',		REQUIRES },
+	{ OPT_DENY_FILE, 'l',		REQUIRES },
+	{ OPT_INHERIT_FD, 'l',		REQUIRES },
+	{ OPT_JOIN,	'u',		REQUIRES },
+	{ OPT_JOIN,	'l',		REQUIRES },
+	{ OPT_MAX_CONNS, 'l',		REQUIRES },
+	{ OPT_QUEUE_SIZE, OPT_BROKER,	REQUIRES },
+	{ OPT_SCAN_PARALLEL, 'z',	REQUIRES },
+	{ OPT_SEQPACKET, 'U',		REQUIRES },
+	{ OPT_TLS_CA,	OPT_TLS,	REQUIRES },
+	{ OPT_TLS_CERT,	OPT_TLS,	REQUIRES },
+	{ OPT_TLS_KEY,	OPT_TLS,	REQUIRES },
+	{ OPT_TLS_NAME,	OPT_TLS,	REQUIRES },
+	{ OPT_TLS_NOVERIFY, OPT_TLS,	REQUIRES },
+	{ OPT_TLS_PIN,	OPT_TLS,	REQUIRES },
 	{ 'P',		'x',		REQUIRES },
 	{ 'X',		'x',		REQUIRES },
 };
@@ -121,7 +215,32 @@ static const struct tos_name {
 	{ "throughput",		IPTOS_THROUGHPUT },
 };
 
-static int	 opts_number(const char *, const char *, long long, long long);
+/*
+ * Options whose behaviour has not landed yet.  They are parsed, so the
+ * command line stays stable, but refused at once rather than ignored.
+ */
+static const int unbuilt[] = {
+	OPT_ACCEPT_TIMEOUT, OPT_ALLOW, OPT_ALLOW_FILE, OPT_BROKER,
+	OPT_BROKER_BLOCK, OPT_CHAT, OPT_DENY, OPT_DENY_FILE, OPT_DIGEST,
+	OPT_HEX_DUMP, OPT_INHERIT_FD, OPT_JOIN, OPT_MAX_CONNS, OPT_PROGRESS,
+	OPT_QUEUE_SIZE, OPT_RATE, OPT_SCAN_PARALLEL, OPT_SEND_FLAGS,
+	OPT_SEQPACKET, OPT_SH_EXEC, OPT_SIZE, OPT_SOCKOPT, OPT_STATS, OPT_TLS,
+	'e', 'F',
+};
+
+static long long opts_number(const char *, const char *, long long,
+		    long long);
+static long long opts_size(const char *, const char *);
+static void	 strlist_add(struct np_strlist *, const char *);
+static void	 check_unbuilt(const unsigned char *);
+static void	 set_short(struct np_opts *, int, const char *,
+		    unsigned char *);
+static void	 set_long(struct np_opts *, int, const char *);
+static void	 set_long2(struct np_opts *, int, const char *);
+static void	 set_option(struct np_opts *, int, const char *,
+		    unsigned char *);
+static int	 parse_when(const char *, const char *);
+static enum np_proxy parse_proxy_type(const char *);
 static const char *flag_name(int, char *, size_t);
 static void	 check_conflicts(const unsigned char *);
 static int	 parse_tos(const char *);
@@ -131,7 +250,6 @@ static void	 parse_args(struct np_opts *, int, char *[]);
 static void	 parse_scan_ports(struct np_opts *, int, char *[]);
 static void	 add_port_item(struct np_opts *, char *);
 static void	 check_unix_path(const char *);
-static void	 set_option(struct np_opts *, int, const char *, unsigned char *);
 
 /*
  * Print the synopsis (to stdout for -h, stderr otherwise) and exit: 0 when
@@ -213,7 +331,7 @@ opts_usage_error(const char *fmt, ...)
  * The one place numbers are parsed: strict, with the flag and the
  * offending value named in the error.
  */
-static int
+static long long
 opts_number(const char *flag, const char *s, long long min, long long max)
 {
 	const char *errstr;
@@ -224,7 +342,54 @@ opts_number(const char *flag, const char *s, long long min, long long max)
 		/* strtonum calls an empty string "invalid" too. */
 		opts_usage_error("%s: \"%s\" is %s", flag, s, errstr);
 	}
-	return (int)n;
+	return n;
+}
+
+/* A byte count with an optional K, M or G suffix (powers of 1024). */
+static long long
+opts_size(const char *flag, const char *s)
+{
+	char digits[32];
+	size_t len = strlen(s);
+	int shift = 0;
+	long long n;
+
+	if (len > 0 && strchr("KkMmGg", s[len - 1]) != NULL) {
+		shift = strchr("Kk", s[len - 1]) ? 10 :
+		    strchr("Mm", s[len - 1]) ? 20 : 30;
+		len--;
+	}
+	if (len == 0 || len >= sizeof(digits))
+		opts_usage_error("%s: \"%s\" is invalid", flag, s);
+	memcpy(digits, s, len);
+	digits[len] = '\0';
+	n = opts_number(flag, digits, 1, LLONG_MAX >> 30);
+	if (strspn(digits, "0123456789") != len)
+		opts_usage_error("%s: \"%s\" is invalid", flag, s);
+	return n << shift;
+}
+
+static void
+strlist_add(struct np_strlist *l, const char *s)
+{
+	l->v = reallocarray(l->v, l->n + 1, sizeof(*l->v));
+	if (l->v == NULL)
+		err(NP_EXIT_FAIL, "reallocarray");
+	l->v[l->n++] = s;
+}
+
+static void
+check_unbuilt(const unsigned char *seen)
+{
+	char name[32];
+	size_t i;
+
+	for (i = 0; i < sizeof(unbuilt) / sizeof(unbuilt[0]); i++) {
+		if (!seen[unbuilt[i]])
+			continue;
+		errx(NP_EXIT_FAIL, "%s: not supported yet",
+		    flag_name(unbuilt[i], name, sizeof(name)));
+	}
 }
 
 /*
@@ -358,8 +523,9 @@ parse_proxy(struct np_opts *o, const char *arg)
 		    opts_port("-x", port, 1, 0));
 }
 
+/* nc.openbsd's letters. */
 static void
-set_option(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
+set_short(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 {
 	switch (ch) {
 	case '4': o->family = AF_INET; break;
@@ -368,6 +534,8 @@ set_option(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 	case 'C': o->crlf = 1; break;
 	case 'D': o->so_debug = 1; break;
 	case 'd': o->no_stdin = 1; break;
+	case 'e': o->exec_cmd = arg; break;
+	case 'F': o->fdpass = 1; break;
 	case 'h': usage(1);
 	case 'I': o->recv_buf = opts_number("-I", arg, 1, INT_MAX / 2); break;
 	case 'i': o->interval = opts_number("-i", arg, 0, 86400); break;
@@ -397,35 +565,139 @@ set_option(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 	case 'v': o->verbose++; break;
 	case 'W': o->recv_limit = opts_number("-W", arg, 1, INT_MAX); break;
 	case 'w': o->wait = opts_number("-w", arg, 1, INT_MAX / 1000); break;
-	case 'X':
-		if (strcmp(arg, "4") == 0)
-			o->proxy_type = PROXY_SOCKS4;
-		else if (strcmp(arg, "5") == 0)
-			o->proxy_type = PROXY_SOCKS5;
-		else if (strcasecmp(arg, "connect") == 0)
-			o->proxy_type = PROXY_CONNECT;
-		else
-			opts_usage_error("-X: \"%s\" is invalid", arg);
-		break;
+	case 'X': o->proxy_type = parse_proxy_type(arg); break;
 	case 'x': parse_proxy(o, arg); break;
 	case 'z': o->mode = MODE_SCAN; break;
-	case OPT_HALF_CLOSE: o->half_close = 1; break;
-	case OPT_IO:
-		o->io = parse_io(arg);
-		break;
-	case OPT_OUTPUT: o->output = arg; break;
-	case OPT_SEND_FILE:
-		o->send_file = arg;
-		o->shutdown_wr = 1;
-		break;
-	case OPT_VERSION:
-		printf("netpipe %s\n", NP_VERSION);
-		exit(NP_EXIT_OK);
 	default:
 		/* getopt has already said what was wrong. */
 		usage(0);
 	}
-	seen[ch] = 1;
+}
+
+/* netpipe's own options, which have no letter. */
+static void
+set_long(struct np_opts *o, int ch, const char *arg)
+{
+	switch (ch) {
+	case OPT_ACCEPT_TIMEOUT:
+		o->accept_timeout = opts_number("--accept-timeout", arg, 1,
+		    INT_MAX / 1000);
+		break;
+	case OPT_ALLOW: strlist_add(&o->allow, arg); break;
+	case OPT_ALLOW_FILE: strlist_add(&o->allow_files, arg); break;
+	case OPT_BROKER: o->broker = 1; break;
+	case OPT_BROKER_BLOCK: o->broker_block = 1; break;
+	case OPT_CHAT: o->chat = o->broker = 1; break;
+	case OPT_DENY: strlist_add(&o->deny, arg); break;
+	case OPT_DENY_FILE: strlist_add(&o->deny_files, arg); break;
+	case OPT_DIGEST:
+		if (strcmp(arg, "sha256") != 0)
+			opts_usage_error("--digest: \"%s\" is invalid", arg);
+		o->digest = 1;
+		break;
+	case OPT_HALF_CLOSE: o->half_close = 1; break;
+	case OPT_HEX_DUMP: o->hex_dump = arg; break;
+	case OPT_INHERIT_FD:
+		o->inherit_fd = opts_number("--inherit-fd", arg, 0, INT_MAX);
+		break;
+	case OPT_IO: o->io = parse_io(arg); break;
+	case OPT_JOIN: o->join = arg; break;
+	case OPT_MAX_CONNS:
+		o->max_conns = opts_number("--max-conns", arg, 1, 65536);
+		break;
+	case OPT_OUTPUT: o->output = arg; break;
+	case OPT_PROGRESS:
+		o->progress = parse_when("--progress", arg);
+		break;
+	case OPT_QUEUE_SIZE: o->queue_size = opts_size("--queue-size", arg);
+		break;
+	case OPT_RATE: o->rate = opts_size("--rate", arg); break;
+	case OPT_SCAN_PARALLEL:
+		o->scan_parallel = opts_number("--scan-parallel", arg, 1, 1024);
+		break;
+	default:
+		set_long2(o, ch, arg);
+	}
+}
+
+/* The second half of set_long, split only to keep functions short. */
+static void
+set_long2(struct np_opts *o, int ch, const char *arg)
+{
+	switch (ch) {
+	case OPT_SEND_FILE:
+		o->send_file = arg;
+		o->shutdown_wr = 1;
+		break;
+	case OPT_SEND_FLAGS:
+		if (strcmp(arg, "oob") != 0)
+			opts_usage_error("--send-flags: \"%s\" is invalid", arg);
+		o->send_oob = 1;
+		break;
+	case OPT_SEQPACKET: o->seqpacket = 1; break;
+	case OPT_SH_EXEC:
+		o->exec_cmd = arg;
+		o->exec_shell = 1;
+		break;
+	case OPT_SIZE: o->size = opts_size("--size", arg); break;
+	case OPT_SOCKOPT: strlist_add(&o->sockopts, arg); break;
+	case OPT_STATS:
+		if (arg == NULL || strcmp(arg, "text") == 0)
+			o->stats = 1;
+		else if (strcmp(arg, "json") == 0)
+			o->stats = 2;
+		else
+			opts_usage_error("--stats: \"%s\" is invalid", arg);
+		break;
+	case OPT_TLS: o->tls = 1; break;
+	case OPT_TLS_CA: o->tls_ca = arg; break;
+	case OPT_TLS_CERT: o->tls_cert = arg; break;
+	case OPT_TLS_KEY: o->tls_key = arg; break;
+	case OPT_TLS_NAME: o->tls_name = arg; break;
+	case OPT_TLS_NOVERIFY: o->tls_noverify = 1; break;
+	case OPT_TLS_PIN: o->tls_pin = arg; break;
+	case OPT_VERSION:
+		printf("netpipe %s\n", NP_VERSION);
+		exit(NP_EXIT_OK);
+	default:
+		usage(0);
+	}
+}
+
+static void
+set_option(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
+{
+	if (ch < 256)
+		set_short(o, ch, arg, seen);
+	else
+		set_long(o, ch, arg);
+	if (ch >= 0 && ch < OPT_MAX)
+		seen[ch] = 1;
+}
+
+/* --progress[=auto|always|never]: auto means only when stderr is a tty. */
+static int
+parse_when(const char *flag, const char *arg)
+{
+	if (arg == NULL || strcmp(arg, "auto") == 0)
+		return 1;
+	if (strcmp(arg, "always") == 0)
+		return 2;
+	if (strcmp(arg, "never") == 0)
+		return 0;
+	opts_usage_error("%s: \"%s\" is invalid", flag, arg);
+}
+
+static enum np_proxy
+parse_proxy_type(const char *arg)
+{
+	if (strcmp(arg, "4") == 0)
+		return PROXY_SOCKS4;
+	if (strcmp(arg, "5") == 0)
+		return PROXY_SOCKS5;
+	if (strcasecmp(arg, "connect") == 0)
+		return PROXY_CONNECT;
+	opts_usage_error("-X: \"%s\" is invalid", arg);
 }
 
 /*
@@ -445,11 +717,13 @@ opts_parse(struct np_opts *o, int argc, char *argv[])
 	o->ttl = o->min_ttl = o->tos = -1;
 	o->wait = -1;
 	o->quit_after = -1;
+	o->inherit_fd = -1;
 
 	while ((ch = getopt_long(argc, argv, shortopts, longopts,
 	    NULL)) != -1)
 		set_option(o, ch, optarg, seen);
 	check_conflicts(seen);
+	check_unbuilt(seen);
 	if (o->proxy_host[0] != '\0') {
 		if (o->proxy_type == PROXY_NONE)
 			o->proxy_type = PROXY_SOCKS5;
@@ -585,6 +859,11 @@ add_port_item(struct np_opts *o, char *item)
 void
 opts_free(struct np_opts *o)
 {
+	free(o->sockopts.v);
+	free(o->allow.v);
+	free(o->allow_files.v);
+	free(o->deny.v);
+	free(o->deny_files.v);
 	free(o->ports);
 	o->ports = NULL;
 	o->nports = 0;
