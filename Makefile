@@ -15,16 +15,17 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	-Wmissing-prototypes
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 NP_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS)
-NP_LIBS = $(BSD_LIBS)
+NP_LIBS = $(BSD_LIBS) -lmd
 
-SRCS = netpipe.c options.c sock.c session.c transfer.c
+SRCS = netpipe.c options.c proxy.c sock.c session.c stats.c transfer.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
 # Debian package names for everything the build and the test suite use.
-DEPS = build-essential libbsd-dev libtls-dev pkg-config mandoc bats \
+DEPS = build-essential libbsd-dev libmd-dev libtls-dev pkg-config mandoc bats \
 	bats-assert bats-support netcat-openbsd socat openssl python3 \
-	iproute2 procps strace valgrind parallel iperf3 time
+	iproute2 procps strace valgrind parallel iperf3 time \
+	dante-server microsocks tinyproxy
 
 BATS_FLAGS ?= --jobs 4
 
@@ -41,8 +42,10 @@ netpipe: $(OBJS)
 
 netpipe.o: netpipe.c netpipe.h Makefile
 options.o: options.c netpipe.h Makefile
+proxy.o: proxy.c netpipe.h Makefile
 sock.o: sock.c netpipe.h Makefile
 session.o: session.c netpipe.h Makefile
+stats.o: stats.c netpipe.h Makefile
 transfer.o: transfer.c netpipe.h Makefile
 
 # The sanitizer build keeps separate objects so that it never mixes with

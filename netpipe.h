@@ -153,6 +153,10 @@ int	 sock_scan(const struct np_opts *, int);
 int	 sock_wait(int, short, int);
 const char *sock_ntop(const struct sockaddr *, socklen_t, char *, size_t);
 
+/* proxy.c: -x, -X, -P and -F. */
+int	 proxy_connect(const struct np_opts *);
+int	 proxy_fdpass(int);
+
 /* session.c: mode handlers, each returning an exit code. */
 int	 session_connect(const struct np_opts *);
 int	 session_listen(const struct np_opts *);
@@ -165,6 +169,15 @@ struct pump;
 struct pump	*pump_new(const struct np_opts *);
 int	 pump_run(struct pump *, int, int);
 void	 pump_free(struct pump *);
+
+/* stats.c: counts, --progress, --stats, --digest, --hex-dump. */
+#define METER_SENT	0
+#define METER_RECV	1
+struct meter;
+struct meter	*meter_new(const struct np_opts *, long long);
+int	 meter_needs_data(const struct np_opts *);
+void	 meter_add(struct meter *, int, const void *, size_t);
+void	 meter_finish(struct meter *);
 
 /* netpipe.c */
 extern volatile sig_atomic_t np_signal;

@@ -154,6 +154,7 @@ static const struct conflict {
 	{ 'x',		'u',		CONFLICTS },
 	{ 'x',		'U',		CONFLICTS },
 	{ 'x',		's',		CONFLICTS },
+	{ 'x',		'z',		CONFLICTS },
 	{ 'U',		'4',		CONFLICTS },
 	{ 'U',		'6',		CONFLICTS },
 	{ 'U',		'p',		CONFLICTS },
@@ -169,6 +170,7 @@ static const struct conflict {
 	{ 'e',		'z',		CONFLICTS },
 	{ OPT_SH_EXEC,	'z',		CONFLICTS },
 	{ 'F',		'l',		CONFLICTS },
+	{ 'F',		'z',		CONFLICTS },
 	{ OPT_BROKER,	'e',		CONFLICTS },
 	{ OPT_BROKER,	OPT_SH_EXEC,	CONFLICTS },
 	{ OPT_CHAT,	'e',		CONFLICTS },
@@ -221,11 +223,11 @@ static const struct tos_name {
  */
 static const int unbuilt[] = {
 	OPT_ACCEPT_TIMEOUT, OPT_ALLOW, OPT_ALLOW_FILE, OPT_BROKER,
-	OPT_BROKER_BLOCK, OPT_CHAT, OPT_DENY, OPT_DENY_FILE, OPT_DIGEST,
-	OPT_HEX_DUMP, OPT_INHERIT_FD, OPT_JOIN, OPT_MAX_CONNS, OPT_PROGRESS,
-	OPT_QUEUE_SIZE, OPT_RATE, OPT_SCAN_PARALLEL, OPT_SEND_FLAGS,
-	OPT_SEQPACKET, OPT_SH_EXEC, OPT_SIZE, OPT_SOCKOPT, OPT_STATS, OPT_TLS,
-	'e', 'F',
+	OPT_BROKER_BLOCK, OPT_CHAT, OPT_DENY, OPT_DENY_FILE,
+	OPT_INHERIT_FD, OPT_JOIN, OPT_MAX_CONNS,
+	OPT_QUEUE_SIZE, OPT_SCAN_PARALLEL,
+	OPT_SEQPACKET, OPT_SH_EXEC, OPT_SOCKOPT, OPT_TLS,
+	'e',
 };
 
 static long long opts_number(const char *, const char *, long long,

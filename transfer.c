@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <netinet/in.h>
 #include <arpa/telnet.h>
 
 #include <err.h>
@@ -45,8 +46,18 @@ enum {
 	PUMP_NFDS
 };
 
+/* A UDP receive buffer that absorbs bursts (SO_RCVBUFFORCE as root). */
+#define PUMP_UDP_RCVBUF	(8 * 1024 * 1024)
+
 /* Telnet filter states (-t). */
 enum { TN_DATA, TN_IAC, TN_OPT };
+
+/* --rate: a token bucket per direction on the monotonic clock. */
+struct bucket {
+	double		 tokens;
+	struct timespec	 last;
+	struct timespec	 ready;		/* when tokens reach one byte */
+};
 
 struct buf {
 	unsigned char	*data;
@@ -69,6 +80,9 @@ struct pump {
 	int			 crlf_cr;	/* last byte sent was CR */
 	int			 tn_state;
 	int			 tn_cmd;
+	struct meter		*meter;		/* counts, digest, hex dump */
+	struct bucket		 rate[2];	/* METER_SENT, METER_RECV */
+	int			 in_regular;	/* input is a regular file */
 	int			 pipefd[2];	/* splice path, made once */
 	size_t			 pipesz;
 	size_t			 piped;		/* bytes waiting in pipefd */
@@ -116,6 +130,12 @@ static int	 splice_out(struct pump *);
 static int	 sendfile_out(struct pump *);
 static int	 down_pending(const struct pump *);
 static void	 touch(struct pump *);
+static int	 rate_ready(struct pump *, int);
+static size_t	 rate_limit(struct pump *, int, size_t);
+static void	 moved(struct pump *, int, const void *, size_t);
+static long long input_size(struct pump *);
+static void	 net_setup(struct pump *);
+static size_t	 sendable(const struct pump *);
 
 /*
  * Allocate the pump's buffers once for the life of the process and open
@@ -142,7 +162,8 @@ pump_new(const struct np_opts *o)
 		pump_free(p);
 		return NULL;
 	}
-	if (open_stdio(p) == -1) {
+	if (open_stdio(p) == -1 ||
+	    (p->meter = meter_new(o, input_size(p))) == NULL) {
 		pump_free(p);
 		return NULL;
 	}
@@ -154,6 +175,7 @@ pump_free(struct pump *p)
 {
 	if (p == NULL)
 		return;
+	meter_finish(p->meter);
 	if (p->o->send_file != NULL && p->in != -1)
 		close(p->in);
 	if (p->o->output != NULL && p->out != -1)
@@ -197,11 +219,104 @@ pump_run(struct pump *p, int net, int flags)
 	if (!p->dgram || p->unconnected || getpeername(net,
 	    (struct sockaddr *)&p->lock, &p->locklen) == -1)
 		p->locklen = 0;
+	net_setup(p);
 	pump_choose(p);
 	touch(p);
 	while ((rc = pump_step(p)) == -1)
 		;
 	return rc;
+}
+
+/* Bytes left in a regular-file input, for --progress; -1 if unknown. */
+static long long
+input_size(struct pump *p)
+{
+	struct stat st;
+	off_t pos;
+
+	if (p->in == -1 || fstat(p->in, &st) == -1 || !S_ISREG(st.st_mode))
+		return -1;
+	p->in_regular = 1;
+	pos = lseek(p->in, 0, SEEK_CUR);
+	return st.st_size - (pos > 0 ? pos : 0);
+}
+
+/*
+ * Per-connection socket settings the pump relies on: urgent data read
+ * inline, so --send-flags oob on the far side loses no byte here, and a
+ * UDP receive buffer deep enough for an unpaced sender.
+ */
+static void
+net_setup(struct pump *p)
+{
+	int one = 1, size = PUMP_UDP_RCVBUF;
+
+	if (!p->dgram) {
+		setsockopt(p->net, SOL_SOCKET, SO_OOBINLINE, &one,
+		    sizeof(one));
+		return;
+	}
+	if (p->o->recv_buf > 0)
+		return;
+	if (setsockopt(p->net, SOL_SOCKET, SO_RCVBUFFORCE, &size,
+	    sizeof(size)) == -1)
+		setsockopt(p->net, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+}
+
+/* Count bytes in one place: stats, digest, hex dump, progress, rate. */
+static void
+moved(struct pump *p, int dir, const void *data, size_t n)
+{
+	meter_add(p->meter, dir, data, n);
+	if (p->o->rate > 0)
+		p->rate[dir].tokens -= n;
+	touch(p);
+}
+
+/*
+ * --rate: whether direction dir may move a byte now.  When it may not,
+ * rate[dir].ready says when it may, and the caller leaves the fd out of
+ * poll until then.
+ */
+static int
+rate_ready(struct pump *p, int dir)
+{
+	struct bucket *b = &p->rate[dir];
+	double rate = p->o->rate, burst = rate / 10 > 1 ? rate / 10 : 1;
+	struct timespec now;
+	double dt, want;
+
+	if (rate == 0)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (b->last.tv_sec == 0)
+		b->tokens = burst;
+	else {
+		dt = (now.tv_sec - b->last.tv_sec) +
+		    (now.tv_nsec - b->last.tv_nsec) / 1e9;
+		b->tokens += dt * rate;
+	}
+	if (b->tokens > burst)
+		b->tokens = burst;
+	b->last = now;
+	/* Wake for a quarter of the burst, not per byte: fewer syscalls. */
+	want = burst / 4 > 65536 ? 65536 : burst / 4 > 1 ? burst / 4 : 1;
+	if (b->tokens >= want)
+		return 1;
+	np_deadline_set(&b->ready,
+	    (int)((want - b->tokens) * 1000 / rate) + 1);
+	return 0;
+}
+
+/* At most what the bucket holds; a datagram is never cut. */
+static size_t
+rate_limit(struct pump *p, int dir, size_t want)
+{
+	double t = p->rate[dir].tokens;
+
+	if (p->o->rate == 0 || p->dgram || t >= (double)want)
+		return want;
+	return t >= 1 ? (size_t)t : 1;
 }
 
 static int
@@ -236,12 +351,13 @@ pump_choose(struct pump *p)
 {
 	const struct np_opts *o = p->o;
 	struct stat st;
-	int zc = o->io == IO_AUTO || o->io == IO_ZEROCOPY;
+	int zc = (o->io == IO_AUTO || o->io == IO_ZEROCOPY) &&
+	    !meter_needs_data(o);
 	int fl;
 
 	p->rw = o->io == IO_RW && !p->dgram;
 	p->zc_send = zc && !p->dgram && !p->in_eof && !o->crlf &&
-	    o->interval == 0 && fstat(p->in, &st) == 0 && S_ISREG(st.st_mode);
+	    o->interval == 0 && !o->send_oob && p->in_regular;
 	p->zc_recv = 0;
 	if (!zc || p->dgram || o->telnet || fstat(p->out, &st) == -1 ||
 	    !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) ||
@@ -294,7 +410,8 @@ splice_in(struct pump *p)
 {
 	ssize_t n;
 
-	n = splice(p->net, NULL, p->pipefd[1], NULL, p->pipesz - p->piped,
+	n = splice(p->net, NULL, p->pipefd[1], NULL,
+	    rate_limit(p, METER_RECV, p->pipesz - p->piped),
 	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n == -1)
 		return zc_refused(p, &p->zc_recv, "splice from socket");
@@ -304,7 +421,7 @@ splice_in(struct pump *p)
 	}
 	p->piped += n;
 	p->packets++;
-	touch(p);
+	moved(p, METER_RECV, NULL, n);
 	return -1;
 }
 
@@ -342,13 +459,14 @@ sendfile_out(struct pump *p)
 {
 	ssize_t n;
 
-	n = sendfile(p->net, p->in, NULL, PUMP_SENDFILE);
+	n = sendfile(p->net, p->in, NULL,
+	    rate_limit(p, METER_SENT, PUMP_SENDFILE));
 	if (n == -1)
 		return zc_refused(p, &p->zc_send, "sendfile");
 	if (n == 0)
 		p->in_eof = 1;
 	else
-		touch(p);
+		moved(p, METER_SENT, NULL, n);
 	return -1;
 }
 
@@ -459,7 +577,7 @@ pump_finished(struct pump *p)
 static int
 pump_timeout(struct pump *p)
 {
-	int t = -1, d;
+	int t = -1, d, i;
 
 	if (p->o->wait > 0)
 		t = np_deadline_ms(&p->idle);
@@ -470,6 +588,13 @@ pump_timeout(struct pump *p)
 	}
 	if (p->pace.tv_sec != 0 && !buf_empty(&p->up)) {
 		d = np_deadline_ms(&p->pace);
+		if (t == -1 || d < t)
+			t = d;
+	}
+	for (i = 0; i < 2 && p->o->rate > 0; i++) {
+		if (p->rate[i].ready.tv_sec == 0)
+			continue;
+		d = np_deadline_ms(&p->rate[i].ready);
 		if (t == -1 || d < t)
 			t = d;
 	}
@@ -497,16 +622,17 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 		pfd[PUMP_STDIN].fd = -1;
 
 	pfd[PUMP_NETOUT].fd = p->net;
-	pfd[PUMP_NETOUT].events = (!buf_empty(&p->up) ||
+	pfd[PUMP_NETOUT].events = (sendable(p) > 0 ||
 	    (p->zc_send && !p->in_eof && (!p->net_eof || o->half_close))) &&
-	    !pacing && !(p->unconnected && p->peerlen == 0) ? POLLOUT : 0;
+	    !pacing && !(p->unconnected && p->peerlen == 0) &&
+	    rate_ready(p, METER_SENT) ? POLLOUT : 0;
 	if (pfd[PUMP_NETOUT].events == 0)
 		pfd[PUMP_NETOUT].fd = -1;
 
 	pfd[PUMP_NETIN].fd = p->net;
 	pfd[PUMP_NETIN].events = reading && (p->zc_recv ?
 	    p->piped < p->pipesz : buf_room(p, &p->down) > 0 &&
-	    p->piped == 0) ? POLLIN : 0;
+	    p->piped == 0) && rate_ready(p, METER_RECV) ? POLLIN : 0;
 	if (pfd[PUMP_NETIN].events == 0)
 		pfd[PUMP_NETIN].fd = -1;
 
@@ -598,6 +724,7 @@ net_fill(struct pump *p)
 		return splice_in(p);
 	if (room == 0)
 		return -1;
+	room = rate_limit(p, METER_RECV, room);
 	if (p->rw)
 		n = read(p->net, b->data + b->end, room);
 	else if (p->dgram)
@@ -621,11 +748,25 @@ net_fill(struct pump *p)
 	}
 	/* A zero-length datagram is a packet, not an end of stream. */
 	p->packets++;
+	moved(p, METER_RECV, b->data + b->end, n);
 	if (p->o->telnet)
 		n = telnet_filter(p, b->data + b->end, n);
 	b->end += n;
-	touch(p);
 	return -1;
+}
+
+/*
+ * Bytes of the outgoing buffer that may go now.  With --send-flags oob
+ * the last byte of input is held back until EOF says it is the last.
+ */
+static size_t
+sendable(const struct pump *p)
+{
+	size_t len = p->up.end - p->up.start;
+
+	if (p->o->send_oob && !p->in_eof && len > 0)
+		len--;
+	return len;
 }
 
 /*
@@ -636,24 +777,32 @@ static int
 net_drain(struct pump *p)
 {
 	struct buf *b = &p->up;
-	size_t len = b->end - b->start;
-	unsigned char *nl;
+	size_t len = sendable(p);
+	unsigned char *nl, *d = b->data + b->start;
+	int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
 	ssize_t n;
 
 	if (buf_empty(b))
 		return p->zc_send ? sendfile_out(p) : -1;
-	if (p->o->interval > 0 &&
-	    (nl = memchr(b->data + b->start, '\n', len)) != NULL)
-		len = nl - (b->data + b->start) + 1;
+	if (len == 0)
+		return -1;
+	if (p->o->interval > 0 && (nl = memchr(d, '\n', len)) != NULL)
+		len = nl - d + 1;
+	len = rate_limit(p, METER_SENT, len);
+	if (p->o->send_oob && p->in_eof && len == 1 && !p->dgram)
+		flags |= MSG_OOB;
+	else if (p->o->send_oob && p->in_eof && len > 1)
+		len--;		/* everything but the urgent byte first */
+	/* More input surely follows from a file: let TCP fill segments. */
+	if (p->in_regular && !p->in_eof && !p->dgram)
+		flags |= MSG_MORE;
 	if (p->rw)
-		n = write(p->net, b->data + b->start, len);
+		n = write(p->net, d, len);
 	else if (p->unconnected)
-		n = sendto(p->net, b->data + b->start, len,
-		    MSG_NOSIGNAL | MSG_DONTWAIT,
+		n = sendto(p->net, d, len, flags,
 		    (struct sockaddr *)&p->peer, p->peerlen);
 	else
-		n = send(p->net, b->data + b->start, len,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = send(p->net, d, len, flags);
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
 			return -1;
@@ -661,10 +810,10 @@ net_drain(struct pump *p)
 	}
 	if (p->dgram)
 		n = len;
-	if (p->o->interval > 0 && b->data[b->start + n - 1] == '\n')
+	if (p->o->interval > 0 && d[n - 1] == '\n')
 		np_deadline_set(&p->pace, p->o->interval * 1000);
+	moved(p, METER_SENT, d, n);
 	buf_consumed(b, n);
-	touch(p);
 	return -1;
 }
 
