@@ -10,14 +10,16 @@ PKG_CONFIG ?= pkg-config
 
 BSD_CFLAGS != $(PKG_CONFIG) --cflags libbsd-overlay 2>/dev/null || true
 BSD_LIBS != $(PKG_CONFIG) --libs libbsd-overlay 2>/dev/null || echo -lbsd
+TLS_CFLAGS != $(PKG_CONFIG) --cflags libtls 2>/dev/null || true
+TLS_LIBS != $(PKG_CONFIG) --libs libtls 2>/dev/null || echo -ltls
 
 WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	-Wmissing-prototypes
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
-NP_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS)
-NP_LIBS = $(BSD_LIBS) -lmd
+NP_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS)
+NP_LIBS = $(BSD_LIBS) $(TLS_LIBS) -lmd
 
-SRCS = netpipe.c options.c proxy.c sock.c session.c stats.c transfer.c
+SRCS = netpipe.c options.c proxy.c sock.c session.c stats.c tls.c transfer.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
@@ -46,6 +48,7 @@ proxy.o: proxy.c netpipe.h Makefile
 sock.o: sock.c netpipe.h Makefile
 session.o: session.c netpipe.h Makefile
 stats.o: stats.c netpipe.h Makefile
+tls.o: tls.c netpipe.h Makefile
 transfer.o: transfer.c netpipe.h Makefile
 
 # The sanitizer build keeps separate objects so that it never mixes with

@@ -143,13 +143,16 @@ void	 usage(int) __attribute__((noreturn));
 void	 opts_usage_error(const char *, ...)
 	    __attribute__((noreturn, format(printf, 1, 2)));
 int	 opts_port(const char *, const char *, int, int);
+int	 opts_tos(const char *, const char *);
 
 /* sock.c */
 int	 sock_connect(const struct np_opts *, char *, size_t);
 int	 sock_listen(const struct np_opts *);
 int	 sock_accept(const struct np_opts *, int);
+int	 sock_accepted(const struct np_opts *, int);
 int	 sock_dgram_peer(const struct np_opts *, int);
-int	 sock_scan(const struct np_opts *, int);
+int	 sock_scan(const struct np_opts *, size_t, size_t, int);
+void	 sock_opts_check(const struct np_opts *);
 int	 sock_wait(int, short, int);
 const char *sock_ntop(const struct sockaddr *, socklen_t, char *, size_t);
 
@@ -162,11 +165,51 @@ int	 session_connect(const struct np_opts *);
 int	 session_listen(const struct np_opts *);
 int	 session_scan(const struct np_opts *);
 
+/*
+ * acl.c: listener access control.  acl_parse() is pure (a fuzz target):
+ * it returns ACL_ADDRESS, ACL_HOSTNAME or ACL_INVALID.
+ */
+#define ACL_INVALID	(-1)
+#define ACL_ADDRESS	0
+#define ACL_HOSTNAME	1
+/* Room for "ADDR PORT" or a Unix path, as -v names a peer. */
+#define NP_PEER_NAMELEN	128
+struct acl_rule {
+	unsigned char	 addr[16];	/* IPv6; IPv4 as ::ffff:a.b.c.d */
+	int		 prefix;	/* leading bits of addr that must match */
+};
+struct acl;
+int	 acl_parse(const char *, struct acl_rule *);
+struct acl *acl_new(const struct np_opts *);
+void	 acl_free(struct acl *);
+int	 acl_empty(const struct acl *);
+int	 acl_permits(const struct acl *, const struct sockaddr *);
+int	 acl_accept(const struct np_opts *, const struct acl *, int, char *,
+	    size_t);
+int	 acl_dgram(const struct np_opts *, const struct acl *,
+	    const struct sockaddr *, socklen_t);
+void	 acl_peer_name(int, const struct sockaddr *, socklen_t, char *,
+	    size_t);
+
+/* exec.c: -e and --sh-exec. */
+int	 exec_run(const struct np_opts *, int);
+int	 exec_listen(const struct np_opts *, const struct acl *, int);
+
+/* broker.c: many peers at once (-k --max-conns, --broker, --chat). */
+int	 broker_run(const struct np_opts *, const struct acl *, int);
+
 /* transfer.c; pump_run() flags. */
 #define PUMP_DGRAM		0x01	/* one message per read and write */
 #define PUMP_UNCONNECTED	0x02	/* UDP -k: answer the last sender */
+/*
+ * With PUMP_DGRAM, a connected SOCK_SEQPACKET socket: a zero-length read
+ * is end of stream, -N shuts down, and only the peer can send to it.
+ */
+#define PUMP_SEQPACKET		0x04
 struct pump;
+struct tls;
 struct pump	*pump_new(const struct np_opts *);
+void	 pump_set_tls(struct pump *, struct tls *);
 int	 pump_run(struct pump *, int, int);
 void	 pump_free(struct pump *);
 
@@ -178,6 +221,17 @@ struct meter	*meter_new(const struct np_opts *, long long);
 int	 meter_needs_data(const struct np_opts *);
 void	 meter_add(struct meter *, int, const void *, size_t);
 void	 meter_finish(struct meter *);
+
+/* tls.c: libtls behind the pump; ntls_io() returns NTLS_WANT to poll. */
+#define NTLS_WANT	(-2)
+struct tls;
+struct tls	*ntls_client(const struct np_opts *, int);
+struct tls	*ntls_server(const struct np_opts *);
+struct tls	*ntls_accept(const struct np_opts *, struct tls *, int);
+ssize_t	 ntls_io(struct tls *, int, void *, size_t, short *);
+int	 ntls_clean_eof(struct tls *);
+void	 ntls_close_notify(struct tls *, int);
+void	 ntls_free(struct tls *);
 
 /* netpipe.c */
 extern volatile sig_atomic_t np_signal;

@@ -171,10 +171,27 @@ static const struct conflict {
 	{ OPT_SH_EXEC,	'z',		CONFLICTS },
 	{ 'F',		'l',		CONFLICTS },
 	{ 'F',		'z',		CONFLICTS },
-	{ OPT_BROKER,	'e',		CONFLICTS },
-	{ OPT_BROKER,	OPT_SH_EXEC,	CONFLICTS },
+	/* --chat rows first: --chat marks --broker as seen too. */
 	{ OPT_CHAT,	'e',		CONFLICTS },
 	{ OPT_CHAT,	OPT_SH_EXEC,	CONFLICTS },
+	{ OPT_CHAT,	'u',		CONFLICTS },
+	{ OPT_CHAT,	OPT_TLS,	CONFLICTS },
+	{ OPT_BROKER,	'e',		CONFLICTS },
+	{ OPT_BROKER,	OPT_SH_EXEC,	CONFLICTS },
+	{ OPT_BROKER,	OPT_TLS,	CONFLICTS },
+	{ OPT_BROKER,	OPT_OUTPUT,	CONFLICTS },
+	{ OPT_BROKER,	OPT_SEND_FILE,	CONFLICTS },
+	{ 'e',		OPT_TLS,	CONFLICTS },
+	{ 'e',		OPT_OUTPUT,	CONFLICTS },
+	{ 'e',		OPT_SEND_FILE,	CONFLICTS },
+	{ OPT_SH_EXEC,	OPT_TLS,	CONFLICTS },
+	{ OPT_SH_EXEC,	OPT_OUTPUT,	CONFLICTS },
+	{ OPT_SH_EXEC,	OPT_SEND_FILE,	CONFLICTS },
+	/* A Unix-domain peer has no address to judge. */
+	{ OPT_ALLOW,	'U',		CONFLICTS },
+	{ OPT_ALLOW_FILE, 'U',		CONFLICTS },
+	{ OPT_DENY,	'U',		CONFLICTS },
+	{ OPT_DENY_FILE, 'U',		CONFLICTS },
 	{ OPT_TLS,	'u',		CONFLICTS },
 	{ OPT_TLS,	'z',		CONFLICTS },
 	{ OPT_TLS_NOVERIFY, OPT_TLS_PIN, CONFLICTS },
@@ -182,18 +199,20 @@ static const struct conflict {
 	{ OPT_ACCEPT_TIMEOUT, 'l',	REQUIRES },
 	{ OPT_ALLOW,	'l',		REQUIRES },
 	{ OPT_ALLOW_FILE, 'l',		REQUIRES },
+	{ OPT_CHAT,	'l',		REQUIRES },
 	{ OPT_BROKER,	'l',		REQUIRES },
 	{ OPT_BROKER_BLOCK, OPT_BROKER,	REQUIRES },
-	{ OPT_CHAT,	'l',		REQUIRES },
 	{ OPT_DENY,	'l',		REQUIRES },
 	{ OPT_DENY_FILE, 'l',		REQUIRES },
 	{ OPT_INHERIT_FD, 'l',		REQUIRES },
 	{ OPT_JOIN,	'u',		REQUIRES },
 	{ OPT_JOIN,	'l',		REQUIRES },
+	{ OPT_JOIN,	'U',		CONFLICTS },
 	{ OPT_MAX_CONNS, 'l',		REQUIRES },
 	{ OPT_QUEUE_SIZE, OPT_BROKER,	REQUIRES },
 	{ OPT_SCAN_PARALLEL, 'z',	REQUIRES },
 	{ OPT_SEQPACKET, 'U',		REQUIRES },
+	{ OPT_SEQPACKET, 'u',		CONFLICTS },
 	{ OPT_TLS_CA,	OPT_TLS,	REQUIRES },
 	{ OPT_TLS_CERT,	OPT_TLS,	REQUIRES },
 	{ OPT_TLS_KEY,	OPT_TLS,	REQUIRES },
@@ -222,12 +241,7 @@ static const struct tos_name {
  * command line stays stable, but refused at once rather than ignored.
  */
 static const int unbuilt[] = {
-	OPT_ACCEPT_TIMEOUT, OPT_ALLOW, OPT_ALLOW_FILE, OPT_BROKER,
-	OPT_BROKER_BLOCK, OPT_CHAT, OPT_DENY, OPT_DENY_FILE,
-	OPT_INHERIT_FD, OPT_JOIN, OPT_MAX_CONNS,
-	OPT_QUEUE_SIZE, OPT_SCAN_PARALLEL,
-	OPT_SEQPACKET, OPT_SH_EXEC, OPT_SOCKOPT, OPT_TLS,
-	'e',
+	0	/* ends the list */
 };
 
 static long long opts_number(const char *, const char *, long long,
@@ -245,7 +259,6 @@ static int	 parse_when(const char *, const char *);
 static enum np_proxy parse_proxy_type(const char *);
 static const char *flag_name(int, char *, size_t);
 static void	 check_conflicts(const unsigned char *);
-static int	 parse_tos(const char *);
 static enum np_io parse_io(const char *);
 static void	 parse_proxy(struct np_opts *, const char *);
 static void	 parse_args(struct np_opts *, int, char *[]);
@@ -263,7 +276,7 @@ usage(int help)
 	FILE *fp = help ? stdout : stderr;
 
 	fprintf(fp,
-	    "usage: netpipe [-46bCDdhklNnrtUuvz] [-I length] [-i interval] "
+	    "usage: netpipe [-46bCDdFhklNnrtUuvz] [-I length] [-i interval] "
 	    "[-M ttl]\n"
 	    "\t       [-m minttl] [-O length] [-P proxy_username] "
 	    "[-p source_port]\n"
@@ -282,6 +295,7 @@ usage(int help)
 	    "  -C, --crlf              send CR LF line endings\n"
 	    "  -D, --debug             SO_DEBUG on the socket\n"
 	    "  -d, --no-stdin          do not read stdin\n"
+	    "  -F, --fdpass            pass the connected socket on stdout\n"
 	    "  -h, --help              this help\n"
 	    "  -I, --recv-buf LEN      receive buffer size\n"
 	    "  -i, --interval SECS     delay between lines sent, ports "
@@ -293,7 +307,8 @@ usage(int help)
 	    "  -N, --shutdown          half-close the socket after input EOF\n"
 	    "  -n, --numeric           numeric addresses only, no DNS\n"
 	    "  -O, --send-buf LEN      send buffer size\n"
-	    "  -P, --proxy-user USER   proxy user name\n"
+	    "  -P, --proxy-user USER   proxy user name (password: "
+	    "NETPIPE_PROXY_PASSWORD)\n"
 	    "  -p, --source-port PORT  local port (or the listen port)\n"
 	    "  -q, --quit-after SECS   quit SECS after input EOF (implies "
 	    "-N)\n"
@@ -311,8 +326,12 @@ usage(int help)
 	    "  -z, --scan              scan ports, send nothing\n"
 	    "      --half-close        keep sending after the peer's EOF\n"
 	    "      --io MODE           auto, rw, send or zerocopy\n"
+	    "      --join GROUP[@IF]   UDP listener: join a multicast group\n"
 	    "      --output FILE       write what is received to FILE\n"
+	    "      --scan-parallel N   -z: probe N ports at a time\n"
 	    "      --send-file FILE    send FILE, then half-close\n"
+	    "      --seqpacket         with -U: SOCK_SEQPACKET\n"
+	    "      --sockopt NAME[=V]  set a socket option (see netpipe(1))\n"
 	    "      --version           print the version\n");
 	exit(NP_EXIT_OK);
 }
@@ -386,7 +405,7 @@ check_unbuilt(const unsigned char *seen)
 	char name[32];
 	size_t i;
 
-	for (i = 0; i < sizeof(unbuilt) / sizeof(unbuilt[0]); i++) {
+	for (i = 0; unbuilt[i] != 0; i++) {
 		if (!seen[unbuilt[i]])
 			continue;
 		errx(NP_EXIT_FAIL, "%s: not supported yet",
@@ -454,9 +473,12 @@ check_conflicts(const unsigned char *seen)
 	}
 }
 
-/* -T: a keyword, a DSCP class name, or a number (decimal or 0x hex). */
-static int
-parse_tos(const char *s)
+/*
+ * -T (or --sockopt tos, named by flag): a keyword, a DSCP class name,
+ * or a number (decimal or 0x hex).  Exits 2 when it is none of those.
+ */
+int
+opts_tos(const char *flag, const char *s)
 {
 	size_t i;
 	char *end;
@@ -475,12 +497,12 @@ parse_tos(const char *s)
 	    strspn(s + 2, "0123456789abcdefABCDEF") == strlen(s + 2)) {
 		v = strtol(s + 2, &end, 16);
 		if (v > 255 || strlen(s) > 6)
-			opts_usage_error("-T: \"%s\" is too large", s);
+			opts_usage_error("%s: \"%s\" is too large", flag, s);
 		return (int)v;
 	}
 	if (*s != '\0' && strspn(s, "0123456789") == strlen(s))
-		return opts_number("-T", s, 0, 255);
-	opts_usage_error("-T: \"%s\" is invalid", s);
+		return opts_number(flag, s, 0, 255);
+	opts_usage_error("%s: \"%s\" is invalid", flag, s);
 }
 
 static enum np_io
@@ -560,7 +582,7 @@ set_short(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 		break;
 	case 'r': o->random_ports = 1; break;
 	case 's': o->source = arg; break;
-	case 'T': o->tos = parse_tos(arg); break;
+	case 'T': o->tos = opts_tos("-T", arg); break;
 	case 't': o->telnet = 1; break;
 	case 'U': o->unix_sock = 1; break;
 	case 'u': o->udp = 1; break;
@@ -675,6 +697,9 @@ set_option(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 		set_long(o, ch, arg);
 	if (ch >= 0 && ch < OPT_MAX)
 		seen[ch] = 1;
+	/* --chat is a broker: --queue-size and --broker-block apply. */
+	if (ch == OPT_CHAT)
+		seen[OPT_BROKER] = 1;
 }
 
 /* --progress[=auto|always|never]: auto means only when stderr is a tty. */
@@ -726,6 +751,10 @@ opts_parse(struct np_opts *o, int argc, char *argv[])
 		set_option(o, ch, optarg, seen);
 	check_conflicts(seen);
 	check_unbuilt(seen);
+	if (o->exec_cmd != NULL &&
+	    o->exec_cmd[strspn(o->exec_cmd, " \t\n")] == '\0')
+		opts_usage_error("%s: the command is empty",
+		    o->exec_shell ? "--sh-exec" : "-e");
 	if (o->proxy_host[0] != '\0') {
 		if (o->proxy_type == PROXY_NONE)
 			o->proxy_type = PROXY_SOCKS5;
@@ -735,6 +764,7 @@ opts_parse(struct np_opts *o, int argc, char *argv[])
 			    sizeof(o->proxy_port));
 	}
 	parse_args(o, argc - optind, argv + optind);
+	sock_opts_check(o);
 }
 
 static void
@@ -752,7 +782,12 @@ check_unix_path(const char *path)
 static void
 parse_args(struct np_opts *o, int argc, char *argv[])
 {
+	/* An inherited listener (--inherit-fd, systemd) is bound already. */
+	int inherit = o->inherit_fd >= 0 || getenv("LISTEN_FDS") != NULL;
+
 	if (o->unix_sock) {
+		if (argc < 1 && o->mode == MODE_LISTEN && inherit)
+			return;
 		if (argc < 1)
 			opts_usage_error("missing socket path");
 		if (argc > 1)
@@ -780,6 +815,8 @@ parse_args(struct np_opts *o, int argc, char *argv[])
 			o->host = argc == 1 ? argv[0] : o->source;
 			return;
 		}
+		if (argc < 1 && inherit)
+			return;
 		if (argc < 1)
 			opts_usage_error("missing port");
 		if (argc > 2 || o->local_port[0] != '\0')

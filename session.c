@@ -9,15 +9,37 @@
 
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "netpipe.h"
 
+/*
+ * -z probes in flight at once by default: enough for a loopback range to
+ * finish at once, few enough not to look like a flood to a remote host.
+ */
+#define SCAN_PARALLEL	16
+
 static int	 signal_or(int);
 static void	 unlink_bound(const struct np_opts *);
-static int	 listen_stream(const struct np_opts *, struct pump *, int);
+static int	 listen_stream(const struct np_opts *, const struct acl *,
+		    struct pump *, int, struct tls *);
+static void	 listen_check(const struct np_opts *);
+static int	 listen_socket(const struct np_opts *, int *);
+static int	 listen_inherit(const struct np_opts *, int);
+static int	 listen_accept(const struct np_opts *, const struct acl *, int,
+		    int);
+static int	 listen_dgram_wait(const struct np_opts *, const struct acl *,
+		    int);
+static int	 listen_dgram(const struct np_opts *, const struct acl *,
+		    struct pump *, int);
+static int	 session_pump(const struct np_opts *, struct pump *,
+		    struct tls *, int, int);
 
 /* When a signal cut a wait short, its exit code wins over rc. */
 static int
@@ -33,6 +55,33 @@ unlink_bound(const struct np_opts *o)
 		unlink(o->host);
 }
 
+/*
+ * Run the pump over fd, through TLS when --tls asks: as a client, or as
+ * the server whose context a listener passes in.  Returns an exit code.
+ */
+static int
+session_pump(const struct np_opts *o, struct pump *p, struct tls *server,
+    int fd, int flags)
+{
+	struct tls *ctx = NULL;
+	int rc;
+
+	if (o->tls) {
+		ctx = server != NULL ? ntls_accept(o, server, fd) :
+		    ntls_client(o, fd);
+		if (ctx == NULL)
+			return signal_or(NP_EXIT_FAIL);
+		pump_set_tls(p, ctx);
+	}
+	rc = pump_run(p, fd, flags);
+	if (ctx != NULL) {
+		/* Best effort: tell the peer this was the end, not a cut. */
+		ntls_close_notify(ctx, fd);
+		ntls_free(ctx);
+	}
+	return rc;
+}
+
 /* netpipe [options] destination port: one connection, one pump. */
 int
 session_connect(const struct np_opts *o)
@@ -41,18 +90,22 @@ session_connect(const struct np_opts *o)
 	struct pump *p;
 	int fd, rc;
 
-	if (o->proxy_type != PROXY_NONE) {
-		warnx("-x: connecting through a proxy is not supported yet");
-		return NP_EXIT_FAIL;
-	}
 	bound[0] = '\0';
-	if ((fd = sock_connect(o, bound, sizeof(bound))) == -1) {
+	if (o->proxy_type != PROXY_NONE)
+		fd = proxy_connect(o);
+	else
+		fd = sock_connect(o, bound, sizeof(bound));
+	if (fd == -1) {
 		rc = NP_EXIT_FAIL;
+	} else if (o->fdpass) {
+		/* -F: the parent (ssh) does the talking on this socket. */
+		rc = proxy_fdpass(fd) == 0 ? NP_EXIT_OK : NP_EXIT_FAIL;
 	} else if ((p = pump_new(o)) == NULL) {
-		warn("pump");
 		rc = NP_EXIT_FAIL;
 	} else {
-		rc = pump_run(p, fd, o->udp ? PUMP_DGRAM : 0);
+		rc = session_pump(o, p, NULL, fd,
+		    o->seqpacket ? PUMP_DGRAM | PUMP_SEQPACKET :
+		    o->udp ? PUMP_DGRAM : 0);
 		pump_free(p);
 	}
 	if (fd != -1)
@@ -67,14 +120,18 @@ session_connect(const struct np_opts *o)
  * that fails costs its connection, not the listener.
  */
 static int
-listen_stream(const struct np_opts *o, struct pump *p, int lfd)
+listen_stream(const struct np_opts *o, const struct acl *acl,
+    struct pump *p, int lfd, struct tls *server)
 {
-	int fd, rc = NP_EXIT_OK;
+	int fd, rc = NP_EXIT_OK, first = 1;
 
 	do {
-		if ((fd = sock_accept(o, lfd)) == -1)
+		if ((fd = listen_accept(o, acl, lfd, first)) == -1)
 			return signal_or(NP_EXIT_FAIL);
-		rc = pump_run(p, fd, 0);
+		first = 0;
+		/* A SOCK_SEQPACKET peer's messages keep their bounds. */
+		rc = session_pump(o, p, server, fd,
+		    o->seqpacket ? PUMP_DGRAM | PUMP_SEQPACKET : 0);
 		close(fd);
 		if (o->verbose > 0 && o->keep_open && !np_signal)
 			fprintf(stderr, "Connection closed\n");
@@ -82,49 +139,265 @@ listen_stream(const struct np_opts *o, struct pump *p, int lfd)
 	return signal_or(rc);
 }
 
-/* netpipe -l: a stream listener, or a datagram socket bound to listen. */
+/*
+ * Wait for the next peer the access rules let in; only the first wait is
+ * bounded, by --accept-timeout.  Returns its socket, or -1 after a
+ * message or on a signal.
+ */
+static int
+listen_accept(const struct np_opts *o, const struct acl *acl, int lfd,
+    int first)
+{
+	char name[NP_PEER_NAMELEN];
+	struct timespec deadline;
+	int fd, n, bounded = first && o->accept_timeout > 0;
+
+	if (bounded)
+		np_deadline_set(&deadline, o->accept_timeout * 1000);
+	for (;;) {
+		n = sock_wait(lfd, POLLIN, bounded ?
+		    np_deadline_ms(&deadline) : -1);
+		if (n == -1)
+			return -1;
+		if (n == 0) {
+			warnx("accept: timed out after %d seconds",
+			    o->accept_timeout);
+			return -1;
+		}
+		fd = acl_accept(o, acl, lfd, name, sizeof(name));
+		if (fd != -1 || (errno != EAGAIN && errno != EACCES))
+			return fd;
+	}
+}
+
+/*
+ * A datagram listener's first peer: wait (up to --accept-timeout) for a
+ * datagram from a sender the access rules let in, throwing away the
+ * others'.  The datagram stays queued.  Returns 0, or -1.
+ */
+static int
+listen_dgram_wait(const struct np_opts *o, const struct acl *acl, int lfd)
+{
+	struct sockaddr_storage ss;
+	struct timespec deadline;
+	socklen_t len;
+	char c;
+	int n;
+
+	np_deadline_set(&deadline, o->accept_timeout * 1000);
+	for (;;) {
+		n = sock_wait(lfd, POLLIN, o->accept_timeout > 0 ?
+		    np_deadline_ms(&deadline) : -1);
+		if (n == -1)
+			return -1;
+		if (n == 0) {
+			warnx("accept: timed out after %d seconds",
+			    o->accept_timeout);
+			return -1;
+		}
+		len = sizeof(ss);
+		if (recvfrom(lfd, &c, 1, MSG_PEEK | MSG_DONTWAIT,
+		    (struct sockaddr *)&ss, &len) == -1)
+			continue;
+		if (acl_dgram(o, acl, (struct sockaddr *)&ss, len))
+			return 0;
+		recv(lfd, &c, 1, MSG_DONTWAIT);
+	}
+}
+
+/* A datagram listener: the pump, or (p NULL) -e, on the first peer. */
+static int
+listen_dgram(const struct np_opts *o, const struct acl *acl, struct pump *p,
+    int lfd)
+{
+	if ((o->accept_timeout > 0 || !acl_empty(acl)) &&
+	    listen_dgram_wait(o, acl, lfd) == -1)
+		return signal_or(NP_EXIT_FAIL);
+	if (sock_dgram_peer(o, lfd) == -1)
+		return signal_or(NP_EXIT_FAIL);
+	if (p == NULL)
+		return exec_run(o, lfd);
+	return pump_run(p, lfd, PUMP_DGRAM |
+	    (o->keep_open ? PUMP_UNCONNECTED : 0));
+}
+
+/*
+ * Combinations of listener options that the option table cannot
+ * express; usage errors, found before any socket is made.
+ */
+static void
+listen_check(const struct np_opts *o)
+{
+	const char *e = o->exec_shell ? "--sh-exec" : "-e";
+	int acl = o->allow.n + o->allow_files.n + o->deny.n +
+	    o->deny_files.n > 0;
+
+	if (o->inherit_fd >= 0 && (o->port[0] != '\0' || o->host != NULL))
+		opts_usage_error("--inherit-fd: the socket is inherited; "
+		    "give no address, port or path");
+	if (o->max_conns > 0 && !o->keep_open && !o->broker)
+		opts_usage_error("--max-conns requires -k or --broker");
+	if (o->tls && o->max_conns > 1)
+		opts_usage_error("--max-conns and --tls cannot be used "
+		    "together");
+	if (!o->udp || !o->keep_open || o->broker)
+		return;
+	/* -u -k answers whoever sent last; only --broker tells peers apart. */
+	if (o->exec_cmd != NULL)
+		opts_usage_error("%s and -u -k cannot be used together", e);
+	if (o->max_conns > 1)
+		opts_usage_error("--max-conns and -u -k cannot be used "
+		    "together without --broker");
+	if (acl)
+		opts_usage_error("--allow and --deny with -u -k need --broker");
+}
+
+/*
+ * An inherited socket (inetd passes it as stdin, systemd as fd 3): check
+ * that it is the kind the options ask for, move it off the standard
+ * descriptors, and announce it as sock_listen() would.  Returns the new
+ * descriptor, or -1 after a message.
+ */
+static int
+listen_inherit(const struct np_opts *o, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(int);
+	char name[NP_PEER_NAMELEN];
+	int type, want, acc = 0, nfd;
+
+	want = o->udp ? SOCK_DGRAM : o->seqpacket ? SOCK_SEQPACKET :
+	    SOCK_STREAM;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1) {
+		warn("inherited descriptor %d", fd);
+		return -1;
+	}
+	len = sizeof(acc);
+	getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len);
+	if (type != want || (want != SOCK_DGRAM && !acc)) {
+		warnx("inherited descriptor %d: not a %s socket", fd,
+		    o->udp ? "datagram" : "listening stream");
+		return -1;
+	}
+	if ((nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1) {
+		warn("fcntl");
+		return -1;
+	}
+	/* stdin from inetd: read /dev/null in its place from now on. */
+	if (fd > 2 || (type = open("/dev/null", O_RDWR)) == -1)
+		close(fd);
+	else if (type != fd) {
+		dup2(type, fd);
+		close(type);
+	}
+	fcntl(nfd, F_SETFL, fcntl(nfd, F_GETFL) | O_NONBLOCK);
+	len = sizeof(ss);
+	if (o->verbose > 0 &&
+	    getsockname(nfd, (struct sockaddr *)&ss, &len) == 0) {
+		acl_peer_name(nfd, (struct sockaddr *)&ss, len, name,
+		    sizeof(name));
+		fprintf(stderr, "%s on %s\n", o->udp ? "Bound" : "Listening",
+		    name);
+	}
+	return nfd;
+}
+
+/*
+ * The socket to serve: --inherit-fd N, fd 3 when systemd's LISTEN_PID is
+ * ours, or a new one from sock_listen().  *inherited says which.
+ * Returns it, or -1 after a message.
+ */
+static int
+listen_socket(const struct np_opts *o, int *inherited)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	int fd = o->inherit_fd;
+
+	if (fd == -1 && pid != NULL && fds != NULL &&
+	    strtonum(pid, 1, INT_MAX, NULL) == getpid() &&
+	    strtonum(fds, 1, INT_MAX, NULL) >= 1) {
+		fd = 3;		/* SD_LISTEN_FDS_START */
+		/* Meant for us alone, not for the children of -e. */
+		unsetenv("LISTEN_PID");
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_FDNAMES");
+	}
+	*inherited = fd != -1;
+	if (fd != -1)
+		return listen_inherit(o, fd);
+	if (o->unix_sock ? o->host == NULL : o->port[0] == '\0')
+		opts_usage_error(o->unix_sock ? "missing socket path" :
+		    "missing port");
+	return sock_listen(o);
+}
+
+/*
+ * netpipe -l: a stream listener, or a datagram socket bound to listen;
+ * many peers at once go to the broker, -e to exec.c.
+ */
 int
 session_listen(const struct np_opts *o)
 {
-	struct pump *p;
-	int lfd, rc;
+	struct tls *server = NULL;
+	struct pump *p = NULL;
+	struct acl *acl;
+	int lfd, rc, inherited;
 
-	if ((lfd = sock_listen(o)) == -1)
+	listen_check(o);
+	acl = acl_new(o);
+	if ((lfd = listen_socket(o, &inherited)) == -1) {
+		acl_free(acl);
 		return signal_or(NP_EXIT_FAIL);
-	if ((p = pump_new(o)) == NULL) {
-		warn("pump");
-		rc = NP_EXIT_FAIL;
-	} else if (!o->udp) {
-		rc = listen_stream(o, p, lfd);
-	} else if (sock_dgram_peer(o, lfd) == -1) {
-		rc = signal_or(NP_EXIT_FAIL);
-	} else {
-		rc = pump_run(p, lfd, PUMP_DGRAM |
-		    (o->keep_open ? PUMP_UNCONNECTED : 0));
 	}
+	if (o->tls && (server = ntls_server(o)) == NULL)
+		rc = NP_EXIT_FAIL;
+	else if (o->broker || (o->max_conns > 1 && o->exec_cmd == NULL))
+		rc = broker_run(o, acl, lfd);
+	else if (o->exec_cmd != NULL && !o->udp)
+		rc = exec_listen(o, acl, lfd);
+	else if (o->exec_cmd == NULL && (p = pump_new(o)) == NULL)
+		rc = NP_EXIT_FAIL;
+	else if (o->udp)
+		rc = listen_dgram(o, acl, p, lfd);
+	else
+		rc = listen_stream(o, acl, p, lfd, server);
 	pump_free(p);
+	ntls_free(server);
+	acl_free(acl);
 	close(lfd);
-	unlink_bound(o);
+	if (!inherited)
+		unlink_bound(o);
 	return signal_or(rc);
 }
 
-/* netpipe -z: probe each port in order; 0 when any accepted. */
+/*
+ * netpipe -z: probe the ports --scan-parallel at a time, reporting them
+ * in order; with -i, one at a time with the pause between.  Exit 0 when
+ * any port accepted.
+ */
 int
 session_scan(const struct np_opts *o)
 {
+	struct timespec pause;
 	size_t i;
 	int n, any = 0;
-	struct timespec pause;
 
+	if (o->interval == 0) {
+		n = sock_scan(o, 0, o->nports, o->scan_parallel > 0 ?
+		    o->scan_parallel : SCAN_PARALLEL);
+		if (n == -1)
+			return signal_or(NP_EXIT_FAIL);
+		return n > 0 ? NP_EXIT_OK : NP_EXIT_FAIL;
+	}
 	for (i = 0; i < o->nports; i++) {
-		if (i > 0 && o->interval > 0) {
+		if (i > 0) {
 			np_deadline_set(&pause, o->interval * 1000);
 			while (!np_signal && np_deadline_ms(&pause) > 0)
 				sock_wait(-1, 0, np_deadline_ms(&pause));
 		}
-		if (np_signal || (n = sock_scan(o, o->ports[i])) == -1)
+		if (np_signal || (n = sock_scan(o, i, 1, 1)) == -1)
 			return signal_or(NP_EXIT_FAIL);
-		any |= n;
+		any |= n > 0;
 	}
 	return any ? NP_EXIT_OK : NP_EXIT_FAIL;
 }

@@ -1,24 +1,29 @@
 /*
- * sock.c: addresses, connecting with a timeout, listeners, Unix paths
- * and socket options.  Functions here return -1 after printing one
- * message, so a -k listener can outlive one bad peer.
+ * sock.c: addresses, connecting with a timeout, listeners, Unix paths,
+ * the socket-option table and the -z scanner.  Functions here return -1
+ * after printing one message, so a -k listener can outlive one bad peer.
  */
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,44 +32,219 @@
 #include "netpipe.h"
 
 #define LISTEN_BACKLOG	128
+/* -z -u: how long a probe waits for ICMP port unreachable without -w. */
+#define SCAN_UDP_MS	200
+/* Descriptors kept out of the scanner's reach for stdio and the rest. */
+#define SCAN_FD_SPARE	16
+#define SCAN_PENDING	(-1)
+
+/* How the VALUE of --sockopt NAME=VALUE is read. */
+enum sockopt_type {
+	SOT_BOOL,	/* 0 or 1 */
+	SOT_INT,	/* a number from min to max, decimal or 0x hex */
+	SOT_TOS,	/* -T's keywords, or a number */
+	SOT_LINGER,	/* seconds to linger on close; sets l_onoff */
+	SOT_STRING	/* a name of at most max bytes */
+};
 
 /*
- * One row per option the short flags set.  The IPv6 twin is used on
- * AF_INET6 sockets; level 0 means the option has none.
+ * When a row is applied, after socat's PH_PASTSOCKET and friends.  The
+ * kernel copies most options from a listener to the sockets it accepts;
+ * it resets the PH_CONNECTED ones, so those are set on each connection.
+ */
+enum sockopt_phase {
+	PH_SOCKET = 0x01,	/* every socket, before bind or connect */
+	PH_CLIENT = 0x02,	/* a connecting socket, before connect */
+	PH_LISTENER = 0x04,	/* a listening socket, before listen */
+	PH_CONNECTED = 0x08	/* each connected socket, once connected */
+};
+
+/*
+ * One row per option: its --sockopt name, the short flag that spells
+ * the same row (0 when none), the option, its IPv6 twin for IP-level
+ * rows (level6 0 when none), how the value is parsed, the value that
+ * NAME alone means (-1: a value is required) and when it is set.
  */
 struct sockopt_row {
 	const char	*name;
+	int		 flag;
 	int		 level;
 	int		 optname;
+	const char	*label;
 	int		 level6;
 	int		 optname6;
+	const char	*label6;
+	enum sockopt_type type;
+	long long	 min;
+	long long	 max;
+	long long	 dflt;
+	int		 phase;
 };
 
-enum { SO_ROW_DEBUG, SO_ROW_BROADCAST, SO_ROW_RCVBUF, SO_ROW_SNDBUF,
-    SO_ROW_TOS, SO_ROW_TTL, SO_ROW_MINTTL, SO_ROW_MAX };
+/* The option and its name as text, so that the two cannot disagree. */
+#define OPT(x)	x, #x
+#define NO_V6	0, 0, NULL
 
-static const struct sockopt_row sockopt_rows[SO_ROW_MAX] = {
-	{ "-D", SOL_SOCKET, SO_DEBUG, SOL_SOCKET, SO_DEBUG },
-	{ "-b", SOL_SOCKET, SO_BROADCAST, SOL_SOCKET, SO_BROADCAST },
-	{ "-I", SOL_SOCKET, SO_RCVBUF, SOL_SOCKET, SO_RCVBUF },
-	{ "-O", SOL_SOCKET, SO_SNDBUF, SOL_SOCKET, SO_SNDBUF },
-	{ "-T", IPPROTO_IP, IP_TOS, IPPROTO_IPV6, IPV6_TCLASS },
-	{ "-M", IPPROTO_IP, IP_TTL, IPPROTO_IPV6, IPV6_UNICAST_HOPS },
-	{ "-m", IPPROTO_IP, IP_MINTTL, IPPROTO_IPV6, IPV6_MINHOPCOUNT },
+static const struct sockopt_row sockopt_rows[] = {
+	{ "nodelay", 0, IPPROTO_TCP, OPT(TCP_NODELAY), NO_V6,
+	    SOT_BOOL, 0, 1, 1, PH_SOCKET },
+	{ "keepalive", 0, SOL_SOCKET, OPT(SO_KEEPALIVE), NO_V6,
+	    SOT_BOOL, 0, 1, 1, PH_SOCKET },
+	{ "keepidle", 0, IPPROTO_TCP, OPT(TCP_KEEPIDLE), NO_V6,
+	    SOT_INT, 1, 32767, -1, PH_SOCKET },
+	{ "keepintvl", 0, IPPROTO_TCP, OPT(TCP_KEEPINTVL), NO_V6,
+	    SOT_INT, 1, 32767, -1, PH_SOCKET },
+	{ "keepcnt", 0, IPPROTO_TCP, OPT(TCP_KEEPCNT), NO_V6,
+	    SOT_INT, 1, 127, -1, PH_SOCKET },
+	{ "reuseaddr", 0, SOL_SOCKET, OPT(SO_REUSEADDR), NO_V6,
+	    SOT_BOOL, 0, 1, 1, PH_SOCKET },
+	{ "reuseport", 0, SOL_SOCKET, OPT(SO_REUSEPORT), NO_V6,
+	    SOT_BOOL, 0, 1, 1, PH_SOCKET },
+	{ "linger", 0, SOL_SOCKET, OPT(SO_LINGER), NO_V6,
+	    SOT_LINGER, 0, 65535, -1, PH_SOCKET },
+	{ "rcvbuf", 'I', SOL_SOCKET, OPT(SO_RCVBUF), NO_V6,
+	    SOT_INT, 1, INT_MAX / 2, -1, PH_SOCKET },
+	{ "sndbuf", 'O', SOL_SOCKET, OPT(SO_SNDBUF), NO_V6,
+	    SOT_INT, 1, INT_MAX / 2, -1, PH_SOCKET },
+	{ "tos", 'T', IPPROTO_IP, OPT(IP_TOS), IPPROTO_IPV6, OPT(IPV6_TCLASS),
+	    SOT_TOS, 0, 255, -1, PH_SOCKET },
+	{ "ttl", 'M', IPPROTO_IP, OPT(IP_TTL),
+	    IPPROTO_IPV6, OPT(IPV6_UNICAST_HOPS),
+	    SOT_INT, 1, 255, -1, PH_SOCKET },
+	{ "minttl", 'm', IPPROTO_IP, OPT(IP_MINTTL),
+	    IPPROTO_IPV6, OPT(IPV6_MINHOPCOUNT),
+	    SOT_INT, 1, 255, -1, PH_SOCKET },
+	{ "mark", 0, SOL_SOCKET, OPT(SO_MARK), NO_V6,
+	    SOT_INT, 0, UINT32_MAX, -1, PH_SOCKET },
+	{ "congestion", 0, IPPROTO_TCP, OPT(TCP_CONGESTION), NO_V6,
+	    SOT_STRING, 1, 15, -1, PH_SOCKET },
+	{ "quickack", 0, IPPROTO_TCP, OPT(TCP_QUICKACK), NO_V6,
+	    SOT_BOOL, 0, 1, 1, PH_CONNECTED },
+	{ "maxseg", 0, IPPROTO_TCP, OPT(TCP_MAXSEG), NO_V6,
+	    SOT_INT, 1, 65535, -1, PH_SOCKET },
+	{ "user-timeout", 0, IPPROTO_TCP, OPT(TCP_USER_TIMEOUT), NO_V6,
+	    SOT_INT, 0, INT_MAX, -1, PH_SOCKET },
+	{ "bindtodevice", 0, SOL_SOCKET, OPT(SO_BINDTODEVICE), NO_V6,
+	    SOT_STRING, 1, IFNAMSIZ - 1, -1, PH_SOCKET },
+	/* The same name on both sides: a client asks, a listener queues. */
+	{ "fastopen", 0, IPPROTO_TCP, OPT(TCP_FASTOPEN_CONNECT), NO_V6,
+	    SOT_BOOL, 0, 1, 1, PH_CLIENT },
+	{ "fastopen", 0, IPPROTO_TCP, OPT(TCP_FASTOPEN), NO_V6,
+	    SOT_INT, 0, 65535, 16, PH_LISTENER },
+	/* accept(2) does not copy the priority: set it again. */
+	{ "priority", 0, SOL_SOCKET, OPT(SO_PRIORITY), NO_V6,
+	    SOT_INT, 0, UINT32_MAX, -1, PH_SOCKET | PH_CONNECTED },
+	{ "debug", 'D', SOL_SOCKET, OPT(SO_DEBUG), NO_V6,
+	    SOT_BOOL, 0, 1, 1, PH_SOCKET },
+	{ "broadcast", 'b', SOL_SOCKET, OPT(SO_BROADCAST), NO_V6,
+	    SOT_BOOL, 0, 1, 1, PH_SOCKET },
+};
+#define NROWS	(sizeof(sockopt_rows) / sizeof(sockopt_rows[0]))
+
+union sockopt_val {
+	int		 i;
+	struct linger	 l;
+	char		 s[32];
 };
 
-static int	 sock_options(const struct np_opts *, int, int);
+/* One option to set: its row, the --sockopt text (NULL for a flag). */
+struct sockopt_set {
+	const struct sockopt_row *r;
+	const char	*arg;
+	union sockopt_val v;
+	socklen_t	 len;
+};
+
+typedef int sockopt_fn(int, const struct sockopt_set *, int, int,
+    const char *);
+
+/* --join GROUP[@iface], parsed. */
+struct mcast {
+	int		 family;
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+	char		 ifname[IFNAMSIZ];
+};
+
+/* -z: one probe in flight, and the scan it belongs to. */
+struct probe {
+	int			 fd;	/* -1: the slot is free */
+	size_t			 idx;	/* into scan.ports */
+	const struct addrinfo	*ai;	/* the address being tried */
+	struct timespec		 deadline;
+	int			 timed;	/* the deadline applies */
+};
+
+struct scan {
+	const struct np_opts	*o;
+	const int		*ports;
+	size_t			 nports;
+	struct addrinfo		*res;
+	int			*result; /* SCAN_PENDING, 0 open, or errno */
+	struct probe		*probes;
+	struct pollfd		*pfd;
+	int			 nprobes;
+	size_t			 next;	/* the next port to start */
+	size_t			 shown;	/* ports reported, in order */
+	int			 nopen;
+};
+
+static long long sockopt_number(const char *, const char *, long long,
+		    long long);
+static const struct sockopt_row *sockopt_find(const char *, int);
+static void	 sockopt_unknown(const char *) __attribute__((noreturn));
+static void	 sockopt_value(const struct sockopt_row *, const char *,
+		    const char *, struct sockopt_set *);
+static void	 sockopt_parse(const struct np_opts *, const char *,
+		    struct sockopt_set *);
+static int	 sockopt_flag(const struct np_opts *,
+		    const struct sockopt_row *, struct sockopt_set *);
+static int	 sockopt_next(const struct np_opts *, size_t *,
+		    struct sockopt_set *);
+static int	 sockopt_fits(const struct sockopt_row *, int);
+static int	 sockopt_each(const struct np_opts *, int, int, int,
+		    sockopt_fn *);
+static int	 sockopt_set(int, const struct sockopt_set *, int, int,
+		    const char *);
+static int	 sockopt_show(int, const struct sockopt_set *, int, int,
+		    const char *);
+static int	 sock_apply(const struct np_opts *, int, int, int);
+static void	 sock_report(const struct np_opts *, int, int, int);
+static int	 sock_family(int);
+static void	 join_parse(const char *, struct mcast *);
+static int	 sock_join(const struct np_opts *, int);
 static int	 sock_addrinfo(const struct np_opts *, const char *,
 		    const char *, int, struct addrinfo **);
 static int	 sock_timed_connect(int, const struct sockaddr *, socklen_t,
 		    int);
 static int	 sock_bind_source(const struct np_opts *, int, int);
+static int	 client_setup(const struct np_opts *, int, int);
+static int	 connect_any(const struct np_opts *, int *);
+static int	 unix_type(const struct np_opts *);
 static socklen_t unix_addr(const char *, struct sockaddr_un *);
+static int	 unix_dgram_bind(const struct np_opts *, int, char *, size_t);
 static int	 unix_connect(const struct np_opts *, char *, size_t);
 static int	 unix_listen(const struct np_opts *);
 static int	 unix_claim(const struct np_opts *, const char *);
+static int	 listen_one(const struct np_opts *, const struct addrinfo *,
+		    int *);
+static void	 listen_ready(const struct np_opts *, int);
 static void	 report_connected(const struct np_opts *, const char *);
+static void	 report_peer(const struct np_opts *, const struct sockaddr *,
+		    socklen_t);
 static const char *proto_name(const struct np_opts *);
+static int	 sock_port(const struct sockaddr *);
+static int	 scan_init(struct scan *, const struct np_opts *, size_t,
+		    size_t, int);
+static void	 scan_free(struct scan *);
+static int	 scan_loop(struct scan *);
+static int	 scan_fill(struct scan *);
+static int	 scan_try(struct scan *, struct probe *);
+static int	 scan_started(struct scan *, struct probe *, int);
+static int	 scan_check(struct scan *, struct probe *, short);
+static void	 scan_done(struct scan *, struct probe *, int);
+static int	 scan_timeout(const struct scan *);
+static void	 scan_show(struct scan *);
 
 static const char *
 proto_name(const struct np_opts *o)
@@ -115,33 +295,385 @@ sock_port(const struct sockaddr *sa)
 	return -1;
 }
 
-/* Apply -D -b -I -O -T -M -m to fd; -1 after a message if one fails. */
-static int
-sock_options(const struct np_opts *o, int fd, int family)
+/* A decimal or 0x hex number in [min, max]; exits 2 naming flag. */
+static long long
+sockopt_number(const char *flag, const char *s, long long min,
+    long long max)
 {
-	int values[SO_ROW_MAX] = { o->so_debug, o->broadcast, o->recv_buf,
-	    o->send_buf, o->tos, o->ttl, o->min_ttl };
-	int set[SO_ROW_MAX] = { o->so_debug, o->broadcast, o->recv_buf > 0,
-	    o->send_buf > 0, o->tos >= 0, o->ttl > 0, o->min_ttl > 0 };
-	const struct sockopt_row *r;
-	int i, level, name;
+	const char *errstr = NULL;
+	unsigned long long u;
+	long long n;
+	char *end;
 
-	for (i = 0; i < SO_ROW_MAX; i++) {
-		if (!set[i])
+	if (strncmp(s, "0x", 2) == 0 && s[2] != '\0' &&
+	    strspn(s + 2, "0123456789abcdefABCDEF") == strlen(s + 2)) {
+		errno = 0;
+		u = strtoull(s + 2, &end, 16);
+		if (errno == ERANGE || u > (unsigned long long)max)
+			errstr = "too large";
+		else if ((long long)u < min)
+			errstr = "too small";
+		n = (long long)u;
+	} else
+		n = strtonum(s, min, max, &errstr);
+	if (errstr != NULL)
+		opts_usage_error("%s: \"%s\" is %s", flag, s, errstr);
+	return n;
+}
+
+/*
+ * The row called name for a listener (or a client): a name may have one
+ * row per side, as fastopen has.  NULL when there is none.
+ */
+static const struct sockopt_row *
+sockopt_find(const char *name, int listener)
+{
+	const struct sockopt_row *r;
+
+	for (r = sockopt_rows; r < sockopt_rows + NROWS; r++) {
+		if (strcmp(r->name, name) != 0)
 			continue;
-		r = &sockopt_rows[i];
-		if (r->level != SOL_SOCKET && family != AF_INET &&
-		    family != AF_INET6)
+		if (r->phase == (listener ? PH_CLIENT : PH_LISTENER))
 			continue;
-		level = family == AF_INET6 ? r->level6 : r->level;
-		name = family == AF_INET6 ? r->optname6 : r->optname;
-		if (setsockopt(fd, level, name, &values[i],
-		    sizeof(values[i])) == -1) {
-			warn("%s: setsockopt", r->name);
-			return -1;
+		return r;
+	}
+	return NULL;
+}
+
+/* An unknown --sockopt name: a usage error listing the known ones. */
+static void
+sockopt_unknown(const char *name)
+{
+	char known[512];
+	size_t i;
+
+	known[0] = '\0';
+	for (i = 0; i < NROWS; i++) {
+		if (i > 0 && strcmp(sockopt_rows[i].name,
+		    sockopt_rows[i - 1].name) == 0)
+			continue;
+		if (known[0] != '\0')
+			strlcat(known, ", ", sizeof(known));
+		strlcat(known, sockopt_rows[i].name, sizeof(known));
+	}
+	opts_usage_error("--sockopt: unknown option \"%s\" (known: %s)",
+	    name, known);
+}
+
+/* Parse val (NULL: NAME alone) for row r into s; exits 2 when bad. */
+static void
+sockopt_value(const struct sockopt_row *r, const char *flag,
+    const char *val, struct sockopt_set *s)
+{
+	memset(&s->v, 0, sizeof(s->v));
+	s->len = sizeof(int);
+	if (val == NULL) {
+		if (r->dflt < 0)
+			opts_usage_error("%s: needs a value (%s=VALUE)", flag,
+			    r->name);
+		s->v.i = (int)r->dflt;
+		return;
+	}
+	switch (r->type) {
+	case SOT_TOS:
+		s->v.i = opts_tos(flag, val);
+		break;
+	case SOT_STRING:
+		if (*val == '\0')
+			opts_usage_error("%s: \"\" is invalid", flag);
+		if (strlen(val) > (size_t)r->max)
+			opts_usage_error("%s: \"%s\" is too long", flag, val);
+		strlcpy(s->v.s, val, sizeof(s->v.s));
+		s->len = strlen(val);
+		break;
+	case SOT_LINGER:
+		s->v.l.l_onoff = 1;
+		s->v.l.l_linger = sockopt_number(flag, val, r->min, r->max);
+		s->len = sizeof(s->v.l);
+		break;
+	default:
+		/* Marks and priorities are unsigned 32-bit values. */
+		s->v.i = (int)(unsigned int)sockopt_number(flag, val, r->min,
+		    r->max);
+	}
+}
+
+/*
+ * One --sockopt NAME[=VALUE] into s, for the side o->mode says.  Exits 2
+ * after a message when the name or the value is bad.
+ */
+static void
+sockopt_parse(const struct np_opts *o, const char *arg,
+    struct sockopt_set *s)
+{
+	const char *eq = strchr(arg, '=');
+	char name[32], flag[48];
+	size_t len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+
+	if (len >= sizeof(name))
+		len = sizeof(name) - 1;
+	memcpy(name, arg, len);
+	name[len] = '\0';
+	if ((s->r = sockopt_find(name, o->mode == MODE_LISTEN)) == NULL)
+		sockopt_unknown(name);
+	s->arg = arg;
+	snprintf(flag, sizeof(flag), "--sockopt %s", name);
+	sockopt_value(s->r, flag, eq != NULL ? eq + 1 : NULL, s);
+}
+
+/* The row r as a short flag spells it; 0 when that flag is not set. */
+static int
+sockopt_flag(const struct np_opts *o, const struct sockopt_row *r,
+    struct sockopt_set *s)
+{
+	int v;
+
+	switch (r->flag) {
+	case 'D': v = o->so_debug ? 1 : -1; break;
+	case 'b': v = o->broadcast ? 1 : -1; break;
+	case 'I': v = o->recv_buf > 0 ? o->recv_buf : -1; break;
+	case 'O': v = o->send_buf > 0 ? o->send_buf : -1; break;
+	case 'T': v = o->tos; break;
+	case 'M': v = o->ttl; break;
+	case 'm': v = o->min_ttl; break;
+	default: return 0;
+	}
+	if (v < 0)
+		return 0;
+	memset(s, 0, sizeof(*s));
+	s->r = r;
+	s->v.i = v;
+	s->len = sizeof(int);
+	return 1;
+}
+
+/*
+ * The options o asks for, one at a time: those the short flags spell,
+ * then each --sockopt in command-line order, so that a later one wins.
+ * *i is the cursor, 0 to start.  Returns 0 when there are no more.
+ */
+static int
+sockopt_next(const struct np_opts *o, size_t *i, struct sockopt_set *s)
+{
+	for (; *i < NROWS; (*i)++)
+		if (sockopt_flag(o, &sockopt_rows[*i], s)) {
+			(*i)++;
+			return 1;
 		}
+	if (*i - NROWS >= o->sockopts.n)
+		return 0;
+	sockopt_parse(o, o->sockopts.v[*i - NROWS], s);
+	(*i)++;
+	return 1;
+}
+
+/* IP and TCP rows mean nothing to a Unix-domain socket. */
+static int
+sockopt_fits(const struct sockopt_row *r, int family)
+{
+	return r->level == SOL_SOCKET || family == AF_INET ||
+	    family == AF_INET6;
+}
+
+/*
+ * Check every --sockopt and --join before any socket exists, so that a
+ * bad name or value is a usage error (exit 2), not a failure later.
+ */
+void
+sock_opts_check(const struct np_opts *o)
+{
+	struct sockopt_set s;
+	struct mcast m;
+	char flag[48];
+	size_t i;
+
+	for (i = 0; i < o->sockopts.n; i++) {
+		sockopt_parse(o, o->sockopts.v[i], &s);
+		snprintf(flag, sizeof(flag), "--sockopt %s", s.r->name);
+		if (s.r->level == IPPROTO_TCP && (o->udp || o->unix_sock))
+			opts_usage_error("%s: only for TCP sockets", flag);
+		if (s.r->level != SOL_SOCKET && o->unix_sock)
+			opts_usage_error("%s: not for Unix-domain sockets",
+			    flag);
+	}
+	if (o->join == NULL)
+		return;
+	join_parse(o->join, &m);
+	if (o->family != AF_UNSPEC && o->family != m.family)
+		opts_usage_error("--join: \"%s\" is not an IPv%d group",
+		    o->join, o->family == AF_INET ? 4 : 6);
+}
+
+/*
+ * Call fn for each option o sets whose phase is in phases, with the
+ * level and name that fit fd's family: an IPv6 socket gets the IPv6
+ * twin, and a dual-stack one the IPv4 option as well, for the IPv4
+ * peers it serves.  Stops at the first fn that returns -1.
+ */
+static int
+sockopt_each(const struct np_opts *o, int fd, int family, int phases,
+    sockopt_fn *fn)
+{
+	const struct sockopt_row *r;
+	struct sockopt_set s;
+	socklen_t len = sizeof(int);
+	size_t i = 0;
+	int v6only = 1;
+
+	if (family == AF_INET6)
+		getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len);
+	while (sockopt_next(o, &i, &s)) {
+		r = s.r;
+		if (!(r->phase & phases) || !sockopt_fits(r, family))
+			continue;
+		if (family == AF_INET6 && r->level6 != 0 &&
+		    fn(fd, &s, r->level6, r->optname6, r->label6) == -1)
+			return -1;
+		if ((family != AF_INET6 || r->level6 == 0 || !v6only) &&
+		    fn(fd, &s, r->level, r->optname, r->label) == -1)
+			return -1;
 	}
 	return 0;
+}
+
+/* setsockopt for one row; the message names the option as given. */
+static int
+sockopt_set(int fd, const struct sockopt_set *s, int level, int optname,
+    const char *label)
+{
+	if (setsockopt(fd, level, optname, &s->v, s->len) == 0)
+		return 0;
+	if (s->arg != NULL)
+		warn("--sockopt %s: setsockopt %s", s->arg, label);
+	else
+		warn("-%c: setsockopt %s", s->r->flag, label);
+	return -1;
+}
+
+/* -vv: what the kernel reads back, e.g. the doubled SO_RCVBUF. */
+static int
+sockopt_show(int fd, const struct sockopt_set *s, int level, int optname,
+    const char *label)
+{
+	union sockopt_val v;
+	socklen_t len = sizeof(v);
+
+	memset(&v, 0, sizeof(v));
+	if (getsockopt(fd, level, optname, &v, &len) == -1) {
+		warn("getsockopt %s", label);
+		return 0;
+	}
+	if (s->r->type == SOT_STRING)
+		warnx("%s %.*s", label, (int)strnlen(v.s, len), v.s);
+	else if (s->r->type == SOT_LINGER && v.l.l_onoff == 0)
+		warnx("%s off", label);
+	else if (s->r->type == SOT_LINGER)
+		warnx("%s %d", label, v.l.l_linger);
+	else if (s->r->max > INT_MAX)
+		warnx("%s %u", label, (unsigned int)v.i);
+	else
+		warnx("%s %d", label, v.i);
+	return 0;
+}
+
+/*
+ * Set the options of the given phases on fd (-D -b -I -O -T -M -m and
+ * every --sockopt).  Returns 0, or -1 after a message naming the option
+ * the kernel refused.
+ */
+static int
+sock_apply(const struct np_opts *o, int fd, int family, int phases)
+{
+	return sockopt_each(o, fd, family, phases, sockopt_set);
+}
+
+/* With -vv, print what the kernel reports for each option set on fd. */
+static void
+sock_report(const struct np_opts *o, int fd, int family, int phases)
+{
+	if (o->verbose >= 2)
+		sockopt_each(o, fd, family, phases, sockopt_show);
+}
+
+static int
+sock_family(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return AF_UNSPEC;
+	return ss.ss_family;
+}
+
+/* --join GROUP[@iface] into m; exits 2 when it is not a group. */
+static void
+join_parse(const char *arg, struct mcast *m)
+{
+	char group[INET6_ADDRSTRLEN];
+	const char *at = strrchr(arg, '@');
+	size_t len = at != NULL ? (size_t)(at - arg) : strlen(arg);
+
+	memset(m, 0, sizeof(*m));
+	if (at != NULL && (at[1] == '\0' || strlen(at + 1) >= IFNAMSIZ))
+		opts_usage_error("--join: \"%s\": bad interface name", arg);
+	if (at != NULL)
+		strlcpy(m->ifname, at + 1, sizeof(m->ifname));
+	if (len == 0 || len >= sizeof(group))
+		opts_usage_error("--join: \"%s\" is invalid", arg);
+	memcpy(group, arg, len);
+	group[len] = '\0';
+	if (inet_pton(AF_INET, group, &m->a4) == 1 &&
+	    IN_MULTICAST(ntohl(m->a4.s_addr)))
+		m->family = AF_INET;
+	else if (inet_pton(AF_INET6, group, &m->a6) == 1 &&
+	    IN6_IS_ADDR_MULTICAST(&m->a6))
+		m->family = AF_INET6;
+	else
+		opts_usage_error("--join: \"%s\" is not a multicast group",
+		    group);
+}
+
+/*
+ * The UDP listener fd joins the --join group, on the interface named
+ * (0: the one the kernel's routes choose).  Returns 0, or -1 after a
+ * message.
+ */
+static int
+sock_join(const struct np_opts *o, int fd)
+{
+	struct ip_mreqn mr;
+	struct ipv6_mreq mr6;
+	struct mcast m;
+	unsigned int ifindex = 0;
+	const char *label;
+	int rc;
+
+	join_parse(o->join, &m);
+	if (m.ifname[0] != '\0' && (ifindex = if_nametoindex(m.ifname)) == 0) {
+		warn("--join %s: %s", o->join, m.ifname);
+		return -1;
+	}
+	if (m.family == AF_INET) {
+		memset(&mr, 0, sizeof(mr));
+		mr.imr_multiaddr = m.a4;
+		mr.imr_ifindex = ifindex;
+		label = "IP_ADD_MEMBERSHIP";
+		rc = setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr,
+		    sizeof(mr));
+	} else {
+		memset(&mr6, 0, sizeof(mr6));
+		mr6.ipv6mr_multiaddr = m.a6;
+		mr6.ipv6mr_interface = ifindex;
+		label = "IPV6_JOIN_GROUP";
+		rc = setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr6,
+		    sizeof(mr6));
+	}
+	if (rc == -1)
+		warn("--join %s: setsockopt %s", o->join, label);
+	else if (o->verbose >= 2)
+		warnx("%s %s ifindex %u", label, o->join, ifindex);
+	return rc;
 }
 
 static int
@@ -232,7 +764,7 @@ sock_bind_source(const struct np_opts *o, int fd, int family)
 {
 	struct addrinfo *res;
 	struct np_opts lo = *o;
-	int one = 1, rc;
+	int rc;
 
 	if (o->source == NULL && o->local_port[0] == '\0')
 		return 0;
@@ -240,13 +772,30 @@ sock_bind_source(const struct np_opts *o, int fd, int family)
 	if (sock_addrinfo(&lo, o->source, o->local_port[0] != '\0' ?
 	    o->local_port : "0", 1, &res) == -1)
 		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	rc = bind(fd, res->ai_addr, res->ai_addrlen);
 	if (rc == -1)
 		warn("bind %s port %s", o->source != NULL ? o->source : "*",
 		    o->local_port[0] != '\0' ? o->local_port : "0");
 	freeaddrinfo(res);
 	return rc;
+}
+
+/*
+ * A fresh client socket: SO_REUSEADDR when -s or -p binds it (so that a
+ * fixed source port can be reused while old connections linger), then
+ * the options, which may override that, then the bind.  -1 after a
+ * message.
+ */
+static int
+client_setup(const struct np_opts *o, int fd, int family)
+{
+	int one = 1;
+
+	if (o->source != NULL || o->local_port[0] != '\0')
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sock_apply(o, fd, family, PH_SOCKET | PH_CLIENT) == -1)
+		return -1;
+	return sock_bind_source(o, fd, family);
 }
 
 /* nc.openbsd's words, which scripts grep for. */
@@ -282,16 +831,16 @@ connect_any(const struct np_opts *o, int *e)
 			*e = errno;
 			continue;
 		}
-		if (sock_options(o, fd, ai->ai_family) == -1 ||
-		    sock_bind_source(o, fd, ai->ai_family) == -1) {
-			*e = 0;
-			close(fd);
-			fd = -1;
+		if (client_setup(o, fd, ai->ai_family) == -1)
 			break;
-		}
 		if (sock_timed_connect(fd, ai->ai_addr, ai->ai_addrlen,
-		    o->wait > 0 ? o->wait * 1000 : -1) == 0)
-			break;
+		    o->wait > 0 ? o->wait * 1000 : -1) == 0) {
+			if (sock_apply(o, fd, ai->ai_family,
+			    PH_CONNECTED) == -1)
+				break;
+			freeaddrinfo(res);
+			return fd;
+		}
 		*e = errno;
 		close(fd);
 		fd = -1;
@@ -300,6 +849,12 @@ connect_any(const struct np_opts *o, int *e)
 		if (o->verbose > 0 && ai->ai_next != NULL)
 			warnx("connect to %s port %s (%s) failed: %s", o->host,
 			    o->port, proto_name(o), strerror(*e));
+	}
+	if (fd != -1) {
+		/* An option or the bind failed, and said so. */
+		close(fd);
+		fd = -1;
+		*e = 0;
 	}
 	freeaddrinfo(res);
 	return fd;
@@ -320,6 +875,8 @@ sock_connect(const struct np_opts *o, char *bound, size_t boundlen)
 	if (o->unix_sock)
 		return unix_connect(o, bound, boundlen);
 	if ((fd = connect_any(o, &e)) != -1) {
+		sock_report(o, fd, sock_family(fd),
+		    PH_SOCKET | PH_CLIENT | PH_CONNECTED);
 		report_connected(o, o->port);
 		return fd;
 	}
@@ -328,6 +885,15 @@ sock_connect(const struct np_opts *o, char *bound, size_t boundlen)
 		    o->port, proto_name(o), strerror(e));
 	errno = e;
 	return -1;
+}
+
+/* -U: stream, datagram (-u) or sequenced packets (--seqpacket). */
+static int
+unix_type(const struct np_opts *o)
+{
+	if (o->seqpacket)
+		return SOCK_SEQPACKET;
+	return o->udp ? SOCK_DGRAM : SOCK_STREAM;
 }
 
 /*
@@ -352,7 +918,34 @@ unix_addr(const char *path, struct sockaddr_un *sun)
 /*
  * A Unix datagram client needs an address of its own for replies: -s, or
  * a fresh name in the abstract namespace that vanishes with the socket.
+ * A path it binds is written to bound, for the caller to remove.
  */
+static int
+unix_dgram_bind(const struct np_opts *o, int fd, char *bound,
+    size_t boundlen)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+
+	if (o->source != NULL) {
+		len = unix_addr(o->source, &sun);
+		if (unix_claim(o, o->source) == -1)
+			return -1;
+	} else {
+		/* autobind: the kernel picks an abstract name. */
+		memset(&sun, 0, sizeof(sun));
+		len = sizeof(sa_family_t);
+		sun.sun_family = AF_UNIX;
+	}
+	if (bind(fd, (struct sockaddr *)&sun, len) == -1) {
+		warn("bind %s", o->source != NULL ? o->source : "");
+		return -1;
+	}
+	if (o->source != NULL && o->source[0] != '@')
+		strlcpy(bound, o->source, boundlen);
+	return 0;
+}
+
 static int
 unix_connect(const struct np_opts *o, char *bound, size_t boundlen)
 {
@@ -360,30 +953,14 @@ unix_connect(const struct np_opts *o, char *bound, size_t boundlen)
 	socklen_t len;
 	int fd;
 
-	fd = socket(AF_UNIX, (o->udp ? SOCK_DGRAM : SOCK_STREAM) |
-	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, unix_type(o) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		warn("socket");
 		return -1;
 	}
-	if (o->udp) {
-		if (o->source != NULL) {
-			len = unix_addr(o->source, &sun);
-			if (unix_claim(o, o->source) == -1)
-				goto fail;
-		} else {
-			/* autobind: the kernel picks an abstract name. */
-			memset(&sun, 0, sizeof(sun));
-			len = sizeof(sa_family_t);
-			sun.sun_family = AF_UNIX;
-		}
-		if (bind(fd, (struct sockaddr *)&sun, len) == -1) {
-			warn("bind %s", o->source != NULL ? o->source : "");
-			goto fail;
-		}
-		if (o->source != NULL && o->source[0] != '@')
-			strlcpy(bound, o->source, boundlen);
-	}
+	if (sock_apply(o, fd, AF_UNIX, PH_SOCKET | PH_CLIENT) == -1 ||
+	    (o->udp && unix_dgram_bind(o, fd, bound, boundlen) == -1))
+		goto fail;
 	len = unix_addr(o->host, &sun);
 	if (sock_timed_connect(fd, (struct sockaddr *)&sun, len,
 	    o->wait > 0 ? o->wait * 1000 : -1) == -1) {
@@ -391,6 +968,7 @@ unix_connect(const struct np_opts *o, char *bound, size_t boundlen)
 			warn("connect to %s", o->host);
 		goto fail;
 	}
+	sock_report(o, fd, AF_UNIX, PH_SOCKET | PH_CLIENT | PH_CONNECTED);
 	return fd;
 fail:
 	close(fd);
@@ -415,8 +993,7 @@ unix_claim(const struct np_opts *o, const char *path)
 		warnx("%s: exists and is not a socket", path);
 		return -1;
 	}
-	fd = socket(AF_UNIX, (o->udp ? SOCK_DGRAM : SOCK_STREAM) |
-	    SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, unix_type(o) | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		warn("socket");
 		return -1;
@@ -448,10 +1025,13 @@ unix_listen(const struct np_opts *o)
 
 	if (unix_claim(o, o->host) == -1)
 		return -1;
-	fd = socket(AF_UNIX, (o->udp ? SOCK_DGRAM : SOCK_STREAM) |
-	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, unix_type(o) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		warn("socket");
+		return -1;
+	}
+	if (sock_apply(o, fd, AF_UNIX, PH_SOCKET | PH_LISTENER) == -1) {
+		close(fd);
 		return -1;
 	}
 	len = unix_addr(o->host, &sun);
@@ -461,6 +1041,7 @@ unix_listen(const struct np_opts *o)
 		close(fd);
 		return -1;
 	}
+	sock_report(o, fd, AF_UNIX, PH_SOCKET | PH_LISTENER);
 	if (o->verbose > 0)
 		fprintf(stderr, "%s on %s\n", o->udp ? "Bound" : "Listening",
 		    o->host);
@@ -468,53 +1049,87 @@ unix_listen(const struct np_opts *o)
 }
 
 /*
+ * One listening socket for ai: SO_REUSEADDR, dual-stack unless -6, the
+ * options, bind and (TCP) listen.  Returns the socket, or -1 with errno
+ * set; *fatal is set when a message was printed and no other address
+ * should be tried.
+ */
+static int
+listen_one(const struct np_opts *o, const struct addrinfo *ai, int *fatal)
+{
+	int fd, e, one = 1, v6only = o->family == AF_INET6;
+
+	*fatal = 0;
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd == -1)
+		return -1;
+	/* SO_REUSEADDR only: a busy port must fail, not be shared. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Without -6 one socket serves IPv4 too, whatever bindv6only says. */
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+		    sizeof(v6only));
+	if (sock_apply(o, fd, ai->ai_family, PH_SOCKET | PH_LISTENER) == -1) {
+		close(fd);
+		*fatal = 1;
+		return -1;
+	}
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+	    (o->udp || listen(fd, LISTEN_BACKLOG) == 0))
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* Say where fd listens (after its -vv options), as nc.openbsd does. */
+static void
+listen_ready(const struct np_opts *o, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN + 8];
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1)
+		return;
+	sock_report(o, fd, ss.ss_family, PH_SOCKET | PH_LISTENER);
+	if (o->verbose > 0)
+		fprintf(stderr, "%s on %s %d\n", o->udp ? "Bound" : "Listening",
+		    sock_ntop((struct sockaddr *)&ss, sslen, addr,
+		    sizeof(addr)), sock_port((struct sockaddr *)&ss));
+}
+
+/*
  * Bind and listen on o->host (all addresses when NULL: one dual-stack
- * socket unless -4/-6) and o->port.  Returns the socket, or -1 after a
- * message.  A UDP socket is bound, not connected.
+ * socket unless -4/-6, or the family of the --join group) and o->port.
+ * Returns the socket, or -1 after a message.  A UDP socket is bound,
+ * not connected.
  */
 int
 sock_listen(const struct np_opts *o)
 {
 	struct np_opts lo = *o;
 	struct addrinfo *res, *ai;
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof(ss);
-	char addr[INET6_ADDRSTRLEN + 8];
-	int fd = -1, one = 1, zero = 0, e = 0;
+	struct mcast m;
+	int fd = -1, e = 0, fatal = 0;
 
 	if (o->unix_sock)
 		return unix_listen(o);
-	if (o->host == NULL && o->family == AF_UNSPEC)
+	if (o->join != NULL && o->family == AF_UNSPEC) {
+		join_parse(o->join, &m);
+		lo.family = m.family;
+	} else if (o->host == NULL && o->family == AF_UNSPEC)
 		lo.family = AF_INET6;
 	if (sock_addrinfo(&lo, o->host, o->port, 1, &res) == -1)
 		return -1;
-	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd == -1) {
+	for (ai = res; ai != NULL && fd == -1 && !fatal; ai = ai->ai_next)
+		if ((fd = listen_one(o, ai, &fatal)) == -1)
 			e = errno;
-			continue;
-		}
-		/* SO_REUSEADDR only: a busy port must fail, not be shared. */
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (ai->ai_family == AF_INET6 && o->family == AF_UNSPEC)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
-			    sizeof(zero));
-		if (sock_options(o, fd, ai->ai_family) == -1) {
-			close(fd);
-			freeaddrinfo(res);
-			return -1;
-		}
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    (o->udp || listen(fd, LISTEN_BACKLOG) == 0))
-			break;
-		e = errno;
-		close(fd);
-		fd = -1;
-	}
 	freeaddrinfo(res);
-	if (fd == -1 && o->host == NULL && o->family == AF_UNSPEC &&
-	    e == EAFNOSUPPORT) {
+	if (fd == -1 && !fatal && o->host == NULL && lo.family == AF_INET6 &&
+	    o->family == AF_UNSPEC && e == EAFNOSUPPORT) {
 		/* No IPv6 on this host: fall back to IPv4 alone. */
 		lo.family = AF_INET;
 		lo.host = "0.0.0.0";
@@ -522,15 +1137,16 @@ sock_listen(const struct np_opts *o)
 	}
 	if (fd == -1) {
 		errno = e;
-		warn("bind %s port %s", o->host != NULL ? o->host : "*",
-		    o->port);
+		if (!fatal)
+			warn("bind %s port %s", o->host != NULL ? o->host :
+			    "*", o->port);
 		return -1;
 	}
-	if (o->verbose > 0 &&
-	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
-		fprintf(stderr, "%s on %s %d\n", o->udp ? "Bound" : "Listening",
-		    sock_ntop((struct sockaddr *)&ss, sslen, addr,
-		    sizeof(addr)), sock_port((struct sockaddr *)&ss));
+	if (o->join != NULL && sock_join(o, fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	listen_ready(o, fd);
 	return fd;
 }
 
@@ -553,7 +1169,8 @@ report_peer(const struct np_opts *o, const struct sockaddr *sa,
 }
 
 /*
- * Wait for and accept one peer on lfd.  Returns the connected socket,
+ * Wait for and accept one peer on lfd, and set the options the kernel
+ * does not carry over from the listener.  Returns the connected socket,
  * or -1: errno EINTR when a signal ended the wait, otherwise after a
  * message.
  */
@@ -562,7 +1179,7 @@ sock_accept(const struct np_opts *o, int lfd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd;
+	int fd, family;
 
 	for (;;) {
 		if (sock_wait(lfd, POLLIN, -1) == -1)
@@ -578,6 +1195,13 @@ sock_accept(const struct np_opts *o, int lfd)
 		warn("accept");
 		return -1;
 	}
+	family = sock_family(fd);
+	if (sock_apply(o, fd, family, PH_CONNECTED) == -1) {
+		close(fd);
+		errno = 0;
+		return -1;
+	}
+	sock_report(o, fd, family, PH_SOCKET | PH_CONNECTED);
 	report_peer(o, (struct sockaddr *)&ss, len);
 	return fd;
 }
@@ -620,55 +1244,307 @@ sock_dgram_peer(const struct np_opts *o, int fd)
 }
 
 /*
- * A UDP port cannot say yes; it can only say no with an ICMP port
- * unreachable, which loopback delivers at once.  An empty datagram asks,
- * so the scan sends no data.
+ * -z: probe count ports of o->ports from first on, parallel at a time,
+ * and report each in the order of o->ports (port order, or -r's order)
+ * as soon as it and all before it are known.  A TCP port is open when it
+ * accepts; a UDP port when no ICMP port unreachable comes back to an
+ * empty datagram, which loopback delivers at once (so no data is sent).
+ * Returns the number of open ports, or -1: errno EINTR on a signal,
+ * otherwise after a message (an option the kernel refused, say).
  */
-static int
-udp_probe(const struct np_opts *o, int fd)
+int
+sock_scan(const struct np_opts *o, size_t first, size_t count,
+    int parallel)
 {
-	char c;
-	int n;
+	struct scan s;
+	int rc;
 
-	if (send(fd, "", 0, MSG_NOSIGNAL) == -1)
-		return errno == ECONNREFUSED ? 0 : -1;
-	n = sock_wait(fd, POLLIN, o->wait > 0 ? o->wait * 1000 : 200);
-	if (n == -1)
+	if (scan_init(&s, o, first, count, parallel) == -1) {
+		scan_free(&s);
 		return -1;
-	if (n == 1 && recv(fd, &c, 1, MSG_DONTWAIT) == -1 &&
-	    errno == ECONNREFUSED)
-		return 0;
-	return 1;
+	}
+	rc = scan_loop(&s);
+	scan_free(&s);
+	return rc == -1 ? -1 : s.nopen;
+}
+
+static int
+scan_init(struct scan *s, const struct np_opts *o, size_t first,
+    size_t count, int parallel)
+{
+	struct rlimit rl;
+	size_t j;
+	int i;
+
+	memset(s, 0, sizeof(*s));
+	s->o = o;
+	s->ports = o->ports + first;
+	s->nports = count;
+	/* Never run out of descriptors, whatever --scan-parallel says. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur !=
+	    RLIM_INFINITY && (rlim_t)parallel + SCAN_FD_SPARE > rl.rlim_cur)
+		parallel = rl.rlim_cur > 2 * SCAN_FD_SPARE ?
+		    (int)(rl.rlim_cur - SCAN_FD_SPARE) : 1;
+	s->nprobes = (size_t)parallel < count ? parallel : (int)count;
+	if (s->nprobes < 1)
+		s->nprobes = 1;
+	if (sock_addrinfo(o, o->host, "0", 0, &s->res) == -1)
+		return -1;
+	s->result = calloc(count > 0 ? count : 1, sizeof(*s->result));
+	s->probes = calloc(s->nprobes, sizeof(*s->probes));
+	s->pfd = calloc(s->nprobes + 1, sizeof(*s->pfd));
+	if (s->result == NULL || s->probes == NULL || s->pfd == NULL) {
+		warn("scan");
+		return -1;
+	}
+	for (i = 0; i < s->nprobes; i++)
+		s->probes[i].fd = -1;
+	for (j = 0; j < count; j++)
+		s->result[j] = SCAN_PENDING;
+	return 0;
+}
+
+static void
+scan_free(struct scan *s)
+{
+	int i;
+
+	for (i = 0; s->probes != NULL && i < s->nprobes; i++)
+		if (s->probes[i].fd != -1)
+			close(s->probes[i].fd);
+	if (s->res != NULL)
+		freeaddrinfo(s->res);
+	free(s->result);
+	free(s->probes);
+	free(s->pfd);
+}
+
+/* Start probes while slots are free, poll, and settle what is ready. */
+static int
+scan_loop(struct scan *s)
+{
+	int i, n, active;
+
+	for (;;) {
+		if (np_signal) {
+			errno = EINTR;
+			return -1;
+		}
+		if ((active = scan_fill(s)) == -1)
+			return -1;
+		scan_show(s);
+		if (active == 0 && s->next == s->nports)
+			return 0;
+		n = poll(s->pfd, s->nprobes + 1, scan_timeout(s));
+		if (n == -1 && errno != EINTR && errno != EAGAIN) {
+			warn("poll");
+			return -1;
+		}
+		for (i = 0; i < s->nprobes; i++)
+			if (scan_check(s, &s->probes[i],
+			    n > 0 ? s->pfd[i].revents : 0) == -1)
+				return -1;
+	}
 }
 
 /*
- * -z: probe one port.  Returns 1 when it accepts, 0 when not (with -v,
- * after a message), -1 when a signal interrupted the scan.
+ * Fill the free slots with the next ports and build the poll set.
+ * Returns the number of probes in flight, or -1 after a message.
  */
-int
-sock_scan(const struct np_opts *o, int port)
+static int
+scan_fill(struct scan *s)
 {
-	struct np_opts po = *o;
-	int fd, e, open;
+	struct probe *pr;
+	int i, active = 0;
 
-	snprintf(po.port, sizeof(po.port), "%d", port);
-	po.verbose = 0;
-	if ((fd = connect_any(&po, &e)) == -1) {
-		if (e == EINTR)
+	for (i = 0; i < s->nprobes; i++) {
+		pr = &s->probes[i];
+		while (pr->fd == -1 && s->next < s->nports) {
+			pr->idx = s->next++;
+			pr->ai = s->res;
+			if (scan_try(s, pr) == -1)
+				return -1;
+		}
+		s->pfd[i].fd = pr->fd;
+		s->pfd[i].events = s->o->udp ? POLLIN : POLLOUT;
+		s->pfd[i].revents = 0;
+		active += pr->fd != -1;
+	}
+	s->pfd[s->nprobes].fd = np_sigfd;
+	s->pfd[s->nprobes].events = POLLIN;
+	s->pfd[s->nprobes].revents = 0;
+	return active;
+}
+
+/*
+ * Start pr's connect at pr->ai, or at the next address when one cannot
+ * even start.  Returns 0 (in flight, or settled), or -1 after a message
+ * when an option or the source address is refused: no port can be
+ * scanned then.
+ */
+static int
+scan_try(struct scan *s, struct probe *pr)
+{
+	const struct np_opts *o = s->o;
+	struct sockaddr_storage ss;
+	int e = EAFNOSUPPORT;
+
+	for (; pr->ai != NULL; pr->ai = pr->ai->ai_next) {
+		pr->fd = socket(pr->ai->ai_family, pr->ai->ai_socktype |
+		    SOCK_NONBLOCK | SOCK_CLOEXEC, pr->ai->ai_protocol);
+		if (pr->fd == -1) {
+			e = errno;
+			if (e == EMFILE || e == ENFILE) {
+				warn("socket");
+				return -1;
+			}
+			continue;
+		}
+		if (client_setup(o, pr->fd, pr->ai->ai_family) == -1)
 			return -1;
-		if (e != 0 && o->verbose > 0)
-			warnx("connect to %s port %d (%s) failed: %s",
-			    o->host, port, proto_name(o), strerror(e));
+		memcpy(&ss, pr->ai->ai_addr, pr->ai->ai_addrlen);
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port =
+			    htons(s->ports[pr->idx]);
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port =
+			    htons(s->ports[pr->idx]);
+		if (connect(pr->fd, (struct sockaddr *)&ss,
+		    pr->ai->ai_addrlen) == 0)
+			return scan_started(s, pr, 1);
+		if (errno == EINPROGRESS)
+			return scan_started(s, pr, 0);
+		e = errno;
+		close(pr->fd);
+		pr->fd = -1;
+	}
+	scan_done(s, pr, e);
+	return 0;
+}
+
+/*
+ * pr's socket is connecting (or, connected, done).  A UDP probe sends
+ * its empty datagram and waits a moment for a refusal.
+ */
+static int
+scan_started(struct scan *s, struct probe *pr, int connected)
+{
+	const struct np_opts *o = s->o;
+	int ms = o->wait > 0 ? o->wait * 1000 : o->udp ? SCAN_UDP_MS : -1;
+
+	if (o->udp && send(pr->fd, "", 0, MSG_NOSIGNAL) == -1) {
+		scan_done(s, pr, errno);
 		return 0;
 	}
-	open = o->udp ? udp_probe(o, fd) : 1;
-	close(fd);
-	if (open == -1)
-		return np_signal ? -1 : 0;
-	if (open == 0 && o->verbose > 0)
-		warnx("connect to %s port %d (%s) failed: %s", o->host, port,
-		    proto_name(o), strerror(ECONNREFUSED));
-	if (open == 1)
-		report_connected(o, po.port);
-	return open;
+	if (connected && !o->udp) {
+		scan_done(s, pr, 0);
+		return 0;
+	}
+	pr->timed = ms >= 0;
+	if (pr->timed)
+		np_deadline_set(&pr->deadline, ms);
+	return 0;
+}
+
+/*
+ * Settle pr if poll said it is ready (revents) or its time is up.  A TCP
+ * port that fails on one address is tried on the next.  Returns 0, or -1
+ * after a message.
+ */
+static int
+scan_check(struct scan *s, struct probe *pr, short revents)
+{
+	socklen_t len = sizeof(int);
+	int e = 0;
+	char c;
+
+	if (pr->fd == -1)
+		return 0;
+	if (revents == 0) {
+		if (!pr->timed || np_deadline_ms(&pr->deadline) > 0)
+			return 0;
+		/* UDP: silence is all an open port can say. */
+		e = s->o->udp ? 0 : ETIMEDOUT;
+	} else if (s->o->udp) {
+		if (recv(pr->fd, &c, 1, MSG_DONTWAIT) == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			e = errno;
+		}
+	} else if (getsockopt(pr->fd, SOL_SOCKET, SO_ERROR, &e, &len) == -1)
+		e = errno;
+	if (e != 0 && !s->o->udp && pr->ai->ai_next != NULL) {
+		close(pr->fd);
+		pr->fd = -1;
+		pr->ai = pr->ai->ai_next;
+		return scan_try(s, pr);
+	}
+	scan_done(s, pr, e);
+	return 0;
+}
+
+/* Record pr's result (0: open, or why not) and free its slot. */
+static void
+scan_done(struct scan *s, struct probe *pr, int e)
+{
+	s->result[pr->idx] = e;
+	if (pr->fd != -1)
+		close(pr->fd);
+	pr->fd = -1;
+	pr->timed = 0;
+}
+
+/* The poll timeout: until the nearest probe deadline, or none. */
+static int
+scan_timeout(const struct scan *s)
+{
+	int i, d, t = -1;
+
+	for (i = 0; i < s->nprobes; i++) {
+		if (s->probes[i].fd == -1 || !s->probes[i].timed)
+			continue;
+		d = np_deadline_ms(&s->probes[i].deadline);
+		if (t == -1 || d < t)
+			t = d;
+	}
+	return t;
+}
+
+/* Report, in order, every port whose result and predecessors' are in. */
+static void
+scan_show(struct scan *s)
+{
+	const struct np_opts *o = s->o;
+	char port[8];
+	int e;
+
+	while (s->shown < s->next) {
+		if ((e = s->result[s->shown]) == SCAN_PENDING)
+			return;
+		snprintf(port, sizeof(port), "%d", s->ports[s->shown]);
+		if (e == 0) {
+			s->nopen++;
+			report_connected(o, port);
+		} else if (o->verbose > 0)
+			warnx("connect to %s port %s (%s) failed: %s", o->host,
+			    port, proto_name(o), strerror(e));
+		s->shown++;
+	}
+}
+
+/*
+ * A peer accepted outside sock_accept() (access control, -e, the broker):
+ * set the options the kernel does not carry over from the listener, as
+ * sock_accept() does.  Returns 0, or -1 after a message; fd stays the
+ * caller's.
+ */
+int
+sock_accepted(const struct np_opts *o, int fd)
+{
+	int family = sock_family(fd);
+
+	if (sock_apply(o, fd, family, PH_CONNECTED) == -1)
+		return -1;
+	sock_report(o, fd, family, PH_SOCKET | PH_CONNECTED);
+	return 0;
 }

@@ -34,6 +34,8 @@
  */
 #define PUMP_PIPESZ	(1024 * 1024)
 #define PUMP_SENDFILE	(16 * 1024 * 1024)
+/* TLS reads whole records: don't ask for less than one can hold. */
+#define PUMP_TLS_RECORD	(16 * 1024 + 512)
 /* Room kept free in the outgoing buffer for telnet refusals (-t). */
 #define PUMP_TN_RESERVE	1024
 
@@ -95,6 +97,9 @@ struct pump {
 	socklen_t		 peerlen;
 	struct sockaddr_storage	 lock;		/* connected datagram peer */
 	socklen_t		 locklen;
+	struct tls		*tls;		/* --tls, for this connection */
+	short			 tls_in;	/* what tls_read waits for */
+	short			 tls_out;	/* what tls_write waits for */
 	int			 zc_send;	/* sendfile from in to net */
 	int			 zc_recv;	/* splice net -> pipe -> out */
 	int			 rw;		/* --io rw: read/write on net */
@@ -136,6 +141,7 @@ static void	 moved(struct pump *, int, const void *, size_t);
 static long long input_size(struct pump *);
 static void	 net_setup(struct pump *);
 static size_t	 sendable(const struct pump *);
+static int	 tls_fill(struct pump *, size_t);
 
 /*
  * Allocate the pump's buffers once for the life of the process and open
@@ -190,6 +196,13 @@ pump_free(struct pump *p)
 	free(p);
 }
 
+/* Route the next pump_run() through TLS; it forgets ctx when it ends. */
+void
+pump_set_tls(struct pump *p, struct tls *ctx)
+{
+	p->tls = ctx;
+}
+
 /*
  * Move bytes between stdio and net until the connection ends.  flags is
  * a set of PUMP_DGRAM and PUMP_UNCONNECTED.  Returns an exit code:
@@ -220,10 +233,13 @@ pump_run(struct pump *p, int net, int flags)
 	    (struct sockaddr *)&p->lock, &p->locklen) == -1)
 		p->locklen = 0;
 	net_setup(p);
+	p->tls_in = POLLIN;
+	p->tls_out = POLLOUT;
 	pump_choose(p);
 	touch(p);
 	while ((rc = pump_step(p)) == -1)
 		;
+	p->tls = NULL;
 	return rc;
 }
 
@@ -352,10 +368,10 @@ pump_choose(struct pump *p)
 	const struct np_opts *o = p->o;
 	struct stat st;
 	int zc = (o->io == IO_AUTO || o->io == IO_ZEROCOPY) &&
-	    !meter_needs_data(o);
+	    !meter_needs_data(o) && p->tls == NULL;
 	int fl;
 
-	p->rw = o->io == IO_RW && !p->dgram;
+	p->rw = o->io == IO_RW && !p->dgram && p->tls == NULL;
 	p->zc_send = zc && !p->dgram && !p->in_eof && !o->crlf &&
 	    o->interval == 0 && !o->send_oob && p->in_regular;
 	p->zc_recv = 0;
@@ -560,6 +576,8 @@ pump_finished(struct pump *p)
 
 	if (in_done && !p->wr_shut) {
 		p->wr_shut = 1;
+		if (o->shutdown_wr && p->tls != NULL)
+			ntls_close_notify(p->tls, p->net);
 		if (o->shutdown_wr && !p->dgram)
 			shutdown(p->net, SHUT_WR);
 		if (o->quit_after >= 0)
@@ -625,14 +643,15 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 	pfd[PUMP_NETOUT].events = (sendable(p) > 0 ||
 	    (p->zc_send && !p->in_eof && (!p->net_eof || o->half_close))) &&
 	    !pacing && !(p->unconnected && p->peerlen == 0) &&
-	    rate_ready(p, METER_SENT) ? POLLOUT : 0;
+	    rate_ready(p, METER_SENT) ? p->tls_out : 0;
 	if (pfd[PUMP_NETOUT].events == 0)
 		pfd[PUMP_NETOUT].fd = -1;
 
 	pfd[PUMP_NETIN].fd = p->net;
 	pfd[PUMP_NETIN].events = reading && (p->zc_recv ?
-	    p->piped < p->pipesz : buf_room(p, &p->down) > 0 &&
-	    p->piped == 0) && rate_ready(p, METER_RECV) ? POLLIN : 0;
+	    p->piped < p->pipesz : buf_room(p, &p->down) >
+	    (p->tls != NULL ? PUMP_TLS_RECORD : 0) && p->piped == 0) &&
+	    rate_ready(p, METER_RECV) ? p->tls_in : 0;
 	if (pfd[PUMP_NETIN].events == 0)
 		pfd[PUMP_NETIN].fd = -1;
 
@@ -725,6 +744,8 @@ net_fill(struct pump *p)
 	if (room == 0)
 		return -1;
 	room = rate_limit(p, METER_RECV, room);
+	if (p->tls != NULL)
+		return tls_fill(p, room);
 	if (p->rw)
 		n = read(p->net, b->data + b->end, room);
 	else if (p->dgram)
@@ -747,6 +768,30 @@ net_fill(struct pump *p)
 		return -1;
 	}
 	/* A zero-length datagram is a packet, not an end of stream. */
+	p->packets++;
+	moved(p, METER_RECV, b->data + b->end, n);
+	if (p->o->telnet)
+		n = telnet_filter(p, b->data + b->end, n);
+	b->end += n;
+	return -1;
+}
+
+/* net_fill's TLS branch: records in, clean or cut end told apart. */
+static int
+tls_fill(struct pump *p, size_t room)
+{
+	struct buf *b = &p->down;
+	ssize_t n;
+
+	n = ntls_io(p->tls, 0, b->data + b->end, room, &p->tls_in);
+	if (n == NTLS_WANT)
+		return -1;
+	if (n == -1)
+		return NP_EXIT_FAIL;
+	if (n == 0) {
+		p->net_eof = 1;
+		return ntls_clean_eof(p->tls) ? -1 : NP_EXIT_FAIL;
+	}
 	p->packets++;
 	moved(p, METER_RECV, b->data + b->end, n);
 	if (p->o->telnet)
@@ -796,13 +841,19 @@ net_drain(struct pump *p)
 	/* More input surely follows from a file: let TCP fill segments. */
 	if (p->in_regular && !p->in_eof && !p->dgram)
 		flags |= MSG_MORE;
-	if (p->rw)
+	if (p->tls != NULL)
+		n = ntls_io(p->tls, 1, d, len, &p->tls_out);
+	else if (p->rw)
 		n = write(p->net, d, len);
 	else if (p->unconnected)
 		n = sendto(p->net, d, len, flags,
 		    (struct sockaddr *)&p->peer, p->peerlen);
 	else
 		n = send(p->net, d, len, flags);
+	if (n == NTLS_WANT)
+		return -1;
+	if (n == -1 && p->tls != NULL)
+		return NP_EXIT_FAIL;
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
 			return -1;

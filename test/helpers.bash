@@ -463,3 +463,64 @@ np_assert_idle() {
 		return 1
 	fi
 }
+
+# --- sockopt.bats, seqpacket.bats, multicast.bats ---
+
+# np_sockopts PID WHICH SPEC...: read socket options of process PID
+# straight from the kernel, independently of netpipe: python3 takes a
+# duplicate of the socket (pidfd_getfd(2)) and calls getsockopt with the
+# constants of its own socket module.  WHICH is "listening", "connected"
+# or "any" (the first socket).  Each SPEC is LEVEL:OPTION[:TYPE], e.g.
+# SOL_SOCKET:SO_RCVBUF or IPPROTO_TCP:TCP_CONGESTION:str; TYPE is int (the
+# default), str, or linger ("ONOFF SECONDS").  Sets NP_SOCKOPTS to one
+# value per SPEC, one per line; skips the test when the kernel does not
+# let us take the socket.
+np_sockopts() {
+	local pid=$1 which=$2 rc=0
+	shift 2
+	NP_SOCKOPTS=$(python3 -c '
+import ctypes, errno, os, socket, struct, sys
+pid, which, specs = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+# Names older python3 lacks, from <linux/tcp.h> and <linux/in*.h>.
+extra = {"TCP_FASTOPEN_CONNECT": 30, "IP_MINTTL": 21,
+    "IPV6_MINHOPCOUNT": 73}
+def const(name):
+    return getattr(socket, name) if hasattr(socket, name) else extra[name]
+libc = ctypes.CDLL(None, use_errno=True)
+pidfd = os.pidfd_open(pid)
+found = None
+for fd in sorted(os.listdir("/proc/%d/fd" % pid), key=int):
+    try:
+        if not os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
+            continue
+    except OSError:
+        continue
+    n = libc.syscall(438, pidfd, int(fd), 0)    # pidfd_getfd
+    if n < 0:
+        if ctypes.get_errno() in (errno.EPERM, errno.EACCES):
+            sys.exit(77)
+        continue
+    s = socket.socket(fileno=n)
+    listening = s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    if which == "any" or (which == "listening") == bool(listening):
+        found = s
+        break
+    s.close()
+if found is None:
+    sys.exit("no %s socket in process %d" % (which, pid))
+for spec in specs:
+    level, name, kind = (spec.split(":") + ["int"])[:3]
+    level, name = const(level), const(name)
+    if kind == "str":
+        v = found.getsockopt(level, name, 64)
+        print(v.split(b"\0")[0].decode())
+    elif kind == "linger":
+        print("%d %d" % struct.unpack("ii", found.getsockopt(level, name, 8)))
+    else:
+        print(found.getsockopt(level, name))
+' "$pid" "$which" "$@") || rc=$?
+	if [ "$rc" = 77 ]; then
+		skip "pidfd_getfd(2) is not allowed here (needs ptrace rights)"
+	fi
+	return "$rc"
+}

@@ -533,7 +533,7 @@ c.close()
 	done
 }
 
-@test "-x, -X and -P (and long spellings) parse and then exit 1: proxies are not supported yet" {
+@test "-x, -X and -P (and long spellings) parse, then connect to the proxy (refused here: exit 1)" {
 	np_closed_port
 	for args in "-x 127.0.0.1:$CLOSED_PORT" \
 	    "-X 4 -x 127.0.0.1:$CLOSED_PORT" \
@@ -545,7 +545,7 @@ c.close()
 		assert_failure 1
 		assert_output ""
 		assert_equal "${stderr_lines[0]}" \
-		    "netpipe: -x: connecting through a proxy is not supported yet"
+		    "netpipe: connect to 127.0.0.1 port $CLOSED_PORT (tcp) failed: Connection refused"
 	done
 }
 

@@ -1,0 +1,425 @@
+/*
+ * acl.c: listener access control (--allow, --deny, --allow-file,
+ * --deny-file) and the accept step that applies it.  Every rule is kept
+ * as an IPv6 prefix, IPv4 ones as ::ffff:a.b.c.d/96+n, so that one
+ * comparison covers both families and the IPv4-mapped peers a dual-stack
+ * listener sees.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <err.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "netpipe.h"
+
+/* The longest host name DNS allows, and the longest label in it. */
+#define ACL_HOST_MAX	253
+#define ACL_LABEL_MAX	63
+
+struct acl_list {
+	struct acl_rule	*v;
+	size_t		 n;
+};
+
+struct acl {
+	struct acl_list	 allow;
+	struct acl_list	 deny;
+};
+
+static int	 acl_prefix(const char *, int);
+static int	 acl_hostname(const char *);
+static void	 acl_to_v6(const struct sockaddr *, unsigned char *);
+static int	 acl_match(const struct acl_list *, const unsigned char *);
+static void	 acl_push(struct acl_list *, const struct acl_rule *);
+static void	 acl_resolve(const struct np_opts *, struct acl_list *,
+		    const char *, const char *);
+static void	 acl_add(const struct np_opts *, struct acl_list *,
+		    const char *, const char *, const char *);
+static void	 acl_file(const struct np_opts *, struct acl_list *,
+		    const char *, const char *);
+
+/*
+ * A prefix length: decimal digits only, no sign, no leading zero, at
+ * most max.  Returns it, or -1.
+ */
+static int
+acl_prefix(const char *s, int max)
+{
+	int n = 0;
+
+	if (*s == '\0' || (s[0] == '0' && s[1] != '\0') || strlen(s) > 3)
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		n = n * 10 + (*s - '0');
+	}
+	return n <= max ? n : -1;
+}
+
+/*
+ * Whether s looks like a DNS name: labels of letters, digits, '-' and '_'
+ * separated by dots, one trailing dot allowed, and not all digits (a
+ * malformed IPv4 address such as 10.1 must not be sent to the resolver).
+ */
+static int
+acl_hostname(const char *s)
+{
+	size_t len = strlen(s), label = 0, i;
+	int alpha = 0;
+
+	if (len == 0 || len > ACL_HOST_MAX || s[0] == '.')
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = s[i];
+
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+			alpha = 1;
+		else if (c == '-' || c == '_')
+			alpha = 1;
+		else if (c < '0' || c > '9')
+			return 0;
+		if (++label > ACL_LABEL_MAX)
+			return 0;
+	}
+	return alpha;
+}
+
+/*
+ * Parse one access rule: an IPv4 or IPv6 address, optionally with a
+ * /prefix, or a host name.  Pure: no allocation, no lookup, no output,
+ * so that a fuzzer can call it.  Returns ACL_ADDRESS with *r filled (host
+ * bits beyond the prefix cleared), ACL_HOSTNAME when spec is a name to
+ * resolve (r untouched but zeroed), or ACL_INVALID.
+ */
+int
+acl_parse(const char *spec, struct acl_rule *r)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(spec, '/');
+	size_t alen = slash != NULL ? (size_t)(slash - spec) : strlen(spec);
+	struct in_addr a4;
+	int max = 128, base = 0, n, i;
+
+	memset(r, 0, sizeof(*r));
+	if (alen == 0)
+		return ACL_INVALID;
+	if (alen >= sizeof(addr))
+		return slash == NULL && acl_hostname(spec) ? ACL_HOSTNAME :
+		    ACL_INVALID;
+	memcpy(addr, spec, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, &a4) == 1) {
+		r->addr[10] = r->addr[11] = 0xff;
+		memcpy(&r->addr[12], &a4, sizeof(a4));
+		max = 32;
+		base = 96;
+	} else if (inet_pton(AF_INET6, addr, r->addr) != 1)
+		return slash == NULL && acl_hostname(spec) ? ACL_HOSTNAME :
+		    ACL_INVALID;
+	if (slash == NULL)
+		n = max;
+	else if ((n = acl_prefix(slash + 1, max)) == -1) {
+		memset(r, 0, sizeof(*r));
+		return ACL_INVALID;
+	}
+	r->prefix = base + n;
+	for (i = r->prefix; i < 128; i++)
+		r->addr[i / 8] &= ~(0x80 >> (i % 8));
+	return ACL_ADDRESS;
+}
+
+/* A peer's address as 16 bytes, IPv4 mapped into IPv6. */
+static void
+acl_to_v6(const struct sockaddr *sa, unsigned char *v6)
+{
+	memset(v6, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		v6[10] = v6[11] = 0xff;
+		memcpy(&v6[12], &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else
+		memcpy(v6, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+}
+
+static int
+acl_match(const struct acl_list *l, const unsigned char *v6)
+{
+	const struct acl_rule *r;
+	size_t i;
+	int bytes, bits;
+
+	for (i = 0; i < l->n; i++) {
+		r = &l->v[i];
+		bytes = r->prefix / 8;
+		bits = r->prefix % 8;
+		if (memcmp(r->addr, v6, bytes) != 0)
+			continue;
+		if (bits == 0 ||
+		    ((r->addr[bytes] ^ v6[bytes]) & (0xff00 >> bits)) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Whether a peer at sa may stay: it matches no --deny rule, and some
+ * --allow rule when there are any.  Unix-domain peers have no address
+ * to judge and are let in.
+ */
+int
+acl_permits(const struct acl *acl, const struct sockaddr *sa)
+{
+	unsigned char v6[16];
+
+	if (acl == NULL ||
+	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+		return 1;
+	acl_to_v6(sa, v6);
+	if (acl_match(&acl->deny, v6))
+		return 0;
+	return acl->allow.n == 0 || acl_match(&acl->allow, v6);
+}
+
+/* Whether any rule was given, for the modes that cannot apply them. */
+int
+acl_empty(const struct acl *acl)
+{
+	return acl == NULL || (acl->allow.n == 0 && acl->deny.n == 0);
+}
+
+static void
+acl_push(struct acl_list *l, const struct acl_rule *r)
+{
+	l->v = reallocarray(l->v, l->n + 1, sizeof(*l->v));
+	if (l->v == NULL)
+		err(NP_EXIT_FAIL, "reallocarray");
+	l->v[l->n++] = *r;
+}
+
+/* Every address of a host name becomes a rule of its own. */
+static void
+acl_resolve(const struct np_opts *o, struct acl_list *l, const char *flag,
+    const char *name)
+{
+	struct addrinfo hints, *res, *ai;
+	struct acl_rule r;
+	int e;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if (o->numeric)
+		opts_usage_error("%s: \"%s\" is not a numeric address (-n)",
+		    flag, name);
+	if ((e = getaddrinfo(name, NULL, &hints, &res)) != 0)
+		errx(NP_EXIT_FAIL, "%s: getaddrinfo for host \"%s\": %s",
+		    flag, name, gai_strerror(e));
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		acl_to_v6(ai->ai_addr, r.addr);
+		r.prefix = 128;
+		acl_push(l, &r);
+	}
+	freeaddrinfo(res);
+}
+
+/* where names the file and line of a rule read from a file, or is NULL. */
+static void
+acl_add(const struct np_opts *o, struct acl_list *l, const char *flag,
+    const char *spec, const char *where)
+{
+	struct acl_rule r;
+
+	switch (acl_parse(spec, &r)) {
+	case ACL_ADDRESS:
+		acl_push(l, &r);
+		break;
+	case ACL_HOSTNAME:
+		acl_resolve(o, l, flag, spec);
+		break;
+	default:
+		if (where != NULL)
+			opts_usage_error("%s: %s: \"%s\" is invalid", flag,
+			    where, spec);
+		opts_usage_error("%s: \"%s\" is invalid", flag, spec);
+	}
+}
+
+/* One rule per line; '#' starts a comment; blank lines are skipped. */
+static void
+acl_file(const struct np_opts *o, struct acl_list *l, const char *flag,
+    const char *path)
+{
+	char *line = NULL, *s, *e, where[PATH_MAX + 32];
+	size_t cap = 0, lineno = 0;
+	FILE *fp;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		err(NP_EXIT_FAIL, "%s: %s", flag, path);
+	while (getline(&line, &cap, fp) != -1) {
+		lineno++;
+		if ((s = strchr(line, '#')) != NULL)
+			*s = '\0';
+		s = line + strspn(line, " \t\r\n");
+		for (e = s + strlen(s); e > s && strchr(" \t\r\n", e[-1]);)
+			*--e = '\0';
+		if (*s == '\0')
+			continue;
+		snprintf(where, sizeof(where), "%s:%zu", path, lineno);
+		acl_add(o, l, flag, s, where);
+	}
+	if (ferror(fp))
+		err(NP_EXIT_FAIL, "%s: %s", flag, path);
+	free(line);
+	fclose(fp);
+}
+
+/*
+ * Build the rules of o, resolving host names now, once.  A malformed
+ * rule is a usage error (exit 2), a name that does not resolve or a file
+ * that cannot be read exits 1.  Returns an acl the caller frees with
+ * acl_free(); it lets everyone in when no rule was given.
+ */
+struct acl *
+acl_new(const struct np_opts *o)
+{
+	struct acl *acl;
+	size_t i;
+
+	if ((acl = calloc(1, sizeof(*acl))) == NULL)
+		err(NP_EXIT_FAIL, "calloc");
+	for (i = 0; i < o->allow.n; i++)
+		acl_add(o, &acl->allow, "--allow", o->allow.v[i], NULL);
+	for (i = 0; i < o->allow_files.n; i++)
+		acl_file(o, &acl->allow, "--allow-file", o->allow_files.v[i]);
+	for (i = 0; i < o->deny.n; i++)
+		acl_add(o, &acl->deny, "--deny", o->deny.v[i], NULL);
+	for (i = 0; i < o->deny_files.n; i++)
+		acl_file(o, &acl->deny, "--deny-file", o->deny_files.v[i]);
+	return acl;
+}
+
+void
+acl_free(struct acl *acl)
+{
+	if (acl == NULL)
+		return;
+	free(acl->allow.v);
+	free(acl->deny.v);
+	free(acl);
+}
+
+/*
+ * "ADDR PORT" for an IP peer, the path for a Unix one (the listener's
+ * own path when the peer is unnamed, as nc.openbsd prints it; lfd may be
+ * -1 when there is no listener to ask).
+ */
+void
+acl_peer_name(int lfd, const struct sockaddr *sa, socklen_t len, char *name,
+    size_t size)
+{
+	struct sockaddr_storage ls;
+	socklen_t llen = sizeof(ls);
+	char addr[sizeof(struct sockaddr_un)];
+	int port;
+
+	if (sa->sa_family == AF_UNIX) {
+		if (len <= offsetof(struct sockaddr_un, sun_path) &&
+		    getsockname(lfd, (struct sockaddr *)&ls, &llen) == 0) {
+			sa = (struct sockaddr *)&ls;
+			len = llen;
+		}
+		sock_ntop(sa, len, name, size);
+		return;
+	}
+	port = ntohs(sa->sa_family == AF_INET ?
+	    ((const struct sockaddr_in *)sa)->sin_port :
+	    ((const struct sockaddr_in6 *)sa)->sin6_port);
+	snprintf(name, size, "%s %d", sock_ntop(sa, len, addr, sizeof(addr)),
+	    port);
+}
+
+/*
+ * Accept one pending peer on the non-blocking listener lfd and judge it.
+ * Returns the connected socket (non-blocking, close-on-exec; the caller
+ * owns it) with the peer's name in name, after "Connection received on"
+ * with -v.  Returns -1 with errno EAGAIN when nobody was waiting, EACCES
+ * when the peer was refused (closed, and logged with -v) or its socket
+ * options could not be set (closed, after a message), or another errno
+ * after a message.
+ */
+int
+acl_accept(const struct np_opts *o, const struct acl *acl, int lfd,
+    char *name, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd;
+
+	fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK ||
+		    errno == EINTR || errno == ECONNABORTED) {
+			errno = EAGAIN;
+			return -1;
+		}
+		warn("accept");
+		return -1;
+	}
+	acl_peer_name(lfd, (struct sockaddr *)&ss, len, name, size);
+	if (!acl_permits(acl, (struct sockaddr *)&ss)) {
+		close(fd);
+		if (o->verbose > 0)
+			fprintf(stderr, "Connection from %s refused\n", name);
+		errno = EACCES;
+		return -1;
+	}
+	if (o->verbose > 0)
+		fprintf(stderr, "Connection received on %s\n", name);
+	if (sock_accepted(o, fd) == -1) {
+		close(fd);
+		errno = EACCES;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The datagram side of the same judgement: whether a datagram from sa
+ * may be taken, logging a refusal with -v.
+ */
+int
+acl_dgram(const struct np_opts *o, const struct acl *acl,
+    const struct sockaddr *sa, socklen_t len)
+{
+	char name[NP_PEER_NAMELEN];
+
+	if (acl_permits(acl, sa))
+		return 1;
+	if (o->verbose > 0) {
+		acl_peer_name(-1, sa, len, name, sizeof(name));
+		fprintf(stderr, "Datagram from %s refused\n", name);
+	}
+	return 0;
+}

@@ -1,0 +1,899 @@
+/*
+ * broker.c: a listener that serves many peers at once, from one poll(2)
+ * loop over non-blocking sockets, with no thread or process per peer.
+ *
+ * Three ways of routing share the loop:
+ *  - fan (-k --max-conns N): standard input goes to every peer, what any
+ *    peer sends goes to standard output, as ncat -k does;
+ *  - broker (--broker): what a peer sends goes to every other peer;
+ *  - chat (--chat): the broker for people, line by line, each line
+ *    prefixed with the sender's name.
+ *
+ * Every peer has an output queue bounded by --queue-size.  A peer that
+ * cannot keep up therefore costs at most that much memory: it is
+ * dropped when its queue would overflow, or with --broker-block the
+ * senders are no longer read until it catches up.  Fan mode always
+ * blocks, as the pump does.  A UDP broker relays datagrams instead.
+ *
+ * The loop has the shape of redis ae.c: before each poll every
+ * descriptor is registered with the events it waits for and a callback
+ * for each (ev_add), and poll's answers are dispatched to the callbacks.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <err.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netpipe.h"
+
+#define HUB_READSZ	(64 * 1024)	/* one read from a peer or stdin */
+#define HUB_CHAT_READSZ	4096		/* chat: people type slowly */
+#define HUB_QUEUE_DEF	(1024 * 1024)	/* --queue-size default */
+#define HUB_CONNS_DEF	100		/* --max-conns default for --broker */
+#define HUB_KEEP	(16 * 1024)	/* an empty queue keeps this much */
+#define HUB_WRITESZ	(64 * 1024)	/* at most this per write to stdout */
+#define CHAT_LINE	1024		/* longer lines go out in pieces */
+#define CHAT_NICK	32
+#define CHAT_OBUF	(16 * 1024)
+
+enum hub_mode { HUB_FAN, HUB_BROKER, HUB_CHAT };
+
+struct hub;
+
+/* One registered descriptor: ae.c's aeFileEvent on poll(2). */
+struct ev {
+	void	(*rproc)(struct hub *, void *);
+	void	(*wproc)(struct hub *, void *);
+	void	*data;
+};
+
+/* Bytes waiting to be written, in one buffer that grows to the bound. */
+struct queue {
+	unsigned char	*data;
+	size_t		 start;
+	size_t		 end;
+	size_t		 cap;
+};
+
+struct peer {
+	int		 fd;
+	int		 dead;		/* closed at the end of this round */
+	int		 logged;	/* its end was reported already */
+	int		 shut;		/* fan -N: write side shut down */
+	unsigned	 id;
+	char		 name[NP_PEER_NAMELEN];
+	char		 nick[CHAT_NICK + 1];
+	struct queue	 out;
+	unsigned char	*line;		/* chat: a line not yet ended */
+	size_t		 linelen;
+};
+
+struct hub {
+	const struct np_opts	*o;
+	const struct acl	*acl;
+	enum hub_mode		 mode;
+	int			 drop;		/* drop a full peer, or block */
+	int			 lfd;
+	struct pollfd		*pfd;		/* this round's poll set */
+	struct ev		*ev;
+	size_t			 nev;
+	size_t			 evcap;
+	struct peer		**peers;
+	size_t			 npeers;
+	size_t			 maxpeers;
+	size_t			 qmax;
+	size_t			 readsz;
+	unsigned		 nextid;
+	int			 accepted;	/* some peer was let in */
+	int			 accept_paused;	/* out of descriptors */
+	unsigned char		*rbuf;
+	unsigned char		*obuf;		/* chat: lines being formed */
+	size_t			 olen;
+	int			 in_eof;	/* fan: stdin */
+	struct queue		 outq;		/* fan: to stdout */
+	int			 rc;		/* -1 while serving */
+};
+
+static size_t	 queue_len(const struct queue *);
+static int	 queue_push(struct queue *, const void *, size_t);
+static void	 queue_consumed(struct queue *, size_t);
+static void	 ev_add(struct hub *, int, short, void (*)(struct hub *,
+		    void *), void (*)(struct hub *, void *), void *);
+static void	 ev_dispatch(struct hub *);
+static void	 hub_register(struct hub *);
+static int	 hub_timeout(struct hub *, const struct timespec *);
+static void	 hub_accept(struct hub *, void *);
+static void	 hub_nothing(struct hub *, void *);
+static void	 hub_sweep(struct hub *);
+static void	 hub_free(struct hub *);
+static int	 hub_init(struct hub *, const struct np_opts *,
+		    const struct acl *, int);
+static void	 peer_add(struct hub *, int, const char *);
+static void	 peer_free(struct peer *);
+static void	 peer_kill(struct hub *, struct peer *, const char *);
+static void	 peer_send(struct hub *, struct peer *, const void *, size_t);
+static void	 peer_read(struct hub *, void *);
+static void	 peer_write(struct hub *, void *);
+static void	 relay(struct hub *, struct peer *, const void *, size_t);
+static void	 fan_stdin(struct hub *, void *);
+static void	 fan_stdout(struct hub *, void *);
+static void	 announce(struct hub *, struct peer *, struct peer *,
+		    const char *, ...) __attribute__((format(printf, 4, 5)));
+static void	 chat_input(struct hub *, struct peer *, const unsigned char *,
+		    size_t);
+static void	 chat_line(struct hub *, struct peer *, const unsigned char *,
+		    size_t);
+static void	 chat_flush(struct hub *, struct peer *);
+static void	 chat_batch(struct hub *, struct peer *);
+static void	 chat_nick(struct hub *, struct peer *, const char *, size_t);
+static const char *chat_nick_bad(const struct hub *, const char *, size_t);
+static int	 dgram_run(const struct np_opts *, const struct acl *, int);
+
+static size_t
+queue_len(const struct queue *q)
+{
+	return q->end - q->start;
+}
+
+/*
+ * Append n bytes, growing the buffer by doubling.  The bound is the
+ * caller's business.  Returns 0, or -1 when memory ran out.
+ */
+static int
+queue_push(struct queue *q, const void *p, size_t n)
+{
+	size_t len = queue_len(q), cap;
+	unsigned char *d;
+
+	if (q->end + n > q->cap && q->start > 0) {
+		memmove(q->data, q->data + q->start, len);
+		q->start = 0;
+		q->end = len;
+	}
+	if (q->end + n > q->cap) {
+		for (cap = q->cap > 0 ? q->cap : 4096; cap < len + n; cap *= 2)
+			;
+		if ((d = realloc(q->data, cap)) == NULL)
+			return -1;
+		q->data = d;
+		q->cap = cap;
+	}
+	memcpy(q->data + q->end, p, n);
+	q->end += n;
+	return 0;
+}
+
+/* An emptied queue gives its memory back, so idle peers cost little. */
+static void
+queue_consumed(struct queue *q, size_t n)
+{
+	q->start += n;
+	if (q->start < q->end)
+		return;
+	q->start = q->end = 0;
+	if (q->cap > HUB_KEEP) {
+		free(q->data);
+		q->data = NULL;
+		q->cap = 0;
+	}
+}
+
+/* Register fd for this round: POLLIN calls rproc, POLLOUT wproc. */
+static void
+ev_add(struct hub *h, int fd, short events, void (*rproc)(struct hub *,
+    void *), void (*wproc)(struct hub *, void *), void *data)
+{
+	size_t cap;
+
+	if (events == 0)
+		return;
+	if (h->nev == h->evcap) {
+		cap = h->evcap > 0 ? h->evcap * 2 : 64;
+		h->pfd = reallocarray(h->pfd, cap, sizeof(*h->pfd));
+		h->ev = reallocarray(h->ev, cap, sizeof(*h->ev));
+		if (h->pfd == NULL || h->ev == NULL)
+			err(NP_EXIT_FAIL, "reallocarray");
+		h->evcap = cap;
+	}
+	h->pfd[h->nev].fd = fd;
+	h->pfd[h->nev].events = events;
+	h->pfd[h->nev].revents = 0;
+	h->ev[h->nev].rproc = rproc;
+	h->ev[h->nev].wproc = wproc;
+	h->ev[h->nev].data = data;
+	h->nev++;
+}
+
+/*
+ * Hand each answer to its callback.  An error or hang-up goes to the
+ * callback that was asked for, which sees it as a failed read or write.
+ * A peer a callback killed gets no more calls; it is freed in hub_sweep,
+ * so no pointer here goes stale.
+ */
+static void
+ev_dispatch(struct hub *h)
+{
+	struct pollfd *p;
+	struct ev *e;
+	size_t i;
+
+	for (i = 0; i < h->nev && h->rc == -1; i++) {
+		p = &h->pfd[i];
+		e = &h->ev[i];
+		if (p->revents == 0)
+			continue;
+		if ((p->events & POLLIN) && e->rproc != NULL)
+			e->rproc(h, e->data);
+		if (e->data != h && ((struct peer *)e->data)->dead)
+			continue;
+		if ((p->events & POLLOUT) && e->wproc != NULL &&
+		    (p->revents & (POLLOUT | POLLERR | POLLHUP)))
+			e->wproc(h, e->data);
+	}
+}
+
+/*
+ * Decide what each descriptor waits for in this round.  This is where
+ * back-pressure lives: a reader whose data has nowhere to go is left out
+ * of the poll set until there is room again.
+ */
+static void
+hub_register(struct hub *h)
+{
+	size_t i, full = 0, fullpeer = 0;
+	struct peer *p;
+	int reading;
+
+	h->nev = 0;
+	ev_add(h, np_sigfd, POLLIN, hub_nothing, NULL, h);
+	if (h->npeers < h->maxpeers && !h->accept_paused &&
+	    (h->o->keep_open || h->mode != HUB_FAN || !h->accepted))
+		ev_add(h, h->lfd, POLLIN, hub_accept, NULL, h);
+	for (i = 0; i < h->npeers; i++)
+		if (queue_len(&h->peers[i]->out) >= h->qmax) {
+			full++;
+			fullpeer = i;
+		}
+	if (h->mode == HUB_FAN) {
+		ev_add(h, STDIN_FILENO, !h->in_eof && h->npeers > 0 &&
+		    full == 0 ? POLLIN : 0, fan_stdin, NULL, h);
+		ev_add(h, STDOUT_FILENO, queue_len(&h->outq) > 0 ? POLLOUT : 0,
+		    NULL, fan_stdout, h);
+	}
+	for (i = 0; i < h->npeers; i++) {
+		p = h->peers[i];
+		if (h->mode == HUB_FAN)
+			reading = queue_len(&h->outq) < h->qmax;
+		else
+			reading = h->drop || full == 0 ||
+			    (full == 1 && fullpeer == i);
+		if (h->mode == HUB_FAN && h->in_eof && h->o->shutdown_wr &&
+		    !p->shut && queue_len(&p->out) == 0) {
+			shutdown(p->fd, SHUT_WR);
+			p->shut = 1;
+		}
+		ev_add(h, p->fd, (reading ? POLLIN : 0) |
+		    (queue_len(&p->out) > 0 ? POLLOUT : 0), peer_read,
+		    peer_write, p);
+	}
+}
+
+/* The signal pipe only wakes poll; the loop looks at np_signal. */
+static void
+hub_nothing(struct hub *h, void *arg)
+{
+	(void)h;
+	(void)arg;
+}
+
+/* Milliseconds poll may sleep: forever, or until --accept-timeout. */
+static int
+hub_timeout(struct hub *h, const struct timespec *deadline)
+{
+	if (h->accepted || h->o->accept_timeout == 0)
+		return -1;
+	if (np_deadline_ms(deadline) == 0) {
+		warnx("accept: timed out after %d seconds",
+		    h->o->accept_timeout);
+		h->rc = NP_EXIT_FAIL;
+	}
+	return np_deadline_ms(deadline);
+}
+
+/* Let in everyone who is waiting, up to --max-conns. */
+static void
+hub_accept(struct hub *h, void *arg)
+{
+	char name[NP_PEER_NAMELEN];
+	int fd;
+
+	(void)arg;
+	while (h->npeers < h->maxpeers) {
+		fd = acl_accept(h->o, h->acl, h->lfd, name, sizeof(name));
+		if (fd == -1 && errno == EACCES)
+			continue;
+		if (fd == -1 && errno == EAGAIN)
+			return;
+		if (fd == -1) {
+			/* Out of descriptors: wait until a peer leaves. */
+			h->accept_paused = 1;
+			if (h->npeers == 0)
+				h->rc = NP_EXIT_FAIL;
+			return;
+		}
+		peer_add(h, fd, name);
+	}
+}
+
+static void
+peer_add(struct hub *h, int fd, const char *name)
+{
+	struct peer *p;
+	size_t cap;
+
+	if (h->npeers % 64 == 0) {
+		cap = h->npeers + 64;
+		h->peers = reallocarray(h->peers, cap, sizeof(*h->peers));
+		if (h->peers == NULL)
+			err(NP_EXIT_FAIL, "reallocarray");
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		err(NP_EXIT_FAIL, "calloc");
+	p->fd = fd;
+	p->id = ++h->nextid;
+	strlcpy(p->name, name, sizeof(p->name));
+	snprintf(p->nick, sizeof(p->nick), "user%u", p->id);
+	h->peers[h->npeers++] = p;
+	h->accepted = 1;
+	if (h->o->verbose > 0)
+		fprintf(stderr, "Peers connected: %zu\n", h->npeers);
+	if (h->mode != HUB_CHAT)
+		return;
+	announce(h, p, NULL, "<announce> <%s> has joined.\n", p->nick);
+	announce(h, NULL, p, "<announce> you are <%s>; %zu other%s here.\n",
+	    p->nick, h->npeers - 1, h->npeers == 2 ? " is" : "s are");
+}
+
+static void
+peer_free(struct peer *p)
+{
+	free(p->out.data);
+	free(p->line);
+	free(p);
+}
+
+/*
+ * Mark p for closing at the end of this round; why, when not NULL, is
+ * logged with -v.  Nothing is sent to it any more.
+ */
+static void
+peer_kill(struct hub *h, struct peer *p, const char *why)
+{
+	if (p->dead)
+		return;
+	p->dead = 1;
+	if (why != NULL && h->o->verbose > 0) {
+		fprintf(stderr, "Connection closed on %s: %s\n", p->name, why);
+		p->logged = 1;
+	}
+}
+
+/*
+ * Close the peers that died in this round.  A chat announces each leave,
+ * which may overflow another queue and kill that peer too, so repeat
+ * until a pass finds nobody new.
+ */
+static void
+hub_sweep(struct hub *h)
+{
+	struct peer *p;
+	size_t i;
+	int again = 1;
+
+	while (again) {
+		again = 0;
+		for (i = 0; i < h->npeers;) {
+			p = h->peers[i];
+			if (!p->dead) {
+				i++;
+				continue;
+			}
+			h->peers[i] = h->peers[--h->npeers];
+			close(p->fd);
+			h->accept_paused = 0;
+			if (h->o->verbose > 0 && !p->logged)
+				fprintf(stderr, "Connection closed on %s\n",
+				    p->name);
+			if (h->o->verbose > 0)
+				fprintf(stderr, "Peers connected: %zu\n",
+				    h->npeers);
+			if (h->mode == HUB_CHAT) {
+				announce(h, NULL, NULL,
+				    "<announce> <%s> has left.\n", p->nick);
+				again = 1;
+			}
+			peer_free(p);
+		}
+	}
+}
+
+/*
+ * Queue n bytes for p, writing at once what the socket takes when nothing
+ * is queued ahead of them.  A peer whose queue would pass the bound is
+ * dropped, unless senders are throttled instead (hub_register).
+ */
+static void
+peer_send(struct hub *h, struct peer *p, const void *data, size_t n)
+{
+	const unsigned char *d = data;
+	ssize_t k;
+
+	if (p->dead)
+		return;
+	if (queue_len(&p->out) == 0 && n > 0) {
+		k = send(p->fd, d, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k == -1 && errno != EAGAIN && errno != EINTR) {
+			peer_kill(h, p, strerror(errno));
+			return;
+		}
+		if (k > 0) {
+			d += k;
+			n -= k;
+		}
+	}
+	if (n == 0)
+		return;
+	if (h->drop && queue_len(&p->out) + n > h->qmax) {
+		warnx("%s: output queue full (%zu bytes), peer dropped",
+		    p->name, h->qmax);
+		peer_kill(h, p, NULL);
+		return;
+	}
+	if (queue_push(&p->out, d, n) == -1) {
+		warn("%s: peer dropped", p->name);
+		peer_kill(h, p, NULL);
+	}
+}
+
+/* Send what p's queue holds, as much as its socket takes. */
+static void
+peer_write(struct hub *h, void *arg)
+{
+	struct peer *p = arg;
+	struct queue *q = &p->out;
+	ssize_t n;
+
+	n = send(p->fd, q->data + q->start, queue_len(q),
+	    MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			peer_kill(h, p, strerror(errno));
+		return;
+	}
+	queue_consumed(q, n);
+}
+
+/* What p sends goes to every other peer (broker and chat). */
+static void
+relay(struct hub *h, struct peer *from, const void *data, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < h->npeers; i++)
+		if (h->peers[i] != from)
+			peer_send(h, h->peers[i], data, n);
+}
+
+static void
+peer_read(struct hub *h, void *arg)
+{
+	struct peer *p = arg;
+	ssize_t n;
+
+	n = recv(p->fd, h->rbuf, h->readsz, MSG_DONTWAIT);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			peer_kill(h, p, strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		if (h->mode == HUB_CHAT) {
+			chat_flush(h, p);
+			chat_batch(h, p);
+		}
+		peer_kill(h, p, NULL);
+		return;
+	}
+	if (h->mode == HUB_BROKER)
+		relay(h, p, h->rbuf, n);
+	else if (h->mode == HUB_CHAT)
+		chat_input(h, p, h->rbuf, n);
+	else if (queue_push(&h->outq, h->rbuf, n) == -1) {
+		warn("stdout");
+		h->rc = NP_EXIT_FAIL;
+	}
+}
+
+/* Fan mode: what arrives on stdin goes to every peer. */
+static void
+fan_stdin(struct hub *h, void *arg)
+{
+	ssize_t n;
+	size_t i;
+
+	(void)arg;
+	n = read(STDIN_FILENO, h->rbuf, h->readsz);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR) {
+			warn("stdin");
+			h->rc = NP_EXIT_FAIL;
+		}
+		return;
+	}
+	if (n == 0)
+		h->in_eof = 1;
+	for (i = 0; i < h->npeers; i++)
+		peer_send(h, h->peers[i], h->rbuf, n);
+}
+
+/* Fan mode: what the peers sent goes to stdout. */
+static void
+fan_stdout(struct hub *h, void *arg)
+{
+	struct queue *q = &h->outq;
+	size_t len = queue_len(q);
+	ssize_t n;
+
+	(void)arg;
+	n = write(STDOUT_FILENO, q->data + q->start,
+	    len < HUB_WRITESZ ? len : HUB_WRITESZ);
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR) {
+			warn("stdout");
+			h->rc = NP_EXIT_FAIL;
+		}
+		return;
+	}
+	queue_consumed(q, n);
+}
+
+/*
+ * Send a formatted line to one peer (to, when not NULL) or to everyone
+ * but skip (which may be NULL).
+ */
+static void
+announce(struct hub *h, struct peer *skip, struct peer *to,
+    const char *fmt, ...)
+{
+	char msg[CHAT_LINE];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	if (to != NULL)
+		peer_send(h, to, msg, n);
+	else
+		relay(h, skip, msg, n);
+}
+
+/* Cut a chat peer's bytes into lines, each handled by chat_line. */
+static void
+chat_input(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
+{
+	const unsigned char *nl;
+	size_t take;
+
+	if (p->line == NULL && (p->line = malloc(CHAT_LINE)) == NULL)
+		err(NP_EXIT_FAIL, "malloc");
+	while (n > 0 && !p->dead) {
+		nl = memchr(d, '\n', n);
+		take = nl != NULL ? (size_t)(nl - d) + 1 : n;
+		if (take > CHAT_LINE - p->linelen)
+			take = CHAT_LINE - p->linelen;
+		memcpy(p->line + p->linelen, d, take);
+		p->linelen += take;
+		d += take;
+		n -= take;
+		if (p->line[p->linelen - 1] == '\n' ||
+		    p->linelen == CHAT_LINE)
+			chat_flush(h, p);
+	}
+	chat_batch(h, p);
+}
+
+/* Send the lines formed so far to everyone but their sender. */
+static void
+chat_batch(struct hub *h, struct peer *p)
+{
+	if (h->olen > 0)
+		relay(h, p, h->obuf, h->olen);
+	h->olen = 0;
+}
+
+/* A line (or a piece of one that grew too long, or ended with EOF). */
+static void
+chat_flush(struct hub *h, struct peer *p)
+{
+	if (p->linelen == 0)
+		return;
+	chat_line(h, p, p->line, p->linelen);
+	p->linelen = 0;
+}
+
+/*
+ * "<nick> line\n" into the batch for everyone else, or a /nick command.
+ * Lines are batched so a burst costs one send per peer, not one per line.
+ */
+static void
+chat_line(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
+{
+	size_t len = n, need;
+
+	if (d[len - 1] == '\n')
+		len--;
+	if (len >= 5 && memcmp(d, "/nick", 5) == 0 &&
+	    (len == 5 || d[5] == ' ')) {
+		chat_batch(h, p);
+		chat_nick(h, p, (const char *)d + 5, len - 5);
+		return;
+	}
+	need = strlen(p->nick) + 3 + len + 1;
+	if (h->olen + need > CHAT_OBUF)
+		chat_batch(h, p);
+	h->olen += snprintf((char *)h->obuf + h->olen, CHAT_OBUF - h->olen,
+	    "<%s> ", p->nick);
+	memcpy(h->obuf + h->olen, d, len);
+	h->olen += len;
+	h->obuf[h->olen++] = '\n';
+}
+
+/*
+ * Why a name cannot be taken, or NULL.  Control bytes, blanks and angle
+ * brackets are refused so that a name cannot forge a line of its own,
+ * and the userN names stay reserved for peers that have not chosen.
+ */
+static const char *
+chat_nick_bad(const struct hub *h, const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > CHAT_NICK)
+		return "a name has 1 to 32 bytes";
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x21 || s[i] == 0x7f ||
+		    s[i] == '<' || s[i] == '>')
+			return "control bytes, blanks, < and > are not allowed";
+	if ((n > 4 && strncmp(s, "user", 4) == 0 &&
+	    strspn(s + 4, "0123456789") == n - 4) ||
+	    (n == 8 && strncmp(s, "announce", 8) == 0))
+		return "that name is reserved";
+	for (i = 0; i < h->npeers; i++)
+		if (strlen(h->peers[i]->nick) == n &&
+		    memcmp(h->peers[i]->nick, s, n) == 0)
+			return "that name is taken";
+	return NULL;
+}
+
+/* /nick NAME: a new name, announced to everyone, the sender included. */
+static void
+chat_nick(struct hub *h, struct peer *p, const char *arg, size_t n)
+{
+	char old[CHAT_NICK + 1];
+	const char *why;
+
+	while (n > 0 && *arg == ' ') {
+		arg++;
+		n--;
+	}
+	while (n > 0 && (arg[n - 1] == '\r' || arg[n - 1] == ' '))
+		n--;
+	if ((why = chat_nick_bad(h, arg, n)) != NULL) {
+		announce(h, NULL, p, "<announce> /nick refused: %s.\n", why);
+		return;
+	}
+	strlcpy(old, p->nick, sizeof(old));
+	memcpy(p->nick, arg, n);
+	p->nick[n] = '\0';
+	announce(h, NULL, NULL, "<announce> <%s> is now known as <%s>.\n",
+	    old, p->nick);
+}
+
+static int
+hub_init(struct hub *h, const struct np_opts *o, const struct acl *acl,
+    int lfd)
+{
+	memset(h, 0, sizeof(*h));
+	h->o = o;
+	h->acl = acl;
+	h->lfd = lfd;
+	h->rc = -1;
+	h->mode = o->chat ? HUB_CHAT : o->broker ? HUB_BROKER : HUB_FAN;
+	h->drop = h->mode != HUB_FAN && !o->broker_block;
+	h->qmax = o->queue_size > 0 ? (size_t)o->queue_size : HUB_QUEUE_DEF;
+	h->maxpeers = o->max_conns > 0 ? (size_t)o->max_conns :
+	    HUB_CONNS_DEF;
+	h->readsz = h->mode == HUB_CHAT ? HUB_CHAT_READSZ : HUB_READSZ;
+	h->in_eof = o->no_stdin;
+	h->rbuf = malloc(h->readsz);
+	h->obuf = h->mode == HUB_CHAT ? malloc(CHAT_OBUF) : NULL;
+	if (h->rbuf == NULL || (h->mode == HUB_CHAT && h->obuf == NULL)) {
+		warn("malloc");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+hub_free(struct hub *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->npeers; i++) {
+		close(h->peers[i]->fd);
+		peer_free(h->peers[i]);
+	}
+	free(h->peers);
+	free(h->pfd);
+	free(h->ev);
+	free(h->rbuf);
+	free(h->obuf);
+	free(h->outq.data);
+}
+
+/*
+ * Serve many peers on the listener lfd until a signal (or, in fan mode
+ * without -k, until the first peer leaves) and return the exit code.
+ * The caller keeps lfd.
+ */
+int
+broker_run(const struct np_opts *o, const struct acl *acl, int lfd)
+{
+	struct timespec deadline;
+	struct hub h;
+	int n, timeout;
+
+	if (o->udp)
+		return dgram_run(o, acl, lfd);
+	if (hub_init(&h, o, acl, lfd) == -1) {
+		hub_free(&h);
+		return NP_EXIT_FAIL;
+	}
+	np_deadline_set(&deadline, o->accept_timeout * 1000);
+	while (h.rc == -1) {
+		if (np_signal) {
+			h.rc = NP_EXIT_SIGNAL + np_signal;
+			break;
+		}
+		hub_register(&h);
+		if ((timeout = hub_timeout(&h, &deadline)) == 0 && h.rc != -1)
+			break;
+		n = poll(h.pfd, h.nev, timeout);
+		if (n == -1 && errno != EINTR && errno != EAGAIN) {
+			warn("poll");
+			h.rc = NP_EXIT_FAIL;
+		}
+		if (n > 0)
+			ev_dispatch(&h);
+		hub_sweep(&h);
+	}
+	hub_free(&h);
+	return h.rc;
+}
+
+/*
+ * A UDP (or Unix datagram) broker: every datagram is sent on to every
+ * other peer that has sent one, up to --max-conns peers; a new peer
+ * beyond that takes the place of the one heard from longest ago.  A
+ * datagram that does not fit a peer's socket buffer is lost, as UDP's are.
+ */
+struct dpeer {
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	unsigned long long	 last;	/* when it last sent, in datagrams */
+};
+
+static struct dpeer *dgram_peer(const struct np_opts *, struct dpeer **,
+		    size_t *, const struct sockaddr_storage *, socklen_t,
+		    unsigned long long);
+
+/* Find the sender in the table, or give it a place.  NULL: unnamed. */
+static struct dpeer *
+dgram_peer(const struct np_opts *o, struct dpeer **tab, size_t *n,
+    const struct sockaddr_storage *ss, socklen_t len,
+    unsigned long long now)
+{
+	size_t max = o->max_conns > 0 ? (size_t)o->max_conns : HUB_CONNS_DEF;
+	char name[NP_PEER_NAMELEN];
+	size_t i, old = 0;
+
+	if (ss->ss_family == AF_UNIX &&
+	    len <= offsetof(struct sockaddr_un, sun_path))
+		return NULL;	/* an unnamed sender cannot be answered */
+	for (i = 0; i < *n; i++) {
+		if ((*tab)[i].len == len && memcmp(&(*tab)[i].ss, ss, len) == 0)
+			return &(*tab)[i];
+		if ((*tab)[i].last < (*tab)[old].last)
+			old = i;
+	}
+	if (*n < max) {
+		*tab = reallocarray(*tab, *n + 1, sizeof(**tab));
+		if (*tab == NULL)
+			err(NP_EXIT_FAIL, "reallocarray");
+		old = (*n)++;
+	}
+	memcpy(&(*tab)[old].ss, ss, len);
+	(*tab)[old].len = len;
+	(*tab)[old].last = now;
+	if (o->verbose > 0) {
+		acl_peer_name(-1, (const struct sockaddr *)ss, len, name,
+		    sizeof(name));
+		fprintf(stderr, "Connection received on %s\n"
+		    "Peers connected: %zu\n", name, *n);
+	}
+	return &(*tab)[old];
+}
+
+static int
+dgram_run(const struct np_opts *o, const struct acl *acl, int fd)
+{
+	struct sockaddr_storage ss;
+	struct timespec deadline;
+	struct dpeer *tab = NULL, *from;
+	unsigned char *buf;
+	unsigned long long now = 0;
+	socklen_t len;
+	ssize_t n;
+	size_t i, ntab = 0;
+	int w, rc = -1;
+
+	if ((buf = malloc(HUB_READSZ)) == NULL)
+		err(NP_EXIT_FAIL, "malloc");
+	np_deadline_set(&deadline, o->accept_timeout * 1000);
+	while (rc == -1) {
+		w = sock_wait(fd, POLLIN, now == 0 && o->accept_timeout > 0 ?
+		    np_deadline_ms(&deadline) : -1);
+		if (w == -1) {
+			rc = np_signal ? NP_EXIT_SIGNAL + np_signal :
+			    NP_EXIT_FAIL;
+			break;
+		}
+		if (w == 0) {
+			warnx("accept: timed out after %d seconds",
+			    o->accept_timeout);
+			rc = NP_EXIT_FAIL;
+			break;
+		}
+		len = sizeof(ss);
+		n = recvfrom(fd, buf, HUB_READSZ, MSG_DONTWAIT,
+		    (struct sockaddr *)&ss, &len);
+		if (n == -1 || !acl_dgram(o, acl, (struct sockaddr *)&ss, len))
+			continue;
+		from = dgram_peer(o, &tab, &ntab, &ss, len, ++now);
+		if (from != NULL)
+			from->last = now;
+		for (i = 0; i < ntab; i++)
+			if (&tab[i] != from)
+				sendto(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL,
+				    (struct sockaddr *)&tab[i].ss, tab[i].len);
+	}
+	free(tab);
+	free(buf);
+	return rc;
+}

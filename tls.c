@@ -1,0 +1,249 @@
+/*
+ * tls.c: a thin wrapper over libtls.  Handshakes run here, bounded by -w;
+ * afterwards the pump reads and writes through ntls_read()/ntls_write(),
+ * which report what the connection waits for instead of blocking, so TLS
+ * shares the one poll loop with plain sockets.
+ */
+
+#include <sys/types.h>
+
+#include <err.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <tls.h>
+
+#include "netpipe.h"
+
+static struct tls_config *ntls_config(const struct np_opts *, int);
+static int	 ntls_handshake(const struct np_opts *, struct tls *, int);
+static int	 ntls_check_pin(const struct np_opts *, struct tls *);
+static void	 ntls_report(const struct np_opts *, struct tls *);
+
+/*
+ * Build the configuration: verification on unless --tls-noverify or a
+ * --tls-pin (the pin is then the whole trust decision).  Exits on a
+ * setup error: it runs before any peer is involved.
+ */
+static struct tls_config *
+ntls_config(const struct np_opts *o, int server)
+{
+	struct tls_config *cfg;
+
+	if (tls_init() == -1 || (cfg = tls_config_new()) == NULL)
+		errx(NP_EXIT_FAIL, "tls: cannot initialise libtls");
+	if (tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1)
+		errx(NP_EXIT_FAIL, "tls: %s", tls_config_error(cfg));
+	if (o->tls_ca != NULL && tls_config_set_ca_file(cfg, o->tls_ca) == -1)
+		errx(NP_EXIT_FAIL, "--tls-ca: %s", tls_config_error(cfg));
+	if (o->tls_cert != NULL &&
+	    tls_config_set_cert_file(cfg, o->tls_cert) == -1)
+		errx(NP_EXIT_FAIL, "--tls-cert: %s", tls_config_error(cfg));
+	if (o->tls_key != NULL &&
+	    tls_config_set_key_file(cfg, o->tls_key) == -1)
+		errx(NP_EXIT_FAIL, "--tls-key: %s", tls_config_error(cfg));
+	if (server && o->tls_ca != NULL)
+		tls_config_verify_client(cfg);
+	if (!server && (o->tls_noverify || o->tls_pin != NULL)) {
+		tls_config_insecure_noverifycert(cfg);
+		tls_config_insecure_noverifyname(cfg);
+	}
+	if (!server && o->tls_noverify)
+		warnx("warning: --tls-noverify: the server's certificate "
+		    "is not checked");
+	return cfg;
+}
+
+/* Drive the handshake to its end, waiting at most -w seconds. */
+static int
+ntls_handshake(const struct np_opts *o, struct tls *ctx, int fd)
+{
+	struct timespec deadline;
+	int rc, n;
+
+	if (o->wait > 0)
+		np_deadline_set(&deadline, o->wait * 1000);
+	for (;;) {
+		rc = tls_handshake(ctx);
+		if (rc == 0)
+			return 0;
+		if (rc != TLS_WANT_POLLIN && rc != TLS_WANT_POLLOUT) {
+			warnx("tls: handshake: %s", tls_error(ctx));
+			return -1;
+		}
+		n = sock_wait(fd, rc == TLS_WANT_POLLIN ? POLLIN : POLLOUT,
+		    o->wait > 0 ? np_deadline_ms(&deadline) : -1);
+		if (n == 0)
+			warnx("tls: handshake: %s", strerror(ETIMEDOUT));
+		if (n <= 0)
+			return -1;
+	}
+}
+
+static int
+ntls_check_pin(const struct np_opts *o, struct tls *ctx)
+{
+	const char *hash = tls_peer_cert_hash(ctx);
+	const char *pin = o->tls_pin;
+
+	if (pin == NULL)
+		return 0;
+	/* Accept "sha256:hex" and libtls's own "SHA256:hex" alike. */
+	if (hash != NULL && strcasecmp(hash, pin) == 0)
+		return 0;
+	warnx("tls: peer certificate %s does not match --tls-pin %s",
+	    hash != NULL ? hash : "(none)", pin);
+	return -1;
+}
+
+static void
+ntls_report(const struct np_opts *o, struct tls *ctx)
+{
+	const char *subject = tls_peer_cert_subject(ctx);
+	const char *hash = tls_peer_cert_hash(ctx);
+
+	if (o->verbose == 0)
+		return;
+	fprintf(stderr, "TLS %s %s\n", tls_conn_version(ctx),
+	    tls_conn_cipher(ctx));
+	if (subject != NULL)
+		fprintf(stderr, "TLS peer %s %s\n", subject,
+		    hash != NULL ? hash : "");
+}
+
+/*
+ * TLS client over the connected socket fd: handshake, verification and
+ * pin check.  Returns the context the caller frees with ntls_free(), or
+ * NULL after a message.
+ */
+struct tls *
+ntls_client(const struct np_opts *o, int fd)
+{
+	struct tls_config *cfg = ntls_config(o, 0);
+	struct tls *ctx;
+	const char *name = o->tls_name != NULL ? o->tls_name : o->host;
+
+	if ((ctx = tls_client()) == NULL)
+		errx(NP_EXIT_FAIL, "tls: out of memory");
+	if (tls_configure(ctx, cfg) == -1)
+		errx(NP_EXIT_FAIL, "tls: %s", tls_error(ctx));
+	tls_config_free(cfg);
+	if (tls_connect_socket(ctx, fd, name) == -1) {
+		warnx("tls: %s", tls_error(ctx));
+		tls_free(ctx);
+		return NULL;
+	}
+	if (ntls_handshake(o, ctx, fd) == -1 || ntls_check_pin(o, ctx) == -1) {
+		tls_free(ctx);
+		return NULL;
+	}
+	ntls_report(o, ctx);
+	return ctx;
+}
+
+/* The server context a TLS listener accepts with; exits on bad setup. */
+struct tls *
+ntls_server(const struct np_opts *o)
+{
+	struct tls_config *cfg;
+	struct tls *ctx;
+
+	if (o->tls_cert == NULL || o->tls_key == NULL)
+		errx(NP_EXIT_USAGE, "--tls with -l needs --tls-cert and "
+		    "--tls-key");
+	cfg = ntls_config(o, 1);
+	if ((ctx = tls_server()) == NULL)
+		errx(NP_EXIT_FAIL, "tls: out of memory");
+	if (tls_configure(ctx, cfg) == -1)
+		errx(NP_EXIT_FAIL, "tls: %s", tls_error(ctx));
+	tls_config_free(cfg);
+	return ctx;
+}
+
+/*
+ * Take one accepted peer through the handshake.  Returns its context,
+ * or NULL after a message; the listener goes on either way.
+ */
+struct tls *
+ntls_accept(const struct np_opts *o, struct tls *server, int fd)
+{
+	struct tls *ctx;
+
+	if (tls_accept_socket(server, &ctx, fd) == -1) {
+		warnx("tls: %s", tls_error(server));
+		return NULL;
+	}
+	if (ntls_handshake(o, ctx, fd) == -1) {
+		tls_free(ctx);
+		return NULL;
+	}
+	ntls_report(o, ctx);
+	return ctx;
+}
+
+/*
+ * Read or write through TLS.  Returns the byte count, 0 for a clean end
+ * (close_notify), -1 after a message, or NTLS_WANT with *events set to
+ * what poll must wait for.  A peer that closes without close_notify is
+ * an error: the stream may have been cut.
+ */
+ssize_t
+ntls_io(struct tls *ctx, int writing, void *buf, size_t len, short *events)
+{
+	ssize_t n;
+
+	n = writing ? tls_write(ctx, buf, len) : tls_read(ctx, buf, len);
+	if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+		*events = n == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+		return NTLS_WANT;
+	}
+	*events = writing ? POLLOUT : POLLIN;
+	if (n == -1)
+		warnx("tls: %s: %s", writing ? "write" : "read",
+		    tls_error(ctx));
+	return n;
+}
+
+/*
+ * After a read returned 0: was it the peer's close_notify (1), or did the
+ * connection just stop, so that the data may have been cut short (0,
+ * after a message)?  libtls tells the two apart only through tls_close.
+ */
+int
+ntls_clean_eof(struct tls *ctx)
+{
+	if (tls_close(ctx) == -1 && strstr(tls_error(ctx), "close notify")) {
+		warnx("tls: the peer closed without close_notify; "
+		    "the data may be truncated");
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Send close_notify, the TLS end of input (-N).  Bounded: a peer that
+ * stops reading does not hold us here.
+ */
+void
+ntls_close_notify(struct tls *ctx, int fd)
+{
+	int i, rc;
+
+	for (i = 0; i < 100; i++) {
+		rc = tls_close(ctx);
+		if (rc != TLS_WANT_POLLIN && rc != TLS_WANT_POLLOUT)
+			return;
+		if (sock_wait(fd, rc == TLS_WANT_POLLIN ? POLLIN : POLLOUT,
+		    100) <= 0)
+			return;
+	}
+}
+
+void
+ntls_free(struct tls *ctx)
+{
+	if (ctx != NULL)
+		tls_free(ctx);
+}
