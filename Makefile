@@ -19,7 +19,8 @@ HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 NP_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS)
 NP_LIBS = $(BSD_LIBS) $(TLS_LIBS) -lmd
 
-SRCS = netpipe.c options.c proxy.c sock.c session.c stats.c tls.c transfer.c
+SRCS = filter.c netpipe.c options.c proxy.c sock.c session.c stats.c tls.c transfer.c \
+	acl.c broker.c exec.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
@@ -27,7 +28,7 @@ SAN_OBJS = $(SRCS:.c=.san.o)
 DEPS = build-essential libbsd-dev libmd-dev libtls-dev pkg-config mandoc bats \
 	bats-assert bats-support netcat-openbsd socat openssl python3 \
 	iproute2 procps strace valgrind parallel iperf3 time \
-	dante-server microsocks tinyproxy
+	dante-server microsocks tinyproxy clang libclang-rt-14-dev tmux
 
 BATS_FLAGS ?= --jobs 4
 
@@ -42,6 +43,10 @@ netpipe: $(OBJS)
 .c.o:
 	$(CC) $(CFLAGS) $(HARDEN) $(NP_CFLAGS) -c -o $@ $<
 
+acl.o: acl.c netpipe.h Makefile
+broker.o: broker.c netpipe.h Makefile
+exec.o: exec.c netpipe.h Makefile
+filter.o: filter.c netpipe.h Makefile
 netpipe.o: netpipe.c netpipe.h Makefile
 options.o: options.c netpipe.h Makefile
 proxy.o: proxy.c netpipe.h Makefile
@@ -98,8 +103,33 @@ uninstall:
 bench: netpipe
 	./bench/run
 
-fuzz:
-	@echo "make fuzz: not yet written (see issue 8)"; exit 1
+# libFuzzer targets link the whole program with main renamed, so every
+# parser is reachable; exit() and errx() are wrapped for the option parser.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = options filter
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE $(BSD_CFLAGS) \
+	$(TLS_CFLAGS) -Dmain=np_main -Wno-missing-prototypes
+FUZZ_WRAP = -Wl,--wrap=exit,--wrap=errx,--wrap=err
+
+fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/common.c fuzz/common.h $(SRCS) netpipe.h \
+    Makefile
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< fuzz/common.c $(SRCS) $(FUZZ_WRAP) \
+	    $(NP_LIBS)
+
+fuzz: $(FUZZ_TARGETS:%=fuzz/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t; \
+		echo "fuzz $$t for $(FUZZ_SECONDS) s"; \
+		ASAN_OPTIONS=detect_leaks=0 ./fuzz/fuzz_$$t \
+		    -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=fuzz/ \
+		    -print_final_stats=1 fuzz/corpus/$$t test/fuzz/$$t \
+		    >fuzz/$$t.log 2>&1 || { tail -40 fuzz/$$t.log; exit 1; }; \
+		grep -E '^(stat::number_of_executed_units|Done)' fuzz/$$t.log; \
+	done
 
 clean:
-	rm -f netpipe netpipe-san $(OBJS) $(SAN_OBJS)
+	rm -f netpipe netpipe-san $(OBJS) $(SAN_OBJS) fuzz/fuzz_options \
+	    fuzz/fuzz_filter fuzz/*.log
+	rm -rf fuzz/corpus

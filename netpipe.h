@@ -213,6 +213,17 @@ void	 pump_set_tls(struct pump *, struct tls *);
 int	 pump_run(struct pump *, int, int);
 void	 pump_free(struct pump *);
 
+/* filter.c: -C and -t, pure functions over buffers. */
+struct filter {
+	int	crlf_cr;	/* the last byte -C saw was CR */
+	int	tn_state;	/* -t parser state */
+	int	tn_cmd;		/* -t: the pending WILL/WONT/DO/DONT */
+};
+size_t	 filter_crlf(struct filter *, const unsigned char *, size_t,
+	    unsigned char *);
+size_t	 filter_telnet(struct filter *, unsigned char *, size_t,
+	    unsigned char *, size_t, size_t *);
+
 /* stats.c: counts, --progress, --stats, --digest, --hex-dump. */
 #define METER_SENT	0
 #define METER_RECV	1

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 
 #include <netinet/in.h>
-#include <arpa/telnet.h>
 
 #include <err.h>
 #include <errno.h>
@@ -51,8 +50,6 @@ enum {
 /* A UDP receive buffer that absorbs bursts (SO_RCVBUFFORCE as root). */
 #define PUMP_UDP_RCVBUF	(8 * 1024 * 1024)
 
-/* Telnet filter states (-t). */
-enum { TN_DATA, TN_IAC, TN_OPT };
 
 /* --rate: a token bucket per direction on the monotonic clock. */
 struct bucket {
@@ -79,9 +76,7 @@ struct pump {
 	int			 in;		/* stdin, -1 with -d */
 	int			 out;		/* stdout */
 	int			 in_eof;
-	int			 crlf_cr;	/* last byte sent was CR */
-	int			 tn_state;
-	int			 tn_cmd;
+	struct filter		 filter;	/* -C and -t state */
 	struct meter		*meter;		/* counts, digest, hex dump */
 	struct bucket		 rate[2];	/* METER_SENT, METER_RECV */
 	int			 in_regular;	/* input is a regular file */
@@ -123,9 +118,7 @@ static int	 pump_fill(struct pump *);
 static int	 pump_drain(struct pump *);
 static int	 net_fill(struct pump *);
 static int	 net_drain(struct pump *);
-static size_t	 crlf_expand(struct pump *, const unsigned char *, size_t,
-		    unsigned char *);
-static size_t	 telnet_filter(struct pump *, unsigned char *, size_t);
+static size_t	 telnet(struct pump *, unsigned char *, size_t);
 static int	 io_failed(const char *);
 static int	 open_stdio(struct pump *);
 static void	 pump_choose(struct pump *);
@@ -683,7 +676,7 @@ pump_fill(struct pump *p)
 		/* Expansion at most doubles what was read. */
 		n = read(p->in, p->scratch, room / 2 > 0 ? room / 2 : 1);
 		if (n > 0)
-			b->end += crlf_expand(p, p->scratch, n,
+			b->end += filter_crlf(&p->filter, p->scratch, n,
 			    b->data + b->end);
 	} else {
 		n = read(p->in, b->data + b->end, room);
@@ -771,7 +764,7 @@ net_fill(struct pump *p)
 	p->packets++;
 	moved(p, METER_RECV, b->data + b->end, n);
 	if (p->o->telnet)
-		n = telnet_filter(p, b->data + b->end, n);
+		n = telnet(p, b->data + b->end, n);
 	b->end += n;
 	return -1;
 }
@@ -795,7 +788,7 @@ tls_fill(struct pump *p, size_t room)
 	p->packets++;
 	moved(p, METER_RECV, b->data + b->end, n);
 	if (p->o->telnet)
-		n = telnet_filter(p, b->data + b->end, n);
+		n = telnet(p, b->data + b->end, n);
 	b->end += n;
 	return -1;
 }
@@ -869,66 +862,17 @@ net_drain(struct pump *p)
 }
 
 /*
- * -C: LF becomes CR LF unless the byte before it, possibly the last one
- * of the previous read, was already CR.  Returns the bytes written to dst,
- * which must hold 2 * n.
+ * -t: strip telnet commands from what arrived and queue the refusals in
+ * the outgoing buffer, whose reserve keeps room for them.
  */
 static size_t
-crlf_expand(struct pump *p, const unsigned char *src, size_t n,
-    unsigned char *dst)
-{
-	size_t i, j = 0;
-
-	for (i = 0; i < n; i++) {
-		if (src[i] == '\n' && !p->crlf_cr)
-			dst[j++] = '\r';
-		dst[j++] = src[i];
-		p->crlf_cr = src[i] == '\r';
-	}
-	return j;
-}
-
-/*
- * -t: remove telnet commands from received data in place and refuse
- * every option the peer offers or asks for.  The state survives across
- * reads, so a command split between two packets is still recognised.
- * Returns the number of data bytes left.
- */
-static size_t
-telnet_filter(struct pump *p, unsigned char *d, size_t n)
+telnet(struct pump *p, unsigned char *d, size_t n)
 {
 	struct buf *up = &p->up;
-	size_t i, j = 0;
+	size_t replied = 0, kept;
 
-	for (i = 0; i < n; i++) {
-		unsigned char c = d[i];
-
-		switch (p->tn_state) {
-		case TN_DATA:
-			if (c == IAC)
-				p->tn_state = TN_IAC;
-			else
-				d[j++] = c;
-			break;
-		case TN_IAC:
-			p->tn_state = TN_DATA;
-			if (c == IAC)
-				d[j++] = c;
-			else if (c >= WILL && c <= DONT) {
-				p->tn_cmd = c;
-				p->tn_state = TN_OPT;
-			}
-			break;
-		case TN_OPT:
-			p->tn_state = TN_DATA;
-			if ((p->tn_cmd != DO && p->tn_cmd != WILL) ||
-			    up->end + 3 > PUMP_BUFSZ)
-				break;
-			up->data[up->end++] = IAC;
-			up->data[up->end++] = p->tn_cmd == DO ? WONT : DONT;
-			up->data[up->end++] = c;
-			break;
-		}
-	}
-	return j;
+	kept = filter_telnet(&p->filter, d, n, up->data + up->end,
+	    PUMP_BUFSZ - up->end, &replied);
+	up->end += replied;
+	return kept;
 }
