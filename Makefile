@@ -96,9 +96,13 @@ install: netpipe
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1
 	install -m 755 netpipe $(DESTDIR)$(PREFIX)/bin/netpipe
 	install -m 644 netpipe.1 $(DESTDIR)$(MANPREFIX)/man1/netpipe.1
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 completions/netpipe.bash \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/netpipe
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/netpipe $(DESTDIR)$(MANPREFIX)/man1/netpipe.1
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/netpipe
 
 bench: netpipe
 	./bench/run

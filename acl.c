@@ -423,3 +423,11 @@ acl_dgram(const struct np_opts *o, const struct acl *acl,
 	}
 	return 0;
 }
+
+/* The one message for a listener that nobody reached in time. */
+void
+acl_timeout(const struct np_opts *o)
+{
+	warnx("accept: timed out after %d second%s (--accept-timeout)",
+	    o->accept_timeout, o->accept_timeout == 1 ? "" : "s");
+}

@@ -304,8 +304,7 @@ hub_timeout(struct hub *h, const struct timespec *deadline)
 	if (h->accepted || h->o->accept_timeout == 0)
 		return -1;
 	if (np_deadline_ms(deadline) == 0) {
-		warnx("accept: timed out after %d seconds",
-		    h->o->accept_timeout);
+		acl_timeout(h->o);
 		h->rc = NP_EXIT_FAIL;
 	}
 	return np_deadline_ms(deadline);
@@ -502,17 +501,15 @@ peer_read(struct hub *h, void *arg)
 	ssize_t n;
 
 	n = recv(p->fd, h->rbuf, h->readsz, MSG_DONTWAIT);
-	if (n == -1) {
-		if (errno != EAGAIN && errno != EINTR)
-			peer_kill(h, p, strerror(errno));
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
-	}
-	if (n == 0) {
+	if (n <= 0) {
+		/* What came before the end is still delivered. */
 		if (h->mode == HUB_CHAT) {
 			chat_flush(h, p);
 			chat_batch(h, p);
 		}
-		peer_kill(h, p, NULL);
+		peer_kill(h, p, n == -1 ? strerror(errno) : NULL);
 		return;
 	}
 	if (h->mode == HUB_BROKER)
@@ -775,6 +772,12 @@ broker_run(const struct np_opts *o, const struct acl *acl, int lfd)
 		hub_free(&h);
 		return NP_EXIT_FAIL;
 	}
+	/*
+	 * Peers of a broker come in bursts; a short listen queue would drop
+	 * their SYNs and cost each a second's retransmission.  Linux takes a
+	 * second listen() as a new backlog.
+	 */
+	listen(lfd, SOMAXCONN);
 	np_deadline_set(&deadline, o->accept_timeout * 1000);
 	while (h.rc == -1) {
 		if (np_signal) {
@@ -875,8 +878,7 @@ dgram_run(const struct np_opts *o, const struct acl *acl, int fd)
 			break;
 		}
 		if (w == 0) {
-			warnx("accept: timed out after %d seconds",
-			    o->accept_timeout);
+			acl_timeout(o);
 			rc = NP_EXIT_FAIL;
 			break;
 		}

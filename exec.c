@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 #include <sys/pidfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <err.h>
@@ -26,6 +27,8 @@
 
 /* Without pidfds (Linux before 5.3) children are looked at this often. */
 #define EXEC_POLL_MS	100
+/* How long a stopping netpipe waits to reap the children it stopped. */
+#define EXEC_REAP_MS	1000
 
 extern char **environ;
 
@@ -171,18 +174,32 @@ exec_reap(const struct np_opts *o, struct child *c)
 
 /*
  * netpipe is being stopped: its children serve connections of a server
- * that is going away, so they are asked to stop too.  init reaps them.
+ * that is going away, so they are asked to stop too, and reaped if they
+ * do within EXEC_REAP_MS.  init inherits any that take longer.
  */
 static void
 exec_kill(struct child *kids, size_t n)
 {
-	size_t i;
+	struct timespec deadline;
+	size_t i, left = n;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		kill(kids[i].pid, SIGTERM);
+	np_deadline_set(&deadline, EXEC_REAP_MS);
+	while (left > 0 && np_deadline_ms(&deadline) > 0) {
+		for (i = 0, left = 0; i < n; i++) {
+			if (kids[i].pid != -1 &&
+			    waitpid(kids[i].pid, NULL, WNOHANG) == 0)
+				left++;
+			else
+				kids[i].pid = -1;
+		}
+		if (left > 0)
+			poll(NULL, 0, 10);
+	}
+	for (i = 0; i < n; i++)
 		if (kids[i].pidfd != -1)
 			close(kids[i].pidfd);
-	}
 }
 
 /*
@@ -247,8 +264,7 @@ exec_poll(struct exec_srv *s, struct timespec *deadline)
 	}
 	if (!s->accepted && o->accept_timeout > 0) {
 		if (np_deadline_ms(deadline) == 0) {
-			warnx("accept: timed out after %d seconds",
-			    o->accept_timeout);
+			acl_timeout(o);
 			s->rc = NP_EXIT_FAIL;
 			return 0;
 		}
@@ -346,6 +362,9 @@ exec_listen(const struct np_opts *o, const struct acl *acl, int lfd)
 	s.pfd = calloc(s.max + 2, sizeof(*s.pfd));
 	if (s.kids == NULL || s.pfd == NULL)
 		err(NP_EXIT_FAIL, "calloc");
+	/* Many peers at once come in bursts: room for them (broker.c). */
+	if (s.max > 1)
+		listen(lfd, SOMAXCONN);
 	np_deadline_set(&deadline, o->accept_timeout * 1000);
 	while (s.rc == -1) {
 		if (exec_poll(&s, &deadline) == -1 && errno != EINTR) {

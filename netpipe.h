@@ -153,6 +153,7 @@ int	 sock_accepted(const struct np_opts *, int);
 int	 sock_dgram_peer(const struct np_opts *, int);
 int	 sock_scan(const struct np_opts *, size_t, size_t, int);
 void	 sock_opts_check(const struct np_opts *);
+int	 sock_opt_given(const struct np_opts *, const char *);
 int	 sock_wait(int, short, int);
 const char *sock_ntop(const struct sockaddr *, socklen_t, char *, size_t);
 
@@ -190,6 +191,7 @@ int	 acl_dgram(const struct np_opts *, const struct acl *,
 	    const struct sockaddr *, socklen_t);
 void	 acl_peer_name(int, const struct sockaddr *, socklen_t, char *,
 	    size_t);
+void	 acl_timeout(const struct np_opts *);
 
 /* exec.c: -e and --sh-exec. */
 int	 exec_run(const struct np_opts *, int);

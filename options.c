@@ -171,6 +171,9 @@ static const struct conflict {
 	{ OPT_SH_EXEC,	'z',		CONFLICTS },
 	{ 'F',		'l',		CONFLICTS },
 	{ 'F',		'z',		CONFLICTS },
+	{ 'F',		'e',		CONFLICTS },
+	{ 'F',		OPT_SH_EXEC,	CONFLICTS },
+	{ 'F',		OPT_TLS,	CONFLICTS },
 	/* --chat rows first: --chat marks --broker as seen too. */
 	{ OPT_CHAT,	'e',		CONFLICTS },
 	{ OPT_CHAT,	OPT_SH_EXEC,	CONFLICTS },

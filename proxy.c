@@ -591,7 +591,8 @@ http_request(struct proxy_conn *pc)
 		if (n < 0 || (size_t)n >= sizeof(cred) ||
 		    base64(cred, n, b64, sizeof(b64)) == -1) {
 			explicit_bzero(cred, sizeof(cred));
-			proxy_fail(pc, "the user name and password are too long");
+			proxy_fail(pc, "the user name and password are too "
+			    "long");
 			return -1;
 		}
 		snprintf(auth, sizeof(auth), "Proxy-Authorization: Basic "

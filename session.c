@@ -100,6 +100,9 @@ session_connect(const struct np_opts *o)
 	} else if (o->fdpass) {
 		/* -F: the parent (ssh) does the talking on this socket. */
 		rc = proxy_fdpass(fd) == 0 ? NP_EXIT_OK : NP_EXIT_FAIL;
+	} else if (o->exec_cmd != NULL) {
+		/* -e: the child does the talking on this socket. */
+		rc = exec_run(o, fd);
 	} else if ((p = pump_new(o)) == NULL) {
 		rc = NP_EXIT_FAIL;
 	} else {
@@ -160,8 +163,7 @@ listen_accept(const struct np_opts *o, const struct acl *acl, int lfd,
 		if (n == -1)
 			return -1;
 		if (n == 0) {
-			warnx("accept: timed out after %d seconds",
-			    o->accept_timeout);
+			acl_timeout(o);
 			return -1;
 		}
 		fd = acl_accept(o, acl, lfd, name, sizeof(name));
@@ -191,8 +193,7 @@ listen_dgram_wait(const struct np_opts *o, const struct acl *acl, int lfd)
 		if (n == -1)
 			return -1;
 		if (n == 0) {
-			warnx("accept: timed out after %d seconds",
-			    o->accept_timeout);
+			acl_timeout(o);
 			return -1;
 		}
 		len = sizeof(ss);
@@ -345,13 +346,14 @@ session_listen(const struct np_opts *o)
 
 	listen_check(o);
 	acl = acl_new(o);
+	if (o->tls)
+		server = ntls_server(o);
 	if ((lfd = listen_socket(o, &inherited)) == -1) {
+		ntls_free(server);
 		acl_free(acl);
 		return signal_or(NP_EXIT_FAIL);
 	}
-	if (o->tls && (server = ntls_server(o)) == NULL)
-		rc = NP_EXIT_FAIL;
-	else if (o->broker || (o->max_conns > 1 && o->exec_cmd == NULL))
+	if (o->broker || (o->max_conns > 1 && o->exec_cmd == NULL))
 		rc = broker_run(o, acl, lfd);
 	else if (o->exec_cmd != NULL && !o->udp)
 		rc = exec_listen(o, acl, lfd);

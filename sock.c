@@ -467,6 +467,23 @@ sockopt_next(const struct np_opts *o, size_t *i, struct sockopt_set *s)
 	return 1;
 }
 
+/*
+ * Whether o sets the option called name (a --sockopt name), by its short
+ * flag or by --sockopt: the pump leaves a buffer size the user chose
+ * alone.
+ */
+int
+sock_opt_given(const struct np_opts *o, const char *name)
+{
+	struct sockopt_set s;
+	size_t i = 0;
+
+	while (sockopt_next(o, &i, &s))
+		if (strcmp(s.r->name, name) == 0)
+			return 1;
+	return 0;
+}
+
 /* IP and TCP rows mean nothing to a Unix-domain socket. */
 static int
 sockopt_fits(const struct sockopt_row *r, int family)
@@ -1177,6 +1194,7 @@ report_peer(const struct np_opts *o, const struct sockaddr *sa,
 int
 sock_accept(const struct np_opts *o, int lfd)
 {
+	static int fd_warned;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, family;
@@ -1192,9 +1210,22 @@ sock_accept(const struct np_opts *o, int lfd)
 		if (errno == EAGAIN || errno == EINTR ||
 		    errno == ECONNABORTED)
 			continue;
+		if (errno == EMFILE || errno == ENFILE) {
+			/*
+			 * Out of descriptors: the peer waits in the backlog
+			 * while connections close.  Say so once, pause so the
+			 * ready listener does not spin, and try again.
+			 */
+			if (!fd_warned++)
+				warn("accept (waiting for a free descriptor)");
+			if (sock_wait(-1, 0, 100) == -1)
+				return -1;
+			continue;
+		}
 		warn("accept");
 		return -1;
 	}
+	fd_warned = 0;
 	family = sock_family(fd);
 	if (sock_apply(o, fd, family, PH_CONNECTED) == -1) {
 		close(fd);
@@ -1222,6 +1253,10 @@ sock_dgram_peer(const struct np_opts *o, int fd)
 	for (;;) {
 		if (sock_wait(fd, POLLIN, -1) == -1)
 			return -1;
+		/* An unbound Unix sender comes with no address at all. */
+		memset(&ss, 0, sizeof(ss));
+		ss.ss_family = o->unix_sock ? AF_UNIX : AF_UNSPEC;
+		len = sizeof(ss);
 		if (recvfrom(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT,
 		    (struct sockaddr *)&ss, &len) != -1)
 			break;

@@ -539,9 +539,10 @@ c.close()
 	    "-X 4 -x 127.0.0.1:$CLOSED_PORT" \
 	    "-X 5 -P alice -x 127.0.0.1:$CLOSED_PORT" \
 	    "--proxy-type connect --proxy-user bob --proxy 127.0.0.1:$CLOSED_PORT"; do
+		# -P takes its password before connecting; give it one.
 		# shellcheck disable=SC2086
-		run --separate-stderr timeout 10 "${NP[@]}" $args -d 127.0.0.1 \
-		    "$CLOSED_PORT"
+		run --separate-stderr env NETPIPE_PROXY_PASSWORD=unused \
+		    timeout 10 "${NP[@]}" $args -d 127.0.0.1 "$CLOSED_PORT"
 		assert_failure 1
 		assert_output ""
 		assert_equal "${stderr_lines[0]}" \

@@ -1,0 +1,506 @@
+#!/usr/bin/env bats
+# Many peers at once: --broker, --chat, -k --max-conns (stdin to every
+# peer), slow peers dropped or throttled, the UDP broker, --accept-timeout
+# and inherited listening sockets (--inherit-fd, systemd's LISTEN_FDS).
+
+load helpers
+
+# Python prelude for the tests below: argv[1] is the port, argv[2] the
+# listener's stderr.  peers(n) waits until the broker reported n peers,
+# received(n) until it has let n peers in since it started.
+PY_PRE='
+import re, selectors, socket, sys, time
+port, errf = int(sys.argv[1]), sys.argv[2]
+
+def peers(n):
+    end = time.time() + 10
+    while time.time() < end:
+        m = re.findall(r"^Peers connected: (\d+)$", open(errf).read(), re.M)
+        if m and int(m[-1]) == n:
+            return
+        time.sleep(0.01)
+    sys.exit("the broker never had %d peers" % n)
+
+def received(n):
+    end = time.time() + 10
+    while time.time() < end:
+        if open(errf).read().count("Connection received on ") >= n:
+            return
+        time.sleep(0.01)
+    sys.exit("the broker never let %d peers in" % n)
+
+def conn():
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+def readline(c):
+    b = b""
+    while not b.endswith(b"\n"):
+        d = c.recv(1)
+        if not d:
+            break
+        b += d
+    return b
+'
+
+# PY_PRE plus a mesh of argv[3] fast peers, each sending argv[4] lines and
+# reading everyone else's, in rounds of 10 lines: a round starts when every
+# fast peer has all of the last one, so the fast peers never wait for the
+# slow one, and none of them falls behind by more than a round.  argv[5]
+# is "none", "drop" or "block" for a slow peer with a tiny receive buffer
+# that reads nothing until the fast peers are done ("drop") or have
+# stalled ("block").  argv[6] is the broker's PID.  Prints one verdict a
+# line.
+PY_MESH=$PY_PRE'
+nfast, msgs, slow, pid = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+BATCH = 10
+
+def rss():
+    for l in open("/proc/%s/status" % pid):
+        if l.startswith("VmRSS:"):
+            return int(l.split()[1])
+
+slowsock = None
+if slow != "none":
+    slowsock = socket.socket()
+    slowsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slowsock.connect(("127.0.0.1", port))
+base = slowsock is not None
+fast = []
+for i in range(nfast):
+    fast.append(conn())
+    if i % 50 == 49:
+        peers(base + i + 1)
+peers(base + nfast)
+line = lambda i, j: b"%04d %05d %s\n" % (i, j, b"x" * 40)
+out, rbuf, got = [b""] * nfast, [b""] * nfast, [0] * nfast
+seen = [dict() for _ in range(nfast)]
+expect = (nfast - 1) * msgs
+released = 0
+sel = selectors.DefaultSelector()
+for i, s in enumerate(fast):
+    s.setblocking(False)
+    sel.register(s, selectors.EVENT_READ, i)
+
+def release():
+    global released
+    if released >= msgs or any(g < (nfast - 1) * released for g in got):
+        return
+    for i, s in enumerate(fast):
+        out[i] += b"".join(line(i, j) for j in
+                           range(released, released + BATCH))
+        sel.modify(s, selectors.EVENT_READ | selectors.EVENT_WRITE, i)
+    released += BATCH
+
+def run(limit, quiet):
+    """Move data until every fast peer has all it expects (True), or
+    nothing moved for quiet seconds or limit passed (False)."""
+    end, last = time.time() + limit, time.time()
+    while time.time() < end and time.time() - last < quiet:
+        release()
+        if all(g >= expect for g in got) and not any(out):
+            return True
+        for key, ev in sel.select(0.05):
+            i, s = key.data, key.fileobj
+            if ev & selectors.EVENT_WRITE and out[i]:
+                out[i] = out[i][s.send(out[i]):]
+                if not out[i]:
+                    sel.modify(s, selectors.EVENT_READ, i)
+            if ev & selectors.EVENT_READ:
+                d = s.recv(1 << 20)
+                if not d:
+                    sys.exit("fast peer %d lost its connection" % i)
+                last = time.time()
+                lines = (rbuf[i] + d).split(b"\n")
+                rbuf[i] = lines.pop()
+                for l in lines:
+                    seen[i][l] = seen[i].get(l, 0) + 1
+                got[i] += len(lines)
+    return False
+
+def check():
+    for i in range(nfast):
+        want = {line(k, j)[:-1] for k in range(nfast) if k != i
+                for j in range(msgs)}
+        if set(seen[i]) != want or set(seen[i].values()) != {1}:
+            sys.exit("fast peer %d: %d lines, %d distinct, %d expected" %
+                     (i, got[i], len(seen[i]), len(want)))
+    print("every fast peer got every line once")
+
+def drain(s, limit):
+    s.settimeout(limit)
+    data = b""
+    try:
+        while True:
+            d = s.recv(1 << 20)
+            if not d:
+                return data, "closed"
+            data += d
+    except ConnectionResetError:
+        return data, "closed"
+    except socket.timeout:
+        return data, "open"
+
+if slow == "block":
+    if run(10, 0.5):
+        sys.exit("the fast peers never stalled")
+    print("stalled with rss %d" % rss(), flush=True)
+    extra = [drain(slowsock, 0.3)[0]]
+    end = time.time() + 20
+    while time.time() < end and sum(map(len, extra)) < nfast * msgs * 52:
+        # Once the fast peers are done, only the slow one is left to wait on.
+        slowsock.settimeout(1 if run(0.05, 1) else 0)
+        try:
+            extra.append(slowsock.recv(1 << 20))
+        except (BlockingIOError, socket.timeout):
+            pass
+    check()
+    lines = b"".join(extra).split(b"\n")[:-1]
+    ok = sorted(lines) == sorted(line(i, j)[:-1] for i in range(nfast)
+                               for j in range(msgs))
+    print("the slow peer got every line once" if ok else
+          "the slow peer got %d lines" % len(lines))
+    sys.exit(0)
+if not run(20, 5):
+    sys.exit("stuck: %s of %d" % (sorted(set(got)), expect))
+check()
+if slow == "drop":
+    data, state = drain(slowsock, 5)
+    print("the slow peer was %s after %d of %d bytes" % (state,
+          len(data), nfast * msgs * 52))
+'
+
+# np_broker ARGS...: a -v --broker listener on 127.0.0.1 with ARGS.
+np_broker() {
+	np_listen_exec --broker "$@" 127.0.0.1 0
+}
+
+@test "--broker relays what each python3 peer sends to every other peer, not back" {
+	np_broker
+	run -0 timeout 10 python3 -c "$PY_PRE"'
+cs = [conn() for i in range(3)]
+peers(3)
+for i, c in enumerate(cs):
+    c.sendall(b"from %d\n" % i)
+for i, c in enumerate(cs):
+    print(i, sorted([readline(c), readline(c)]))
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err"
+	assert_output "0 [b'from 1\\n', b'from 2\\n']
+1 [b'from 0\\n', b'from 2\\n']
+2 [b'from 0\\n', b'from 1\\n']"
+}
+
+@test "--broker carries 4 MiB with NUL bytes from nc.openbsd to nc.openbsd and socat intact" {
+	local data
+	data=$(np_random_file data 4194304)
+	np_broker --broker-block
+	nc.openbsd -d 127.0.0.1 "$NP_PORT" >"$BATS_TEST_TMPDIR/b" 3>&- &
+	np_track $!
+	socat -u "TCP:127.0.0.1:$NP_PORT" "OPEN:$BATS_TEST_TMPDIR/c,creat" 3>&- &
+	np_track $!
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Peers connected: 2$'
+	timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT" <"$data"
+	np_wait_size "$BATS_TEST_TMPDIR/b" 4194304
+	np_wait_size "$BATS_TEST_TMPDIR/c" 4194304
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/b")" "$(np_sha "$data")"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/c")" "$(np_sha "$data")"
+}
+
+@test "-v logs each peer's address, the peer count and each disconnect" {
+	np_broker
+	run -0 timeout 10 python3 -c "$PY_PRE"'
+a = conn(); peers(1)
+b = conn(); peers(2)
+print(a.getsockname()[1], b.getsockname()[1])
+a.close(); peers(1)
+b.close(); peers(0)
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err"
+	read -r pa pb <<<"$output"
+	run -0 cat "$BATS_TEST_TMPDIR/listen.err"
+	assert_output "Listening on 127.0.0.1 $NP_PORT
+Connection received on 127.0.0.1 $pa
+Peers connected: 1
+Connection received on 127.0.0.1 $pb
+Peers connected: 2
+Connection closed on 127.0.0.1 $pa
+Peers connected: 1
+Connection closed on 127.0.0.1 $pb
+Peers connected: 0"
+}
+
+@test "--chat prefixes names, takes /nick, refuses control bytes and announces joins and leaves" {
+	np_listen_exec --chat 127.0.0.1 0
+	run -0 timeout 10 python3 -c "$PY_PRE"'
+a = conn(); peers(1)
+A = lambda: print("a:", readline(a))
+B = lambda: print("b:", readline(b))
+A()
+b = conn(); peers(2)
+B(); A()
+a.sendall(b"hello\n"); B()
+a.sendall(b"/nick alice\n"); A(); B()
+b.sendall(b"/nick bo\x01b\n"); B()
+b.sendall(b"/nick alice\n"); B()
+b.sendall(b"/nick user7\n"); B()
+b.sendall(b"hi alice\r\n"); A()
+a.sendall(b"no newline")
+a.close(); B(); B()
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err"
+	assert_output "a: b'<announce> you are <user1>; 0 others are here.\\n'
+b: b'<announce> you are <user2>; 1 other is here.\\n'
+a: b'<announce> <user2> has joined.\\n'
+b: b'<user1> hello\\n'
+a: b'<announce> <user1> is now known as <alice>.\\n'
+b: b'<announce> <user1> is now known as <alice>.\\n'
+b: b'<announce> /nick refused: control bytes, blanks, < and > are not allowed.\\n'
+b: b'<announce> /nick refused: that name is taken.\\n'
+b: b'<announce> /nick refused: that name is reserved.\\n'
+a: b'<user2> hi alice\\r\\n'
+b: b'<alice> no newline\\n'
+b: b'<announce> <alice> has left.\\n'"
+}
+
+@test "-k --max-conns sends stdin to every peer and every peer's data to stdout" {
+	np_fifo_held in
+	NP_IN=$FIFO np_listen_exec -k --max-conns 3 127.0.0.1 0
+	run -0 timeout 10 python3 -c "$PY_PRE"'
+import os
+a, b = conn(), conn()
+peers(2)
+with open(sys.argv[3], "w") as f:
+    f.write("to all\n")
+print(readline(a), readline(b))
+a.sendall(b"from a\n")
+b.sendall(b"from b\n")
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err" "$FIFO"
+	assert_output "b'to all\\n' b'to all\\n'"
+	np_wait_for "$BATS_TEST_TMPDIR/out" '^from b$'
+	np_wait_for "$BATS_TEST_TMPDIR/out" '^from a$'
+	run -0 sort "$BATS_TEST_TMPDIR/out"
+	assert_output "from a
+from b"
+}
+
+@test "-k --max-conns -N ends each peer with EOF once stdin has ended" {
+	printf 'bye\n' >"$BATS_TEST_TMPDIR/in"
+	NP_IN=$BATS_TEST_TMPDIR/in np_listen_exec -k -N --max-conns 2 127.0.0.1 0
+	run -0 timeout 10 python3 -c "$PY_PRE"'
+a = conn()
+print(a.makefile("rb").read())
+b = conn()
+print(b.makefile("rb").read())
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err"
+	assert_output "b'bye\\n'
+b''"
+}
+
+@test "--max-conns 2 keeps a third --broker peer waiting until one leaves" {
+	np_broker --max-conns 2
+	run -0 timeout 10 python3 -c "$PY_PRE"'
+a, b = conn(), conn()
+peers(2)
+c = conn()
+a.sendall(b"one\n")
+print(readline(b))
+c.settimeout(0.3)
+try:
+    print(c.recv(10))
+except socket.timeout:
+    print("c waits")
+a.close()
+received(3)
+peers(2)
+b.sendall(b"two\n")
+c.settimeout(5)
+print(readline(c))
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err"
+	assert_output "b'one\\n'
+c waits
+b'two\\n'"
+	run grep -c '^Peers connected: 3$' "$BATS_TEST_TMPDIR/listen.err"
+	assert_output 0
+}
+
+@test "a slow peer that never reads is dropped while 50 fast peers keep flowing" {
+	local rss0
+	# -O 4096: a small kernel send buffer per peer, so that the queue is
+	# what fills up, not megabytes of socket buffer.
+	np_broker --queue-size 64K --max-conns 60 -O 4096
+	rss0=$(np_rss_kb "$NP_PID")
+	run -0 timeout 30 python3 -c "$PY_MESH" "$NP_PORT" \
+	    "$BATS_TEST_TMPDIR/listen.err" 50 200 drop "$NP_PID"
+	assert_line -n 0 "every fast peer got every line once"
+	assert_line -n 1 --regexp '^the slow peer was closed after [0-9]+ of 520000 bytes$'
+	run -0 grep -E '^netpipe: 127\.0\.0\.1 [0-9]+: output queue full \(65536 bytes\), peer dropped$' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Peers connected: 0$'
+	(($(np_rss_kb "$NP_PID") - rss0 < 2048))
+}
+
+@test "--broker-block throttles the senders for a slow peer and loses nothing" {
+	local rss0
+	np_broker --broker-block --queue-size 16K -O 4096
+	rss0=$(np_rss_kb "$NP_PID")
+	run -0 timeout 30 python3 -c "$PY_MESH" "$NP_PORT" \
+	    "$BATS_TEST_TMPDIR/listen.err" 20 200 block "$NP_PID"
+	assert_line -n 0 --regexp '^stalled with rss [0-9]+$'
+	# Bounded while stalled: the queues hold little more than --queue-size.
+	((${lines[0]##* } - rss0 < 2048))
+	assert_line -n 1 "every fast peer got every line once"
+	assert_line -n 2 "the slow peer got every line once"
+	run grep -c 'peer dropped' "$BATS_TEST_TMPDIR/listen.err"
+	assert_output 0
+}
+
+@test "a UDP --broker relays python3 datagrams, empty ones too, to every other sender" {
+	np_listen_exec -u --broker 127.0.0.1 0
+	run -0 timeout 10 python3 -c '
+import socket, sys
+port = int(sys.argv[1])
+s = []
+for i in range(3):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(5)
+    s.append(u)
+a, b, c = s
+def send(u, m):
+    u.sendto(m, ("127.0.0.1", port))
+send(a, b"a1")
+send(b, b"b1")
+send(c, b"c1")
+send(b, b"")
+send(a, b"a2")
+for name, u, n in (("a", a, 3), ("b", b, 2), ("c", c, 2)):
+    print(name, [u.recv(100) for i in range(n)])
+' "$NP_PORT"
+	assert_output "a [b'b1', b'c1', b'']
+b [b'c1', b'a2']
+c [b'', b'a2']"
+}
+
+@test "--accept-timeout: a listener nobody reaches exits 1 with a message" {
+	local t0 t1 mode
+	for mode in "" --broker "-e cat" -u; do
+		t0=$(np_now)
+		# shellcheck disable=SC2086
+		run -1 --separate-stderr timeout 10 "${NP[@]}" -l $mode \
+		    --accept-timeout 1 127.0.0.1 0 </dev/null
+		t1=$(np_now)
+		assert_equal "$stderr" \
+		    "netpipe: accept: timed out after 1 second (--accept-timeout)"
+		((t1 - t0 >= 900 && t1 - t0 < 5000))
+	done
+}
+
+@test "--accept-timeout does not limit a peer that arrived in time" {
+	local t0 i
+	np_fifo_held in
+	np_listen_exec --accept-timeout 1 127.0.0.1 0
+	timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT" <"$FIFO" 3>&- &
+	np_track $!
+	echo early >"$FIFO"
+	np_wait_for "$BATS_TEST_TMPDIR/out" '^early$'
+	# Still serving well past the timeout.
+	t0=$(np_now)
+	for ((i = 0; i < 200 && $(np_now) - t0 < 1500; i++)); do
+		kill -0 "$NP_PID"
+		sleep 0.02
+	done
+	echo late >"$FIFO"
+	kill "$HOLDER_PID"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "early
+late"
+}
+
+# Start "${NP[@]}" ARGS... on a listening TCP socket that python3 made on
+# 127.0.0.1 port 0 and handed over as fd FD (0: inetd's stdin; 3 with
+# LISTEN_PID/LISTEN_FDS set as systemd does when SD is "sd", or with a
+# LISTEN_PID that is not netpipe's when SD is "other").  Sets NP_PID and
+# NP_PORT; stderr goes to listen.err, stdout to out.
+np_inherit() {
+	local fd=$1 sd=$2 portfile=$BATS_TEST_TMPDIR/inherit.port
+	shift 2
+	python3 -c '
+import os, socket, sys
+fd, sd, portfile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+with open(portfile + ".tmp", "w") as f:
+    f.write(str(s.getsockname()[1]))
+os.rename(portfile + ".tmp", portfile)
+if s.fileno() != fd:
+    os.dup2(s.fileno(), fd)
+os.set_inheritable(fd, True)
+if sd != "no":
+    os.environ["LISTEN_FDS"] = "1"
+    os.environ["LISTEN_PID"] = str(os.getpid() + (sd == "other"))
+os.execvp(sys.argv[4], sys.argv[4:])
+' "$fd" "$sd" "$portfile" "${NP[@]}" "$@" \
+	    >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/listen.err" 3>&- &
+	NP_PID=$!
+	np_track "$NP_PID"
+	np_wait_for "$portfile" '^[0-9]+$'
+	NP_PORT=$(cat "$portfile")
+}
+
+@test "--inherit-fd 0 serves on a listening socket passed as stdin, inetd-style" {
+	np_inherit 0 no -v -l --inherit-fd 0 --sh-exec 'echo inherited'
+	run -0 timeout 10 nc.openbsd -d 127.0.0.1 "$NP_PORT"
+	assert_output inherited
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	run -0 head -n 1 "$BATS_TEST_TMPDIR/listen.err"
+	assert_output "Listening on 127.0.0.1 $NP_PORT"
+}
+
+@test "systemd's LISTEN_FDS: fd 3 is served, and -e children do not see LISTEN_PID" {
+	np_inherit 3 sd -v -l -k --sh-exec 'echo "pid=${LISTEN_PID:-unset}"'
+	for i in 1 2; do
+		run -0 timeout 10 nc.openbsd -d 127.0.0.1 "$NP_PORT"
+		assert_output pid=unset
+	done
+	kill -0 "$NP_PID"
+}
+
+@test "LISTEN_FDS meant for another process is ignored" {
+	np_inherit 3 other -l
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 2
+	run -0 head -n 1 "$BATS_TEST_TMPDIR/listen.err"
+	assert_output "netpipe: missing port"
+}
+
+@test "--inherit-fd refuses what is not a listening socket, and an address or port" {
+	np_fails 1 'netpipe: inherited descriptor 0: Socket operation on non-socket' \
+	    -l --inherit-fd 0
+	np_fails 2 'netpipe: --inherit-fd: the socket is inherited; give no address, port or path' \
+	    -l --inherit-fd 0 9000
+}
+
+@test "listener options that need another are usage errors" {
+	np_fails 2 'netpipe: --max-conns requires -k or --broker' \
+	    -l --max-conns 3 0
+	np_fails 2 'netpipe: --broker-block requires --broker' \
+	    -l --broker-block 0
+	np_fails 2 'netpipe: --queue-size requires --broker' \
+	    -l -k --queue-size 1K 0
+	np_fails 2 'netpipe: --chat requires -l' --chat 127.0.0.1 1
+	np_fails 2 'netpipe: --chat and -e cannot be used together' \
+	    -l --chat -e cat 0
+	np_fails 2 'netpipe: --chat and -u cannot be used together' \
+	    -l -u --chat 0
+	np_fails 2 'netpipe: --queue-size: "0" is too small' \
+	    -l --broker --queue-size 0 0
+	np_fails 2 'netpipe: --max-conns: "0" is too small' \
+	    -l --broker --max-conns 0 0
+}
+
+@test "--chat takes --queue-size and --broker-block like --broker" {
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -l --chat \
+	    --queue-size 1K --broker-block --accept-timeout 1 127.0.0.1 0 \
+	    </dev/null
+	assert_equal "$stderr" \
+	    "netpipe: accept: timed out after 1 second (--accept-timeout)"
+}

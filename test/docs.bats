@@ -1,0 +1,198 @@
+#!/usr/bin/env bats
+# The documentation and the shell completion keep up with the binary
+# (issue 7): every option `netpipe --help` lists is in netpipe.1 and in
+# completions/netpipe.bash, the completion offers the right candidates, the
+# man page lints clean, and `make install` installs the completion.
+
+load helpers
+
+TOP=$BATS_TEST_DIRNAME/..
+MAN=$TOP/netpipe.1
+COMPLETION=$TOP/completions/netpipe.bash
+
+setup() {
+	# shellcheck source=../completions/netpipe.bash
+	source "$COMPLETION"
+	COMP_FUNC=$(complete -p netpipe | sed -nE 's/.* -F ([^ ]+) .*/\1/p')
+}
+
+# comp WORD...: what the completion offers for the last WORD of the
+# command line WORD..., one candidate a line, sorted.  Split "--opt=val"
+# as bash does, into "--opt" "=" "val".
+comp() {
+	COMP_WORDS=("$@")
+	COMP_CWORD=$(($# - 1))
+	COMP_LINE="$*"
+	COMP_POINT=${#COMP_LINE}
+	COMPREPLY=()
+	"$COMP_FUNC" netpipe "${COMP_WORDS[COMP_CWORD]}" \
+	    "${COMP_WORDS[COMP_CWORD - 1]}"
+	printf '%s\n' "${COMPREPLY[@]}" | sed '/^$/d' | sort
+}
+
+# The options `netpipe --help` lists, one a line: "-x" and "--long".
+help_options() {
+	"${NP[@]}" --help |
+	    grep -oE '^[[:space:]]+(-[[:alnum:]], )?--[[:alnum:]-]+' |
+	    tr -d ' ' | tr ',' '\n'
+}
+
+@test "the completion is installed for netpipe by sourcing the script" {
+	assert_equal "$COMP_FUNC" _netpipe
+	run bash -n "$COMPLETION"
+	assert_success
+}
+
+@test "completing netpipe --tl offers exactly the --tls options" {
+	run comp netpipe --tl
+	assert_output "--tls
+--tls-ca
+--tls-cert
+--tls-key
+--tls-name
+--tls-noverify
+--tls-pin"
+}
+
+@test "completing netpipe - offers every short option" {
+	local all
+	all=$(comp netpipe -)
+	# nc.openbsd's letters and netpipe's -e and -F: none missing.
+	assert_equal "$(printf -- '-%s\n' 4 6 b C D d e F h I i k l M m N n O P p \
+	    q r s T t U u v W w X x z | grep -vxF -f <(echo "$all"))" ""
+}
+
+@test "completing --io, -X, -T, --digest and --send-flags offers their keywords" {
+	run comp netpipe --io ''
+	assert_output "auto
+rw
+send
+zerocopy"
+	run comp netpipe --io z
+	assert_output zerocopy
+	run comp netpipe -X ''
+	assert_output "4
+5
+connect"
+	run comp netpipe --proxy-type c
+	assert_output connect
+	run comp netpipe -T af4
+	assert_output "af41
+af42
+af43"
+	run comp netpipe --tos low
+	assert_output lowdelay
+	run comp netpipe --digest ''
+	assert_output sha256
+	run comp netpipe --send-flags ''
+	assert_output oob
+}
+
+@test "completing --stats= and --progress= offers their keywords, split at = or not" {
+	run comp netpipe --stats =
+	assert_output "json
+text"
+	run comp netpipe --stats = j
+	assert_output json
+	run comp netpipe --progress =
+	assert_output "always
+auto
+never"
+	run comp netpipe --progress = al
+	assert_output always
+	# With "=" taken out of COMP_WORDBREAKS the word stays whole.
+	run comp netpipe --progress=n
+	assert_output never
+	# Their value is optional and only taken after "=": a word after a
+	# space is an operand, not a keyword.
+	run comp netpipe --stats js
+	refute_output json
+}
+
+@test "completing the argument of an option that takes a file offers file names" {
+	local opt
+	mkdir -p "$BATS_TEST_TMPDIR/files/alpine"
+	touch "$BATS_TEST_TMPDIR/files/alpha.pem" "$BATS_TEST_TMPDIR/files/beta"
+	cd "$BATS_TEST_TMPDIR/files"
+	for opt in --send-file --output --hex-dump --tls-cert --tls-key \
+	    --tls-ca --allow-file --deny-file; do
+		run comp netpipe "$opt" al
+		assert_output "alpha.pem
+alpine"
+		run comp netpipe "$opt" = b
+		assert_output beta
+	done
+}
+
+@test "completing the argument of an option that takes a number offers nothing" {
+	mkdir -p "$BATS_TEST_TMPDIR/files"
+	touch "$BATS_TEST_TMPDIR/files/1file"
+	cd "$BATS_TEST_TMPDIR/files"
+	run comp netpipe --rate 1
+	assert_output ""
+	run comp netpipe -w 1
+	assert_output ""
+	run comp netpipe --size 1
+	assert_output ""
+}
+
+@test "completing the operand of -U offers socket paths" {
+	mkdir -p "$BATS_TEST_TMPDIR/files"
+	touch "$BATS_TEST_TMPDIR/files/app.sock"
+	cd "$BATS_TEST_TMPDIR/files"
+	run comp netpipe -lU ap
+	assert_output app.sock
+	run comp netpipe --unix ap
+	assert_output app.sock
+}
+
+@test "every option netpipe --help lists is offered by the completion" {
+	local help
+	help=$(help_options | sort -u)
+	# The list is not empty, and nothing in it is missing.
+	(($(wc -l <<<"$help") > 30))
+	assert_equal "$(comm -23 <(echo "$help") <(comp netpipe - | sort -u))" ""
+}
+
+@test "every option netpipe --help lists is documented in netpipe.1" {
+	local documented
+	# The spellings on the .It lines of the option list: "-l", "--listen".
+	documented=$(grep '^\.It Fl' "$MAN" |
+	    grep -oE 'Fl (\\-[[:alnum:]\\-]+|[[:alnum:]])' |
+	    sed -E 's/^Fl //; s/\\//g; s/^/-/' | sort -u)
+	assert_equal "$(comm -23 <(help_options | sort -u) <(echo "$documented"))" ""
+}
+
+@test "--help lists the transfer options of issues 3 and 7" {
+	local opt help missing=()
+	help=$(help_options)
+	for opt in --io --send-file --output --rate --send-flags --progress \
+	    --stats --digest --hex-dump --size; do
+		grep -qxF -- "$opt" <<<"$help" || missing+=("$opt")
+	done
+	assert_equal "${missing[*]}" ""
+}
+
+@test "netpipe.1 is clean under mandoc -T lint -W warning" {
+	command -v mandoc >/dev/null || skip "mandoc is not installed"
+	run mandoc -T lint -W warning "$MAN"
+	assert_success
+	assert_output ""
+}
+
+@test "make install puts the completion under share/bash-completion and uninstall removes it" {
+	local root=$BATS_TEST_TMPDIR/root
+	local comp=$root/usr/share/bash-completion/completions/netpipe
+	[ -x "$TOP/netpipe" ] || skip "netpipe is not built"
+	# -o netpipe: install what is built, never rebuild it here.
+	run timeout 30 make -s -C "$TOP" -o netpipe install DESTDIR="$root" \
+	    PREFIX=/usr
+	assert_success
+	cmp "$COMPLETION" "$comp"
+	assert_equal "$(stat -c %a "$comp")" 644
+	[ -x "$root/usr/bin/netpipe" ]
+	run timeout 30 make -s -C "$TOP" uninstall DESTDIR="$root" PREFIX=/usr
+	assert_success
+	[ ! -e "$comp" ]
+	[ ! -e "$root/usr/bin/netpipe" ]
+}

@@ -1,0 +1,446 @@
+#!/usr/bin/env bats
+# Which path the bytes take (issue 3, SPEC section 4): strace shows
+# sendfile(2) from a regular-file input, splice(2) into a file or pipe
+# output, the copy loop for --io rw and --io send, and the fall-back when a
+# descriptor refuses zero-copy; every --io mode moves identical bytes over
+# TCP and Unix sockets both ways; memory stays flat on a 256 MiB transfer.
+# Peers: nc.openbsd, socat, python3.
+
+load helpers
+
+NP_TIMEOUT=30
+ZC_MODES=(auto rw send zerocopy)
+
+# One 32 MiB file of runs of NUL and random bytes (as np_nul_file makes),
+# shared read-only by the --io mode tests, with its sha256.
+setup_file() {
+	local i
+	export ZC_NUL=$BATS_FILE_TMPDIR/nul32
+	for ((i = 0; i < 32; i++)); do
+		if ((i % 2 == 0)); then
+			head -c 1M /dev/zero
+		else
+			head -c 1M /dev/urandom
+		fi
+	done >"$ZC_NUL"
+	ZC_NUL_SHA=$(sha256sum "$ZC_NUL" | cut -d' ' -f1)
+	export ZC_NUL_SHA
+}
+
+# Skip unless strace can trace here (ptrace may be forbidden in a sandbox).
+zc_need_strace() {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -qq -o /dev/null true 2>/dev/null ||
+	    skip "strace cannot trace here (ptrace is not permitted)"
+}
+
+# zc_strace TRACE IN OUT ARGS...: np_io under strace, recording the data
+# syscalls with each descriptor decoded (-yy: "5<TCP:[...]>", "1</path>").
+zc_strace() {
+	local trace=$1 in=$2 out=$3
+	shift 3
+	NP_RC=0
+	timeout "$NP_TIMEOUT" strace -f -qq -yy -s 0 -e signal=none \
+	    -e trace=sendfile,splice,read,write,recvfrom,sendto -o "$trace" \
+	    "${NP[@]}" "$@" <"$in" >"$out" 2>"$BATS_TEST_TMPDIR/np.err" ||
+	    NP_RC=$?
+	NP_STDERR=$(cat "$BATS_TEST_TMPDIR/np.err")
+}
+
+# zc_calls TRACE CALL ARGS_RE: the CALL lines of TRACE whose arguments
+# match the extended regex ARGS_RE, as "ARGS) = RESULT".
+zc_calls() {
+	ZC_CALL=$2 ZC_RE=$3 awk '
+	{
+		sub(/^[0-9]+ +/, "")
+		call = ENVIRON["ZC_CALL"] "("
+		if (index($0, call) != 1)
+			next
+		args = substr($0, length(call) + 1)
+		if (args ~ ENVIRON["ZC_RE"])
+			print args
+	}' "$1"
+}
+
+# zc_sum TRACE CALL ARGS_RE: the bytes those calls moved (their results).
+zc_sum() {
+	zc_calls "$@" | awk '{ n = $NF } n + 0 > 0 { s += n } END { print s + 0 }'
+}
+
+# zc_count TRACE CALL ARGS_RE: how many such calls there were.
+zc_count() {
+	zc_calls "$@" | wc -l
+}
+
+# Descriptor patterns, as strace -yy prints them.
+TCP='[0-9]+<TCP:\['
+UNIX='[0-9]+<UNIX-STREAM:\['
+PIPE='[0-9]+<pipe:\['
+
+# zc_socat_listen PATH OUT: socat receiving one Unix stream peer into OUT.
+zc_socat_listen() {
+	local log=$BATS_TEST_TMPDIR/socat.log
+	: >"$log"
+	socat -d -d -u "UNIX-LISTEN:$1" "OPEN:$2,creat,trunc" 2>"$log" 3>&- &
+	SOCAT_PID=$!
+	np_track "$SOCAT_PID"
+	np_wait_for "$log" 'listening on'
+}
+
+# zc_held_environ: a process whose /proc/PID/environ (a regular file that
+# sendfile(2) refuses with EINVAL) holds about 800 KiB; sets ENVIRON_FILE.
+zc_held_environ() {
+	local vars=() i
+	for ((i = 0; i < 8; i++)); do
+		vars+=("NP_BLOB$i=$(head -c 75000 /dev/urandom | base64 -w 0)")
+	done
+	env -i "${vars[@]}" sleep 60 3>&- &
+	np_track $!
+	ENVIRON_FILE=/proc/$!/environ
+	# A /proc file has no size to stat; wait until env has exec'd sleep.
+	for ((i = 0; i < 500; i++)); do
+		cat "$ENVIRON_FILE" >"$BATS_TEST_TMPDIR/environ"
+		[ "$(wc -c <"$BATS_TEST_TMPDIR/environ")" -gt 800000 ] && return
+		sleep 0.02
+	done
+	fail "$ENVIRON_FILE never held the environment"
+}
+
+@test "a regular-file stdin goes out with sendfile(2), never read(2)" {
+	local in trace=$BATS_TEST_TMPDIR/trace
+	zc_need_strace
+	in=$(np_random_file in 4M)
+	np_nc_listen -n 127.0.0.1 0
+	zc_strace "$trace" "$in" /dev/null -N 127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_sum "$trace" sendfile "^$TCP.*, 0<$in>")" 4194304
+	assert_equal "$(zc_count "$trace" read '^0<')" 0
+	assert_equal "$(zc_count "$trace" sendto "^$TCP")" 0
+	np_status "$NC_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/nc.out")" "$(np_sha "$in")"
+}
+
+@test "--send-file goes out over a Unix socket with sendfile(2)" {
+	local in trace=$BATS_TEST_TMPDIR/trace sock=$BATS_TEST_TMPDIR/s.sock
+	local got=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	in=$(np_random_file in 4M)
+	zc_socat_listen "$sock" "$got"
+	zc_strace "$trace" /dev/null /dev/null --send-file "$in" -U "$sock"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_sum "$trace" sendfile "^$UNIX.*, [0-9]+<$in>")" \
+	    4194304
+	assert_equal "$(zc_count "$trace" sendto "^$UNIX")" 0
+	np_status "$SOCAT_PID"
+	assert_equal "$(np_sha "$got")" "$(np_sha "$in")"
+}
+
+@test "a regular-file stdout is filled with splice(2) from the socket, never write(2)" {
+	local in trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	in=$(np_random_file in 4M)
+	NC_IN=$in np_nc_listen -N -n 127.0.0.1 0
+	zc_strace "$trace" /dev/null "$out" 127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_sum "$trace" splice "^$TCP.*NULL, $PIPE")" 4194304
+	assert_equal "$(zc_sum "$trace" splice "^$PIPE.*NULL, 1<$out>")" 4194304
+	assert_equal "$(zc_count "$trace" write '^1<')" 0
+	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+}
+
+@test "a pipe stdout is filled with splice(2)" {
+	local in trace=$BATS_TEST_TMPDIR/trace sum=$BATS_TEST_TMPDIR/sum
+	zc_need_strace
+	in=$(np_random_file in 4M)
+	NC_IN=$in np_nc_listen -N -n 127.0.0.1 0
+	zc_strace "$trace" /dev/null >(np_sha /dev/stdin >"$sum") \
+	    127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_sum "$trace" splice "^$PIPE.*NULL, 1<pipe:")" 4194304
+	assert_equal "$(zc_count "$trace" write '^1<')" 0
+	np_wait_for "$sum" '^[0-9a-f]{64}$'
+	assert_equal "$(cat "$sum")" "$(np_sha "$in")"
+}
+
+@test "--output FILE is filled with splice(2) and stdout gets nothing" {
+	local in trace=$BATS_TEST_TMPDIR/trace got=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	in=$(np_random_file in 4M)
+	NC_IN=$in np_nc_listen -N -n 127.0.0.1 0
+	zc_strace "$trace" /dev/null "$BATS_TEST_TMPDIR/stdout" --output "$got" \
+	    127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_sum "$trace" splice "^$PIPE.*NULL, [0-9]+<$got>")" \
+	    4194304
+	assert_equal "$(stat -c %s "$BATS_TEST_TMPDIR/stdout")" 0
+	assert_equal "$(np_sha "$got")" "$(np_sha "$in")"
+}
+
+@test "auto chooses per descriptor: a pipe stdin is read(2) and sent, a file stdout still gets splice(2)" {
+	local in trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	in=$(np_random_file in 4M)
+	np_python_listen STREAM '
+c, a = s.accept()
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    c.sendall(d)
+c.close()
+'
+	zc_strace "$trace" <(cat "$in") "$out" -N 127.0.0.1 "$PY_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_sum "$trace" read '^0<pipe:')" 4194304
+	assert_equal "$(zc_sum "$trace" sendto "^$TCP")" 4194304
+	assert_equal "$(zc_count "$trace" sendfile .)" 0
+	assert_equal "$(zc_sum "$trace" splice "^$PIPE.*NULL, 1<$out>")" 4194304
+	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+}
+
+@test "--io rw sends with write(2) on the socket, no sendfile(2) or sendto(2)" {
+	local in trace=$BATS_TEST_TMPDIR/trace
+	zc_need_strace
+	in=$(np_random_file in 4M)
+	np_nc_listen -n 127.0.0.1 0
+	zc_strace "$trace" "$in" /dev/null --io rw -N 127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_sum "$trace" read "^0<$in>")" 4194304
+	assert_equal "$(zc_sum "$trace" write "^$TCP")" 4194304
+	assert_equal "$(zc_count "$trace" sendfile .)" 0
+	assert_equal "$(zc_count "$trace" sendto .)" 0
+	np_status "$NC_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/nc.out")" "$(np_sha "$in")"
+}
+
+@test "--io rw receives with read(2) from the socket and write(2) to stdout" {
+	local in trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	in=$(np_random_file in 4M)
+	NC_IN=$in np_nc_listen -N -n 127.0.0.1 0
+	zc_strace "$trace" /dev/null "$out" --io rw 127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_sum "$trace" read "^$TCP")" 4194304
+	assert_equal "$(zc_sum "$trace" write "^1<$out>")" 4194304
+	assert_equal "$(zc_count "$trace" splice .)" 0
+	assert_equal "$(zc_count "$trace" recvfrom .)" 0
+	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+}
+
+@test "--io send sends with sendto(2), no sendfile(2) or write(2) on the socket" {
+	local in trace=$BATS_TEST_TMPDIR/trace sock=$BATS_TEST_TMPDIR/s.sock
+	local got=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	in=$(np_random_file in 4M)
+	zc_socat_listen "$sock" "$got"
+	zc_strace "$trace" "$in" /dev/null --io send -N -U "$sock"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_sum "$trace" sendto "^$UNIX")" 4194304
+	assert_equal "$(zc_count "$trace" sendfile .)" 0
+	assert_equal "$(zc_count "$trace" write "^$UNIX")" 0
+	np_status "$SOCAT_PID"
+	assert_equal "$(np_sha "$got")" "$(np_sha "$in")"
+}
+
+@test "--io send receives with recvfrom(2), no splice(2) or read(2) on the socket" {
+	local in trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	in=$(np_random_file in 4M)
+	NC_IN=$in np_nc_listen -N -n 127.0.0.1 0
+	zc_strace "$trace" /dev/null "$out" --io send 127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_sum "$trace" recvfrom "^$TCP")" 4194304
+	assert_equal "$(zc_count "$trace" splice .)" 0
+	assert_equal "$(zc_count "$trace" read "^$TCP")" 0
+	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+}
+
+@test "--digest keeps the copy loop: no sendfile(2) or splice(2) when the bytes must be seen" {
+	local in trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	in=$(np_random_file in 4M)
+	NP_REPLY=$in np_python_listen STREAM '
+c, a = s.accept()
+while c.recv(65536):
+    pass
+with open(os.environ["NP_REPLY"], "rb") as f:
+    c.sendall(f.read())
+c.close()
+'
+	zc_strace "$trace" "$in" "$out" --digest sha256 -N 127.0.0.1 "$PY_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_count "$trace" sendfile .)" 0
+	assert_equal "$(zc_count "$trace" splice .)" 0
+	assert_equal "$(zc_sum "$trace" sendto "^$TCP")" 4194304
+	assert_equal "$(zc_sum "$trace" recvfrom "^$TCP")" 4194304
+	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+}
+
+@test "an O_APPEND stdout skips splice(2), is written with write(2) and keeps what it held" {
+	local in trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	in=$(np_random_file in 4M)
+	NC_IN=$in np_nc_listen -N -n 127.0.0.1 0
+	echo head >"$out"
+	NP_RC=0
+	timeout 10 strace -f -qq -yy -s 0 -e signal=none \
+	    -e trace=splice,write,recvfrom -o "$trace" \
+	    "${NP[@]}" 127.0.0.1 "$NC_PORT" </dev/null >>"$out" || NP_RC=$?
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_count "$trace" splice .)" 0
+	assert_equal "$(zc_sum "$trace" write "^1<$out>")" 4194304
+	assert_equal "$(head -n 1 "$out")" head
+	assert_equal "$(tail -c +6 "$out" | np_sha /dev/stdin)" "$(np_sha "$in")"
+}
+
+@test "sendfile(2) refused with EINVAL falls back to read(2) for that input and sends every byte" {
+	local trace=$BATS_TEST_TMPDIR/trace size
+	zc_need_strace
+	zc_held_environ
+	size=$(stat -c %s "$BATS_TEST_TMPDIR/environ")
+	np_nc_listen -n 127.0.0.1 0
+	zc_strace "$trace" "$ENVIRON_FILE" /dev/null -N 127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	# Refused once, silently without -vv; then the copy loop.
+	assert_equal "$NP_STDERR" ""
+	assert_equal "$(zc_calls "$trace" sendfile . | grep -c '= -1 EINVAL')" 1
+	assert_equal "$(zc_sum "$trace" read '^0</proc/')" "$size"
+	assert_equal "$(zc_sum "$trace" sendto "^$TCP")" "$size"
+	np_status "$NC_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/nc.out")" \
+	    "$(np_sha "$BATS_TEST_TMPDIR/environ")"
+}
+
+@test "-vv says once that sendfile(2) was refused and the copy loop took over" {
+	zc_held_environ
+	np_nc_listen -n 127.0.0.1 0
+	np_io "$ENVIRON_FILE" /dev/null -vv -N 127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(grep -c refused <<<"$NP_STDERR")" 1
+	assert_equal "$(grep refused <<<"$NP_STDERR")" \
+	    "netpipe: sendfile refused; using the copy loop: Invalid argument"
+	np_status "$NC_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/nc.out")" \
+	    "$(np_sha "$BATS_TEST_TMPDIR/environ")"
+}
+
+@test "splice(2) refused by /dev/full falls back to write(2) on that output, which reports ENOSPC" {
+	local in trace=$BATS_TEST_TMPDIR/trace
+	zc_need_strace
+	in=$(np_random_file in 1M)
+	NC_IN=$in np_nc_listen -N -n 127.0.0.1 0
+	zc_strace "$trace" /dev/null /dev/full -vv 127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 1
+	assert_equal "$(zc_calls "$trace" splice '^[0-9]+<pipe:.*NULL, 1</dev/full' |
+	    grep -c '= -1 EINVAL')" 1
+	assert_equal "$(zc_calls "$trace" write '^1</dev/full' |
+	    grep -c '= -1 ENOSPC')" 1
+	[[ $NP_STDERR == *"netpipe: splice to output refused; using the copy loop: Invalid argument"* ]] ||
+	    fail "no refusal message: $NP_STDERR"
+	assert_equal "$(grep -c '^netpipe: stdout: ' <<<"$NP_STDERR")" 1
+	assert_equal "$(grep '^netpipe: stdout: ' <<<"$NP_STDERR")" \
+	    "netpipe: stdout: No space left on device"
+}
+
+@test "every --io mode sends 32 MiB with NUL bytes over TCP to nc.openbsd intact" {
+	local in=$ZC_NUL want=$ZC_NUL_SHA mode
+	for mode in "${ZC_MODES[@]}"; do
+		np_nc_listen -n 127.0.0.1 0
+		np_io "$in" /dev/null --io "$mode" -N 127.0.0.1 "$NC_PORT"
+		assert_equal "$mode $NP_RC" "$mode 0"
+		np_status "$NC_PID" 30
+		assert_equal "$mode $(np_sha "$BATS_TEST_TMPDIR/nc.out")" "$mode $want"
+	done
+}
+
+@test "every --io mode receives 32 MiB with NUL bytes over TCP from nc.openbsd intact" {
+	local in=$ZC_NUL want=$ZC_NUL_SHA mode out=$BATS_TEST_TMPDIR/out
+	for mode in "${ZC_MODES[@]}"; do
+		np_listen_exec --io "$mode" 127.0.0.1 0
+		timeout 30 nc.openbsd -N 127.0.0.1 "$NP_PORT" <"$in"
+		np_status "$NP_PID" 30
+		assert_equal "$mode $NP_STATUS" "$mode 0"
+		assert_equal "$mode $(np_sha "$out")" "$mode $want"
+	done
+}
+
+@test "every --io mode sends 32 MiB with NUL bytes over a Unix socket to socat intact" {
+	local in=$ZC_NUL want=$ZC_NUL_SHA mode sock=$BATS_TEST_TMPDIR/s.sock
+	local got=$BATS_TEST_TMPDIR/got
+	for mode in "${ZC_MODES[@]}"; do
+		rm -f "$sock"
+		zc_socat_listen "$sock" "$got"
+		np_io "$in" /dev/null --io "$mode" -N -U "$sock"
+		assert_equal "$mode $NP_RC" "$mode 0"
+		np_status "$SOCAT_PID" 30
+		assert_equal "$mode $(np_sha "$got")" "$mode $want"
+	done
+}
+
+@test "every --io mode receives 32 MiB with NUL bytes over a Unix socket from socat intact" {
+	local in=$ZC_NUL want=$ZC_NUL_SHA mode sock=$BATS_TEST_TMPDIR/s.sock
+	local out=$BATS_TEST_TMPDIR/out
+	for mode in "${ZC_MODES[@]}"; do
+		np_listen_exec --io "$mode" -U "$sock"
+		timeout 30 socat -u "OPEN:$in" "UNIX-CONNECT:$sock"
+		np_status "$NP_PID" 30
+		assert_equal "$mode $NP_STATUS" "$mode 0"
+		assert_equal "$mode $(np_sha "$out")" "$mode $want"
+	done
+}
+
+# zc_rss_run RSSFILE LISTEN_ARGS -- CLIENT_ARGS: one transfer of $ZC_IN
+# with both ends under GNU time; their peak RSS (KiB, the VmHWM at exit) go
+# to RSSFILE.l and RSSFILE.c.  The listener writes to /dev/null and its -v
+# summary must count every byte.
+zc_rss_run() {
+	local rss=$1 largs=() err=$BATS_TEST_TMPDIR/listen.err
+	shift
+	while [ "$1" != -- ]; do
+		largs+=("$1")
+		shift
+	done
+	shift
+	: >"$err"
+	/usr/bin/time -f %M -o "$rss.l" "${NP[@]}" -v -l "${largs[@]}" \
+	    </dev/null >/dev/null 2>"$err" 3>&- &
+	NP_PID=$!
+	np_track "$NP_PID"
+	np_wait_for "$err" '^Listening on '
+	NP_PORT=$(sed -nE 's/^Listening on .* ([0-9]+)$/\1/p' "$err")
+	[ -z "$NP_PORT" ] || set -- "$@" "$NP_PORT"
+	timeout 60 /usr/bin/time -f %M -o "$rss.c" "${NP[@]}" -N "$@" \
+	    <"$ZC_IN" >/dev/null
+	np_status "$NP_PID" 60
+	assert_equal "$NP_STATUS" 0
+	grep -q "^netpipe: sent 0 B, received $ZC_HUMAN in " "$err" ||
+	    fail "the listener did not receive $ZC_HUMAN: $(cat "$err")"
+}
+
+@test "peak RSS of both ends stays under 8 MiB for 256 MiB and does not grow with the size" {
+	local rss=$BATS_TEST_TMPDIR/rss sock=$BATS_TEST_TMPDIR/s.sock small end
+	[ -z "${NETPIPE_WRAP:-}" ] || skip "netpipe runs under $NETPIPE_WRAP"
+	! grep -q __asan_init "$NETPIPE" ||
+	    skip "a sanitizer build keeps shadow memory"
+	[ -x /usr/bin/time ] || skip "GNU time is not installed"
+	# Memory does not depend on the bytes: sparse files, read as NULs,
+	# cost no time to make.
+	ZC_IN=$BATS_TEST_TMPDIR/small ZC_HUMAN="4.00 MiB"
+	truncate -s 4M "$ZC_IN"
+	zc_rss_run "$rss.small" 127.0.0.1 0 -- 127.0.0.1
+	ZC_IN=$BATS_TEST_TMPDIR/big ZC_HUMAN="256.0 MiB"
+	truncate -s 256M "$ZC_IN"
+	zc_rss_run "$rss.tcp" 127.0.0.1 0 -- 127.0.0.1
+	zc_rss_run "$rss.unix" --io rw -U "$sock" -- --io rw -U "$sock"
+	for end in l c; do
+		small=$(cat "$rss.small.$end")
+		((small < 8192)) || fail "4 MiB, $end: $small KiB"
+		(($(cat "$rss.tcp.$end") < 8192)) ||
+		    fail "256 MiB TCP, $end: $(cat "$rss.tcp.$end") KiB"
+		(($(cat "$rss.unix.$end") < 8192)) ||
+		    fail "256 MiB Unix rw, $end: $(cat "$rss.unix.$end") KiB"
+		# Flat: 64 times the data, at most 1 MiB more memory.
+		(($(cat "$rss.tcp.$end") < small + 1024)) ||
+		    fail "$end grew from $small to $(cat "$rss.tcp.$end") KiB"
+	done
+}
