@@ -242,7 +242,6 @@ struct tls	*ntls_client(const struct np_opts *, int);
 struct tls	*ntls_server(const struct np_opts *);
 struct tls	*ntls_accept(const struct np_opts *, struct tls *, int);
 ssize_t	 ntls_io(struct tls *, int, void *, size_t, short *);
-int	 ntls_clean_eof(struct tls *);
 void	 ntls_close_notify(struct tls *, int);
 void	 ntls_free(struct tls *);
 

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "netpipe.h"
 
@@ -252,6 +254,7 @@ static long long opts_number(const char *, const char *, long long,
 static long long opts_size(const char *, const char *);
 static void	 strlist_add(struct np_strlist *, const char *);
 static void	 check_unbuilt(const unsigned char *);
+static void	 check_tls(const struct np_opts *);
 static void	 set_short(struct np_opts *, int, const char *,
 		    unsigned char *);
 static void	 set_long(struct np_opts *, int, const char *);
@@ -269,6 +272,78 @@ static void	 parse_scan_ports(struct np_opts *, int, char *[]);
 static void	 add_port_item(struct np_opts *, char *);
 static void	 check_unix_path(const char *);
 
+/* -h: one line per option, short letters first, in getopt order. */
+static const char *help_lines[] = {
+	"-4, --ipv4              IPv4 only",
+	"-6, --ipv6              IPv6 only",
+	"-b, --broadcast         allow broadcast (UDP)",
+	"-C, --crlf              send CR LF line endings",
+	"-D, --debug             SO_DEBUG on the socket",
+	"-d, --no-stdin          do not read stdin",
+	"-e, --exec CMD          run CMD (argv split) on the connection",
+	"-F, --fdpass            pass the connected socket on stdout",
+	"-h, --help              this help",
+	"-I, --recv-buf LEN      receive buffer size",
+	"-i, --interval SECS     delay between lines sent, ports scanned",
+	"-k, --keep-open         listener: accept the next peer",
+	"-l, --listen            listen for a peer",
+	"-M, --ttl TTL           outgoing TTL or hop limit",
+	"-m, --min-ttl TTL       drop incoming packets below TTL",
+	"-N, --shutdown          half-close the socket after input EOF",
+	"-n, --numeric           numeric addresses only, no DNS",
+	"-O, --send-buf LEN      send buffer size",
+	"-P, --proxy-user USER   proxy user (password: NETPIPE_PROXY_PASSWORD)",
+	"-p, --source-port PORT  local port (or the listen port)",
+	"-q, --quit-after SECS   quit SECS after input EOF (implies -N)",
+	"-r, --random-ports      scan ports in random order",
+	"-s, --source ADDR       local source address",
+	"-T, --tos KEYWORD       TOS or traffic class",
+	"-t, --telnet            refuse telnet negotiation",
+	"-U, --unix              Unix-domain socket",
+	"-u, --udp               UDP (with -U: Unix datagram)",
+	"-v, --verbose           connection messages (-vv: more)",
+	"-W, --recv-limit N      quit after receiving N packets",
+	"-w, --wait SECS         connect and idle timeout",
+	"-X, --proxy-type PROTO  proxy protocol: 4, 5 or connect",
+	"-x, --proxy ADDR[:PORT] connect through a proxy",
+	"-z, --scan              scan ports, send nothing",
+	"    --accept-timeout S  listener: give up after S seconds alone",
+	"    --allow SPEC        listener: admit address, CIDR or host",
+	"    --allow-file FILE   listener: --allow specs, one per line",
+	"    --broker            listener: relay every peer to the others",
+	"    --broker-block      --broker: slow senders, drop nobody",
+	"    --chat              --broker with names, joins and leaves",
+	"    --deny SPEC         listener: refuse address, CIDR or host",
+	"    --deny-file FILE    listener: --deny specs, one per line",
+	"    --digest sha256     print digests of what was sent, received",
+	"    --half-close        keep sending after the peer's EOF",
+	"    --hex-dump FILE     log traffic both ways as a hex dump",
+	"    --inherit-fd N      serve on an inherited listening socket",
+	"    --io MODE           auto, rw, send or zerocopy",
+	"    --join GROUP[@IF]   UDP listener: join a multicast group",
+	"    --max-conns N       listener: at most N peers at once",
+	"    --output FILE       write what is received to FILE",
+	"    --progress[=WHEN]   live progress line: auto, always, never",
+	"    --queue-size BYTES  --broker: bound of each peer's queue",
+	"    --rate N[K|M|G]     cap throughput at N bytes per second",
+	"    --scan-parallel N   -z: probe N ports at a time",
+	"    --send-file FILE    send FILE, then half-close",
+	"    --send-flags oob    send the last input byte as urgent data",
+	"    --seqpacket         with -U: SOCK_SEQPACKET",
+	"    --sh-exec CMD       run CMD through /bin/sh -c",
+	"    --size N[K|M|G]     expected size, for --progress",
+	"    --sockopt NAME[=V]  set a socket option (see netpipe(1))",
+	"    --stats[=json]      print a transfer summary on exit",
+	"    --tls               TLS client, or server with -l",
+	"    --tls-ca FILE       trust anchors (server: demand client certs)",
+	"    --tls-cert FILE     certificate",
+	"    --tls-key FILE      private key",
+	"    --tls-name NAME     expected server name",
+	"    --tls-noverify      do not verify the peer (warns)",
+	"    --tls-pin HASH      accept only this certificate (SHA256:hex)",
+	"    --version           print the version",
+};
+
 /*
  * Print the synopsis (to stdout for -h, stderr otherwise) and exit: 0 when
  * help was asked for, 2 after a usage error.
@@ -277,65 +352,22 @@ void
 usage(int help)
 {
 	FILE *fp = help ? stdout : stderr;
+	size_t i;
 
 	fprintf(fp,
-	    "usage: netpipe [-46bCDdFhklNnrtUuvz] [-I length] [-i interval] "
-	    "[-M ttl]\n"
-	    "\t       [-m minttl] [-O length] [-P proxy_username] "
-	    "[-p source_port]\n"
-	    "\t       [-q seconds] [-s sourceaddr] [-T keyword] "
-	    "[-W recvlimit]\n"
-	    "\t       [-w timeout] [-X proxy_protocol] "
-	    "[-x proxy_address[:port]]\n"
-	    "\t       [--half-close] [--version] "
+	    "usage: netpipe [-46bCDdFhklNnrtUuvz] [-e command] [-I length] "
+	    "[-i interval]\n"
+	    "\t       [-M ttl] [-m minttl] [-O length] [-P proxy_username]\n"
+	    "\t       [-p source_port] [-q seconds] [-s sourceaddr] "
+	    "[-T keyword]\n"
+	    "\t       [-W recvlimit] [-w timeout] [-X proxy_protocol]\n"
+	    "\t       [-x proxy_address[:port]] [--long-option ...] "
 	    "[destination] [port]\n");
 	if (!help)
 		exit(NP_EXIT_USAGE);
-	fprintf(fp, "\n"
-	    "  -4, --ipv4              IPv4 only\n"
-	    "  -6, --ipv6              IPv6 only\n"
-	    "  -b, --broadcast         allow broadcast (UDP)\n"
-	    "  -C, --crlf              send CR LF line endings\n"
-	    "  -D, --debug             SO_DEBUG on the socket\n"
-	    "  -d, --no-stdin          do not read stdin\n"
-	    "  -F, --fdpass            pass the connected socket on stdout\n"
-	    "  -h, --help              this help\n"
-	    "  -I, --recv-buf LEN      receive buffer size\n"
-	    "  -i, --interval SECS     delay between lines sent, ports "
-	    "scanned\n"
-	    "  -k, --keep-open         listener: accept the next peer\n"
-	    "  -l, --listen            listen for a peer\n"
-	    "  -M, --ttl TTL           outgoing TTL or hop limit\n"
-	    "  -m, --min-ttl TTL       drop incoming packets below TTL\n"
-	    "  -N, --shutdown          half-close the socket after input EOF\n"
-	    "  -n, --numeric           numeric addresses only, no DNS\n"
-	    "  -O, --send-buf LEN      send buffer size\n"
-	    "  -P, --proxy-user USER   proxy user name (password: "
-	    "NETPIPE_PROXY_PASSWORD)\n"
-	    "  -p, --source-port PORT  local port (or the listen port)\n"
-	    "  -q, --quit-after SECS   quit SECS after input EOF (implies "
-	    "-N)\n"
-	    "  -r, --random-ports      scan ports in random order\n"
-	    "  -s, --source ADDR       local source address\n"
-	    "  -T, --tos KEYWORD       TOS or traffic class\n"
-	    "  -t, --telnet            refuse telnet negotiation\n"
-	    "  -U, --unix              Unix-domain socket\n"
-	    "  -u, --udp               UDP (with -U: Unix datagram)\n"
-	    "  -v, --verbose           connection messages (-vv: more)\n"
-	    "  -W, --recv-limit N      quit after receiving N packets\n"
-	    "  -w, --wait SECS         connect and idle timeout\n"
-	    "  -X, --proxy-type PROTO  proxy protocol: 4, 5 or connect\n"
-	    "  -x, --proxy ADDR[:PORT] connect through a proxy\n"
-	    "  -z, --scan              scan ports, send nothing\n"
-	    "      --half-close        keep sending after the peer's EOF\n"
-	    "      --io MODE           auto, rw, send or zerocopy\n"
-	    "      --join GROUP[@IF]   UDP listener: join a multicast group\n"
-	    "      --output FILE       write what is received to FILE\n"
-	    "      --scan-parallel N   -z: probe N ports at a time\n"
-	    "      --send-file FILE    send FILE, then half-close\n"
-	    "      --seqpacket         with -U: SOCK_SEQPACKET\n"
-	    "      --sockopt NAME[=V]  set a socket option (see netpipe(1))\n"
-	    "      --version           print the version\n");
+	fputc('\n', fp);
+	for (i = 0; i < sizeof(help_lines) / sizeof(help_lines[0]); i++)
+		fprintf(fp, "  %s\n", help_lines[i]);
 	exit(NP_EXIT_OK);
 }
 
@@ -400,6 +432,31 @@ strlist_add(struct np_strlist *l, const char *s)
 	if (l->v == NULL)
 		err(NP_EXIT_FAIL, "reallocarray");
 	l->v[l->n++] = s;
+}
+
+/*
+ * TLS mistakes show before any connection is made: a server without a
+ * key pair, a pin that can never match, a file that cannot be read.
+ */
+static void
+check_tls(const struct np_opts *o)
+{
+	const char *files[] = { o->tls_ca, o->tls_cert, o->tls_key };
+	const char *names[] = { "--tls-ca", "--tls-cert", "--tls-key" };
+	size_t i;
+
+	if (o->mode == MODE_LISTEN && (o->tls_cert == NULL ||
+	    o->tls_key == NULL))
+		opts_usage_error("--tls with -l needs --tls-cert and "
+		    "--tls-key");
+	if (o->tls_pin != NULL && (strncasecmp(o->tls_pin, "sha256:", 7) != 0 ||
+	    strlen(o->tls_pin) != 7 + 64 ||
+	    strspn(o->tls_pin + 7, "0123456789abcdefABCDEF") != 64))
+		opts_usage_error("--tls-pin: \"%s\" is invalid (want "
+		    "SHA256:64 hex digits)", o->tls_pin);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (files[i] != NULL && access(files[i], R_OK) == -1)
+			err(NP_EXIT_FAIL, "%s: %s", names[i], files[i]);
 }
 
 static void
@@ -754,6 +811,8 @@ opts_parse(struct np_opts *o, int argc, char *argv[])
 		set_option(o, ch, optarg, seen);
 	check_conflicts(seen);
 	check_unbuilt(seen);
+	if (o->tls)
+		check_tls(o);
 	if (o->exec_cmd != NULL &&
 	    o->exec_cmd[strspn(o->exec_cmd, " \t\n")] == '\0')
 		opts_usage_error("%s: the command is empty",

@@ -150,9 +150,6 @@ ntls_server(const struct np_opts *o)
 	struct tls_config *cfg;
 	struct tls *ctx;
 
-	if (o->tls_cert == NULL || o->tls_key == NULL)
-		errx(NP_EXIT_USAGE, "--tls with -l needs --tls-cert and "
-		    "--tls-key");
 	cfg = ntls_config(o, 1);
 	if ((ctx = tls_server()) == NULL)
 		errx(NP_EXIT_FAIL, "tls: out of memory");
@@ -187,7 +184,8 @@ ntls_accept(const struct np_opts *o, struct tls *server, int fd)
  * Read or write through TLS.  Returns the byte count, 0 for a clean end
  * (close_notify), -1 after a message, or NTLS_WANT with *events set to
  * what poll must wait for.  A peer that closes without close_notify is
- * an error: the stream may have been cut.
+ * an error (OpenSSL 3 reports "unexpected eof"): the stream may have
+ * been cut.
  */
 ssize_t
 ntls_io(struct tls *ctx, int writing, void *buf, size_t len, short *events)
@@ -204,22 +202,6 @@ ntls_io(struct tls *ctx, int writing, void *buf, size_t len, short *events)
 		warnx("tls: %s: %s", writing ? "write" : "read",
 		    tls_error(ctx));
 	return n;
-}
-
-/*
- * After a read returned 0: was it the peer's close_notify (1), or did the
- * connection just stop, so that the data may have been cut short (0,
- * after a message)?  libtls tells the two apart only through tls_close.
- */
-int
-ntls_clean_eof(struct tls *ctx)
-{
-	if (tls_close(ctx) == -1 && strstr(tls_error(ctx), "close notify")) {
-		warnx("tls: the peer closed without close_notify; "
-		    "the data may be truncated");
-		return 0;
-	}
-	return 1;
 }
 
 /*

@@ -99,6 +99,7 @@ struct pump {
 	int			 zc_recv;	/* splice net -> pipe -> out */
 	int			 rw;		/* --io rw: read/write on net */
 	int			 net_eof;
+	int			 net_failed;	/* reading broke: flush, exit 1 */
 	int			 wr_shut;
 	int			 quitting;
 	long long		 packets;
@@ -120,6 +121,7 @@ static int	 net_fill(struct pump *);
 static int	 net_drain(struct pump *);
 static size_t	 telnet(struct pump *, unsigned char *, size_t);
 static int	 io_failed(const char *);
+static int	 net_broken(struct pump *, const char *);
 static int	 open_stdio(struct pump *);
 static void	 pump_choose(struct pump *);
 static int	 zc_refused(struct pump *, int *, const char *);
@@ -210,7 +212,7 @@ pump_run(struct pump *p, int net, int flags)
 	p->net = net;
 	p->dgram = (flags & PUMP_DGRAM) != 0;
 	p->unconnected = (flags & PUMP_UNCONNECTED) != 0;
-	p->net_eof = p->wr_shut = p->quitting = 0;
+	p->net_eof = p->net_failed = p->wr_shut = p->quitting = 0;
 	p->packets = 0;
 	/* UDP -k learns whom to answer from the first datagram it takes. */
 	p->peerlen = 0;
@@ -403,8 +405,9 @@ zc_refused(struct pump *p, int *flag, const char *what)
 		*flag = 0;
 		return -1;
 	}
-	return io_failed(strcmp(what, "sendfile") == 0 ? "send" :
-	    strcmp(what, "splice from socket") == 0 ? "recv" : "stdout");
+	if (strcmp(what, "splice from socket") == 0)
+		return net_broken(p, "recv");
+	return io_failed(strcmp(what, "sendfile") == 0 ? "send" : "stdout");
 }
 
 static int
@@ -578,6 +581,8 @@ pump_finished(struct pump *p)
 	}
 	if (down_pending(p))
 		return -1;
+	if (p->net_failed)
+		return NP_EXIT_FAIL;
 	if (p->net_eof && (!o->half_close || in_done))
 		return NP_EXIT_OK;
 	if (p->quitting || limit)
@@ -660,6 +665,20 @@ io_failed(const char *what)
 {
 	warn("%s", what);
 	return NP_EXIT_FAIL;
+}
+
+/*
+ * Reading the peer failed (reset, ICMP unreachable, TLS cut).  What
+ * arrived before still goes to the output; then the pump exits 1.
+ * what is NULL when the message was printed already.
+ */
+static int
+net_broken(struct pump *p, const char *what)
+{
+	if (what != NULL)
+		warn("%s", what);
+	p->net_failed = p->net_eof = 1;
+	return -1;
 }
 
 /* Read stdin into the outgoing buffer: -1 to go on, or an exit code. */
@@ -749,7 +768,7 @@ net_fill(struct pump *p)
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
 			return -1;
-		return io_failed("recv");
+		return net_broken(p, "recv");
 	}
 	if (p->unconnected)
 		p->peerlen = len;
@@ -780,10 +799,11 @@ tls_fill(struct pump *p, size_t room)
 	if (n == NTLS_WANT)
 		return -1;
 	if (n == -1)
-		return NP_EXIT_FAIL;
+		return net_broken(p, NULL);
 	if (n == 0) {
+		/* libtls over OpenSSL 3: 0 is close_notify; a cut is -1. */
 		p->net_eof = 1;
-		return ntls_clean_eof(p->tls) ? -1 : NP_EXIT_FAIL;
+		return -1;
 	}
 	p->packets++;
 	moved(p, METER_RECV, b->data + b->end, n);

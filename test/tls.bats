@@ -84,9 +84,10 @@ tls_s_server() {
 	SSL_PORT=$(sed -nE 's/^ACCEPT 127\.0\.0\.1:([0-9]+)$/\1/p' "$out")
 }
 
-# tls_socat_listen ADDRESS...: start `socat -d -d -u OPENSSL-LISTEN:0,...
-# ADDRESS` with the server certificate and set SOCAT_PID and SOCAT_PORT
-# from its "listening on" line.
+# tls_socat_listen OPTIONS ADDRESS: start `socat -d -d -u
+# OPENSSL-LISTEN:0,bind=127.0.0.1,OPTIONS ADDRESS` (OPTIONS name the
+# certificate) and set SOCAT_PID and SOCAT_PORT from its "listening on"
+# line.
 tls_socat_listen() {
 	local err=$BATS_TEST_TMPDIR/socat.err
 	: >"$err"
@@ -151,7 +152,7 @@ print("unwrapped", flush=True)
 '
 
 # Send 100000 bytes, then cut the TCP connection without close_notify
-# (SSLSocket.shutdown shuts the socket down under TLS).
+# (SSLSocket.shutdown shuts down the TCP socket beneath TLS).
 PY_TLS_CUT='
 import socket
 c.sendall(b"x" * 100000)
@@ -330,15 +331,24 @@ c.close()
 	np_python_listen STREAM "$PY_TLS$PY_TLS_CUT"
 	run -1 --separate-stderr timeout 10 "${NP[@]}" --tls \
 	    --tls-ca "$TLS_DIR/ca.pem" localhost "$PY_PORT" </dev/null
-	[[ $stderr == "netpipe: tls: read: "*"unexpected eof"* ]]
+	# OpenSSL's words, or netpipe's own where libtls cannot tell.
+	[[ $stderr == "netpipe: tls: read: "*"unexpected eof"* ||
+	    $stderr == "netpipe: tls: the peer closed without close_notify"* ]]
 }
 
 @test "what arrived before a cut without close_notify still reaches stdout" {
+	local err=$BATS_TEST_TMPDIR/np.err out=$BATS_TEST_TMPDIR/cut.out rc
 	np_python_listen STREAM "$PY_TLS$PY_TLS_CUT"
-	np_io /dev/null "$BATS_TEST_TMPDIR/cut.out" --tls \
-	    --tls-ca "$TLS_DIR/ca.pem" localhost "$PY_PORT"
-	assert_equal "$NP_RC" 1
-	assert_equal "$(stat -c %s "$BATS_TEST_TMPDIR/cut.out")" 100000
+	# Nobody reads stdout, a pipe, until netpipe has met the cut: what it
+	# has read by then but not written waits in its buffer.
+	timeout 10 "${NP[@]}" --tls --tls-ca "$TLS_DIR/ca.pem" localhost \
+	    "$PY_PORT" </dev/null 2>"$err" | {
+		np_wait_for "$err" 'tls: ' 5 2>/dev/null || true
+		cat >"$out"
+	}
+	rc=${PIPESTATUS[0]}
+	assert_equal "$rc" 1
+	assert_equal "$(stat -c %s "$out")" 100000
 }
 
 @test "--half-close over TLS keeps sending after the peer's close_notify" {
@@ -453,7 +463,7 @@ time.sleep(20)
 	run -1 --separate-stderr timeout 10 "${NP[@]}" -v --tls -l \
 	    --tls-cert "$BATS_TEST_TMPDIR/none.pem" \
 	    --tls-key "$TLS_DIR/server.key" 127.0.0.1 0 </dev/null
-	assert_equal "$stderr" "netpipe: --tls-cert: failed to open certificate file '$BATS_TEST_TMPDIR/none.pem': No such file or directory"
+	assert_equal "$stderr" "netpipe: --tls-cert: $BATS_TEST_TMPDIR/none.pem: No such file or directory"
 }
 
 @test "--tls-noverify and --tls-pin cannot be used together" {
