@@ -24,6 +24,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <err.h>
 #include <errno.h>
 #include <poll.h>
@@ -340,6 +343,7 @@ peer_add(struct hub *h, int fd, const char *name)
 {
 	struct peer *p;
 	size_t cap;
+	int one = 1;
 
 	if (h->npeers % 64 == 0) {
 		cap = h->npeers + 64;
@@ -349,6 +353,12 @@ peer_add(struct hub *h, int fd, const char *name)
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		err(NP_EXIT_FAIL, "calloc");
+	/*
+	 * A relay is one more hop: with Nagle's algorithm each hop could
+	 * hold a small message until the last one is acknowledged.  Reads
+	 * are relayed whole, so this costs few extra packets.
+	 */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	p->fd = fd;
 	p->id = ++h->nextid;
 	strlcpy(p->name, name, sizeof(p->name));

@@ -406,6 +406,7 @@ static long long
 opts_size(const char *flag, const char *s)
 {
 	char digits[32];
+	const char *errstr;
 	size_t len = strlen(s);
 	int shift = 0;
 	long long n;
@@ -419,9 +420,11 @@ opts_size(const char *flag, const char *s)
 		opts_usage_error("%s: \"%s\" is invalid", flag, s);
 	memcpy(digits, s, len);
 	digits[len] = '\0';
-	n = opts_number(flag, digits, 1, LLONG_MAX >> 30);
 	if (strspn(digits, "0123456789") != len)
 		opts_usage_error("%s: \"%s\" is invalid", flag, s);
+	n = strtonum(digits, 1, LLONG_MAX >> 30, &errstr);
+	if (errstr != NULL)
+		opts_usage_error("%s: \"%s\" is %s", flag, s, errstr);
 	return n << shift;
 }
 

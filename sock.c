@@ -155,9 +155,6 @@ struct sockopt_set {
 	socklen_t	 len;
 };
 
-typedef int sockopt_fn(int, const struct sockopt_set *, int, int,
-    const char *);
-
 /* --join GROUP[@iface], parsed. */
 struct mcast {
 	int		 family;
@@ -203,7 +200,8 @@ static int	 sockopt_next(const struct np_opts *, size_t *,
 		    struct sockopt_set *);
 static int	 sockopt_fits(const struct sockopt_row *, int);
 static int	 sockopt_each(const struct np_opts *, int, int, int,
-		    sockopt_fn *);
+		    int (*)(int, const struct sockopt_set *, int, int,
+		    const char *));
 static int	 sockopt_set(int, const struct sockopt_set *, int, int,
 		    const char *);
 static int	 sockopt_show(int, const struct sockopt_set *, int, int,
@@ -529,7 +527,7 @@ sock_opts_check(const struct np_opts *o)
  */
 static int
 sockopt_each(const struct np_opts *o, int fd, int family, int phases,
-    sockopt_fn *fn)
+    int (*fn)(int, const struct sockopt_set *, int, int, const char *))
 {
 	const struct sockopt_row *r;
 	struct sockopt_set s;

@@ -87,6 +87,7 @@ struct pump {
 	/* Per connection. */
 	int			 net;
 	int			 dgram;
+	int			 seqpacket;	/* zero-length read is EOF */
 	int			 unconnected;	/* UDP -k: reply to last sender */
 	struct sockaddr_storage	 peer;
 	socklen_t		 peerlen;
@@ -211,6 +212,7 @@ pump_run(struct pump *p, int net, int flags)
 
 	p->net = net;
 	p->dgram = (flags & PUMP_DGRAM) != 0;
+	p->seqpacket = (flags & PUMP_SEQPACKET) != 0;
 	p->unconnected = (flags & PUMP_UNCONNECTED) != 0;
 	p->net_eof = p->net_failed = p->wr_shut = p->quitting = 0;
 	p->packets = 0;
@@ -224,7 +226,7 @@ pump_run(struct pump *p, int net, int flags)
 	 * datagrams that others sent before the connect; net_fill drops them.
 	 */
 	p->locklen = sizeof(p->lock);
-	if (!p->dgram || p->unconnected || getpeername(net,
+	if (!p->dgram || p->seqpacket || p->unconnected || getpeername(net,
 	    (struct sockaddr *)&p->lock, &p->locklen) == -1)
 		p->locklen = 0;
 	net_setup(p);
@@ -267,7 +269,7 @@ net_setup(struct pump *p)
 		    sizeof(one));
 		return;
 	}
-	if (p->o->recv_buf > 0)
+	if (sock_opt_given(p->o, "rcvbuf"))
 		return;
 	if (setsockopt(p->net, SOL_SOCKET, SO_RCVBUFFORCE, &size,
 	    sizeof(size)) == -1)
@@ -574,7 +576,7 @@ pump_finished(struct pump *p)
 		p->wr_shut = 1;
 		if (o->shutdown_wr && p->tls != NULL)
 			ntls_close_notify(p->tls, p->net);
-		if (o->shutdown_wr && !p->dgram)
+		if (o->shutdown_wr && (!p->dgram || p->seqpacket))
 			shutdown(p->net, SHUT_WR);
 		if (o->quit_after >= 0)
 			np_deadline_set(&p->quit, o->quit_after * 1000);
@@ -775,7 +777,7 @@ net_fill(struct pump *p)
 	if (p->locklen != 0 && (len != p->locklen ||
 	    memcmp(&p->peer, &p->lock, len) != 0))
 		return -1;
-	if (n == 0 && !p->dgram) {
+	if (n == 0 && (!p->dgram || p->seqpacket)) {
 		p->net_eof = 1;
 		return -1;
 	}

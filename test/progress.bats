@@ -89,6 +89,7 @@ last_record() {
 @test "--progress in a terminal redraws one line with bytes, rate, percent and ETA" {
 	local in st=$BATS_TEST_TMPDIR/status cmd line="" screen i
 	local bytes unit rate runit pct
+	command -v tmux >/dev/null || skip "tmux is not installed"
 	in=$(np_random_file in 4M)
 	np_nc_listen -n 127.0.0.1 0
 	printf -v cmd '%q ' "${NP[@]}"

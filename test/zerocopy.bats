@@ -36,11 +36,13 @@ zc_need_strace() {
 
 # zc_strace TRACE IN OUT ARGS...: np_io under strace, recording the data
 # syscalls with each descriptor decoded (-yy: "5<TCP:[...]>", "1</path>").
+# LeakSanitizer cannot run under ptrace, so a sanitizer build skips it.
 zc_strace() {
 	local trace=$1 in=$2 out=$3
 	shift 3
 	NP_RC=0
-	timeout "$NP_TIMEOUT" strace -f -qq -yy -s 0 -e signal=none \
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    timeout "$NP_TIMEOUT" strace -f -qq -yy -s 0 -e signal=none \
 	    -e trace=sendfile,splice,read,write,recvfrom,sendto -o "$trace" \
 	    "${NP[@]}" "$@" <"$in" >"$out" 2>"$BATS_TEST_TMPDIR/np.err" ||
 	    NP_RC=$?
@@ -283,7 +285,8 @@ c.close()
 	NC_IN=$in np_nc_listen -N -n 127.0.0.1 0
 	echo head >"$out"
 	NP_RC=0
-	timeout 10 strace -f -qq -yy -s 0 -e signal=none \
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    timeout 10 strace -f -qq -yy -s 0 -e signal=none \
 	    -e trace=splice,write,recvfrom -o "$trace" \
 	    "${NP[@]}" 127.0.0.1 "$NC_PORT" </dev/null >>"$out" || NP_RC=$?
 	assert_equal "$NP_RC" 0
