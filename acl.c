@@ -28,6 +28,8 @@
 /* The longest host name DNS allows, and the longest label in it. */
 #define ACL_HOST_MAX	253
 #define ACL_LABEL_MAX	63
+/* Out of descriptors, a busy listener says so at most this often. */
+#define ACL_EMFILE_QUIET_MS	(60 * 1000)
 
 struct acl_list {
 	struct acl_rule	*v;
@@ -365,13 +367,15 @@ acl_peer_name(int lfd, const struct sockaddr *sa, socklen_t len, char *name,
  * owns it) with the peer's name in name, after "Connection received on"
  * with -v.  Returns -1 with errno EAGAIN when nobody was waiting, EACCES
  * when the peer was refused (closed, and logged with -v) or its socket
- * options could not be set (closed, after a message), or another errno
- * after a message.
+ * options could not be set (closed, after a message), EMFILE when out of
+ * descriptors (the peer stays in the backlog; said at most once a
+ * minute), or another errno after a message.
  */
 int
 acl_accept(const struct np_opts *o, const struct acl *acl, int lfd,
     char *name, size_t size)
 {
+	static struct timespec quiet;	/* no EMFILE warning until */
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int fd;
@@ -382,6 +386,15 @@ acl_accept(const struct np_opts *o, const struct acl *acl, int lfd,
 		if (errno == EAGAIN || errno == EWOULDBLOCK ||
 		    errno == EINTR || errno == ECONNABORTED) {
 			errno = EAGAIN;
+			return -1;
+		}
+		if (errno == EMFILE || errno == ENFILE) {
+			/* The peer waits in the backlog: say so, not often. */
+			if (quiet.tv_sec == 0 || np_deadline_ms(&quiet) == 0) {
+				warn("accept (waiting for a free descriptor)");
+				np_deadline_set(&quiet, ACL_EMFILE_QUIET_MS);
+			}
+			errno = EMFILE;
 			return -1;
 		}
 		warn("accept");

@@ -46,6 +46,7 @@
 #define HUB_CONNS_DEF	100		/* --max-conns default for --broker */
 #define HUB_KEEP	(16 * 1024)	/* an empty queue keeps this much */
 #define HUB_WRITESZ	(64 * 1024)	/* at most this per write to stdout */
+#define HUB_PAUSE_MS	100		/* out of descriptors: try again */
 #define CHAT_LINE	1024		/* longer lines go out in pieces */
 #define CHAT_NICK	32
 #define CHAT_OBUF	(16 * 1024)
@@ -99,7 +100,7 @@ struct hub {
 	size_t			 readsz;
 	unsigned		 nextid;
 	int			 accepted;	/* some peer was let in */
-	int			 accept_paused;	/* out of descriptors */
+	struct timespec		 paused;	/* out of descriptors until */
 	unsigned char		*rbuf;
 	unsigned char		*obuf;		/* chat: lines being formed */
 	size_t			 olen;
@@ -260,7 +261,9 @@ hub_register(struct hub *h)
 
 	h->nev = 0;
 	ev_add(h, np_sigfd, POLLIN, hub_nothing, NULL, h);
-	if (h->npeers < h->maxpeers && !h->accept_paused &&
+	if (h->paused.tv_sec != 0 && np_deadline_ms(&h->paused) == 0)
+		h->paused.tv_sec = 0;
+	if (h->npeers < h->maxpeers && h->paused.tv_sec == 0 &&
 	    (h->o->keep_open || h->mode != HUB_FAN || !h->accepted))
 		ev_add(h, h->lfd, POLLIN, hub_accept, NULL, h);
 	for (i = 0; i < h->npeers; i++)
@@ -300,17 +303,26 @@ hub_nothing(struct hub *h, void *arg)
 	(void)arg;
 }
 
-/* Milliseconds poll may sleep: forever, or until --accept-timeout. */
+/*
+ * Milliseconds poll may sleep: until --accept-timeout or the end of a
+ * pause for descriptors, or forever.
+ */
 static int
 hub_timeout(struct hub *h, const struct timespec *deadline)
 {
+	int t = -1;
+
+	if (h->paused.tv_sec != 0)
+		t = np_deadline_ms(&h->paused);
 	if (h->accepted || h->o->accept_timeout == 0)
-		return -1;
+		return t;
 	if (np_deadline_ms(deadline) == 0) {
 		acl_timeout(h->o);
 		h->rc = NP_EXIT_FAIL;
 	}
-	return np_deadline_ms(deadline);
+	if (t == -1 || np_deadline_ms(deadline) < t)
+		t = np_deadline_ms(deadline);
+	return t;
 }
 
 /* Let in everyone who is waiting, up to --max-conns. */
@@ -327,11 +339,13 @@ hub_accept(struct hub *h, void *arg)
 			continue;
 		if (fd == -1 && errno == EAGAIN)
 			return;
+		if (fd == -1 && errno == EMFILE) {
+			/* Until a peer leaves, or a while: not a busy loop. */
+			np_deadline_set(&h->paused, HUB_PAUSE_MS);
+			return;
+		}
 		if (fd == -1) {
-			/* Out of descriptors: wait until a peer leaves. */
-			h->accept_paused = 1;
-			if (h->npeers == 0)
-				h->rc = NP_EXIT_FAIL;
+			h->rc = NP_EXIT_FAIL;
 			return;
 		}
 		peer_add(h, fd, name);
@@ -420,7 +434,7 @@ hub_sweep(struct hub *h)
 			}
 			h->peers[i] = h->peers[--h->npeers];
 			close(p->fd);
-			h->accept_paused = 0;
+			h->paused.tv_sec = 0;
 			if (h->o->verbose > 0 && !p->logged)
 				fprintf(stderr, "Connection closed on %s\n",
 				    p->name);

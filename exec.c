@@ -29,6 +29,8 @@
 #define EXEC_POLL_MS	100
 /* How long a stopping netpipe waits to reap the children it stopped. */
 #define EXEC_REAP_MS	1000
+/* Out of descriptors, accepting is tried again this often. */
+#define EXEC_PAUSE_MS	100
 
 extern char **environ;
 
@@ -49,6 +51,7 @@ struct exec_srv {
 	size_t			 nkids;
 	size_t			 max;
 	int			 accepted;	/* some peer was let in */
+	struct timespec		 paused;	/* out of descriptors until */
 	int			 rc;		/* -1 while serving */
 };
 
@@ -251,7 +254,12 @@ exec_poll(struct exec_srv *s, struct timespec *deadline)
 	int listening, timeout = -1;
 	size_t i;
 
-	listening = s->nkids < s->max && (o->keep_open || !s->accepted);
+	if (s->paused.tv_sec != 0 && np_deadline_ms(&s->paused) == 0)
+		s->paused.tv_sec = 0;
+	listening = s->nkids < s->max && (o->keep_open || !s->accepted) &&
+	    s->paused.tv_sec == 0;
+	if (s->paused.tv_sec != 0)
+		timeout = np_deadline_ms(&s->paused);
 	s->pfd[0].fd = np_sigfd;
 	s->pfd[0].events = POLLIN;
 	s->pfd[1].fd = listening ? s->lfd : -1;
@@ -259,7 +267,8 @@ exec_poll(struct exec_srv *s, struct timespec *deadline)
 	for (i = 0; i < s->nkids; i++) {
 		s->pfd[i + 2].fd = s->kids[i].pidfd;
 		s->pfd[i + 2].events = POLLIN;
-		if (s->kids[i].pidfd == -1)
+		if (s->kids[i].pidfd == -1 &&
+		    (timeout == -1 || timeout > EXEC_POLL_MS))
 			timeout = EXEC_POLL_MS;
 	}
 	if (!s->accepted && o->accept_timeout > 0) {
@@ -286,10 +295,13 @@ exec_accept(struct exec_srv *s)
 		fd = acl_accept(s->o, s->acl, s->lfd, name, sizeof(name));
 		if (fd == -1 && (errno == EAGAIN || errno == EACCES))
 			return;
+		if (fd == -1 && errno == EMFILE) {
+			/* Until a child leaves, or a while: not a busy loop. */
+			np_deadline_set(&s->paused, EXEC_PAUSE_MS);
+			return;
+		}
 		if (fd == -1) {
-			/* Out of descriptors: wait for a child to leave. */
-			if (s->nkids == 0)
-				s->rc = NP_EXIT_FAIL;
+			s->rc = NP_EXIT_FAIL;
 			return;
 		}
 		s->accepted = 1;
@@ -323,6 +335,7 @@ exec_collect(struct exec_srv *s)
 		}
 		/* Keep pfd in step with kids for the rest of this pass. */
 		s->kids[i] = s->kids[--s->nkids];
+		s->paused.tv_sec = 0;
 		s->pfd[i + 2] = s->pfd[s->nkids + 2];
 		if (s->o->verbose > 0 && s->max > 1)
 			fprintf(stderr, "Peers connected: %zu\n", s->nkids);

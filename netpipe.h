@@ -231,6 +231,7 @@ size_t	 filter_telnet(struct filter *, unsigned char *, size_t,
 #define METER_RECV	1
 struct meter;
 struct meter	*meter_new(const struct np_opts *, long long);
+void	 meter_start(struct meter *);
 int	 meter_needs_data(const struct np_opts *);
 void	 meter_add(struct meter *, int, const void *, size_t);
 void	 meter_finish(struct meter *);

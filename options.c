@@ -184,14 +184,8 @@ static const struct conflict {
 	{ OPT_BROKER,	'e',		CONFLICTS },
 	{ OPT_BROKER,	OPT_SH_EXEC,	CONFLICTS },
 	{ OPT_BROKER,	OPT_TLS,	CONFLICTS },
-	{ OPT_BROKER,	OPT_OUTPUT,	CONFLICTS },
-	{ OPT_BROKER,	OPT_SEND_FILE,	CONFLICTS },
 	{ 'e',		OPT_TLS,	CONFLICTS },
-	{ 'e',		OPT_OUTPUT,	CONFLICTS },
-	{ 'e',		OPT_SEND_FILE,	CONFLICTS },
 	{ OPT_SH_EXEC,	OPT_TLS,	CONFLICTS },
-	{ OPT_SH_EXEC,	OPT_OUTPUT,	CONFLICTS },
-	{ OPT_SH_EXEC,	OPT_SEND_FILE,	CONFLICTS },
 	/* A Unix-domain peer has no address to judge. */
 	{ OPT_ALLOW,	'U',		CONFLICTS },
 	{ OPT_ALLOW_FILE, 'U',		CONFLICTS },
@@ -242,6 +236,16 @@ static const struct tos_name {
 };
 
 /*
+ * What only the pump does.  -e, --broker, --chat and a -k listener with
+ * --max-conns above 1 move the bytes without it, so these are refused
+ * there rather than ignored.
+ */
+static const int pump_only[] = {
+	'C', 'i', 'q', 't', OPT_DIGEST, OPT_HALF_CLOSE, OPT_HEX_DUMP,
+	OPT_OUTPUT, OPT_PROGRESS, OPT_RATE, OPT_SEND_FILE, OPT_STATS,
+};
+
+/*
  * Options whose behaviour has not landed yet.  They are parsed, so the
  * command line stays stable, but refused at once rather than ignored.
  */
@@ -265,6 +269,7 @@ static int	 parse_when(const char *, const char *);
 static enum np_proxy parse_proxy_type(const char *);
 static const char *flag_name(int, char *, size_t);
 static void	 check_conflicts(const unsigned char *);
+static void	 check_pumpless(const struct np_opts *, const unsigned char *);
 static enum np_io parse_io(const char *);
 static void	 parse_proxy(struct np_opts *, const char *);
 static void	 parse_args(struct np_opts *, int, char *[]);
@@ -534,6 +539,26 @@ check_conflicts(const unsigned char *seen)
 		if (c->rule == REQUIRES && !seen[c->b])
 			opts_usage_error("%s requires %s", a, b);
 	}
+}
+
+static void
+check_pumpless(const struct np_opts *o, const unsigned char *seen)
+{
+	const char *who = NULL;
+	char name[32];
+	size_t i;
+
+	if (o->exec_cmd != NULL)
+		who = o->exec_shell ? "--sh-exec" : "-e";
+	else if (o->broker)
+		who = o->chat ? "--chat" : "--broker";
+	else if (o->max_conns > 1 && o->keep_open)
+		who = "--max-conns";
+	for (i = 0; who != NULL && i < sizeof(pump_only) /
+	    sizeof(pump_only[0]); i++)
+		if (seen[pump_only[i]])
+			opts_usage_error("%s and %s cannot be used together",
+			    who, flag_name(pump_only[i], name, sizeof(name)));
 }
 
 /*
@@ -814,6 +839,7 @@ opts_parse(struct np_opts *o, int argc, char *argv[])
 		set_option(o, ch, optarg, seen);
 	check_conflicts(seen);
 	check_unbuilt(seen);
+	check_pumpless(o, seen);
 	if (o->tls)
 		check_tls(o);
 	if (o->exec_cmd != NULL &&

@@ -166,9 +166,14 @@ listen_accept(const struct np_opts *o, const struct acl *acl, int lfd,
 			acl_timeout(o);
 			return -1;
 		}
-		fd = acl_accept(o, acl, lfd, name, sizeof(name));
-		if (fd != -1 || (errno != EAGAIN && errno != EACCES))
+		if ((fd = acl_accept(o, acl, lfd, name, sizeof(name))) != -1)
 			return fd;
+		if (errno == EMFILE) {
+			/* Out of descriptors: pause, or the listener spins. */
+			if (sock_wait(-1, 0, 100) == -1)
+				return -1;
+		} else if (errno != EAGAIN && errno != EACCES)
+			return -1;
 	}
 }
 

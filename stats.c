@@ -58,7 +58,6 @@ meter_new(const struct np_opts *o, long long size)
 		return NULL;
 	}
 	m->o = o;
-	clock_gettime(CLOCK_MONOTONIC, &m->start);
 	m->size = o->size > 0 ? o->size : size > 0 ? size : 0;
 	m->progress = o->progress == 2 ||
 	    (o->progress == 1 && isatty(STDERR_FILENO));
@@ -71,6 +70,17 @@ meter_new(const struct np_opts *o, long long size)
 		return NULL;
 	}
 	return m;
+}
+
+/*
+ * The clock starts with the first connection, not with the process: a
+ * listener may wait an hour for its peer, and that is not transfer time.
+ */
+void
+meter_start(struct meter *m)
+{
+	if (m->start.tv_sec == 0 && m->start.tv_nsec == 0)
+		clock_gettime(CLOCK_MONOTONIC, &m->start);
 }
 
 /*
@@ -118,6 +128,8 @@ elapsed(const struct meter *m)
 {
 	struct timespec now;
 
+	if (m->start.tv_sec == 0 && m->start.tv_nsec == 0)
+		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (now.tv_sec - m->start.tv_sec) +
 	    (now.tv_nsec - m->start.tv_nsec) / 1e9;
@@ -130,7 +142,8 @@ human(double v, char *buf, size_t len)
 	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	size_t u = 0;
 
-	while (v >= 1024 && u < sizeof(units) / sizeof(units[0]) - 1) {
+	/* 1000 and not 1024, so that no "1024.0 KiB" is ever printed. */
+	while (v >= 1000 && u < sizeof(units) / sizeof(units[0]) - 1) {
 		v /= 1024;
 		u++;
 	}

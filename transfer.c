@@ -5,6 +5,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -215,6 +216,7 @@ pump_run(struct pump *p, int net, int flags)
 	p->seqpacket = (flags & PUMP_SEQPACKET) != 0;
 	p->unconnected = (flags & PUMP_UNCONNECTED) != 0;
 	p->net_eof = p->net_failed = p->wr_shut = p->quitting = 0;
+	meter_start(p->meter);
 	p->packets = 0;
 	/* UDP -k learns whom to answer from the first datagram it takes. */
 	p->peerlen = 0;
@@ -423,10 +425,22 @@ static int
 splice_in(struct pump *p)
 {
 	ssize_t n;
+	int atmark = 0;
 
 	n = splice(p->net, NULL, p->pipefd[1], NULL,
 	    rate_limit(p, METER_RECV, p->pipesz - p->piped),
 	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	/*
+	 * TCP splice stops at the urgent mark: it says EAGAIN while poll
+	 * keeps saying POLLIN, or 0 as if at EOF.  The copy loop reads the
+	 * byte inline; it takes over once the pipe is drained, so the order
+	 * holds.
+	 */
+	if ((n == 0 || (n == -1 && errno == EAGAIN)) && !p->dgram &&
+	    ioctl(p->net, SIOCATMARK, &atmark) == 0 && atmark) {
+		p->zc_recv = 0;
+		return -1;
+	}
 	if (n == -1)
 		return zc_refused(p, &p->zc_recv, "splice from socket");
 	if (n == 0) {

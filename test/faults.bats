@@ -536,11 +536,13 @@ except socket.gaierror as e:
 # (netpipe has descriptors for two), each sending one line; wait until
 # netpipe has said it is out of descriptors (its stderr, argv[2]) and
 # two lines arrived (its stdout, argv[3]); close all four; wait for the
-# other two lines; then one more client sends "late".  Prints what it
-# saw at each step.
+# other two lines and for netpipe (PID argv[4]) to be back at its idle
+# count of descriptors (argv[5]); then one more client sends "late".
+# Prints what it saw at each step.
 PY_EMFILE_CLIENTS='
-import socket, sys, time
+import os, socket, sys, time
 port, err, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+pid, idle = int(sys.argv[4]), int(sys.argv[5])
 def wait(cond, what):
     for i in range(500):
         if cond():
@@ -561,6 +563,8 @@ print("served while out of descriptors:", len(lines()), flush=True)
 for c in cs:
     c.close()
 wait(lambda: len(lines()) >= 4, "all four lines")
+wait(lambda: len(os.listdir("/proc/%d/fd" % pid)) <= idle,
+    "the descriptors of the four peers to be closed")
 late = socket.create_connection(("127.0.0.1", port))
 late.sendall(b"late\n")
 wait(lambda: "late" in lines(), "the late line")
@@ -582,7 +586,8 @@ print("lines:", " ".join(sorted(lines())), flush=True)
 	limit=${free[2]}
 	prlimit --pid "$NP_PID" --nofile="$limit:$limit"
 	run -0 timeout 20 python3 -c "$PY_EMFILE_CLIENTS" "$NP_PORT" \
-	    "$BATS_TEST_TMPDIR/listen.err" "$BATS_TEST_TMPDIR/out"
+	    "$BATS_TEST_TMPDIR/listen.err" "$BATS_TEST_TMPDIR/out" \
+	    "$NP_PID" "${#fds[@]}"
 	assert_equal "${lines[0]}" "served while out of descriptors: 2"
 	assert_equal "${lines[1]}" "lines: client 0 client 1 client 2 client 3 late"
 	kill -0 "$NP_PID"
