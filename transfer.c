@@ -647,8 +647,8 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 
 	pfd[PUMP_STDIN].fd = p->in;
 	pfd[PUMP_STDIN].events = 0;
-	if (!p->in_eof && !p->zc_send && (!p->net_eof || o->half_close) &&
-	    buf_room(p, &p->up) > 0)
+	if (!p->in_eof && !p->zc_send && !p->net_failed &&
+	    (!p->net_eof || o->half_close) && buf_room(p, &p->up) > 0)
 		pfd[PUMP_STDIN].events = POLLIN;
 	if (pfd[PUMP_STDIN].events == 0)
 		pfd[PUMP_STDIN].fd = -1;
@@ -656,7 +656,8 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 	pfd[PUMP_NETOUT].fd = p->net;
 	pfd[PUMP_NETOUT].events = (sendable(p) > 0 ||
 	    (p->zc_send && !p->in_eof && (!p->net_eof || o->half_close))) &&
-	    !pacing && !(p->unconnected && p->peerlen == 0) &&
+	    !pacing && !p->net_failed &&
+	    !(p->unconnected && p->peerlen == 0) &&
 	    rate_ready(p, METER_SENT) ? p->tls_out : 0;
 	if (pfd[PUMP_NETOUT].events == 0)
 		pfd[PUMP_NETOUT].fd = -1;
@@ -856,6 +857,8 @@ net_drain(struct pump *p)
 	int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
 	ssize_t n;
 
+	if (p->net_failed)
+		return -1;	/* the peer is gone; one message is enough */
 	if (buf_empty(b))
 		return p->zc_send ? sendfile_out(p) : -1;
 	if (len == 0)
