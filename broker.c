@@ -40,14 +40,20 @@
 
 #include "netpipe.h"
 
-#define HUB_READSZ	(64 * 1024)	/* one read from a peer or stdin */
-#define HUB_CHAT_READSZ	4096		/* chat: people type slowly */
-#define HUB_QUEUE_DEF	(1024 * 1024)	/* --queue-size default */
-#define HUB_CONNS_DEF	100		/* --max-conns default for --broker */
-#define HUB_KEEP	(16 * 1024)	/* an empty queue keeps this much */
-#define HUB_WRITESZ	(64 * 1024)	/* at most this per write to stdout */
-#define HUB_PAUSE_MS	100		/* out of descriptors: try again */
-#define CHAT_LINE	1024		/* longer lines go out in pieces */
+/* One read from a peer or stdin; a chat reads less, people type slowly. */
+#define HUB_READSZ	(64 * 1024)
+#define HUB_CHAT_READSZ	4096
+/* --queue-size and --max-conns (with --broker) by default. */
+#define HUB_QUEUE_DEF	(1024 * 1024)
+#define HUB_CONNS_DEF	100
+/* An emptied queue keeps a buffer up to this size, and frees larger. */
+#define HUB_KEEP	(16 * 1024)
+/* The most one write to stdout is asked to take. */
+#define HUB_WRITESZ	(64 * 1024)
+/* Out of descriptors, accepting is tried again this often. */
+#define HUB_PAUSE_MS	100
+/* Chat lines longer than CHAT_LINE go out in pieces; names, CHAT_NICK. */
+#define CHAT_LINE	1024
 #define CHAT_NICK	32
 #define CHAT_OBUF	(16 * 1024)
 
@@ -72,14 +78,14 @@ struct queue {
 
 struct peer {
 	int		 fd;
-	int		 dead;		/* closed at the end of this round */
-	int		 logged;	/* its end was reported already */
-	int		 shut;		/* fan -N: write side shut down */
+	int		 dead;	/* closed at the end of this round */
+	int		 logged; /* its end was reported already */
+	int		 shut;	/* fan -N: write side shut down */
 	unsigned	 id;
 	char		 name[NP_PEER_NAMELEN];
 	char		 nick[CHAT_NICK + 1];
 	struct queue	 out;
-	unsigned char	*line;		/* chat: a line not yet ended */
+	unsigned char	*line;	/* chat: a line not yet ended */
 	size_t		 linelen;
 };
 
@@ -87,9 +93,9 @@ struct hub {
 	const struct np_opts	*o;
 	const struct acl	*acl;
 	enum hub_mode		 mode;
-	int			 drop;		/* drop a full peer, or block */
+	int			 drop;	/* full peer: drop, or block */
 	int			 lfd;
-	struct pollfd		*pfd;		/* this round's poll set */
+	struct pollfd		*pfd;	/* this round's poll set */
 	struct ev		*ev;
 	size_t			 nev;
 	size_t			 evcap;
@@ -99,14 +105,21 @@ struct hub {
 	size_t			 qmax;
 	size_t			 readsz;
 	unsigned		 nextid;
-	int			 accepted;	/* some peer was let in */
-	struct timespec		 paused;	/* out of descriptors until */
+	int			 accepted; /* some peer was let in */
+	struct timespec		 paused; /* out of descriptors until */
 	unsigned char		*rbuf;
-	unsigned char		*obuf;		/* chat: lines being formed */
+	unsigned char		*obuf;	/* chat: lines to send */
 	size_t			 olen;
-	int			 in_eof;	/* fan: stdin */
-	struct queue		 outq;		/* fan: to stdout */
-	int			 rc;		/* -1 while serving */
+	int			 in_eof; /* fan: stdin */
+	struct queue		 outq;	/* fan: to stdout */
+	int			 rc;	/* -1 while serving */
+};
+
+/* A peer of the UDP broker: an address that has sent a datagram. */
+struct dpeer {
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	unsigned long long	 last;	/* when it last sent */
 };
 
 static size_t	 queue_len(const struct queue *);
@@ -126,7 +139,8 @@ static int	 hub_init(struct hub *, const struct np_opts *,
 static void	 peer_add(struct hub *, int, const char *);
 static void	 peer_free(struct peer *);
 static void	 peer_kill(struct hub *, struct peer *, const char *);
-static void	 peer_send(struct hub *, struct peer *, const void *, size_t);
+static void	 peer_send(struct hub *, struct peer *, const void *,
+		    size_t);
 static void	 peer_read(struct hub *, void *);
 static void	 peer_write(struct hub *, void *);
 static void	 relay(struct hub *, struct peer *, const void *, size_t);
@@ -134,14 +148,18 @@ static void	 fan_stdin(struct hub *, void *);
 static void	 fan_stdout(struct hub *, void *);
 static void	 announce(struct hub *, struct peer *, struct peer *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
-static void	 chat_input(struct hub *, struct peer *, const unsigned char *,
-		    size_t);
-static void	 chat_line(struct hub *, struct peer *, const unsigned char *,
-		    size_t);
+static void	 chat_input(struct hub *, struct peer *,
+		    const unsigned char *, size_t);
+static void	 chat_line(struct hub *, struct peer *,
+		    const unsigned char *, size_t);
 static void	 chat_flush(struct hub *, struct peer *);
 static void	 chat_batch(struct hub *, struct peer *);
-static void	 chat_nick(struct hub *, struct peer *, const char *, size_t);
+static void	 chat_nick(struct hub *, struct peer *, const char *,
+		    size_t);
 static const char *chat_nick_bad(const struct hub *, const char *, size_t);
+static struct dpeer *dgram_peer(const struct np_opts *, struct dpeer **,
+		    size_t *, const struct sockaddr_storage *, socklen_t,
+		    unsigned long long);
 static int	 dgram_run(const struct np_opts *, const struct acl *, int);
 
 static size_t
@@ -824,22 +842,6 @@ broker_run(const struct np_opts *o, const struct acl *acl, int lfd)
 	return h.rc;
 }
 
-/*
- * A UDP (or Unix datagram) broker: every datagram is sent on to every
- * other peer that has sent one, up to --max-conns peers; a new peer
- * beyond that takes the place of the one heard from longest ago.  A
- * datagram that does not fit a peer's socket buffer is lost, as UDP's are.
- */
-struct dpeer {
-	struct sockaddr_storage	 ss;
-	socklen_t		 len;
-	unsigned long long	 last;	/* when it last sent, in datagrams */
-};
-
-static struct dpeer *dgram_peer(const struct np_opts *, struct dpeer **,
-		    size_t *, const struct sockaddr_storage *, socklen_t,
-		    unsigned long long);
-
 /* Find the sender in the table, or give it a place.  NULL: unnamed. */
 static struct dpeer *
 dgram_peer(const struct np_opts *o, struct dpeer **tab, size_t *n,
@@ -877,6 +879,13 @@ dgram_peer(const struct np_opts *o, struct dpeer **tab, size_t *n,
 	return &(*tab)[old];
 }
 
+/*
+ * A UDP (or Unix datagram) broker: every datagram is sent on to every
+ * other peer that has sent one, up to --max-conns peers; a new peer
+ * beyond that takes the place of the one heard from longest ago.  A
+ * datagram that does not fit a peer's socket buffer is lost, as UDP's are.
+ * Returns an exit code, on a signal or at --accept-timeout.
+ */
 static int
 dgram_run(const struct np_opts *o, const struct acl *acl, int fd)
 {

@@ -3,11 +3,12 @@
  * socket becomes a child's standard input and output and netpipe moves
  * no bytes itself: it waits for the child, reports how it ended, and
  * reaps it.  A -k listener gives every peer a child of its own, up to
- * --max-conns of them at once.
+ * --max-conns of them at once.  Children are noticed through a signalfd
+ * for SIGCHLD, one descriptor however many there are.
  */
 
 #include <sys/types.h>
-#include <sys/pidfd.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -25,45 +26,42 @@
 
 #include "netpipe.h"
 
-/* Without pidfds (Linux before 5.3) children are looked at this often. */
-#define EXEC_POLL_MS	100
 /* How long a stopping netpipe waits to reap the children it stopped. */
 #define EXEC_REAP_MS	1000
 /* Out of descriptors, accepting is tried again this often. */
 #define EXEC_PAUSE_MS	100
 
-extern char **environ;
+enum { EXEC_SIGNAL, EXEC_CHILD, EXEC_LISTEN, EXEC_NFDS };
 
-struct child {
-	pid_t	 pid;
-	int	 pidfd;		/* -1 when the kernel has no pidfds */
-};
+extern char **environ;
 
 /* A listener's children and what it needs to start more. */
 struct exec_srv {
 	const struct np_opts	*o;
 	const struct acl	*acl;
 	int			 lfd;
+	int			 chldfd; /* SIGCHLD signalfd */
 	char			**argv;
 	char			*copy;
-	struct child		*kids;
-	struct pollfd		*pfd;
+	pid_t			*kids;
 	size_t			 nkids;
 	size_t			 max;
-	int			 accepted;	/* some peer was let in */
-	struct timespec		 paused;	/* out of descriptors until */
-	int			 rc;		/* -1 while serving */
+	int			 accepted; /* some peer was let in */
+	struct timespec		 paused; /* out of descriptors until */
+	int			 rc;	/* -1 while serving */
 };
 
 static char	**exec_argv(const struct np_opts *, char **);
+static int	 exec_sigchld(void);
+static void	 exec_drain(int);
 static int	 exec_spawn(const struct np_opts *, char *const [], int,
-		    struct child *);
-static int	 exec_reap(const struct np_opts *, struct child *);
-static void	 exec_kill(struct child *, size_t);
-static int	 exec_poll(struct exec_srv *, struct timespec *);
+		    pid_t *);
+static int	 exec_reap(const struct np_opts *, pid_t);
+static void	 exec_kill(pid_t *, size_t);
+static int	 exec_poll(struct exec_srv *, struct pollfd *,
+		    struct timespec *);
 static void	 exec_accept(struct exec_srv *);
 static void	 exec_collect(struct exec_srv *);
-static void	 exec_free(struct exec_srv *);
 
 /*
  * The argument vector: CMD split at blanks for -e (no quoting, no shell),
@@ -96,12 +94,41 @@ exec_argv(const struct np_opts *o, char **copy)
 }
 
 /*
- * Start argv with fd as its standard input and output.  Returns 0 with
- * *c filled in, or -1 after a message.  fd stays the caller's to close.
+ * A descriptor that becomes readable when a child ends.  SIGCHLD is
+ * blocked from here on, so that it queues for the signalfd instead of
+ * being discarded; children get an empty mask back (exec_spawn).
+ * Returns it, or -1 after a message.
  */
 static int
-exec_spawn(const struct np_opts *o, char *const argv[], int fd,
-    struct child *c)
+exec_sigchld(void)
+{
+	sigset_t m;
+	int fd;
+
+	sigemptyset(&m);
+	sigaddset(&m, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &m, NULL);
+	if ((fd = signalfd(-1, &m, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		warn("signalfd");
+	return fd;
+}
+
+/* Empty the signalfd: which child ended is asked of waitpid(). */
+static void
+exec_drain(int fd)
+{
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == sizeof(si))
+		;
+}
+
+/*
+ * Start argv with fd as its standard input and output.  Returns 0 with
+ * *pid set, or -1 after a message.  fd stays the caller's to close.
+ */
+static int
+exec_spawn(const struct np_opts *o, char *const argv[], int fd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -118,7 +145,7 @@ exec_spawn(const struct np_opts *o, char *const argv[], int fd,
 	posix_spawn_file_actions_adddup2(&fa, fd, STDIN_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, fd, STDOUT_FILENO);
 	posix_spawnattr_init(&attr);
-	/* netpipe ignores SIGPIPE; the command must not inherit that. */
+	/* Nor SIGPIPE ignored, nor SIGCHLD blocked: the command's own. */
 	sigemptyset(&none);
 	sigemptyset(&dfl);
 	sigaddset(&dfl, SIGPIPE);
@@ -127,9 +154,9 @@ exec_spawn(const struct np_opts *o, char *const argv[], int fd,
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
 	    POSIX_SPAWN_SETSIGDEF);
 	if (o->exec_shell)
-		e = posix_spawn(&c->pid, "/bin/sh", &fa, &attr, argv, environ);
+		e = posix_spawn(pid, "/bin/sh", &fa, &attr, argv, environ);
 	else
-		e = posix_spawnp(&c->pid, argv[0], &fa, &attr, argv, environ);
+		e = posix_spawnp(pid, argv[0], &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (e != 0) {
@@ -137,30 +164,26 @@ exec_spawn(const struct np_opts *o, char *const argv[], int fd,
 		warn("exec %s", o->exec_shell ? "/bin/sh" : argv[0]);
 		return -1;
 	}
-	c->pidfd = pidfd_open(c->pid, 0);
 	if (o->verbose > 1)
-		fprintf(stderr, "Child %d started\n", (int)c->pid);
+		fprintf(stderr, "Child %d started\n", (int)*pid);
 	return 0;
 }
 
 /*
- * Reap c if it has ended.  Returns -1 while it runs, otherwise the exit
+ * Reap pid if it has ended.  Returns -1 while it runs, otherwise the exit
  * code it stands for: 0 when it exited 0, 1 for any other end (with -v
  * the status or signal is reported).
  */
 static int
-exec_reap(const struct np_opts *o, struct child *c)
+exec_reap(const struct np_opts *o, pid_t pid)
 {
 	pid_t r;
 	int st;
 
-	while ((r = waitpid(c->pid, &st, WNOHANG)) == -1 && errno == EINTR)
+	while ((r = waitpid(pid, &st, WNOHANG)) == -1 && errno == EINTR)
 		;
 	if (r == 0)
 		return -1;
-	if (c->pidfd != -1)
-		close(c->pidfd);
-	c->pidfd = -1;
 	if (r == -1) {
 		warn("waitpid");
 		return NP_EXIT_FAIL;
@@ -181,28 +204,25 @@ exec_reap(const struct np_opts *o, struct child *c)
  * do within EXEC_REAP_MS.  init inherits any that take longer.
  */
 static void
-exec_kill(struct child *kids, size_t n)
+exec_kill(pid_t *kids, size_t n)
 {
 	struct timespec deadline;
 	size_t i, left = n;
 
 	for (i = 0; i < n; i++)
-		kill(kids[i].pid, SIGTERM);
+		kill(kids[i], SIGTERM);
 	np_deadline_set(&deadline, EXEC_REAP_MS);
 	while (left > 0 && np_deadline_ms(&deadline) > 0) {
 		for (i = 0, left = 0; i < n; i++) {
-			if (kids[i].pid != -1 &&
-			    waitpid(kids[i].pid, NULL, WNOHANG) == 0)
+			if (kids[i] != -1 &&
+			    waitpid(kids[i], NULL, WNOHANG) == 0)
 				left++;
 			else
-				kids[i].pid = -1;
+				kids[i] = -1;
 		}
 		if (left > 0)
 			poll(NULL, 0, 10);
 	}
-	for (i = 0; i < n; i++)
-		if (kids[i].pidfd != -1)
-			close(kids[i].pidfd);
 }
 
 /*
@@ -214,63 +234,57 @@ int
 exec_run(const struct np_opts *o, int fd)
 {
 	struct pollfd pfd[2];
-	struct child c;
 	char **argv, *copy;
+	pid_t pid;
 	int rc = -1;
 
 	argv = exec_argv(o, &copy);
-	if (exec_spawn(o, argv, fd, &c) == -1)
+	if ((pfd[1].fd = exec_sigchld()) == -1 ||
+	    exec_spawn(o, argv, fd, &pid) == -1)
 		rc = NP_EXIT_FAIL;
+	pfd[0].fd = np_sigfd;
+	pfd[0].events = pfd[1].events = POLLIN;
 	while (rc == -1) {
-		pfd[0].fd = np_sigfd;
-		pfd[0].events = POLLIN;
-		pfd[1].fd = c.pidfd;
-		pfd[1].events = POLLIN;
-		if (poll(pfd, 2, c.pidfd == -1 ? EXEC_POLL_MS : -1) == -1 &&
-		    errno != EINTR) {
+		if (poll(pfd, 2, -1) == -1 && errno != EINTR) {
 			warn("poll");
-			exec_kill(&c, 1);
+			exec_kill(&pid, 1);
 			rc = NP_EXIT_FAIL;
 		} else if (np_signal) {
-			exec_kill(&c, 1);
+			exec_kill(&pid, 1);
 			rc = NP_EXIT_SIGNAL + np_signal;
-		} else
-			rc = exec_reap(o, &c);
+		} else {
+			exec_drain(pfd[1].fd);
+			rc = exec_reap(o, pid);
+		}
 	}
+	if (pfd[1].fd != -1)
+		close(pfd[1].fd);
 	free(argv);
 	free(copy);
 	return rc;
 }
 
 /*
- * Poll the signal pipe, the listener while there is room for another
- * child, and every child.  Returns poll's result; 0 also when the
- * --accept-timeout deadline passed with nobody let in.
+ * Poll the signal pipe, the SIGCHLD signalfd, and the listener while
+ * there is room for another child.  Returns poll's result; 0 also when
+ * the --accept-timeout deadline passed with nobody let in.
  */
 static int
-exec_poll(struct exec_srv *s, struct timespec *deadline)
+exec_poll(struct exec_srv *s, struct pollfd *pfd, struct timespec *deadline)
 {
 	const struct np_opts *o = s->o;
-	int listening, timeout = -1;
-	size_t i;
+	int timeout = -1;
 
 	if (s->paused.tv_sec != 0 && np_deadline_ms(&s->paused) == 0)
 		s->paused.tv_sec = 0;
-	listening = s->nkids < s->max && (o->keep_open || !s->accepted) &&
-	    s->paused.tv_sec == 0;
 	if (s->paused.tv_sec != 0)
 		timeout = np_deadline_ms(&s->paused);
-	s->pfd[0].fd = np_sigfd;
-	s->pfd[0].events = POLLIN;
-	s->pfd[1].fd = listening ? s->lfd : -1;
-	s->pfd[1].events = POLLIN;
-	for (i = 0; i < s->nkids; i++) {
-		s->pfd[i + 2].fd = s->kids[i].pidfd;
-		s->pfd[i + 2].events = POLLIN;
-		if (s->kids[i].pidfd == -1 &&
-		    (timeout == -1 || timeout > EXEC_POLL_MS))
-			timeout = EXEC_POLL_MS;
-	}
+	pfd[EXEC_SIGNAL].fd = np_sigfd;
+	pfd[EXEC_CHILD].fd = s->chldfd;
+	pfd[EXEC_LISTEN].fd = s->nkids < s->max && s->paused.tv_sec == 0 &&
+	    (o->keep_open || !s->accepted) ? s->lfd : -1;
+	pfd[EXEC_SIGNAL].events = pfd[EXEC_CHILD].events =
+	    pfd[EXEC_LISTEN].events = POLLIN;
 	if (!s->accepted && o->accept_timeout > 0) {
 		if (np_deadline_ms(deadline) == 0) {
 			acl_timeout(o);
@@ -280,7 +294,7 @@ exec_poll(struct exec_srv *s, struct timespec *deadline)
 		if (timeout == -1 || np_deadline_ms(deadline) < timeout)
 			timeout = np_deadline_ms(deadline);
 	}
-	return poll(s->pfd, s->nkids + 2, timeout);
+	return poll(pfd, EXEC_NFDS, timeout);
 }
 
 /* Let in whoever is waiting, each with a child of its own. */
@@ -288,7 +302,6 @@ static void
 exec_accept(struct exec_srv *s)
 {
 	char name[NP_PEER_NAMELEN];
-	struct child *c;
 	int fd;
 
 	while (s->nkids < s->max && (s->o->keep_open || !s->accepted)) {
@@ -305,8 +318,7 @@ exec_accept(struct exec_srv *s)
 			return;
 		}
 		s->accepted = 1;
-		c = &s->kids[s->nkids];
-		if (exec_spawn(s->o, s->argv, fd, c) == 0)
+		if (exec_spawn(s->o, s->argv, fd, &s->kids[s->nkids]) == 0)
 			s->nkids++;
 		else if (!s->o->keep_open)
 			s->rc = NP_EXIT_FAIL;
@@ -324,33 +336,19 @@ exec_collect(struct exec_srv *s)
 	size_t i = 0;
 	int r;
 
+	exec_drain(s->chldfd);
 	while (i < s->nkids) {
-		if (s->kids[i].pidfd != -1 && s->pfd[i + 2].revents == 0) {
+		if ((r = exec_reap(s->o, s->kids[i])) == -1) {
 			i++;
 			continue;
 		}
-		if ((r = exec_reap(s->o, &s->kids[i])) == -1) {
-			i++;
-			continue;
-		}
-		/* Keep pfd in step with kids for the rest of this pass. */
 		s->kids[i] = s->kids[--s->nkids];
 		s->paused.tv_sec = 0;
-		s->pfd[i + 2] = s->pfd[s->nkids + 2];
 		if (s->o->verbose > 0 && s->max > 1)
 			fprintf(stderr, "Peers connected: %zu\n", s->nkids);
 		if (!s->o->keep_open && s->nkids == 0)
 			s->rc = r;
 	}
-}
-
-static void
-exec_free(struct exec_srv *s)
-{
-	free(s->kids);
-	free(s->pfd);
-	free(s->argv);
-	free(s->copy);
 }
 
 /*
@@ -361,6 +359,7 @@ exec_free(struct exec_srv *s)
 int
 exec_listen(const struct np_opts *o, const struct acl *acl, int lfd)
 {
+	struct pollfd pfd[EXEC_NFDS];
 	struct exec_srv s;
 	struct timespec deadline;
 
@@ -371,16 +370,16 @@ exec_listen(const struct np_opts *o, const struct acl *acl, int lfd)
 	s.rc = -1;
 	s.max = o->max_conns > 0 ? (size_t)o->max_conns : 1;
 	s.argv = exec_argv(o, &s.copy);
-	s.kids = calloc(s.max, sizeof(*s.kids));
-	s.pfd = calloc(s.max + 2, sizeof(*s.pfd));
-	if (s.kids == NULL || s.pfd == NULL)
+	if ((s.kids = calloc(s.max, sizeof(*s.kids))) == NULL)
 		err(NP_EXIT_FAIL, "calloc");
+	if ((s.chldfd = exec_sigchld()) == -1)
+		s.rc = NP_EXIT_FAIL;
 	/* Many peers at once come in bursts: room for them (broker.c). */
 	if (s.max > 1)
 		listen(lfd, SOMAXCONN);
 	np_deadline_set(&deadline, o->accept_timeout * 1000);
 	while (s.rc == -1) {
-		if (exec_poll(&s, &deadline) == -1 && errno != EINTR) {
+		if (exec_poll(&s, pfd, &deadline) == -1 && errno != EINTR) {
 			warn("poll");
 			s.rc = NP_EXIT_FAIL;
 		}
@@ -388,11 +387,16 @@ exec_listen(const struct np_opts *o, const struct acl *acl, int lfd)
 			s.rc = NP_EXIT_SIGNAL + np_signal;
 		if (s.rc != -1)
 			break;
-		if (s.pfd[1].fd != -1 && s.pfd[1].revents != 0)
+		if (pfd[EXEC_LISTEN].fd != -1 && pfd[EXEC_LISTEN].revents)
 			exec_accept(&s);
-		exec_collect(&s);
+		if (pfd[EXEC_CHILD].revents)
+			exec_collect(&s);
 	}
 	exec_kill(s.kids, s.nkids);
-	exec_free(&s);
+	if (s.chldfd != -1)
+		close(s.chldfd);
+	free(s.kids);
+	free(s.argv);
+	free(s.copy);
 	return s.rc;
 }

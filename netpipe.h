@@ -148,7 +148,6 @@ int	 opts_tos(const char *, const char *);
 /* sock.c */
 int	 sock_connect(const struct np_opts *, char *, size_t);
 int	 sock_listen(const struct np_opts *);
-int	 sock_accept(const struct np_opts *, int);
 int	 sock_accepted(const struct np_opts *, int);
 int	 sock_dgram_peer(const struct np_opts *, int);
 int	 sock_scan(const struct np_opts *, size_t, size_t, int);

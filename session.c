@@ -32,8 +32,8 @@ static int	 listen_stream(const struct np_opts *, const struct acl *,
 static void	 listen_check(const struct np_opts *);
 static int	 listen_socket(const struct np_opts *, int *);
 static int	 listen_inherit(const struct np_opts *, int);
-static int	 listen_accept(const struct np_opts *, const struct acl *, int,
-		    int);
+static int	 listen_accept(const struct np_opts *, const struct acl *,
+		    int, int);
 static int	 listen_dgram_wait(const struct np_opts *, const struct acl *,
 		    int);
 static int	 listen_dgram(const struct np_opts *, const struct acl *,

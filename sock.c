@@ -1184,58 +1184,6 @@ report_peer(const struct np_opts *o, const struct sockaddr *sa,
 }
 
 /*
- * Wait for and accept one peer on lfd, and set the options the kernel
- * does not carry over from the listener.  Returns the connected socket,
- * or -1: errno EINTR when a signal ended the wait, otherwise after a
- * message.
- */
-int
-sock_accept(const struct np_opts *o, int lfd)
-{
-	static int fd_warned;
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int fd, family;
-
-	for (;;) {
-		if (sock_wait(lfd, POLLIN, -1) == -1)
-			return -1;
-		len = sizeof(ss);
-		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd != -1)
-			break;
-		if (errno == EAGAIN || errno == EINTR ||
-		    errno == ECONNABORTED)
-			continue;
-		if (errno == EMFILE || errno == ENFILE) {
-			/*
-			 * Out of descriptors: the peer waits in the backlog
-			 * while connections close.  Say so once, pause so the
-			 * ready listener does not spin, and try again.
-			 */
-			if (!fd_warned++)
-				warn("accept (waiting for a free descriptor)");
-			if (sock_wait(-1, 0, 100) == -1)
-				return -1;
-			continue;
-		}
-		warn("accept");
-		return -1;
-	}
-	fd_warned = 0;
-	family = sock_family(fd);
-	if (sock_apply(o, fd, family, PH_CONNECTED) == -1) {
-		close(fd);
-		errno = 0;
-		return -1;
-	}
-	sock_report(o, fd, family, PH_SOCKET | PH_CONNECTED);
-	report_peer(o, (struct sockaddr *)&ss, len);
-	return fd;
-}
-
-/*
  * A datagram listener waits for its first datagram and, without -k,
  * connects to its sender so that only that peer is heard from then on.
  * The datagram itself stays queued for the pump.  Returns 0, or -1 (errno
@@ -1566,9 +1514,9 @@ scan_show(struct scan *s)
 }
 
 /*
- * A peer accepted outside sock_accept() (access control, -e, the broker):
- * set the options the kernel does not carry over from the listener, as
- * sock_accept() does.  Returns 0, or -1 after a message; fd stays the
+ * A peer accepted by a listener (access control, -e, the broker):
+ * set the options the kernel does not carry over from the listener.
+ * Returns 0, or -1 after a message; fd stays the
  * caller's.
  */
 int

@@ -139,6 +139,7 @@ static long long input_size(struct pump *);
 static void	 net_setup(struct pump *);
 static size_t	 sendable(const struct pump *);
 static int	 tls_fill(struct pump *, size_t);
+static int	 received(struct pump *, size_t);
 
 /*
  * Allocate the pump's buffers once for the life of the process and open
@@ -797,6 +798,15 @@ net_fill(struct pump *p)
 		return -1;
 	}
 	/* A zero-length datagram is a packet, not an end of stream. */
+	return received(p, n);
+}
+
+/* n bytes landed at the end of the incoming buffer: count, filter, keep. */
+static int
+received(struct pump *p, size_t n)
+{
+	struct buf *b = &p->down;
+
 	p->packets++;
 	moved(p, METER_RECV, b->data + b->end, n);
 	if (p->o->telnet)
@@ -822,12 +832,7 @@ tls_fill(struct pump *p, size_t room)
 		p->net_eof = 1;
 		return -1;
 	}
-	p->packets++;
-	moved(p, METER_RECV, b->data + b->end, n);
-	if (p->o->telnet)
-		n = telnet(p, b->data + b->end, n);
-	b->end += n;
-	return -1;
+	return received(p, n);
 }
 
 /*

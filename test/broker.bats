@@ -333,7 +333,7 @@ b'two\\n'"
 	run -0 grep -E '^netpipe: 127\.0\.0\.1 [0-9]+: output queue full \(65536 bytes\), peer dropped$' \
 	    "$BATS_TEST_TMPDIR/listen.err"
 	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Peers connected: 0$'
-	(($(np_rss_kb "$NP_PID") - rss0 < 2048))
+	np_rss_within "$NP_PID" "$rss0" 2048
 }
 
 @test "--broker-block throttles the senders for a slow peer and loses nothing" {
@@ -344,7 +344,9 @@ b'two\\n'"
 	    "$BATS_TEST_TMPDIR/listen.err" 20 200 block "$NP_PID"
 	assert_line -n 0 --regexp '^stalled with rss [0-9]+$'
 	# Bounded while stalled: the queues hold little more than --queue-size.
-	((${lines[0]##* } - rss0 < 2048))
+	if [[ -z ${NETPIPE_WRAP:-} && $NETPIPE != *-san ]]; then
+		((${lines[0]##* } - rss0 < 2048))
+	fi
 	assert_line -n 1 "every fast peer got every line once"
 	assert_line -n 2 "the slow peer got every line once"
 	run grep -c 'peer dropped' "$BATS_TEST_TMPDIR/listen.err"
@@ -397,7 +399,9 @@ c [b'', b'a2']"
 		assert_equal "$(cat "$BATS_TEST_TMPDIR/out$i")" ""
 	done
 	t1=$(np_now)
-	((t1 - t0 >= 900 && t1 - t0 < 5000))
+	((t1 - t0 >= 900))
+	# A wrapper such as valgrind takes seconds to start.
+	[ -n "${NETPIPE_WRAP:-}" ] || ((t1 - t0 < 5000))
 }
 
 @test "--accept-timeout does not limit a peer that arrived in time" {

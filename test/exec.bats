@@ -25,6 +25,18 @@ for i in range(count):
 print(ok)
 '
 
+# np_wait_count FILE REGEX N: wait (bounded, 10 s) until N lines of FILE
+# match REGEX: a child's exit is reported just after its peer saw EOF.
+np_wait_count() {
+	local i
+	for ((i = 0; i < 500; i++)); do
+		(($(grep -cE -- "$2" "$1") >= $3)) && return 0
+		sleep 0.02
+	done
+	echo "fewer than $3 lines match /$2/ in $1" >&2
+	return 1
+}
+
 # The state letters of PID's children (Z for a zombie), one per line.
 np_child_states() {
 	ps --ppid "$1" -o stat= 2>/dev/null || true
@@ -35,6 +47,8 @@ np_child_states() {
 	np_listen_exec -k 127.0.0.1 0 --sh-exec 'read x; echo got $x'
 	run -0 timeout 20 python3 -c "$PY_SEQ" "$NP_PORT" 100
 	assert_output 100
+	np_wait_count "$BATS_TEST_TMPDIR/listen.err" \
+	    '^Child [0-9]+ exited with status 0$' 100
 	run -0 grep -c '^Child [0-9]* exited with status 0$' \
 	    "$BATS_TEST_TMPDIR/listen.err"
 	assert_output 100
@@ -70,6 +84,8 @@ np_child_states() {
 		assert_equal "$stderr" ""
 	done
 	kill -0 "$NP_PID"
+	np_wait_count "$BATS_TEST_TMPDIR/listen.err" \
+	    '^Child [0-9]+ exited with status 0$' 2
 	run -0 grep -c '^Child [0-9]* exited with status 0$' \
 	    "$BATS_TEST_TMPDIR/listen.err"
 	assert_output 2
@@ -141,7 +157,10 @@ print(c.recv(10) == b"", flush=True)
 '
 	run -1 --separate-stderr timeout 10 "${NP[@]}" -e no-such-cmd-np 127.0.0.1 \
 	    "$PY_PORT" </dev/null
-	assert_equal "$stderr" \
+	# Under valgrind posix_spawn cannot report a failed exec: the child
+	# exits 127 instead, which is still exit 1.
+	[ -n "${NETPIPE_WRAP:-}" ] ||
+	    assert_equal "$stderr" \
 	    "netpipe: exec no-such-cmd-np: No such file or directory"
 	np_status "$PY_PID"
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" True
@@ -154,6 +173,7 @@ print(c.recv(10) == b"", flush=True)
 		assert_output ""
 	done
 	kill -0 "$NP_PID"
+	[ -n "${NETPIPE_WRAP:-}" ] && return 0	# see the test above
 	run -0 grep -c '^netpipe: exec no-such-cmd-np: No such file or directory$' \
 	    "$BATS_TEST_TMPDIR/listen.err"
 	assert_output 2

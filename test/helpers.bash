@@ -530,3 +530,18 @@ for spec in specs:
 	fi
 	return "$rc"
 }
+
+# --- exec.bats, acl.bats, broker.bats, load.bats ---
+
+# np_rss_within PID BASE_KB KB: fail unless PID's resident set is less than
+# KB above BASE_KB.  A sanitizer or valgrind build is not measured: its
+# shadow memory and quarantine of freed blocks grow by design.
+np_rss_within() {
+	local rss
+	[[ -z ${NETPIPE_WRAP:-} && $NETPIPE != *-san ]] || return 0
+	rss=$(np_rss_kb "$1")
+	if ((rss - $2 >= $3)); then
+		echo "RSS of $1 grew from $2 to $rss KiB (limit +$3)" >&2
+		return 1
+	fi
+}

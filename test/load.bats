@@ -39,7 +39,7 @@ print("done")
 	run -0 grep -c '^Connection closed$' "$BATS_TEST_TMPDIR/listen.err"
 	assert_output 1001
 	assert_equal "$(np_fds "$NP_PID")" "$fd0"
-	(($(np_rss_kb "$NP_PID") - rss0 < 2048))
+	np_rss_within "$NP_PID" "$rss0" 2048
 }
 
 @test "--broker relays 200 concurrent python3 clients: every line once to every other peer, no fd leak, flat RSS" {
@@ -102,5 +102,5 @@ print("%d lines, each once where it belongs" % sum(got))
 	run -0 grep -c '^Connection received on ' "$BATS_TEST_TMPDIR/listen.err"
 	assert_output 200
 	assert_equal "$(np_fds "$NP_PID")" "$fd0"
-	(($(np_rss_kb "$NP_PID") - rss0 < 2048))
+	np_rss_within "$NP_PID" "$rss0" 2048
 }
