@@ -50,6 +50,8 @@ enum {
 
 /* A UDP receive buffer that absorbs bursts (SO_RCVBUFFORCE as root). */
 #define PUMP_UDP_RCVBUF	(8 * 1024 * 1024)
+/* A Unix stream send buffer; the kernel caps it at net.core.wmem_max. */
+#define PUMP_UNIX_SNDBUF	(4 * 1024 * 1024)
 
 
 /* --rate: a token bucket per direction on the monotonic clock. */
@@ -265,11 +267,23 @@ input_size(struct pump *p)
 static void
 net_setup(struct pump *p)
 {
-	int one = 1, size = PUMP_UDP_RCVBUF;
+	int one = 1, size = PUMP_UDP_RCVBUF, domain = 0;
+	socklen_t len = sizeof(domain);
 
 	if (!p->dgram) {
 		setsockopt(p->net, SOL_SOCKET, SO_OOBINLINE, &one,
 		    sizeof(one));
+		/*
+		 * A Unix stream moves at most its send buffer per call; the
+		 * default 208 KiB costs 2.5x in throughput (PERFORMANCE in
+		 * netpipe.1).  TCP keeps its autotuning untouched.
+		 */
+		size = PUMP_UNIX_SNDBUF;
+		if (!sock_opt_given(p->o, "sndbuf") &&
+		    getsockopt(p->net, SOL_SOCKET, SO_DOMAIN, &domain,
+		    &len) == 0 && domain == AF_UNIX)
+			setsockopt(p->net, SOL_SOCKET, SO_SNDBUF, &size,
+			    sizeof(size));
 		return;
 	}
 	if (sock_opt_given(p->o, "rcvbuf"))
