@@ -194,6 +194,7 @@ static const struct conflict {
 	{ OPT_TLS,	'u',		CONFLICTS },
 	{ OPT_TLS,	'z',		CONFLICTS },
 	{ OPT_TLS_NOVERIFY, OPT_TLS_PIN, CONFLICTS },
+	{ OPT_TLS_PIN,	'l',		CONFLICTS },
 	{ 'k',		'l',		REQUIRES },
 	{ OPT_ACCEPT_TIMEOUT, 'l',	REQUIRES },
 	{ OPT_ALLOW,	'l',		REQUIRES },

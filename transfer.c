@@ -104,6 +104,7 @@ struct pump {
 	int			 rw;		/* --io rw: read/write on net */
 	int			 net_eof;
 	int			 net_failed;	/* reading broke: flush, exit 1 */
+	int			 in_failed;	/* stdin broke: send, exit 1 */
 	int			 wr_shut;
 	int			 quitting;
 	long long		 packets;
@@ -126,6 +127,8 @@ static int	 net_drain(struct pump *);
 static size_t	 telnet(struct pump *, unsigned char *, size_t);
 static int	 io_failed(const char *);
 static int	 net_broken(struct pump *, const char *);
+static int	 input_broken(struct pump *);
+static int	 send_failed(void);
 static int	 open_stdio(struct pump *);
 static void	 pump_choose(struct pump *);
 static int	 zc_refused(struct pump *, int *, const char *);
@@ -426,7 +429,9 @@ zc_refused(struct pump *p, int *flag, const char *what)
 	}
 	if (strcmp(what, "splice from socket") == 0)
 		return net_broken(p, "recv");
-	return io_failed(strcmp(what, "sendfile") == 0 ? "send" : "stdout");
+	if (strcmp(what, "sendfile") == 0)
+		return send_failed();
+	return io_failed("stdout");
 }
 
 static int
@@ -612,7 +617,7 @@ pump_finished(struct pump *p)
 	}
 	if (down_pending(p))
 		return -1;
-	if (p->net_failed)
+	if (p->net_failed || (p->in_failed && in_done))
 		return NP_EXIT_FAIL;
 	if (p->net_eof && (!o->half_close || in_done))
 		return NP_EXIT_OK;
@@ -700,6 +705,30 @@ io_failed(const char *what)
 }
 
 /*
+ * Reading the input failed: what was read before still goes to the
+ * peer, then the pump exits 1.
+ */
+static int
+input_broken(struct pump *p)
+{
+	warn("stdin");
+	p->in_failed = p->in_eof = 1;
+	return -1;
+}
+
+/*
+ * The peer is gone.  Whether the kernel says reset or broken pipe
+ * depends on timing alone, so the user gets one message for both.
+ */
+static int
+send_failed(void)
+{
+	if (errno == EPIPE)
+		errno = ECONNRESET;
+	return io_failed("send");
+}
+
+/*
  * Reading the peer failed (reset, ICMP unreachable, TLS cut).  What
  * arrived before still goes to the output; then the pump exits 1.
  * what is NULL when the message was printed already.
@@ -737,7 +766,7 @@ pump_fill(struct pump *p)
 	if (n == 0)
 		p->in_eof = 1;
 	if (n == -1 && errno != EINTR && errno != EAGAIN)
-		return io_failed("stdin");
+		return input_broken(p);
 	if (n > 0)
 		touch(p);
 	return -1;
@@ -908,7 +937,7 @@ net_drain(struct pump *p)
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
 			return -1;
-		return io_failed("send");
+		return send_failed();
 	}
 	if (p->dgram)
 		n = len;
