@@ -111,7 +111,7 @@ bench: netpipe
 # parser is reachable; exit() and errx() are wrapped for the option parser.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = options filter
+FUZZ_TARGETS = options filter acl proxy chat sockopt
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE $(BSD_CFLAGS) \
 	$(TLS_CFLAGS) -Dmain=np_main -Wno-missing-prototypes
@@ -134,6 +134,7 @@ fuzz: $(FUZZ_TARGETS:%=fuzz/fuzz_%)
 	done
 
 clean:
-	rm -f netpipe netpipe-san $(OBJS) $(SAN_OBJS) fuzz/fuzz_options \
-	    fuzz/fuzz_filter fuzz/*.log
+	rm -f netpipe netpipe-san $(OBJS) $(SAN_OBJS) \
+	    $(FUZZ_TARGETS:%=fuzz/fuzz_%) fuzz/*.log fuzz/crash-* \
+	    fuzz/leak-* fuzz/timeout-* fuzz/oom-*
 	rm -rf fuzz/corpus

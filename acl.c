@@ -267,12 +267,30 @@ acl_add(const struct np_opts *o, struct acl_list *l, const char *flag,
 	}
 }
 
-/* One rule per line; '#' starts a comment; blank lines are skipped. */
+/*
+ * The rule on one line of a rule file, trimmed in place: '#' starts a
+ * comment, and blanks around the rule go.  Returns a pointer into line,
+ * or NULL when the line holds no rule.  Pure, for a fuzzer.
+ */
+char *
+acl_line(char *line)
+{
+	char *s, *e;
+
+	if ((s = strchr(line, '#')) != NULL)
+		*s = '\0';
+	s = line + strspn(line, " \t\r\n");
+	for (e = s + strlen(s); e > s && strchr(" \t\r\n", e[-1]);)
+		*--e = '\0';
+	return *s != '\0' ? s : NULL;
+}
+
+/* One rule per line; blank lines and comments are skipped. */
 static void
 acl_file(const struct np_opts *o, struct acl_list *l, const char *flag,
     const char *path)
 {
-	char *line = NULL, *s, *e, where[PATH_MAX + 32];
+	char *line = NULL, *s, where[PATH_MAX + 32];
 	size_t cap = 0, lineno = 0;
 	FILE *fp;
 
@@ -280,12 +298,7 @@ acl_file(const struct np_opts *o, struct acl_list *l, const char *flag,
 		err(NP_EXIT_FAIL, "%s: %s", flag, path);
 	while (getline(&line, &cap, fp) != -1) {
 		lineno++;
-		if ((s = strchr(line, '#')) != NULL)
-			*s = '\0';
-		s = line + strspn(line, " \t\r\n");
-		for (e = s + strlen(s); e > s && strchr(" \t\r\n", e[-1]);)
-			*--e = '\0';
-		if (*s == '\0')
+		if ((s = acl_line(line)) == NULL)
 			continue;
 		snprintf(where, sizeof(where), "%s:%zu", path, lineno);
 		acl_add(o, l, flag, s, where);

@@ -156,6 +156,7 @@ static void	 chat_flush(struct hub *, struct peer *);
 static void	 chat_batch(struct hub *, struct peer *);
 static void	 chat_nick(struct hub *, struct peer *, const char *,
 		    size_t);
+static int	 chat_reserved(const char *, size_t);
 static const char *chat_nick_bad(const struct hub *, const char *, size_t);
 static struct dpeer *dgram_peer(const struct np_opts *, struct dpeer **,
 		    size_t *, const struct sockaddr_storage *, socklen_t,
@@ -683,14 +684,12 @@ chat_flush(struct hub *h, struct peer *p)
 static void
 chat_line(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
 {
-	size_t len = n, need;
+	const char *arg;
+	size_t len, need;
 
-	if (d[len - 1] == '\n')
-		len--;
-	if (len >= 5 && memcmp(d, "/nick", 5) == 0 &&
-	    (len == 5 || d[5] == ' ')) {
+	if (broker_chat_parse(d, n, &arg, &len) == BROKER_CHAT_NICK) {
 		chat_batch(h, p);
-		chat_nick(h, p, (const char *)d + 5, len - 5);
+		chat_nick(h, p, arg, len);
 		return;
 	}
 	need = strlen(p->nick) + 3 + len + 1;
@@ -704,12 +703,66 @@ chat_line(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
 }
 
 /*
- * Why a name cannot be taken, or NULL.  Control bytes, blanks and angle
- * brackets are refused so that a name cannot forge a line of its own,
- * and the userN names stay reserved for peers that have not chosen.
+ * One chat line of n bytes, its '\n' included when it has one.  Returns
+ * BROKER_CHAT_NICK for a /nick command, with *arg and *len the name it
+ * asks for (blanks around it and a CR after it dropped; *len may be
+ * 0), or BROKER_CHAT_TEXT with *len the length of the text without its
+ * '\n'.  Pure, so that a fuzzer can call it; *arg points into d.
  */
-static const char *
-chat_nick_bad(const struct hub *h, const char *s, size_t n)
+int
+broker_chat_parse(const unsigned char *d, size_t n, const char **arg,
+    size_t *len)
+{
+	const char *s;
+
+	if (n > 0 && d[n - 1] == '\n')
+		n--;
+	*arg = (const char *)d;
+	*len = n;
+	if (n < 5 || memcmp(d, "/nick", 5) != 0 || (n > 5 && d[5] != ' '))
+		return BROKER_CHAT_TEXT;
+	s = (const char *)d + 5;
+	n -= 5;
+	while (n > 0 && *s == ' ') {
+		s++;
+		n--;
+	}
+	while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' '))
+		n--;
+	*arg = s;
+	*len = n;
+	return BROKER_CHAT_NICK;
+}
+
+/*
+ * Whether s, n bytes not NUL-terminated, is a name only netpipe gives:
+ * userN, kept for peers that have not chosen, and announce.
+ */
+static int
+chat_reserved(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 8 && memcmp(s, "announce", 8) == 0)
+		return 1;
+	if (n <= 4 || memcmp(s, "user", 4) != 0)
+		return 0;
+	/* Not strspn(): s ends at n, with no NUL after it. */
+	for (i = 4; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+/*
+ * Why s, n bytes not NUL-terminated, can be nobody's chat name, or NULL
+ * when it is a good one; whether a peer holds it already is the
+ * caller's question.  Control bytes, blanks and angle brackets are
+ * refused so that a name cannot forge a line of its own.  Returns a
+ * constant string.  Pure, so that a fuzzer can call it.
+ */
+const char *
+broker_nick_bad(const char *s, size_t n)
 {
 	size_t i;
 
@@ -719,10 +772,20 @@ chat_nick_bad(const struct hub *h, const char *s, size_t n)
 		if ((unsigned char)s[i] < 0x21 || s[i] == 0x7f ||
 		    s[i] == '<' || s[i] == '>')
 			return "control bytes, blanks, < and > are not allowed";
-	if ((n > 4 && strncmp(s, "user", 4) == 0 &&
-	    strspn(s + 4, "0123456789") == n - 4) ||
-	    (n == 8 && strncmp(s, "announce", 8) == 0))
+	if (chat_reserved(s, n))
 		return "that name is reserved";
+	return NULL;
+}
+
+/* Why a name cannot be taken by anyone here, or NULL. */
+static const char *
+chat_nick_bad(const struct hub *h, const char *s, size_t n)
+{
+	const char *why;
+	size_t i;
+
+	if ((why = broker_nick_bad(s, n)) != NULL)
+		return why;
 	for (i = 0; i < h->npeers; i++)
 		if (strlen(h->peers[i]->nick) == n &&
 		    memcmp(h->peers[i]->nick, s, n) == 0)
@@ -737,12 +800,6 @@ chat_nick(struct hub *h, struct peer *p, const char *arg, size_t n)
 	char old[CHAT_NICK + 1];
 	const char *why;
 
-	while (n > 0 && *arg == ' ') {
-		arg++;
-		n--;
-	}
-	while (n > 0 && (arg[n - 1] == '\r' || arg[n - 1] == ' '))
-		n--;
 	if ((why = chat_nick_bad(h, arg, n)) != NULL) {
 		announce(h, NULL, p, "<announce> /nick refused: %s.\n", why);
 		return;

@@ -156,9 +156,20 @@ int	 sock_opt_given(const struct np_opts *, const char *);
 int	 sock_wait(int, short, int);
 const char *sock_ntop(const struct sockaddr *, socklen_t, char *, size_t);
 
-/* proxy.c: -x, -X, -P and -F. */
+/*
+ * proxy.c: -x, -X, -P and -F.  The reply parsers are pure (fuzz
+ * targets): each returns -1 with a message in the caller's buffer.
+ */
 int	 proxy_connect(const struct np_opts *);
 int	 proxy_fdpass(int);
+int	 proxy_socks4_reply(const struct np_opts *, const unsigned char *,
+	    size_t, char *, size_t);
+int	 proxy_socks5_method(const struct np_opts *, const unsigned char *,
+	    size_t, char *, size_t);
+int	 proxy_socks5_reply(const struct np_opts *, const unsigned char *,
+	    size_t, char *, size_t);
+int	 proxy_http_status(const struct np_opts *, const char *, char *,
+	    size_t);
 
 /* session.c: mode handlers, each returning an exit code. */
 int	 session_connect(const struct np_opts *);
@@ -166,8 +177,9 @@ int	 session_listen(const struct np_opts *);
 int	 session_scan(const struct np_opts *);
 
 /*
- * acl.c: listener access control.  acl_parse() is pure (a fuzz target):
- * it returns ACL_ADDRESS, ACL_HOSTNAME or ACL_INVALID.
+ * acl.c: listener access control.  acl_parse() and acl_line() are pure
+ * (fuzz targets): acl_parse() returns ACL_ADDRESS, ACL_HOSTNAME or
+ * ACL_INVALID.
  */
 #define ACL_INVALID	(-1)
 #define ACL_ADDRESS	0
@@ -180,6 +192,7 @@ struct acl_rule {
 };
 struct acl;
 int	 acl_parse(const char *, struct acl_rule *);
+char	*acl_line(char *);
 struct acl *acl_new(const struct np_opts *);
 void	 acl_free(struct acl *);
 int	 acl_empty(const struct acl *);
@@ -196,8 +209,16 @@ void	 acl_timeout(const struct np_opts *);
 int	 exec_run(const struct np_opts *, int);
 int	 exec_listen(const struct np_opts *, const struct acl *, int);
 
-/* broker.c: many peers at once (-k --max-conns, --broker, --chat). */
+/*
+ * broker.c: many peers at once (-k --max-conns, --broker, --chat).
+ * broker_chat_parse() returns BROKER_CHAT_TEXT or BROKER_CHAT_NICK.
+ */
+#define BROKER_CHAT_TEXT	0
+#define BROKER_CHAT_NICK	1
 int	 broker_run(const struct np_opts *, const struct acl *, int);
+int	 broker_chat_parse(const unsigned char *, size_t, const char **,
+	    size_t *);
+const char *broker_nick_bad(const char *, size_t);
 
 /* transfer.c; pump_run() flags. */
 #define PUMP_DGRAM		0x01	/* one message per read and write */

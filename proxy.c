@@ -41,10 +41,14 @@
 #define SOCKS4_GRANTED	90
 #define SOCKS_AUTH_V1	1	/* RFC 1929 sub-negotiation version */
 #define SOCKS_FIELD	255	/* longest name, user or password */
+/* The longest SOCKS5 reply: a bound name of SOCKS_FIELD bytes. */
+#define SOCKS5_REPLY_MAX	(4 + 1 + SOCKS_FIELD + 2)
 
 /* The longest status or header line we read, and how many headers. */
 #define HTTP_LINE	1024
 #define HTTP_MAXHDRS	64
+/* How much of the proxy's own words a message quotes. */
+#define HTTP_SHOWN	200
 
 /* Room for a password: the environment or the terminal may give more. */
 #define PROXY_SECRET	1024
@@ -91,7 +95,6 @@ static int	 http_handshake(struct proxy_conn *);
 static int	 http_request(struct proxy_conn *);
 static int	 http_read_line(struct proxy_conn *, char *, size_t);
 static int	 http_code(const char *);
-static int	 http_status(struct proxy_conn *, char *);
 static void	 printable(char *);
 static int	 base64(const char *, size_t, char *, size_t);
 
@@ -367,6 +370,28 @@ socks4_resolve(const struct proxy_conn *pc, struct proxy_dest *d)
 	return 0;
 }
 
+/*
+ * The SOCKS4 reply in buf, of which len bytes arrived (8 are read).
+ * Returns 0 when the proxy granted the connection to o->host, or -1
+ * with the reason in err.  Pure, so that a fuzzer can call it.
+ */
+int
+proxy_socks4_reply(const struct np_opts *o, const unsigned char *buf,
+    size_t len, char *err, size_t size)
+{
+	if (len < 8) {
+		snprintf(err, size, "SOCKS4: a reply of %zu bytes is too short",
+		    len);
+		return -1;
+	}
+	if (buf[1] != SOCKS4_GRANTED) {
+		snprintf(err, size, "SOCKS4 connect to %s port %s failed: %s",
+		    o->host, o->port, socks4_strerror(buf[1]));
+		return -1;
+	}
+	return 0;
+}
+
 /* SOCKS4: the address, the port, and -P as the user id. */
 static int
 socks4_handshake(struct proxy_conn *pc)
@@ -374,6 +399,7 @@ socks4_handshake(struct proxy_conn *pc)
 	const struct np_opts *o = pc->o;
 	struct proxy_dest *d = &pc->dest;
 	unsigned char buf[8 + SOCKS_FIELD + 1];
+	char msg[HTTP_LINE];
 	size_t ulen;
 
 	if (d->family == 0 && socks4_resolve(pc, d) == -1)
@@ -392,12 +418,46 @@ socks4_handshake(struct proxy_conn *pc)
 	if (proxy_write(pc, buf, 9 + ulen) == -1 ||
 	    proxy_read(pc, buf, 8) == -1)
 		return -1;
-	if (buf[1] != SOCKS4_GRANTED) {
-		proxy_fail(pc, "SOCKS4 connect to %s port %s failed: %s",
-		    o->host, o->port, socks4_strerror(buf[1]));
+	if (proxy_socks4_reply(o, buf, 8, msg, sizeof(msg)) == -1) {
+		proxy_fail(pc, "%s", msg);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The SOCKS5 server's choice of method in buf, of which len bytes
+ * arrived (2 are read).  Returns SOCKS_NOAUTH, or SOCKS_USERPASS when
+ * -P offered it, or -1 with the reason in err.  Pure, for a fuzzer.
+ */
+int
+proxy_socks5_method(const struct np_opts *o, const unsigned char *buf,
+    size_t len, char *err, size_t size)
+{
+	if (len < 2) {
+		snprintf(err, size, "SOCKS5: a reply of %zu bytes is too short",
+		    len);
+		return -1;
+	}
+	if (buf[0] != SOCKS_V5) {
+		snprintf(err, size, "not a SOCKS5 proxy (version %d in its "
+		    "reply)", buf[0]);
+		return -1;
+	}
+	if (buf[1] == SOCKS_NOMETHOD) {
+		snprintf(err, size, "SOCKS5: no acceptable authentication "
+		    "method%s", o->proxy_user == NULL ?
+		    " (the proxy may want -P)" : "");
+		return -1;
+	}
+	if (buf[1] == SOCKS_USERPASS && o->proxy_user != NULL)
+		return SOCKS_USERPASS;
+	if (buf[1] != SOCKS_NOAUTH) {
+		snprintf(err, size, "SOCKS5: the proxy chose authentication "
+		    "method %d, which was not offered", buf[1]);
+		return -1;
+	}
+	return SOCKS_NOAUTH;
 }
 
 /*
@@ -408,31 +468,21 @@ static int
 socks5_handshake(struct proxy_conn *pc)
 {
 	unsigned char buf[4] = { SOCKS_V5, 1, SOCKS_NOAUTH, SOCKS_USERPASS };
+	char msg[HTTP_LINE];
+	int method;
 
 	if (pc->o->proxy_user != NULL)
 		buf[1] = 2;
 	if (proxy_write(pc, buf, 2 + buf[1]) == -1 ||
 	    proxy_read(pc, buf, 2) == -1)
 		return -1;
-	if (buf[0] != SOCKS_V5) {
-		proxy_fail(pc, "not a SOCKS5 proxy (version %d in its reply)",
-		    buf[0]);
+	if ((method = proxy_socks5_method(pc->o, buf, 2, msg,
+	    sizeof(msg))) == -1) {
+		proxy_fail(pc, "%s", msg);
 		return -1;
 	}
-	if (buf[1] == SOCKS_NOMETHOD) {
-		proxy_fail(pc, "SOCKS5: no acceptable authentication method%s",
-		    pc->o->proxy_user == NULL ? " (the proxy may want -P)" :
-		    "");
+	if (method == SOCKS_USERPASS && socks5_auth(pc) == -1)
 		return -1;
-	}
-	if (buf[1] == SOCKS_USERPASS && pc->o->proxy_user != NULL) {
-		if (socks5_auth(pc) == -1)
-			return -1;
-	} else if (buf[1] != SOCKS_NOAUTH) {
-		proxy_fail(pc, "SOCKS5: the proxy chose authentication "
-		    "method %d, which was not offered", buf[1]);
-		return -1;
-	}
 	if (socks5_request(pc) == -1)
 		return -1;
 	return socks5_reply(pc);
@@ -498,44 +548,65 @@ socks5_request(struct proxy_conn *pc)
 	return proxy_write(pc, buf, len + 2);
 }
 
-/* The reply, and the bound address after it, which we do not need. */
-static int
-socks5_reply(struct proxy_conn *pc)
+/*
+ * The SOCKS5 reply to CONNECT, of which buf holds the first len bytes.
+ * Returns the length of the whole reply, the bound address included
+ * (at most SOCKS5_REPLY_MAX): when that is more than len, the caller
+ * reads the rest, and not one byte more, and asks again.  Returns -1
+ * with the reason in err when the proxy refused or the reply is
+ * malformed.  Pure, so that a fuzzer can call it.
+ */
+int
+proxy_socks5_reply(const struct np_opts *o, const unsigned char *buf,
+    size_t len, char *err, size_t size)
 {
-	unsigned char buf[4 + SOCKS_FIELD + 2];
-	size_t len;
-
-	if (proxy_read(pc, buf, 4) == -1)
-		return -1;
+	if (len < 4)
+		return 4;
 	if (buf[0] != SOCKS_V5) {
-		proxy_fail(pc, "not a SOCKS5 proxy (version %d in its reply)",
-		    buf[0]);
+		snprintf(err, size, "not a SOCKS5 proxy (version %d in its "
+		    "reply)", buf[0]);
 		return -1;
 	}
 	if (buf[1] != 0) {
-		proxy_fail(pc, "SOCKS5 connect to %s port %s failed: %s "
-		    "(reply %d)", pc->o->host, pc->o->port,
-		    socks5_strerror(buf[1]), buf[1]);
+		snprintf(err, size, "SOCKS5 connect to %s port %s failed: %s "
+		    "(reply %d)", o->host, o->port, socks5_strerror(buf[1]),
+		    buf[1]);
 		return -1;
 	}
 	switch (buf[3]) {
 	case SOCKS_IPV4:
-		len = 4;
-		break;
+		return 4 + 4 + 2;
 	case SOCKS_IPV6:
-		len = 16;
-		break;
+		return 4 + 16 + 2;
 	case SOCKS_DOMAIN:
-		if (proxy_read(pc, buf + 4, 1) == -1)
-			return -1;
-		len = buf[4];
-		break;
+		return len < 5 ? 5 : 4 + 1 + buf[4] + 2;
 	default:
-		proxy_fail(pc, "SOCKS5: unknown address type %d in the reply",
-		    buf[3]);
+		snprintf(err, size, "SOCKS5: unknown address type %d in the "
+		    "reply", buf[3]);
 		return -1;
 	}
-	return proxy_read(pc, buf + 4, len + 2);
+}
+
+/* The reply, and the bound address after it, which we do not need. */
+static int
+socks5_reply(struct proxy_conn *pc)
+{
+	unsigned char buf[SOCKS5_REPLY_MAX];
+	char msg[HTTP_LINE];
+	size_t have = 0;
+	int need = 4;
+
+	while ((size_t)need > have) {
+		if (proxy_read(pc, buf + have, need - have) == -1)
+			return -1;
+		have = need;
+		need = proxy_socks5_reply(pc->o, buf, have, msg, sizeof(msg));
+		if (need == -1) {
+			proxy_fail(pc, "%s", msg);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -669,23 +740,30 @@ http_code(const char *line)
 	    (line[11] - '0');
 }
 
-/* Check an HTTP status line; 0 for 2xx, -1 after a message. */
-static int
-http_status(struct proxy_conn *pc, char *line)
+/*
+ * The status line of the proxy's answer to CONNECT, without its CR LF.
+ * Returns the status code when it is 2xx, or -1 with the reason in err,
+ * which quotes the start of the line with control bytes masked.  Pure,
+ * so that a fuzzer can call it.
+ */
+int
+proxy_http_status(const struct np_opts *o, const char *line, char *err,
+    size_t size)
 {
-	const struct np_opts *o = pc->o;
+	char shown[HTTP_SHOWN + 1];
 	int code;
 
-	printable(line);
+	strlcpy(shown, line, sizeof(shown));
+	printable(shown);
 	if ((code = http_code(line)) == -1) {
-		proxy_fail(pc, "not an HTTP proxy: it answered \"%.200s\"",
-		    line);
+		snprintf(err, size, "not an HTTP proxy: it answered \"%s\"",
+		    shown);
 		return -1;
 	}
 	if (code >= 200 && code < 300)
-		return 0;
-	proxy_fail(pc, "CONNECT to %s port %s failed: %.200s (%s)", o->host,
-	    o->port, line, http_strerror(code, o->proxy_user != NULL));
+		return code;
+	snprintf(err, size, "CONNECT to %s port %s failed: %s (%s)", o->host,
+	    o->port, shown, http_strerror(code, o->proxy_user != NULL));
 	return -1;
 }
 
@@ -696,13 +774,16 @@ http_status(struct proxy_conn *pc, char *line)
 static int
 http_handshake(struct proxy_conn *pc)
 {
-	char line[HTTP_LINE];
+	char line[HTTP_LINE], msg[HTTP_LINE];
 	int i;
 
 	if (http_request(pc) == -1 ||
-	    http_read_line(pc, line, sizeof(line)) == -1 ||
-	    http_status(pc, line) == -1)
+	    http_read_line(pc, line, sizeof(line)) == -1)
 		return -1;
+	if (proxy_http_status(pc->o, line, msg, sizeof(msg)) == -1) {
+		proxy_fail(pc, "%s", msg);
+		return -1;
+	}
 	for (i = 0; i < HTTP_MAXHDRS; i++) {
 		if (http_read_line(pc, line, sizeof(line)) == -1)
 			return -1;

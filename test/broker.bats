@@ -259,6 +259,24 @@ b: b'<alice> no newline\\n'
 b: b'<announce> <alice> has left.\\n'"
 }
 
+@test "--chat refuses a reserved userN name even on a last line without a newline" {
+	np_listen_exec --chat 127.0.0.1 0
+	run -0 timeout 10 python3 -c "$PY_PRE"'
+a = conn(); peers(1)
+A = lambda: print("a:", readline(a))
+A()
+b = conn(); peers(2)
+readline(b); A()
+b.sendall(b"/nick user77\n"); print("b:", readline(b))
+b.sendall(b"/nick user7")
+b.close(); A()
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err"
+	assert_output "a: b'<announce> you are <user1>; 0 others are here.\\n'
+a: b'<announce> <user2> has joined.\\n'
+b: b'<announce> /nick refused: that name is reserved.\\n'
+a: b'<announce> <user2> has left.\\n'"
+}
+
 @test "-k --max-conns sends stdin to every peer and every peer's data to stdout" {
 	np_fifo_held in
 	NP_IN=$FIFO np_listen_exec -k --max-conns 3 127.0.0.1 0

@@ -1,0 +1,88 @@
+/*
+ * libFuzzer target: the chat line and /nick parser of --chat.  The input
+ * is cut as a chat peer's bytes are, at each '\n' and every CHAT_LINE
+ * bytes, and each line is copied to a buffer of its own size, so that a
+ * read past the line is caught.  A name the parser accepts is checked
+ * against the rules a name must follow.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../netpipe.h"
+#include "common.h"
+
+/* broker.c's CHAT_LINE and CHAT_NICK. */
+#define CHAT_LINE	1024
+#define CHAT_NICK	32
+
+static void	 chat_check(const unsigned char *, size_t);
+static int	 chat_name_ok(const char *, size_t);
+
+/* Whether a name follows the rules broker_nick_bad() should enforce. */
+static int
+chat_name_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > CHAT_NICK)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x21 || s[i] == 0x7f ||
+		    s[i] == '<' || s[i] == '>')
+			return 0;
+	if (n == 8 && memcmp(s, "announce", 8) == 0)
+		return 0;
+	if (n <= 4 || memcmp(s, "user", 4) != 0)
+		return 1;
+	for (i = 4; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 1;
+	return 0;
+}
+
+/* One line, n bytes, in a buffer of exactly that size. */
+static void
+chat_check(const unsigned char *d, size_t n)
+{
+	const char *arg, *why;
+	size_t len;
+
+	if (broker_chat_parse(d, n, &arg, &len) == BROKER_CHAT_TEXT) {
+		if (arg != (const char *)d ||
+		    (len != n && !(len + 1 == n && d[len] == '\n')))
+			abort();
+		return;
+	}
+	if (arg < (const char *)d + 5 || arg + len > (const char *)d + n ||
+	    (len > 0 && (arg[0] == ' ' || arg[len - 1] == ' ' ||
+	    arg[len - 1] == '\r')))
+		abort();
+	why = broker_nick_bad(arg, len);
+	if ((why == NULL) != chat_name_ok(arg, len))
+		abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const uint8_t *nl;
+	unsigned char *line;
+	size_t take;
+
+	while (size > 0) {
+		nl = memchr(data, '\n', size);
+		take = nl != NULL ? (size_t)(nl - data) + 1 : size;
+		if (take > CHAT_LINE)
+			take = CHAT_LINE;
+		if ((line = malloc(take)) == NULL)
+			return 0;
+		memcpy(line, data, take);
+		chat_check(line, take);
+		free(line);
+		data += take;
+		size -= take;
+	}
+	return 0;
+}
