@@ -545,3 +545,10 @@ np_rss_within() {
 		return 1
 	fi
 }
+
+# A test whose assertion is a time bound (a -q or -w deadline, a --rate)
+# means nothing when valgrind makes every start take a second or more.
+np_skip_timing_if_wrapped() {
+	[ -z "${NETPIPE_WRAP:-}" ] ||
+	    skip "time bounds do not hold under NETPIPE_WRAP ($NETPIPE_WRAP)"
+}
