@@ -11,13 +11,17 @@ PKG_CONFIG ?= pkg-config
 BSD_CFLAGS != $(PKG_CONFIG) --cflags libbsd-overlay 2>/dev/null || true
 BSD_LIBS != $(PKG_CONFIG) --libs libbsd-overlay 2>/dev/null || echo -lbsd
 TLS_CFLAGS != $(PKG_CONFIG) --cflags libtls 2>/dev/null || true
-TLS_LIBS != $(PKG_CONFIG) --libs libtls 2>/dev/null || echo -ltls
+# libtls is opened with dlopen(3) when --tls is used, so it is not linked:
+# only its headers and its soname are needed here.
+TLS_SONAME != readelf -d "$$($(PKG_CONFIG) --variable=libdir libtls)/libtls.so" \
+	2>/dev/null | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p'
 
 WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	-Wmissing-prototypes
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
-NP_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS)
-NP_LIBS = $(BSD_LIBS) $(TLS_LIBS) -lmd
+NP_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) \
+	-DNP_TLS_SONAME='"$(TLS_SONAME)"'
+NP_LIBS = $(BSD_LIBS) -lmd -ldl
 
 SRCS = filter.c netpipe.c options.c proxy.c sock.c session.c stats.c tls.c transfer.c \
 	acl.c broker.c exec.c
@@ -106,6 +110,7 @@ uninstall:
 
 bench: netpipe
 	./bench/run
+	./bench/meter
 
 # libFuzzer targets link the whole program with main renamed, so every
 # parser is reachable; exit() and errx() are wrapped for the option parser.

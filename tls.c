@@ -8,19 +8,81 @@
 #include <sys/types.h>
 
 #include <err.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
 #include <tls.h>
 
 #include "netpipe.h"
 
+/*
+ * libtls (and with it OpenSSL) is opened only when --tls asks for it:
+ * linking it costs every start about 2 ms and 2 MiB, which a netcat in
+ * a shell loop pays thousands of times.
+ */
+#define NTLS_FUNCS(X) \
+	X(int, tls_accept_socket, (struct tls *, struct tls **, int)) \
+	X(struct tls *, tls_client, (void)) \
+	X(int, tls_close, (struct tls *)) \
+	X(const char *, tls_config_error, (struct tls_config *)) \
+	X(void, tls_config_free, (struct tls_config *)) \
+	X(void, tls_config_insecure_noverifycert, (struct tls_config *)) \
+	X(void, tls_config_insecure_noverifyname, (struct tls_config *)) \
+	X(struct tls_config *, tls_config_new, (void)) \
+	X(int, tls_config_set_ca_file, (struct tls_config *, const char *)) \
+	X(int, tls_config_set_cert_file, (struct tls_config *, const char *)) \
+	X(int, tls_config_set_key_file, (struct tls_config *, const char *)) \
+	X(int, tls_config_set_protocols, (struct tls_config *, uint32_t)) \
+	X(void, tls_config_verify_client, (struct tls_config *)) \
+	X(int, tls_configure, (struct tls *, struct tls_config *)) \
+	X(const char *, tls_conn_cipher, (struct tls *)) \
+	X(const char *, tls_conn_version, (struct tls *)) \
+	X(int, tls_connect_socket, (struct tls *, int, const char *)) \
+	X(const char *, tls_error, (struct tls *)) \
+	X(void, tls_free, (struct tls *)) \
+	X(int, tls_handshake, (struct tls *)) \
+	X(int, tls_init, (void)) \
+	X(const char *, tls_peer_cert_hash, (struct tls *)) \
+	X(const char *, tls_peer_cert_subject, (struct tls *)) \
+	X(ssize_t, tls_read, (struct tls *, void *, size_t)) \
+	X(struct tls *, tls_server, (void)) \
+	X(ssize_t, tls_write, (struct tls *, const void *, size_t))
+
+#define NTLS_POINTER(ret, name, args)	ret (*name) args;
+static struct {
+	NTLS_FUNCS(NTLS_POINTER)
+} lib;
+
+#ifndef NP_TLS_SONAME
+#define NP_TLS_SONAME	"libtls.so"
+#endif
+
+static void	 ntls_load(void);
 static struct tls_config *ntls_config(const struct np_opts *, int);
 static int	 ntls_handshake(const struct np_opts *, struct tls *, int);
 static int	 ntls_check_pin(const struct np_opts *, struct tls *);
 static void	 ntls_report(const struct np_opts *, struct tls *);
+
+/* Open libtls and find every function this file calls; exits if not. */
+static void
+ntls_load(void)
+{
+	void *h;
+
+	if (lib.tls_init != NULL)
+		return;
+	if ((h = dlopen(NP_TLS_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		errx(NP_EXIT_FAIL, "tls: %s", dlerror());
+#define NTLS_LOAD(ret, name, args)					\
+	if ((*(void **)&lib.name = dlsym(h, #name)) == NULL)		\
+		errx(NP_EXIT_FAIL, "tls: %s", dlerror());
+	NTLS_FUNCS(NTLS_LOAD)
+#undef NTLS_LOAD
+}
 
 /*
  * Build the configuration: verification on unless --tls-noverify or a
@@ -32,23 +94,24 @@ ntls_config(const struct np_opts *o, int server)
 {
 	struct tls_config *cfg;
 
-	if (tls_init() == -1 || (cfg = tls_config_new()) == NULL)
+	ntls_load();
+	if (lib.tls_init() == -1 || (cfg = lib.tls_config_new()) == NULL)
 		errx(NP_EXIT_FAIL, "tls: cannot initialise libtls");
-	if (tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1)
-		errx(NP_EXIT_FAIL, "tls: %s", tls_config_error(cfg));
-	if (o->tls_ca != NULL && tls_config_set_ca_file(cfg, o->tls_ca) == -1)
-		errx(NP_EXIT_FAIL, "--tls-ca: %s", tls_config_error(cfg));
+	if (lib.tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1)
+		errx(NP_EXIT_FAIL, "tls: %s", lib.tls_config_error(cfg));
+	if (o->tls_ca != NULL && lib.tls_config_set_ca_file(cfg, o->tls_ca) == -1)
+		errx(NP_EXIT_FAIL, "--tls-ca: %s", lib.tls_config_error(cfg));
 	if (o->tls_cert != NULL &&
-	    tls_config_set_cert_file(cfg, o->tls_cert) == -1)
-		errx(NP_EXIT_FAIL, "--tls-cert: %s", tls_config_error(cfg));
+	    lib.tls_config_set_cert_file(cfg, o->tls_cert) == -1)
+		errx(NP_EXIT_FAIL, "--tls-cert: %s", lib.tls_config_error(cfg));
 	if (o->tls_key != NULL &&
-	    tls_config_set_key_file(cfg, o->tls_key) == -1)
-		errx(NP_EXIT_FAIL, "--tls-key: %s", tls_config_error(cfg));
+	    lib.tls_config_set_key_file(cfg, o->tls_key) == -1)
+		errx(NP_EXIT_FAIL, "--tls-key: %s", lib.tls_config_error(cfg));
 	if (server && o->tls_ca != NULL)
-		tls_config_verify_client(cfg);
+		lib.tls_config_verify_client(cfg);
 	if (!server && (o->tls_noverify || o->tls_pin != NULL)) {
-		tls_config_insecure_noverifycert(cfg);
-		tls_config_insecure_noverifyname(cfg);
+		lib.tls_config_insecure_noverifycert(cfg);
+		lib.tls_config_insecure_noverifyname(cfg);
 	}
 	if (!server && o->tls_noverify)
 		warnx("warning: --tls-noverify: the server's certificate "
@@ -66,11 +129,11 @@ ntls_handshake(const struct np_opts *o, struct tls *ctx, int fd)
 	if (o->wait > 0)
 		np_deadline_set(&deadline, o->wait * 1000);
 	for (;;) {
-		rc = tls_handshake(ctx);
+		rc = lib.tls_handshake(ctx);
 		if (rc == 0)
 			return 0;
 		if (rc != TLS_WANT_POLLIN && rc != TLS_WANT_POLLOUT) {
-			warnx("tls: handshake: %s", tls_error(ctx));
+			warnx("tls: handshake: %s", lib.tls_error(ctx));
 			return -1;
 		}
 		n = sock_wait(fd, rc == TLS_WANT_POLLIN ? POLLIN : POLLOUT,
@@ -85,7 +148,7 @@ ntls_handshake(const struct np_opts *o, struct tls *ctx, int fd)
 static int
 ntls_check_pin(const struct np_opts *o, struct tls *ctx)
 {
-	const char *hash = tls_peer_cert_hash(ctx);
+	const char *hash = lib.tls_peer_cert_hash(ctx);
 	const char *pin = o->tls_pin;
 
 	if (pin == NULL)
@@ -101,13 +164,13 @@ ntls_check_pin(const struct np_opts *o, struct tls *ctx)
 static void
 ntls_report(const struct np_opts *o, struct tls *ctx)
 {
-	const char *subject = tls_peer_cert_subject(ctx);
-	const char *hash = tls_peer_cert_hash(ctx);
+	const char *subject = lib.tls_peer_cert_subject(ctx);
+	const char *hash = lib.tls_peer_cert_hash(ctx);
 
 	if (o->verbose == 0)
 		return;
-	fprintf(stderr, "TLS %s %s\n", tls_conn_version(ctx),
-	    tls_conn_cipher(ctx));
+	fprintf(stderr, "TLS %s %s\n", lib.tls_conn_version(ctx),
+	    lib.tls_conn_cipher(ctx));
 	if (subject != NULL)
 		fprintf(stderr, "TLS peer %s %s\n", subject,
 		    hash != NULL ? hash : "");
@@ -125,18 +188,18 @@ ntls_client(const struct np_opts *o, int fd)
 	struct tls *ctx;
 	const char *name = o->tls_name != NULL ? o->tls_name : o->host;
 
-	if ((ctx = tls_client()) == NULL)
+	if ((ctx = lib.tls_client()) == NULL)
 		errx(NP_EXIT_FAIL, "tls: out of memory");
-	if (tls_configure(ctx, cfg) == -1)
-		errx(NP_EXIT_FAIL, "tls: %s", tls_error(ctx));
-	tls_config_free(cfg);
-	if (tls_connect_socket(ctx, fd, name) == -1) {
-		warnx("tls: %s", tls_error(ctx));
-		tls_free(ctx);
+	if (lib.tls_configure(ctx, cfg) == -1)
+		errx(NP_EXIT_FAIL, "tls: %s", lib.tls_error(ctx));
+	lib.tls_config_free(cfg);
+	if (lib.tls_connect_socket(ctx, fd, name) == -1) {
+		warnx("tls: %s", lib.tls_error(ctx));
+		lib.tls_free(ctx);
 		return NULL;
 	}
 	if (ntls_handshake(o, ctx, fd) == -1 || ntls_check_pin(o, ctx) == -1) {
-		tls_free(ctx);
+		lib.tls_free(ctx);
 		return NULL;
 	}
 	ntls_report(o, ctx);
@@ -151,11 +214,11 @@ ntls_server(const struct np_opts *o)
 	struct tls *ctx;
 
 	cfg = ntls_config(o, 1);
-	if ((ctx = tls_server()) == NULL)
+	if ((ctx = lib.tls_server()) == NULL)
 		errx(NP_EXIT_FAIL, "tls: out of memory");
-	if (tls_configure(ctx, cfg) == -1)
-		errx(NP_EXIT_FAIL, "tls: %s", tls_error(ctx));
-	tls_config_free(cfg);
+	if (lib.tls_configure(ctx, cfg) == -1)
+		errx(NP_EXIT_FAIL, "tls: %s", lib.tls_error(ctx));
+	lib.tls_config_free(cfg);
 	return ctx;
 }
 
@@ -168,12 +231,12 @@ ntls_accept(const struct np_opts *o, struct tls *server, int fd)
 {
 	struct tls *ctx;
 
-	if (tls_accept_socket(server, &ctx, fd) == -1) {
-		warnx("tls: %s", tls_error(server));
+	if (lib.tls_accept_socket(server, &ctx, fd) == -1) {
+		warnx("tls: %s", lib.tls_error(server));
 		return NULL;
 	}
 	if (ntls_handshake(o, ctx, fd) == -1) {
-		tls_free(ctx);
+		lib.tls_free(ctx);
 		return NULL;
 	}
 	ntls_report(o, ctx);
@@ -192,7 +255,7 @@ ntls_io(struct tls *ctx, int writing, void *buf, size_t len, short *events)
 {
 	ssize_t n;
 
-	n = writing ? tls_write(ctx, buf, len) : tls_read(ctx, buf, len);
+	n = writing ? lib.tls_write(ctx, buf, len) : lib.tls_read(ctx, buf, len);
 	if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
 		*events = n == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
 		return NTLS_WANT;
@@ -200,7 +263,7 @@ ntls_io(struct tls *ctx, int writing, void *buf, size_t len, short *events)
 	*events = writing ? POLLOUT : POLLIN;
 	if (n == -1)
 		warnx("tls: %s: %s", writing ? "write" : "read",
-		    tls_error(ctx));
+		    lib.tls_error(ctx));
 	return n;
 }
 
@@ -214,7 +277,7 @@ ntls_close_notify(struct tls *ctx, int fd)
 	int i, rc;
 
 	for (i = 0; i < 100; i++) {
-		rc = tls_close(ctx);
+		rc = lib.tls_close(ctx);
 		if (rc != TLS_WANT_POLLIN && rc != TLS_WANT_POLLOUT)
 			return;
 		if (sock_wait(fd, rc == TLS_WANT_POLLIN ? POLLIN : POLLOUT,
@@ -227,5 +290,5 @@ void
 ntls_free(struct tls *ctx)
 {
 	if (ctx != NULL)
-		tls_free(ctx);
+		lib.tls_free(ctx);
 }
