@@ -478,3 +478,21 @@ exit 0"
 	np_fails 2 'netpipe: -F and --tls cannot be used together' \
 	    -F --tls 127.0.0.1 1
 }
+
+@test "--tls through danted: the TLS session runs end to end over the SOCKS5 tunnel" {
+	local in got=$BATS_TEST_TMPDIR/got
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$BATS_TEST_TMPDIR/k.pem" -out "$BATS_TEST_TMPDIR/c.pem" \
+	    -days 1 -subj /CN=localhost \
+	    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+	in=$(np_nul_file in 4)
+	NP_OUT=$got np_listen --tls --tls-cert "$BATS_TEST_TMPDIR/c.pem" \
+	    --tls-key "$BATS_TEST_TMPDIR/k.pem" 127.0.0.1 0
+	px_danted
+	run -0 --separate-stderr timeout 20 "${NP[@]}" -v -N --tls \
+	    --tls-ca "$BATS_TEST_TMPDIR/c.pem" -x "127.0.0.1:$PX_PORT" \
+	    localhost "$NP_PORT" <"$in"
+	[[ $stderr == *"TLS peer /CN=localhost SHA256:"* ]]
+	np_wait_exit "$NP_PID"
+	assert_equal "$(np_sha "$got")" "$(np_sha "$in")"
+}
