@@ -26,6 +26,8 @@
 #define SCAN_PARALLEL	16
 
 static int	 signal_or(int);
+static int	 listen_wait(const struct np_opts *, int,
+		    const struct timespec *);
 static void	 unlink_bound(const struct np_opts *);
 static int	 listen_stream(const struct np_opts *, const struct acl *,
 		    struct pump *, int, struct tls *);
@@ -143,6 +145,23 @@ listen_stream(const struct np_opts *o, const struct acl *acl,
 }
 
 /*
+ * Wait until lfd has a peer; with deadline (the first peer only) no
+ * longer than --accept-timeout.  Returns 0, or -1 on a signal or after
+ * the timeout's message.
+ */
+static int
+listen_wait(const struct np_opts *o, int lfd, const struct timespec *deadline)
+{
+	int n;
+
+	n = sock_wait(lfd, POLLIN, deadline != NULL && o->accept_timeout > 0 ?
+	    np_deadline_ms(deadline) : -1);
+	if (n == 0)
+		acl_timeout(o);
+	return n == 1 ? 0 : -1;
+}
+
+/*
  * Wait for the next peer the access rules let in; only the first wait is
  * bounded, by --accept-timeout.  Returns its socket, or -1 after a
  * message or on a signal.
@@ -153,19 +172,12 @@ listen_accept(const struct np_opts *o, const struct acl *acl, int lfd,
 {
 	char name[NP_PEER_NAMELEN];
 	struct timespec deadline;
-	int fd, n, bounded = first && o->accept_timeout > 0;
+	int fd;
 
-	if (bounded)
-		np_deadline_set(&deadline, o->accept_timeout * 1000);
+	np_deadline_set(&deadline, o->accept_timeout * 1000);
 	for (;;) {
-		n = sock_wait(lfd, POLLIN, bounded ?
-		    np_deadline_ms(&deadline) : -1);
-		if (n == -1)
+		if (listen_wait(o, lfd, first ? &deadline : NULL) == -1)
 			return -1;
-		if (n == 0) {
-			acl_timeout(o);
-			return -1;
-		}
 		if ((fd = acl_accept(o, acl, lfd, name, sizeof(name))) != -1)
 			return fd;
 		if (errno == EMFILE) {
@@ -189,18 +201,11 @@ listen_dgram_wait(const struct np_opts *o, const struct acl *acl, int lfd)
 	struct timespec deadline;
 	socklen_t len;
 	char c;
-	int n;
 
 	np_deadline_set(&deadline, o->accept_timeout * 1000);
 	for (;;) {
-		n = sock_wait(lfd, POLLIN, o->accept_timeout > 0 ?
-		    np_deadline_ms(&deadline) : -1);
-		if (n == -1)
+		if (listen_wait(o, lfd, &deadline) == -1)
 			return -1;
-		if (n == 0) {
-			acl_timeout(o);
-			return -1;
-		}
 		len = sizeof(ss);
 		if (recvfrom(lfd, &c, 1, MSG_PEEK | MSG_DONTWAIT,
 		    (struct sockaddr *)&ss, &len) == -1)
