@@ -66,11 +66,11 @@ load helpers
 }
 
 @test "destination port 65536 is too large" {
-	np_fails 2 'netpipe: port: "65536" is too large' 127.0.0.1 65536
+	np_fails 2 'netpipe: port: "65536" is too large' nothing.invalid 65536
 }
 
 @test "listen port 70000 is an error, never wrapped to 4464" {
-	np_fails 2 'netpipe: port: "70000" is too large' -l 127.0.0.1 70000
+	np_fails 2 'netpipe: port: "70000" is too large' -l nothing.invalid 70000
 	np_fails 2 'netpipe: port: "70000" is too large' -l 70000
 	np_fails 2 'netpipe: -p: "70000" is too large' -l -p 70000
 }
@@ -119,13 +119,13 @@ load helpers
 
 @test "-x with -l, -u, -U or -s cannot be used together" {
 	np_fails 2 'netpipe: -x and -l cannot be used together' \
-	    -x 127.0.0.1:1080 -l 127.0.0.1 1
+	    -x proxy.invalid:1080 -l 127.0.0.1 1
 	np_fails 2 'netpipe: -x and -u cannot be used together' \
-	    -x 127.0.0.1:1080 -u 127.0.0.1 1
+	    -x proxy.invalid:1080 -u 127.0.0.1 1
 	np_fails 2 'netpipe: -x and -U cannot be used together' \
-	    -x 127.0.0.1:1080 -U "$BATS_TEST_TMPDIR/s"
+	    -x proxy.invalid:1080 -U "$BATS_TEST_TMPDIR/s"
 	np_fails 2 'netpipe: -x and -s cannot be used together' \
-	    -x 127.0.0.1:1080 -s 127.0.0.1 127.0.0.1 1
+	    -x proxy.invalid:1080 -s 127.0.0.1 127.0.0.1 1
 }
 
 @test "-k without -l: -k requires -l" {
@@ -138,7 +138,7 @@ load helpers
 
 @test "-X with an unknown protocol is invalid" {
 	np_fails 2 'netpipe: -X: "bogus" is invalid' \
-	    -X bogus -x 127.0.0.1:1080 127.0.0.1 1
+	    -X bogus -x proxy.invalid:1080 127.0.0.1 1
 }
 
 @test "-T with an unknown keyword is invalid" {
@@ -185,18 +185,7 @@ s.accept()
 }
 
 @test "started with stdin closed, the peer gets no echo of its own data" {
-	np_python_listen STREAM '
-c, _ = s.accept()
-c.sendall(b"from peer\n")
-c.shutdown(socket.SHUT_WR)
-data = b""
-while True:
-    d = c.recv(65536)
-    if not d:
-        break
-    data += d
-print(data.hex(), flush=True)
-'
+	np_python_greeter "from peer\\n"
 	run --separate-stderr timeout 10 "${NP[@]}" 127.0.0.1 "$PY_PORT" <&-
 	assert_success
 	assert_output "from peer"

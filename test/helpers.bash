@@ -552,3 +552,20 @@ np_skip_timing_if_wrapped() {
 	[ -z "${NETPIPE_WRAP:-}" ] ||
 	    skip "time bounds do not hold under NETPIPE_WRAP ($NETPIPE_WRAP)"
 }
+
+# A python3 peer that greets with GREETING (a Python bytes literal body),
+# half-closes, and prints in hex everything it then receives.
+np_python_greeter() {
+	np_python_listen STREAM "
+c, _ = s.accept()
+c.sendall(b\"$1\")
+c.shutdown(socket.SHUT_WR)
+data = b''
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    data += d
+print(data.hex(), flush=True)
+"
+}

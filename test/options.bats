@@ -551,18 +551,7 @@ c.close()
 }
 
 @test "--half-close keeps sending input after the python3 peer's EOF" {
-	np_python_listen STREAM '
-c, _ = s.accept()
-c.sendall(b"hi\n")
-c.shutdown(socket.SHUT_WR)
-data = b""
-while True:
-    d = c.recv(65536)
-    if not d:
-        break
-    data += d
-print(data.hex(), flush=True)
-'
+	np_python_greeter "hi\\n"
 	mkfifo "$BATS_TEST_TMPDIR/in"
 	exec 4<>"$BATS_TEST_TMPDIR/in"
 	"${NP[@]}" --half-close 127.0.0.1 "$PY_PORT" <"$BATS_TEST_TMPDIR/in" \
