@@ -52,6 +52,16 @@ enum {
 #define PUMP_UDP_RCVBUF	(8 * 1024 * 1024)
 /* A Unix stream send buffer; the kernel caps it at net.core.wmem_max. */
 #define PUMP_UNIX_SNDBUF	(4 * 1024 * 1024)
+/*
+ * A TCP receive this large says the peer sends faster than we take: then
+ * poll waits for PUMP_LOWAT bytes (SO_RCVLOWAT) instead of waking at
+ * every segment, for at most PUMP_LOWAT_MS after the last such receive.
+ * On loopback each wake-up costs the sender a cross-CPU wake-up too;
+ * see PERFORMANCE in netpipe.1 for what this buys.
+ */
+#define PUMP_BULK	(32 * 1024)
+#define PUMP_LOWAT	(256 * 1024)
+#define PUMP_LOWAT_MS	1
 
 
 /* --rate: a token bucket per direction on the monotonic clock. */
@@ -102,6 +112,9 @@ struct pump {
 	int			 zc_send;	/* sendfile from in to net */
 	int			 zc_recv;	/* splice net -> pipe -> out */
 	int			 rw;		/* --io rw: read/write on net */
+	int			 lowat_ok;	/* TCP: SO_RCVLOWAT may batch */
+	int			 lowat;		/* SO_RCVLOWAT as set now */
+	struct timespec		 lowat_end;	/* then back to 1 byte */
 	int			 net_eof;
 	int			 net_failed;	/* reading broke: flush, exit 1 */
 	int			 in_failed;	/* stdin broke: send, exit 1 */
@@ -145,6 +158,8 @@ static void	 net_setup(struct pump *);
 static size_t	 sendable(const struct pump *);
 static int	 tls_fill(struct pump *, size_t);
 static int	 received(struct pump *, size_t);
+static void	 lowat_update(struct pump *, size_t);
+static void	 lowat_set(struct pump *, int);
 
 /*
  * Allocate the pump's buffers once for the life of the process and open
@@ -273,20 +288,26 @@ net_setup(struct pump *p)
 	int one = 1, size = PUMP_UDP_RCVBUF, domain = 0;
 	socklen_t len = sizeof(domain);
 
+	p->lowat = 1;
+	p->lowat_ok = 0;
 	if (!p->dgram) {
 		setsockopt(p->net, SOL_SOCKET, SO_OOBINLINE, &one,
 		    sizeof(one));
+		if (getsockopt(p->net, SOL_SOCKET, SO_DOMAIN, &domain,
+		    &len) == -1)
+			return;
 		/*
 		 * A Unix stream moves at most its send buffer per call; the
 		 * default 208 KiB costs 2.5x in throughput (PERFORMANCE in
 		 * netpipe.1).  TCP keeps its autotuning untouched.
 		 */
 		size = PUMP_UNIX_SNDBUF;
-		if (!sock_opt_given(p->o, "sndbuf") &&
-		    getsockopt(p->net, SOL_SOCKET, SO_DOMAIN, &domain,
-		    &len) == 0 && domain == AF_UNIX)
+		if (domain == AF_UNIX && !sock_opt_given(p->o, "sndbuf"))
 			setsockopt(p->net, SOL_SOCKET, SO_SNDBUF, &size,
 			    sizeof(size));
+		/* -W counts reads and --rate paces them: leave them be. */
+		p->lowat_ok = domain != AF_UNIX && p->tls == NULL &&
+		    p->o->recv_limit == 0 && p->o->rate == 0;
 		return;
 	}
 	if (sock_opt_given(p->o, "rcvbuf"))
@@ -469,6 +490,7 @@ splice_in(struct pump *p)
 	}
 	p->piped += n;
 	p->packets++;
+	lowat_update(p, n);
 	moved(p, METER_RECV, NULL, n);
 	return -1;
 }
@@ -570,6 +592,8 @@ pump_step(struct pump *p)
 		return NP_EXIT_SIGNAL + np_signal;
 	if ((rc = pump_finished(p)) != -1)
 		return rc;
+	if (p->lowat > 1 && np_deadline_ms(&p->lowat_end) == 0)
+		lowat_set(p, 1);
 	pump_pollset(p, pfd);
 	timeout = pump_timeout(p);
 	n = poll(pfd, PUMP_NFDS, timeout);
@@ -640,6 +664,11 @@ pump_timeout(struct pump *p)
 	}
 	if (p->pace.tv_sec != 0 && !buf_empty(&p->up)) {
 		d = np_deadline_ms(&p->pace);
+		if (t == -1 || d < t)
+			t = d;
+	}
+	if (p->lowat > 1) {
+		d = np_deadline_ms(&p->lowat_end);
 		if (t == -1 || d < t)
 			t = d;
 	}
@@ -840,8 +869,44 @@ net_fill(struct pump *p)
 		p->net_eof = 1;
 		return -1;
 	}
+	lowat_update(p, n);
 	/* A zero-length datagram is a packet, not an end of stream. */
 	return received(p, n);
+}
+
+/*
+ * After a receive of n bytes: a large one raises SO_RCVLOWAT (bulk), a
+ * small one lowers it to a byte again.  The next poll then wakes when a
+ * good part of the buffer can be filled at once, or at the end of the
+ * stream, or PUMP_LOWAT_MS after the last large receive (pump_step), so
+ * a burst's tail is late by a millisecond at most.
+ */
+static void
+lowat_update(struct pump *p, size_t n)
+{
+	size_t cap = p->zc_recv ? p->pipesz : PUMP_BUFSZ;
+
+	if (!p->lowat_ok)
+		return;
+	if (n < PUMP_BULK) {
+		lowat_set(p, 1);
+		return;
+	}
+	np_deadline_set(&p->lowat_end, PUMP_LOWAT_MS);
+	lowat_set(p, cap / 2 < PUMP_LOWAT ? cap / 2 : PUMP_LOWAT);
+}
+
+static void
+lowat_set(struct pump *p, int bytes)
+{
+	if (bytes == p->lowat)
+		return;
+	if (setsockopt(p->net, SOL_SOCKET, SO_RCVLOWAT, &bytes,
+	    sizeof(bytes)) == -1) {
+		p->lowat_ok = 0;
+		return;
+	}
+	p->lowat = bytes;
 }
 
 /* n bytes landed at the end of the incoming buffer: count, filter, keep. */

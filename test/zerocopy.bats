@@ -43,7 +43,8 @@ zc_strace() {
 	NP_RC=0
 	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
 	    timeout "$NP_TIMEOUT" strace -f -qq -yy -s 0 -e signal=none \
-	    -e trace=sendfile,splice,read,write,recvfrom,sendto -o "$trace" \
+	    -e trace=sendfile,splice,read,write,recvfrom,sendto,setsockopt \
+	    -o "$trace" \
 	    "${NP[@]}" "$@" <"$in" >"$out" 2>"$BATS_TEST_TMPDIR/np.err" ||
 	    NP_RC=$?
 	NP_STDERR=$(cat "$BATS_TEST_TMPDIR/np.err")
@@ -343,6 +344,98 @@ c.close()
 	assert_equal "$(grep -c '^netpipe: stdout: ' <<<"$NP_STDERR")" 1
 	assert_equal "$(grep '^netpipe: stdout: ' <<<"$NP_STDERR")" \
 	    "netpipe: stdout: No space left on device"
+}
+
+# zc_lowat_peer SIZE: a python3 TCP listener that sends SIZE random bytes
+# (kept in $BATS_TEST_TMPDIR/sent), then, with the connection still open,
+# waits up to 10 s for netpipe's output ($BATS_TEST_TMPDIR/got) to hold all
+# of them and prints "delivered while open" or "stalled at N" before it
+# closes.  A tail smaller than SO_RCVLOWAT arrives only if netpipe lowers
+# the mark again by itself.
+zc_lowat_peer() {
+	NP_SIZE=$1 NP_DIR=$BATS_TEST_TMPDIR np_python_listen STREAM '
+import time
+d = os.environ["NP_DIR"]
+data = os.urandom(int(os.environ["NP_SIZE"]))
+with open(d + "/sent", "wb") as f:
+    f.write(data)
+c, a = s.accept()
+c.sendall(data)
+end = time.monotonic() + 10
+n = 0
+while time.monotonic() < end:
+    n = os.path.getsize(d + "/got")
+    if n == len(data):
+        break
+    time.sleep(0.005)
+print("delivered while open" if n == len(data) else "stalled at %d" % n)
+sys.stdout.flush()
+c.close()
+'
+}
+
+@test "a bulk TCP receive raises SO_RCVLOWAT and a burst's tail still arrives before the peer closes" {
+	local trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	: >"$out"
+	# 4 MiB and then 100 KB: the tail is less than the 256 KiB mark.
+	zc_lowat_peer $((4194304 + 100000))
+	NP_RC=0
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    timeout 20 strace -f -qq -e signal=none -e trace=setsockopt \
+	    -o "$trace" "${NP[@]}" 127.0.0.1 "$PY_PORT" </dev/null \
+	    >"$out" || NP_RC=$?
+	assert_equal "$NP_RC" 0
+	np_status "$PY_PID"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "delivered while open"
+	assert_equal "$(np_sha "$out")" "$(np_sha "$BATS_TEST_TMPDIR/sent")"
+	grep -q 'SO_RCVLOWAT, \[262144\]' "$trace" ||
+	    fail "SO_RCVLOWAT was never raised: $(cat "$trace")"
+	# Raised, then back to one byte after the raise.
+	grep -E 'SO_RCVLOWAT, \[(1|262144)\]' "$trace" | tail -n 1 |
+	    grep -q 'SO_RCVLOWAT, \[1\]' ||
+	    fail "SO_RCVLOWAT was not lowered again: $(cat "$trace")"
+}
+
+@test "the copy loop raises SO_RCVLOWAT to half its buffer and delivers every byte" {
+	local trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	: >"$out"
+	zc_lowat_peer $((4194304 + 50000))
+	NP_RC=0
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    timeout 20 strace -f -qq -e signal=none -e trace=setsockopt \
+	    -o "$trace" "${NP[@]}" --io rw 127.0.0.1 "$PY_PORT" </dev/null \
+	    >"$out" || NP_RC=$?
+	assert_equal "$NP_RC" 0
+	np_status "$PY_PID"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "delivered while open"
+	assert_equal "$(np_sha "$out")" "$(np_sha "$BATS_TEST_TMPDIR/sent")"
+	grep -q 'SO_RCVLOWAT, \[131072\]' "$trace" ||
+	    fail "SO_RCVLOWAT was never raised: $(cat "$trace")"
+}
+
+@test "-W, --rate and Unix sockets leave SO_RCVLOWAT alone" {
+	local trace=$BATS_TEST_TMPDIR/trace in sock=$BATS_TEST_TMPDIR/s.sock
+	local out=$BATS_TEST_TMPDIR/got args
+	zc_need_strace
+	in=$(np_random_file in 4M)
+	for args in "-W 1000000" "--rate 1G"; do
+		NC_IN=$in np_nc_listen -N -n 127.0.0.1 0
+		zc_strace "$trace" /dev/null "$out" $args 127.0.0.1 "$NC_PORT"
+		assert_equal "$args $NP_RC" "$args 0"
+		assert_equal "$args $(np_sha "$out")" "$args $(np_sha "$in")"
+		run grep -c SO_RCVLOWAT "$trace"
+		assert_output 0
+	done
+	socat -u "OPEN:$in" "UNIX-LISTEN:$sock" 3>&- &
+	np_track $!
+	np_wait_socket "$sock"
+	zc_strace "$trace" /dev/null "$out" -U "$sock"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+	run grep -c SO_RCVLOWAT "$trace"
+	assert_output 0
 }
 
 @test "every --io mode sends 32 MiB with NUL bytes over TCP to nc.openbsd intact" {
