@@ -153,6 +153,7 @@ int	 sock_dgram_peer(const struct np_opts *, int);
 int	 sock_scan(const struct np_opts *, size_t, size_t, int);
 void	 sock_opts_check(const struct np_opts *);
 int	 sock_opt_given(const struct np_opts *, const char *);
+void	 sock_dgram_buffer(const struct np_opts *, int);
 int	 sock_wait(int, short, int);
 const char *sock_ntop(const struct sockaddr *, socklen_t, char *, size_t);
 

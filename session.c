@@ -302,6 +302,7 @@ listen_inherit(const struct np_opts *o, int fd)
 		close(type);
 	}
 	fcntl(nfd, F_SETFL, fcntl(nfd, F_GETFL) | O_NONBLOCK);
+	sock_dgram_buffer(o, nfd);
 	len = sizeof(ss);
 	if (o->verbose > 0 &&
 	    getsockname(nfd, (struct sockaddr *)&ss, &len) == 0) {

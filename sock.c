@@ -37,6 +37,8 @@
 /* Descriptors kept out of the scanner's reach for stdio and the rest. */
 #define SCAN_FD_SPARE	16
 #define SCAN_PENDING	(-1)
+/* A datagram socket's receive buffer: an unpaced burst of 1 KiB ones. */
+#define SOCK_DGRAM_RCVBUF	(8 * 1024 * 1024)
 
 /* How the VALUE of --sockopt NAME=VALUE is read. */
 enum sockopt_type {
@@ -599,7 +601,29 @@ sockopt_show(int fd, const struct sockopt_set *s, int level, int optname,
 static int
 sock_apply(const struct np_opts *o, int fd, int family, int phases)
 {
+	if (phases & PH_SOCKET)
+		sock_dgram_buffer(o, fd);
 	return sockopt_each(o, fd, family, phases, sockopt_set);
+}
+
+/*
+ * Give a datagram socket a receive buffer deep enough for an unpaced
+ * sender's burst (SO_RCVBUFFORCE as root, else up to net.core.rmem_max),
+ * unless -I or --sockopt rcvbuf chose one.  It is set when the socket is
+ * made: a listener's first burst arrives before it knows its peer.
+ */
+void
+sock_dgram_buffer(const struct np_opts *o, int fd)
+{
+	int type = 0, size = SOCK_DGRAM_RCVBUF;
+	socklen_t len = sizeof(type);
+
+	if (sock_opt_given(o, "rcvbuf") || getsockopt(fd, SOL_SOCKET,
+	    SO_TYPE, &type, &len) == -1 || type != SOCK_DGRAM)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
+	    sizeof(size)) == -1)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 }
 
 /* With -vv, print what the kernel reports for each option set on fd. */

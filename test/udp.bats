@@ -381,3 +381,124 @@ c.sendto(b"python six\n", ("::1", int(sys.argv[1])))
 	assert_success
 	np_wait_for "$BATS_TEST_TMPDIR/nc.out" '^netpipe six$'
 }
+
+@test "-u client sends a 300 KB regular file as datagrams of at most 65507 bytes, in order" {
+	local f
+	f=$(np_random_file in 300000)
+	NP_DIR=$BATS_TEST_TMPDIR np_python_listen DGRAM '
+# Room for all five datagrams, however late python3 gets to them.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.settimeout(10)
+got = b""
+sizes = []
+while len(got) < 300000:
+    d = s.recv(65536)
+    got += d
+    sizes.append(len(d))
+open(os.environ["NP_DIR"] + "/got", "wb").write(got)
+print(max(sizes), len(sizes), flush=True)
+'
+	run --separate-stderr timeout 10 "${NP[@]}" -u -q 0 127.0.0.1 \
+	    "$PY_PORT" <"$f"
+	assert_success
+	assert_equal "$stderr" ""
+	np_status "$PY_PID"
+	assert_equal "$NP_STATUS" 0
+	# 300000 bytes in reads of at most 65507: five datagrams at least.
+	read -r biggest count <"$BATS_TEST_TMPDIR/py.out"
+	[ "$biggest" -le 65507 ] || fail "a datagram of $biggest bytes"
+	[ "$count" -ge 5 ] || fail "only $count datagrams"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$f")"
+}
+
+# udp_burst_listen OUT ARGS...: a UDP listener under strace (recvmmsg,
+# recvfrom, write, writev) writing to OUT; sets NP_PID and NP_PORT.
+udp_burst_listen() {
+	local out=$1 err=$BATS_TEST_TMPDIR/listen.err
+	shift
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -qq -o /dev/null true 2>/dev/null ||
+	    skip "strace cannot trace here (ptrace is not permitted)"
+	: >"$err"
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    strace -f -qq -yy -s 0 -e signal=none \
+	    -e trace=recvmmsg,recvfrom,write,writev -o "$BATS_TEST_TMPDIR/trace" \
+	    "${NP[@]}" -v -u -l "$@" 127.0.0.1 0 </dev/null >"$out" \
+	    2>"$err" 3>&- &
+	NP_PID=$!
+	np_track "$NP_PID"
+	np_wait_for "$err" '^Bound on '
+	NP_PORT=$(sed -nE 's/^Bound on .* ([0-9]+)$/\1/p' "$err")
+}
+
+# udp_burst PORT N: send N datagrams of 1000 bytes (with NUL bytes) back to
+# back; their concatenation goes to $BATS_TEST_TMPDIR/expect.
+udp_burst() {
+	timeout 10 python3 -c '
+import socket, sys, os
+port, n, expect = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+all = [os.urandom(999) + b"\0" for _ in range(n)]
+for d in all:
+    c.sendto(d, ("127.0.0.1", port))
+open(expect, "wb").write(b"".join(all))
+' "$1" "$2" "$BATS_TEST_TMPDIR/expect"
+}
+
+@test "-u -l takes a burst with recvmmsg(2), several datagrams a call, and writes a file with writev(2)" {
+	local out=$BATS_TEST_TMPDIR/got trace=$BATS_TEST_TMPDIR/trace
+	udp_burst_listen "$out" -W 300
+	udp_burst "$NP_PORT" 300
+	np_status "$NP_PID" 20
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(np_sha "$out")" "$(np_sha "$BATS_TEST_TMPDIR/expect")"
+	# Each recvmmsg line ends "= N"; some call took more than one.
+	run awk '/recvmmsg\(/ && $NF + 0 > 1 { n++ } END { print n + 0 }' \
+	    "$trace"
+	[ "$output" -ge 1 ] || fail "no recvmmsg(2) took two datagrams"
+	# Only the peek that finds the first peer (sock_dgram_peer).
+	run grep -c 'recvfrom(' "$trace"
+	assert_output 1
+	grep -q 'recvfrom(.*MSG_PEEK' "$trace" || fail "a recvfrom(2) took data"
+	run grep -cE '^[0-9]+ +write\(1<' "$trace"
+	assert_output 0
+	grep -qE '^[0-9]+ +writev\(1<' "$trace" || fail "no writev(2) to stdout"
+}
+
+@test "--io send keeps one recvfrom(2) per datagram on a UDP listener" {
+	local out=$BATS_TEST_TMPDIR/got trace=$BATS_TEST_TMPDIR/trace
+	udp_burst_listen "$out" --io send -W 50
+	udp_burst "$NP_PORT" 50
+	np_status "$NP_PID" 20
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(np_sha "$out")" "$(np_sha "$BATS_TEST_TMPDIR/expect")"
+	run grep -c 'recvmmsg(' "$trace"
+	assert_output 0
+	run awk '/recvfrom\(/ && $NF == 1000 { n++ } END { print n + 0 }' \
+	    "$trace"
+	assert_output 50
+}
+
+@test "-u -l writes each datagram of a burst with its own write(2) to a packet-mode pipe" {
+	run --separate-stderr timeout 20 python3 -c '
+import os, socket, subprocess, sys
+cmd = sys.argv[1:]
+r, w = os.pipe2(os.O_DIRECT)
+p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=w,
+    stderr=subprocess.PIPE)
+os.close(w)
+port = int(p.stderr.readline().split()[-1])
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for m in (b"one", b"two\0", b"three", b"four"):
+    c.sendto(m, ("127.0.0.1", port))
+while True:
+    d = os.read(r, 65536)
+    if not d:
+        break
+    print(d)
+print("exit", p.wait(timeout=10))
+' "${NP[@]}" -v -u -l -W 4 127.0.0.1 0
+	assert_success
+	assert_output "$(printf '%s\n' "b'one'" "b'two\\x00'" "b'three'" \
+	    "b'four'" 'exit 0')"
+}
