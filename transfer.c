@@ -121,6 +121,7 @@ struct pump {
 	int			 pipefd[2];	/* splice path, made once */
 	size_t			 pipesz;
 	size_t			 piped;		/* bytes waiting in pipefd */
+	int			 pipe_full;	/* no free buffer in pipefd */
 
 	/* Per connection. */
 	int			 net;
@@ -497,12 +498,25 @@ down_pending(const struct pump *p)
 static int
 splice_in(struct pump *p)
 {
+	size_t want = rate_limit(p, METER_RECV, p->pipesz - p->piped);
 	ssize_t n;
 	int atmark = 0;
 
-	n = splice(p->net, NULL, p->pipefd[1], NULL,
-	    rate_limit(p, METER_RECV, p->pipesz - p->piped),
+	n = splice(p->net, NULL, p->pipefd[1], NULL, want,
 	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	/*
+	 * A pipe buffer holds one page however little of it a segment
+	 * fills, so the pipe can be full short of pipesz bytes.  A short
+	 * splice may mean that, and EAGAIN with bytes in the pipe surely
+	 * does: wait for splice_out rather than poll a socket that stays
+	 * readable.
+	 */
+	if (n > 0 && (size_t)n < want)
+		p->pipe_full = 1;
+	if (n == -1 && errno == EAGAIN && p->piped > 0) {
+		p->pipe_full = 1;
+		return -1;
+	}
 	/*
 	 * TCP splice stops at the urgent mark: it says EAGAIN while poll
 	 * keeps saying POLLIN, or 0 as if at EOF.  The copy loop reads the
@@ -551,6 +565,7 @@ splice_out(struct pump *p)
 		b->end = n;
 	}
 	p->piped -= n;
+	p->pipe_full = 0;	/* a buffer was freed */
 	touch(p);
 	return -1;
 }
@@ -761,7 +776,7 @@ static int
 net_ready(const struct pump *p)
 {
 	if (p->zc_recv)
-		return p->piped < p->pipesz;
+		return p->piped < p->pipesz && !p->pipe_full;
 	if (p->batching)
 		return p->batch->next == p->batch->n;
 	return buf_room(p, &p->down) > (p->tls != NULL ? PUMP_TLS_RECORD : 0) &&
@@ -923,23 +938,20 @@ net_fill(struct pump *p)
 }
 
 /*
- * After a receive of n bytes: a large one raises SO_RCVLOWAT (bulk), a
- * small one lowers it to a byte again.  The next poll then wakes when a
- * good part of the buffer can be filled at once, or at the end of the
- * stream, or PUMP_LOWAT_MS after the last large receive (pump_step), so
- * a burst's tail is late by a millisecond at most.
+ * After a receive of n bytes: a large one raises SO_RCVLOWAT (bulk).
+ * The next poll then wakes when a good part of the buffer can be filled
+ * at once, or at the end of the stream, or PUMP_LOWAT_MS after the last
+ * large receive, when pump_step lowers the mark to a byte again: a
+ * burst's tail is late by a millisecond at most.  A small receive leaves
+ * the mark be; it is often a full pipe, not the end of a burst.
  */
 static void
 lowat_update(struct pump *p, size_t n)
 {
 	size_t cap = p->zc_recv ? p->pipesz : PUMP_BUFSZ;
 
-	if (!p->lowat_ok)
+	if (!p->lowat_ok || n < PUMP_BULK)
 		return;
-	if (n < PUMP_BULK) {
-		lowat_set(p, 1);
-		return;
-	}
 	np_deadline_set(&p->lowat_end, PUMP_LOWAT_MS);
 	lowat_set(p, cap / 2 < PUMP_LOWAT ? cap / 2 : PUMP_LOWAT);
 }

@@ -374,6 +374,19 @@ c.close()
 '
 }
 
+@test "a full splice pipe is drained before the socket is read again: no splice(2) from it fails with EAGAIN" {
+	local trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	# A sendfile(2) sender fills the pipe's buffers with page-sized bits.
+	NP_IN=$ZC_NUL np_listen -N 127.0.0.1 0
+	zc_strace "$trace" /dev/null "$out" 127.0.0.1 "$NP_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(np_sha "$out")" "$ZC_NUL_SHA"
+	assert_equal "$(zc_sum "$trace" splice "^$TCP.*NULL, $PIPE")" 33554432
+	run zc_count "$trace" splice "^$TCP.*= -1 EAGAIN"
+	assert_output 0
+}
+
 @test "a bulk TCP receive raises SO_RCVLOWAT and a burst's tail still arrives before the peer closes" {
 	local trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
 	zc_need_strace
