@@ -215,7 +215,9 @@ int	 exec_listen(const struct np_opts *, const struct acl *, int);
  */
 #define BROKER_CHAT_TEXT	0
 #define BROKER_CHAT_NICK	1
-int	 broker_run(const struct np_opts *, const struct acl *, int);
+struct tls;
+int	 broker_run(const struct np_opts *, const struct acl *, int,
+	    struct tls *);
 int	 broker_chat_parse(const unsigned char *, size_t, const char **,
 	    size_t *);
 const char *broker_nick_bad(const char *, size_t);

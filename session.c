@@ -364,7 +364,7 @@ session_listen(const struct np_opts *o)
 		return signal_or(NP_EXIT_FAIL);
 	}
 	if (o->broker || (o->max_conns > 1 && o->exec_cmd == NULL))
-		rc = broker_run(o, acl, lfd);
+		rc = broker_run(o, acl, lfd, server);
 	else if (o->exec_cmd != NULL && !o->udp)
 		rc = exec_listen(o, acl, lfd);
 	else if (o->exec_cmd == NULL && (p = pump_new(o)) == NULL)
