@@ -248,9 +248,6 @@ listen_check(const struct np_opts *o)
 		    "give no address, port or path");
 	if (o->max_conns > 0 && !o->keep_open && !o->broker)
 		opts_usage_error("--max-conns requires -k or --broker");
-	if (o->tls && o->max_conns > 1)
-		opts_usage_error("--max-conns and --tls cannot be used "
-		    "together");
 	if (!o->udp || !o->keep_open || o->broker)
 		return;
 	/* -u -k answers whoever sent last; only --broker tells peers apart. */
