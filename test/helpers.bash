@@ -28,16 +28,18 @@ np_track() {
 	NP_PIDS+=("$1")
 }
 
-# Wait (bounded, default 10 s) until FILE contains a line matching REGEX.
+# np_wait_for FILE REGEX [LIMIT [COUNT]]: wait (bounded, default 10 s)
+# until FILE contains a line matching REGEX, or COUNT such lines.
 np_wait_for() {
-	local file=$1 regex=$2 limit=${3:-10} i
+	local file=$1 regex=$2 limit=${3:-10} count=${4:-1} i
 	for ((i = 0; i < limit * 50; i++)); do
-		if [ -f "$file" ] && grep -Eq -- "$regex" "$file"; then
+		if [ -f "$file" ] &&
+		    (($(grep -Ec -- "$regex" "$file") >= count)); then
 			return 0
 		fi
 		sleep 0.02
 	done
-	echo "timed out waiting for /$regex/ in $file" >&2
+	echo "timed out waiting for $count of /$regex/ in $file" >&2
 	[ -f "$file" ] && cat "$file" >&2
 	return 1
 }

@@ -48,20 +48,6 @@ tb_socat() {
 	np_track "$CLIENT_PID"
 }
 
-# tb_wait_count REGEX N: wait (bounded) until the listener's stderr has at
-# least N lines matching REGEX.
-tb_wait_count() {
-	local i
-	for ((i = 0; i < 500; i++)); do
-		(($(grep -Ec -- "$1" "$BATS_TEST_TMPDIR/listen.err") >= $2)) &&
-		    return 0
-		sleep 0.02
-	done
-	echo "timed out waiting for $2 lines /$1/" >&2
-	cat "$BATS_TEST_TMPDIR/listen.err" >&2
-	return 1
-}
-
 @test "--broker over TLS relays 1 MiB with NUL bytes from a netpipe client to s_client and socat, not back" {
 	local data
 	data=$(np_random_file data 1048576)
@@ -91,7 +77,7 @@ tb_wait_count() {
 	# user2 speaks plain TCP and never gets past its handshake.
 	timeout 30 nc.openbsd -d 127.0.0.1 "$NP_PORT" >/dev/null 2>&1 3>&- &
 	np_track $!
-	tb_wait_count '^Connection received on ' 2
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Connection received on ' 10 2
 	run -0 timeout 10 "${S_CLIENT[@]}" -CAfile "$TLS_DIR/ca.pem" \
 	    -connect "127.0.0.1:$NP_PORT" <<<"hello over TLS"
 	np_wait_for "$out" 'has left\.$'
@@ -136,7 +122,7 @@ from b"
 	# This peer says nothing: its handshake must not hold up the others.
 	timeout 30 nc.openbsd -d 127.0.0.1 "$NP_PORT" >/dev/null 2>&1 3>&- &
 	np_track $!
-	tb_wait_count '^Connection received on ' 1
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Connection received on '
 	tb_socat b
 	np_wait_for "$err" '^Peers connected: 1$'
 	timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT" <<<"plain text" \
@@ -165,7 +151,7 @@ print("closed" if s.recv(1) == b"" else "data", flush=True)
 ' "$NP_PORT" >"$silent" 3>&- &
 	np_track $!
 	np_wait_for "$silent" '^connected$'
-	tb_wait_count '^Connection received on ' 1
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Connection received on '
 	tb_socat b
 	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Peers connected: 1$'
 	# Both places are taken: this one waits in the listen queue.
