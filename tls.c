@@ -343,7 +343,8 @@ ntls_peer_io(struct tls *ctx, int writing, void *buf, size_t len,
 {
 	ssize_t n;
 
-	n = writing ? lib.tls_write(ctx, buf, len) : lib.tls_read(ctx, buf, len);
+	n = writing ? lib.tls_write(ctx, buf, len) :
+	    lib.tls_read(ctx, buf, len);
 	if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
 		*events = n == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
 		return NTLS_WANT;
