@@ -65,6 +65,7 @@ static struct {
 
 static void	 ntls_load(void);
 static struct tls_config *ntls_config(const struct np_opts *, int);
+static int	 ntls_wants(ssize_t, short *);
 static const char *ntls_errstr(struct tls *);
 static void	 ntls_warn(struct tls *, const char *, const char *);
 static int	 ntls_step(struct tls *, const char *, short *);
@@ -124,6 +125,16 @@ ntls_config(const struct np_opts *o, int server)
 	return cfg;
 }
 
+/* Whether rc, from libtls, asks to wait; *events then says for what. */
+static int
+ntls_wants(ssize_t rc, short *events)
+{
+	if (rc != TLS_WANT_POLLIN && rc != TLS_WANT_POLLOUT)
+		return 0;
+	*events = rc == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+	return 1;
+}
+
 /* What libtls says went wrong; never NULL. */
 static const char *
 ntls_errstr(struct tls *ctx)
@@ -158,10 +169,8 @@ ntls_step(struct tls *ctx, const char *name, short *events)
 	rc = lib.tls_handshake(ctx);
 	if (rc == 0)
 		return 0;
-	if (rc == TLS_WANT_POLLIN || rc == TLS_WANT_POLLOUT) {
-		*events = rc == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+	if (ntls_wants(rc, events))
 		return NTLS_WANT;
-	}
 	ntls_warn(ctx, "handshake", name);
 	return -1;
 }
@@ -345,10 +354,8 @@ ntls_peer_io(struct tls *ctx, int writing, void *buf, size_t len,
 
 	n = writing ? lib.tls_write(ctx, buf, len) :
 	    lib.tls_read(ctx, buf, len);
-	if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
-		*events = n == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+	if (ntls_wants(n, events))
 		return NTLS_WANT;
-	}
 	*events = writing ? POLLOUT : POLLIN;
 	if (n == -1)
 		ntls_warn(ctx, writing ? "write" : "read", name);
@@ -363,13 +370,7 @@ ntls_peer_io(struct tls *ctx, int writing, void *buf, size_t len,
 int
 ntls_close_step(struct tls *ctx, short *events)
 {
-	int rc;
-
-	rc = lib.tls_close(ctx);
-	if (rc != TLS_WANT_POLLIN && rc != TLS_WANT_POLLOUT)
-		return 0;
-	*events = rc == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
-	return NTLS_WANT;
+	return ntls_wants(lib.tls_close(ctx), events) ? NTLS_WANT : 0;
 }
 
 /*
