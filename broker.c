@@ -18,6 +18,13 @@
  * The loop has the shape of redis ae.c: before each poll every
  * descriptor is registered with the events it waits for and a callback
  * for each (ev_add), and poll's answers are dispatched to the callbacks.
+ *
+ * With --tls every peer speaks TLS, and nothing in the loop may block
+ * for one of them: a peer's handshake is taken a step at a time as its
+ * socket allows, within a time bound, and it joins (is relayed to,
+ * counted, announced) only once the handshake is done.  libtls may want
+ * to write in order to read and read in order to write, so a peer
+ * registers what its read side and what its write side wait for.
  */
 
 #include <sys/types.h>
@@ -43,6 +50,14 @@
 /* One read from a peer or stdin; a chat reads less, people type slowly. */
 #define HUB_READSZ	(64 * 1024)
 #define HUB_CHAT_READSZ	4096
+/*
+ * A TLS read returns one record, and what it does not take stays inside
+ * OpenSSL where poll cannot see it: room for a whole record (16 KiB of
+ * data) is asked for every time, as transfer.c's PUMP_TLS_RECORD.
+ */
+#define HUB_TLS_RECORD	(16 * 1024 + 512)
+/* A TLS handshake without -w must end within this. */
+#define HUB_HANDSHAKE_MS (10 * 1000)
 /* --queue-size and --max-conns (with --broker) by default. */
 #define HUB_QUEUE_DEF	(1024 * 1024)
 #define HUB_CONNS_DEF	100
@@ -61,8 +76,14 @@ enum hub_mode { HUB_FAN, HUB_BROKER, HUB_CHAT };
 
 struct hub;
 
-/* One registered descriptor: ae.c's aeFileEvent on poll(2). */
+/*
+ * One registered descriptor: ae.c's aeFileEvent on poll(2).  rev and
+ * wev are the events that call rproc and wproc: for a TLS peer's read
+ * side POLLOUT may be the one.
+ */
 struct ev {
+	short	 rev;
+	short	 wev;
 	void	(*rproc)(struct hub *, void *);
 	void	(*wproc)(struct hub *, void *);
 	void	*data;
@@ -81,6 +102,14 @@ struct peer {
 	int		 dead;	/* closed at the end of this round */
 	int		 logged; /* its end was reported already */
 	int		 shut;	/* fan -N: write side shut down */
+	int		 closing; /* fan -N: close_notify waits to go */
+	int		 bye;	/* ended cleanly, with all it was sent */
+	struct tls	*tls;	/* --tls: this peer's session */
+	int		 hs;	/* --tls: handshaking, not joined yet */
+	struct timespec	 hs_end; /* when the handshake is given up */
+	short		 rwait;	/* what a read (or handshake) waits for */
+	short		 wwait;	/* what a write waits for */
+	size_t		 wpend;	/* TLS: bytes of a write to repeat */
 	unsigned	 id;
 	char		 name[NP_PEER_NAMELEN];
 	char		 nick[CHAT_NICK + 1];
@@ -99,8 +128,10 @@ struct hub {
 	struct ev		*ev;
 	size_t			 nev;
 	size_t			 evcap;
+	struct tls		*server; /* --tls: accepts peers */
 	struct peer		**peers;
 	size_t			 npeers;
+	size_t			 joined; /* peers past the handshake */
 	size_t			 maxpeers;
 	size_t			 qmax;
 	size_t			 readsz;
@@ -125,20 +156,29 @@ struct dpeer {
 static size_t	 queue_len(const struct queue *);
 static int	 queue_push(struct queue *, const void *, size_t);
 static void	 queue_consumed(struct queue *, size_t);
-static void	 ev_add(struct hub *, int, short, void (*)(struct hub *,
-		    void *), void (*)(struct hub *, void *), void *);
+static void	 ev_add(struct hub *, int, short, short,
+		    void (*)(struct hub *, void *),
+		    void (*)(struct hub *, void *), void *);
 static void	 ev_dispatch(struct hub *);
 static void	 hub_register(struct hub *);
+static void	 peer_register(struct hub *, struct peer *, int);
 static int	 hub_timeout(struct hub *, const struct timespec *);
+static void	 hub_expire(struct hub *);
 static void	 hub_accept(struct hub *, void *);
 static void	 hub_nothing(struct hub *, void *);
 static void	 hub_sweep(struct hub *);
 static void	 hub_free(struct hub *);
 static int	 hub_init(struct hub *, const struct np_opts *,
-		    const struct acl *, int);
+		    const struct acl *, int, struct tls *);
 static void	 peer_add(struct hub *, int, const char *);
-static void	 peer_free(struct peer *);
+static void	 peer_handshake(struct hub *, void *);
+static void	 peer_join(struct hub *, struct peer *);
+static void	 peer_close(struct peer *, int);
 static void	 peer_kill(struct hub *, struct peer *, const char *);
+static int	 peer_leave(struct hub *, struct peer *);
+static void	 peer_shut(struct peer *);
+static ssize_t	 peer_out(struct hub *, struct peer *, const void *,
+		    size_t);
 static void	 peer_send(struct hub *, struct peer *, const void *,
 		    size_t);
 static void	 peer_read(struct hub *, void *);
@@ -212,14 +252,15 @@ queue_consumed(struct queue *q, size_t n)
 	}
 }
 
-/* Register fd for this round: POLLIN calls rproc, POLLOUT wproc. */
+/* Register fd for this round: rev calls rproc, wev calls wproc. */
 static void
-ev_add(struct hub *h, int fd, short events, void (*rproc)(struct hub *,
-    void *), void (*wproc)(struct hub *, void *), void *data)
+ev_add(struct hub *h, int fd, short rev, short wev,
+    void (*rproc)(struct hub *, void *), void (*wproc)(struct hub *, void *),
+    void *data)
 {
 	size_t cap;
 
-	if (events == 0)
+	if ((rev | wev) == 0)
 		return;
 	if (h->nev == h->evcap) {
 		cap = h->evcap > 0 ? h->evcap * 2 : 64;
@@ -230,8 +271,10 @@ ev_add(struct hub *h, int fd, short events, void (*rproc)(struct hub *,
 		h->evcap = cap;
 	}
 	h->pfd[h->nev].fd = fd;
-	h->pfd[h->nev].events = events;
+	h->pfd[h->nev].events = rev | wev;
 	h->pfd[h->nev].revents = 0;
+	h->ev[h->nev].rev = rev;
+	h->ev[h->nev].wev = wev;
 	h->ev[h->nev].rproc = rproc;
 	h->ev[h->nev].wproc = wproc;
 	h->ev[h->nev].data = data;
@@ -256,12 +299,12 @@ ev_dispatch(struct hub *h)
 		e = &h->ev[i];
 		if (p->revents == 0)
 			continue;
-		if ((p->events & POLLIN) && e->rproc != NULL)
+		if (e->rev != 0 && (p->revents & (e->rev | POLLERR | POLLHUP |
+		    POLLNVAL)))
 			e->rproc(h, e->data);
 		if (e->data != h && ((struct peer *)e->data)->dead)
 			continue;
-		if ((p->events & POLLOUT) && e->wproc != NULL &&
-		    (p->revents & (POLLOUT | POLLERR | POLLHUP)))
+		if (e->wev != 0 && (p->revents & (e->wev | POLLERR | POLLHUP)))
 			e->wproc(h, e->data);
 	}
 }
@@ -275,43 +318,54 @@ static void
 hub_register(struct hub *h)
 {
 	size_t i, full = 0, fullpeer = 0;
-	struct peer *p;
 	int reading;
 
 	h->nev = 0;
-	ev_add(h, np_sigfd, POLLIN, hub_nothing, NULL, h);
+	ev_add(h, np_sigfd, POLLIN, 0, hub_nothing, NULL, h);
 	if (h->paused.tv_sec != 0 && np_deadline_ms(&h->paused) == 0)
 		h->paused.tv_sec = 0;
 	if (h->npeers < h->maxpeers && h->paused.tv_sec == 0 &&
 	    (h->o->keep_open || h->mode != HUB_FAN || !h->accepted))
-		ev_add(h, h->lfd, POLLIN, hub_accept, NULL, h);
+		ev_add(h, h->lfd, POLLIN, 0, hub_accept, NULL, h);
 	for (i = 0; i < h->npeers; i++)
 		if (queue_len(&h->peers[i]->out) >= h->qmax) {
 			full++;
 			fullpeer = i;
 		}
 	if (h->mode == HUB_FAN) {
-		ev_add(h, STDIN_FILENO, !h->in_eof && h->npeers > 0 &&
-		    full == 0 ? POLLIN : 0, fan_stdin, NULL, h);
-		ev_add(h, STDOUT_FILENO, queue_len(&h->outq) > 0 ? POLLOUT : 0,
-		    NULL, fan_stdout, h);
+		ev_add(h, STDIN_FILENO, !h->in_eof && h->joined > 0 &&
+		    full == 0 ? POLLIN : 0, 0, fan_stdin, NULL, h);
+		ev_add(h, STDOUT_FILENO, 0, queue_len(&h->outq) > 0 ?
+		    POLLOUT : 0, NULL, fan_stdout, h);
 	}
 	for (i = 0; i < h->npeers; i++) {
-		p = h->peers[i];
 		if (h->mode == HUB_FAN)
 			reading = queue_len(&h->outq) < h->qmax;
 		else
 			reading = h->drop || full == 0 ||
 			    (full == 1 && fullpeer == i);
-		if (h->mode == HUB_FAN && h->in_eof && h->o->shutdown_wr &&
-		    !p->shut && queue_len(&p->out) == 0) {
-			shutdown(p->fd, SHUT_WR);
-			p->shut = 1;
-		}
-		ev_add(h, p->fd, (reading ? POLLIN : 0) |
-		    (queue_len(&p->out) > 0 ? POLLOUT : 0), peer_read,
-		    peer_write, p);
+		peer_register(h, h->peers[i], reading);
 	}
+}
+
+/*
+ * What p waits for in this round: its handshake's wish, or reading
+ * (when what it sends has room to go) and writing (when it has
+ * something to be sent), each as its side of TLS asks.
+ */
+static void
+peer_register(struct hub *h, struct peer *p, int reading)
+{
+	if (p->hs) {
+		ev_add(h, p->fd, p->rwait, 0, peer_handshake, NULL, p);
+		return;
+	}
+	if (h->mode == HUB_FAN && h->in_eof && h->o->shutdown_wr &&
+	    !p->shut && !p->closing && queue_len(&p->out) == 0)
+		peer_shut(p);
+	ev_add(h, p->fd, reading ? p->rwait : 0,
+	    queue_len(&p->out) > 0 || p->closing ? p->wwait : 0,
+	    peer_read, peer_write, p);
 }
 
 /* The signal pipe only wakes poll; the loop looks at np_signal. */
@@ -323,16 +377,24 @@ hub_nothing(struct hub *h, void *arg)
 }
 
 /*
- * Milliseconds poll may sleep: until --accept-timeout or the end of a
- * pause for descriptors, or forever.
+ * Milliseconds poll may sleep: until --accept-timeout, the end of a
+ * pause for descriptors or the first handshake's bound, or forever.
  */
 static int
 hub_timeout(struct hub *h, const struct timespec *deadline)
 {
-	int t = -1;
+	size_t i;
+	int t = -1, d;
 
 	if (h->paused.tv_sec != 0)
 		t = np_deadline_ms(&h->paused);
+	for (i = 0; i < h->npeers; i++) {
+		if (!h->peers[i]->hs)
+			continue;
+		d = np_deadline_ms(&h->peers[i]->hs_end);
+		if (t == -1 || d < t)
+			t = d;
+	}
 	if (h->accepted || h->o->accept_timeout == 0)
 		return t;
 	if (np_deadline_ms(deadline) == 0) {
@@ -342,6 +404,25 @@ hub_timeout(struct hub *h, const struct timespec *deadline)
 	if (t == -1 || np_deadline_ms(deadline) < t)
 		t = np_deadline_ms(deadline);
 	return t;
+}
+
+/*
+ * Give up the handshakes that ran out of time, so that a peer that
+ * connects and says nothing cannot hold its place for ever.
+ */
+static void
+hub_expire(struct hub *h)
+{
+	struct peer *p;
+	size_t i;
+
+	for (i = 0; i < h->npeers; i++) {
+		p = h->peers[i];
+		if (!p->hs || p->dead || np_deadline_ms(&p->hs_end) > 0)
+			continue;
+		warnx("tls: handshake: %s: %s", p->name, strerror(ETIMEDOUT));
+		peer_kill(h, p, NULL);
+	}
 }
 
 /* Let in everyone who is waiting, up to --max-conns. */
@@ -371,6 +452,12 @@ hub_accept(struct hub *h, void *arg)
 	}
 }
 
+/*
+ * A peer accepted: it joins at once, or with --tls once its handshake is
+ * done.  The handshake is stepped from the loop (peer_handshake) within
+ * -w, or HUB_HANDSHAKE_MS without it; the first step is taken now, as
+ * the client's hello has often arrived with its connection.
+ */
 static void
 peer_add(struct hub *h, int fd, const char *name)
 {
@@ -394,22 +481,71 @@ peer_add(struct hub *h, int fd, const char *name)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	p->fd = fd;
 	p->id = ++h->nextid;
+	p->rwait = POLLIN;
+	p->wwait = POLLOUT;
 	strlcpy(p->name, name, sizeof(p->name));
 	snprintf(p->nick, sizeof(p->nick), "user%u", p->id);
-	h->peers[h->npeers++] = p;
 	h->accepted = 1;
+	if (h->server != NULL &&
+	    (p->tls = ntls_accept_start(h->server, fd, p->name)) == NULL) {
+		peer_close(p, 0);
+		return;
+	}
+	h->peers[h->npeers++] = p;
+	if (p->tls == NULL) {
+		peer_join(h, p);
+		return;
+	}
+	p->hs = 1;
+	np_deadline_set(&p->hs_end, h->o->wait > 0 ? h->o->wait * 1000 :
+	    HUB_HANDSHAKE_MS);
+	peer_handshake(h, p);
+}
+
+/* One step of p's TLS handshake, when its socket is ready for it. */
+static void
+peer_handshake(struct hub *h, void *arg)
+{
+	struct peer *p = arg;
+	int rc;
+
+	rc = ntls_accept_step(h->o, p->tls, p->name, &p->rwait);
+	if (rc == 0)
+		peer_join(h, p);
+	else if (rc == -1)
+		peer_kill(h, p, NULL);
+}
+
+/* p is in: counted, sent what the others send and, in a chat, greeted. */
+static void
+peer_join(struct hub *h, struct peer *p)
+{
+	p->hs = 0;
+	p->rwait = POLLIN;
+	h->joined++;
 	if (h->o->verbose > 0)
-		fprintf(stderr, "Peers connected: %zu\n", h->npeers);
+		fprintf(stderr, "Peers connected: %zu\n", h->joined);
 	if (h->mode != HUB_CHAT)
 		return;
 	announce(h, p, NULL, "<announce> <%s> has joined.\n", p->nick);
 	announce(h, NULL, p, "<announce> you are <%s>; %zu other%s here.\n",
-	    p->nick, h->npeers - 1, h->npeers == 2 ? " is" : "s are");
+	    p->nick, h->joined - 1, h->joined == 2 ? " is" : "s are");
 }
 
+/*
+ * Close p's connection and free it.  With notify, a TLS peer past its
+ * handshake is sent close_notify, which says that nothing was cut: one
+ * try, not to wait on a peer that does not read.
+ */
 static void
-peer_free(struct peer *p)
+peer_close(struct peer *p, int notify)
 {
+	short events;
+
+	if (notify && p->tls != NULL && !p->hs)
+		ntls_close_step(p->tls, &events);
+	ntls_free(p->tls);
+	close(p->fd);
 	free(p->out.data);
 	free(p->line);
 	free(p);
@@ -429,6 +565,26 @@ peer_kill(struct hub *h, struct peer *p, const char *why)
 		fprintf(stderr, "Connection closed on %s: %s\n", p->name, why);
 		p->logged = 1;
 	}
+}
+
+/*
+ * Report that p has gone and, if it had joined, count it out; a chat
+ * announces the leave.  Returns whether that sent anything.
+ */
+static int
+peer_leave(struct hub *h, struct peer *p)
+{
+	if (h->o->verbose > 0 && !p->logged)
+		fprintf(stderr, "Connection closed on %s\n", p->name);
+	if (p->hs)
+		return 0;
+	h->joined--;
+	if (h->o->verbose > 0)
+		fprintf(stderr, "Peers connected: %zu\n", h->joined);
+	if (h->mode != HUB_CHAT)
+		return 0;
+	announce(h, NULL, NULL, "<announce> <%s> has left.\n", p->nick);
+	return 1;
 }
 
 /*
@@ -452,28 +608,62 @@ hub_sweep(struct hub *h)
 				continue;
 			}
 			h->peers[i] = h->peers[--h->npeers];
-			close(p->fd);
 			h->paused.tv_sec = 0;
-			if (h->o->verbose > 0 && !p->logged)
-				fprintf(stderr, "Connection closed on %s\n",
-				    p->name);
-			if (h->o->verbose > 0)
-				fprintf(stderr, "Peers connected: %zu\n",
-				    h->npeers);
-			if (h->mode == HUB_CHAT) {
-				announce(h, NULL, NULL,
-				    "<announce> <%s> has left.\n", p->nick);
-				again = 1;
-			}
-			peer_free(p);
+			again |= peer_leave(h, p);
+			peer_close(p, p->bye);
 		}
 	}
 }
 
 /*
+ * Fan -N: p has had all of stdin, so end what it is sent.  Over TLS
+ * close_notify goes first, and may have to wait for room like a write.
+ */
+static void
+peer_shut(struct peer *p)
+{
+	p->closing = p->tls != NULL &&
+	    ntls_close_step(p->tls, &p->wwait) == NTLS_WANT;
+	if (p->closing)
+		return;
+	shutdown(p->fd, SHUT_WR);
+	p->shut = 1;
+}
+
+/*
+ * Write up to n bytes of d to p, plain or through TLS.  Returns the
+ * count taken, 0 when the socket has no room (or TLS waits), or -1 once
+ * p is killed.  A TLS write that waited is repeated with the bytes it
+ * was given, no fewer: the caller has queued them, and libtls takes them
+ * from where the queue keeps them now.
+ */
+static ssize_t
+peer_out(struct hub *h, struct peer *p, const void *d, size_t n)
+{
+	ssize_t k;
+
+	if (p->tls == NULL) {
+		k = send(p->fd, d, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k == -1 && errno != EAGAIN && errno != EINTR) {
+			peer_kill(h, p, strerror(errno));
+			return -1;
+		}
+		return k > 0 ? k : 0;
+	}
+	if (p->wpend > 0)
+		n = p->wpend;
+	k = ntls_peer_io(p->tls, 1, (void *)d, n, &p->wwait, p->name);
+	p->wpend = k == NTLS_WANT ? n : 0;
+	if (k == -1)
+		peer_kill(h, p, NULL);
+	return k == NTLS_WANT ? 0 : k;
+}
+
+/*
  * Queue n bytes for p, writing at once what the socket takes when nothing
  * is queued ahead of them.  A peer whose queue would pass the bound is
- * dropped, unless senders are throttled instead (hub_register).
+ * dropped, unless senders are throttled instead (hub_register).  A peer
+ * still in its handshake has not joined, and is sent nothing.
  */
 static void
 peer_send(struct hub *h, struct peer *p, const void *data, size_t n)
@@ -481,18 +671,13 @@ peer_send(struct hub *h, struct peer *p, const void *data, size_t n)
 	const unsigned char *d = data;
 	ssize_t k;
 
-	if (p->dead)
+	if (p->dead || p->hs)
 		return;
 	if (queue_len(&p->out) == 0 && n > 0) {
-		k = send(p->fd, d, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (k == -1 && errno != EAGAIN && errno != EINTR) {
-			peer_kill(h, p, strerror(errno));
+		if ((k = peer_out(h, p, d, n)) == -1)
 			return;
-		}
-		if (k > 0) {
-			d += k;
-			n -= k;
-		}
+		d += k;
+		n -= k;
 	}
 	if (n == 0)
 		return;
@@ -516,14 +701,13 @@ peer_write(struct hub *h, void *arg)
 	struct queue *q = &p->out;
 	ssize_t n;
 
-	n = send(p->fd, q->data + q->start, queue_len(q),
-	    MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n == -1) {
-		if (errno != EAGAIN && errno != EINTR)
-			peer_kill(h, p, strerror(errno));
+	if (p->closing) {
+		peer_shut(p);
 		return;
 	}
-	queue_consumed(q, n);
+	if (queue_len(q) > 0 &&
+	    (n = peer_out(h, p, q->data + q->start, queue_len(q))) > 0)
+		queue_consumed(q, n);
 }
 
 /* What p sends goes to every other peer (broker and chat). */
@@ -537,14 +721,27 @@ relay(struct hub *h, struct peer *from, const void *data, size_t n)
 			peer_send(h, h->peers[i], data, n);
 }
 
+/*
+ * Read what p sends and route it.  Its end, a clean one with nothing
+ * left queued for it, is answered with close_notify (peer_close): it
+ * got everything.  A read error is logged by tls.c, or with -v here.
+ */
 static void
 peer_read(struct hub *h, void *arg)
 {
 	struct peer *p = arg;
+	const char *why = NULL;
 	ssize_t n;
 
-	n = recv(p->fd, h->rbuf, h->readsz, MSG_DONTWAIT);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+	if (p->tls != NULL) {
+		n = ntls_peer_io(p->tls, 0, h->rbuf, h->readsz, &p->rwait,
+		    p->name);
+	} else if ((n = recv(p->fd, h->rbuf, h->readsz, MSG_DONTWAIT)) == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		why = strerror(errno);
+	}
+	if (n == NTLS_WANT)
 		return;
 	if (n <= 0) {
 		/* What came before the end is still delivered. */
@@ -552,7 +749,8 @@ peer_read(struct hub *h, void *arg)
 			chat_flush(h, p);
 			chat_batch(h, p);
 		}
-		peer_kill(h, p, n == -1 ? strerror(errno) : NULL);
+		p->bye = n == 0 && queue_len(&p->out) == 0;
+		peer_kill(h, p, why);
 		return;
 	}
 	if (h->mode == HUB_BROKER)
@@ -813,12 +1011,13 @@ chat_nick(struct hub *h, struct peer *p, const char *arg, size_t n)
 
 static int
 hub_init(struct hub *h, const struct np_opts *o, const struct acl *acl,
-    int lfd)
+    int lfd, struct tls *server)
 {
 	memset(h, 0, sizeof(*h));
 	h->o = o;
 	h->acl = acl;
 	h->lfd = lfd;
+	h->server = server;
 	h->rc = -1;
 	h->mode = o->chat ? HUB_CHAT : o->broker ? HUB_BROKER : HUB_FAN;
 	h->drop = h->mode != HUB_FAN && !o->broker_block;
@@ -826,6 +1025,8 @@ hub_init(struct hub *h, const struct np_opts *o, const struct acl *acl,
 	h->maxpeers = o->max_conns > 0 ? (size_t)o->max_conns :
 	    HUB_CONNS_DEF;
 	h->readsz = h->mode == HUB_CHAT ? HUB_CHAT_READSZ : HUB_READSZ;
+	if (server != NULL && h->readsz < HUB_TLS_RECORD)
+		h->readsz = HUB_TLS_RECORD;
 	h->in_eof = o->no_stdin;
 	h->rbuf = malloc(h->readsz);
 	h->obuf = h->mode == HUB_CHAT ? malloc(CHAT_OBUF) : NULL;
@@ -836,15 +1037,14 @@ hub_init(struct hub *h, const struct np_opts *o, const struct acl *acl,
 	return 0;
 }
 
+/* The end: every peer still here is told so with close_notify. */
 static void
 hub_free(struct hub *h)
 {
 	size_t i;
 
-	for (i = 0; i < h->npeers; i++) {
-		close(h->peers[i]->fd);
-		peer_free(h->peers[i]);
-	}
+	for (i = 0; i < h->npeers; i++)
+		peer_close(h->peers[i], 1);
 	free(h->peers);
 	free(h->pfd);
 	free(h->ev);
@@ -856,10 +1056,12 @@ hub_free(struct hub *h)
 /*
  * Serve many peers on the listener lfd until a signal (or, in fan mode
  * without -k, until the first peer leaves) and return the exit code.
- * The caller keeps lfd.
+ * With server (--tls) every peer is served through TLS.  The caller
+ * keeps lfd and server.
  */
 int
-broker_run(const struct np_opts *o, const struct acl *acl, int lfd)
+broker_run(const struct np_opts *o, const struct acl *acl, int lfd,
+    struct tls *server)
 {
 	struct timespec deadline;
 	struct hub h;
@@ -867,7 +1069,7 @@ broker_run(const struct np_opts *o, const struct acl *acl, int lfd)
 
 	if (o->udp)
 		return dgram_run(o, acl, lfd);
-	if (hub_init(&h, o, acl, lfd) == -1) {
+	if (hub_init(&h, o, acl, lfd, server) == -1) {
 		hub_free(&h);
 		return NP_EXIT_FAIL;
 	}
@@ -893,6 +1095,7 @@ broker_run(const struct np_opts *o, const struct acl *acl, int lfd)
 		}
 		if (n > 0)
 			ev_dispatch(&h);
+		hub_expire(&h);
 		hub_sweep(&h);
 	}
 	hub_free(&h);

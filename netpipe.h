@@ -216,7 +216,9 @@ int	 exec_listen(const struct np_opts *, const struct acl *, int);
  */
 #define BROKER_CHAT_TEXT	0
 #define BROKER_CHAT_NICK	1
-int	 broker_run(const struct np_opts *, const struct acl *, int);
+struct tls;
+int	 broker_run(const struct np_opts *, const struct acl *, int,
+	    struct tls *);
 int	 broker_chat_parse(const unsigned char *, size_t, const char **,
 	    size_t *);
 const char *broker_nick_bad(const char *, size_t);
@@ -257,13 +259,22 @@ int	 meter_needs_data(const struct np_opts *);
 void	 meter_add(struct meter *, int, const void *, size_t);
 void	 meter_finish(struct meter *);
 
-/* tls.c: libtls behind the pump; ntls_io() returns NTLS_WANT to poll. */
+/*
+ * tls.c: libtls behind the pump and the broker; the non-blocking calls
+ * return NTLS_WANT with the events to poll for.
+ */
 #define NTLS_WANT	(-2)
 struct tls;
 struct tls	*ntls_client(const struct np_opts *, int);
 struct tls	*ntls_server(const struct np_opts *);
 struct tls	*ntls_accept(const struct np_opts *, struct tls *, int);
+struct tls	*ntls_accept_start(struct tls *, int, const char *);
+int	 ntls_accept_step(const struct np_opts *, struct tls *, const char *,
+	    short *);
 ssize_t	 ntls_io(struct tls *, int, void *, size_t, short *);
+ssize_t	 ntls_peer_io(struct tls *, int, void *, size_t, short *,
+	    const char *);
+int	 ntls_close_step(struct tls *, short *);
 void	 ntls_close_notify(struct tls *, int);
 void	 ntls_free(struct tls *);
 

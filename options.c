@@ -180,10 +180,8 @@ static const struct conflict {
 	{ OPT_CHAT,	'e',		CONFLICTS },
 	{ OPT_CHAT,	OPT_SH_EXEC,	CONFLICTS },
 	{ OPT_CHAT,	'u',		CONFLICTS },
-	{ OPT_CHAT,	OPT_TLS,	CONFLICTS },
 	{ OPT_BROKER,	'e',		CONFLICTS },
 	{ OPT_BROKER,	OPT_SH_EXEC,	CONFLICTS },
-	{ OPT_BROKER,	OPT_TLS,	CONFLICTS },
 	{ 'e',		OPT_TLS,	CONFLICTS },
 	{ OPT_SH_EXEC,	OPT_TLS,	CONFLICTS },
 	/* A Unix-domain peer has no address to judge. */

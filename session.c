@@ -248,9 +248,6 @@ listen_check(const struct np_opts *o)
 		    "give no address, port or path");
 	if (o->max_conns > 0 && !o->keep_open && !o->broker)
 		opts_usage_error("--max-conns requires -k or --broker");
-	if (o->tls && o->max_conns > 1)
-		opts_usage_error("--max-conns and --tls cannot be used "
-		    "together");
 	if (!o->udp || !o->keep_open || o->broker)
 		return;
 	/* -u -k answers whoever sent last; only --broker tells peers apart. */
@@ -365,7 +362,7 @@ session_listen(const struct np_opts *o)
 		return signal_or(NP_EXIT_FAIL);
 	}
 	if (o->broker || (o->max_conns > 1 && o->exec_cmd == NULL))
-		rc = broker_run(o, acl, lfd);
+		rc = broker_run(o, acl, lfd, server);
 	else if (o->exec_cmd != NULL && !o->udp)
 		rc = exec_listen(o, acl, lfd);
 	else if (o->exec_cmd == NULL && (p = pump_new(o)) == NULL)

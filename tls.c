@@ -1,8 +1,10 @@
 /*
  * tls.c: a thin wrapper over libtls.  Handshakes run here, bounded by -w;
- * afterwards the pump reads and writes through ntls_read()/ntls_write(),
- * which report what the connection waits for instead of blocking, so TLS
- * shares the one poll loop with plain sockets.
+ * afterwards the pump reads and writes through ntls_io(), which reports
+ * what the connection waits for instead of blocking, so TLS shares the
+ * one poll loop with plain sockets.  The broker, which must not block
+ * for any one peer, steps its handshakes from its own poll loop
+ * (ntls_accept_start(), ntls_accept_step()).
  */
 
 #include <sys/types.h>
@@ -63,6 +65,10 @@ static struct {
 
 static void	 ntls_load(void);
 static struct tls_config *ntls_config(const struct np_opts *, int);
+static int	 ntls_wants(ssize_t, short *);
+static const char *ntls_errstr(struct tls *);
+static void	 ntls_warn(struct tls *, const char *, const char *);
+static int	 ntls_step(struct tls *, const char *, short *);
 static int	 ntls_handshake(const struct np_opts *, struct tls *, int);
 static int	 ntls_check_pin(const struct np_opts *, struct tls *);
 static void	 ntls_report(const struct np_opts *, struct tls *);
@@ -119,30 +125,75 @@ ntls_config(const struct np_opts *o, int server)
 	return cfg;
 }
 
+/* Whether rc, from libtls, asks to wait; *events then says for what. */
+static int
+ntls_wants(ssize_t rc, short *events)
+{
+	if (rc != TLS_WANT_POLLIN && rc != TLS_WANT_POLLOUT)
+		return 0;
+	*events = rc == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+	return 1;
+}
+
+/* What libtls says went wrong; never NULL. */
+static const char *
+ntls_errstr(struct tls *ctx)
+{
+	const char *e = lib.tls_error(ctx);
+
+	return e != NULL ? e : "failed";
+}
+
+/*
+ * "tls: what: name: why", where what and name may each be NULL: one
+ * peer of many is named, and the only peer needs no name.
+ */
+static void
+ntls_warn(struct tls *ctx, const char *what, const char *name)
+{
+	warnx("tls: %s%s%s%s%s", what != NULL ? what : "",
+	    what != NULL ? ": " : "", name != NULL ? name : "",
+	    name != NULL ? ": " : "", ntls_errstr(ctx));
+}
+
+/*
+ * One call to tls_handshake: 0 when it is done, NTLS_WANT with *events
+ * set to what poll must wait for, or -1 after a message that names the
+ * peer when name is not NULL.
+ */
+static int
+ntls_step(struct tls *ctx, const char *name, short *events)
+{
+	int rc;
+
+	rc = lib.tls_handshake(ctx);
+	if (rc == 0)
+		return 0;
+	if (ntls_wants(rc, events))
+		return NTLS_WANT;
+	ntls_warn(ctx, "handshake", name);
+	return -1;
+}
+
 /* Drive the handshake to its end, waiting at most -w seconds. */
 static int
 ntls_handshake(const struct np_opts *o, struct tls *ctx, int fd)
 {
 	struct timespec deadline;
+	short events;
 	int rc, n;
 
 	if (o->wait > 0)
 		np_deadline_set(&deadline, o->wait * 1000);
-	for (;;) {
-		rc = lib.tls_handshake(ctx);
-		if (rc == 0)
-			return 0;
-		if (rc != TLS_WANT_POLLIN && rc != TLS_WANT_POLLOUT) {
-			warnx("tls: handshake: %s", lib.tls_error(ctx));
-			return -1;
-		}
-		n = sock_wait(fd, rc == TLS_WANT_POLLIN ? POLLIN : POLLOUT,
+	while ((rc = ntls_step(ctx, NULL, &events)) == NTLS_WANT) {
+		n = sock_wait(fd, events,
 		    o->wait > 0 ? np_deadline_ms(&deadline) : -1);
 		if (n == 0)
 			warnx("tls: handshake: %s", strerror(ETIMEDOUT));
 		if (n <= 0)
 			return -1;
 	}
+	return rc;
 }
 
 static int
@@ -194,7 +245,7 @@ ntls_client(const struct np_opts *o, int fd)
 		errx(NP_EXIT_FAIL, "tls: %s", lib.tls_error(ctx));
 	lib.tls_config_free(cfg);
 	if (lib.tls_connect_socket(ctx, fd, name) == -1) {
-		warnx("tls: %s", lib.tls_error(ctx));
+		ntls_warn(ctx, NULL, NULL);
 		lib.tls_free(ctx);
 		return NULL;
 	}
@@ -223,24 +274,57 @@ ntls_server(const struct np_opts *o)
 }
 
 /*
- * Take one accepted peer through the handshake.  Returns its context,
- * or NULL after a message; the listener goes on either way.
+ * Take one accepted peer through the handshake, blocking for at most -w.
+ * Returns its context, or NULL after a message; the listener goes on
+ * either way.
  */
 struct tls *
 ntls_accept(const struct np_opts *o, struct tls *server, int fd)
 {
 	struct tls *ctx;
 
-	if (lib.tls_accept_socket(server, &ctx, fd) == -1) {
-		warnx("tls: %s", lib.tls_error(server));
+	if ((ctx = ntls_accept_start(server, fd, NULL)) == NULL)
 		return NULL;
-	}
 	if (ntls_handshake(o, ctx, fd) == -1) {
 		lib.tls_free(ctx);
 		return NULL;
 	}
 	ntls_report(o, ctx);
 	return ctx;
+}
+
+/*
+ * Begin TLS with one accepted peer, the non-blocking socket fd, without
+ * any I/O yet: the handshake is for ntls_accept_step().  Returns the
+ * peer's context, which the caller frees with ntls_free(), or NULL
+ * after a message naming the peer (when name is not NULL).
+ */
+struct tls *
+ntls_accept_start(struct tls *server, int fd, const char *name)
+{
+	struct tls *ctx;
+
+	if (lib.tls_accept_socket(server, &ctx, fd) == -1) {
+		ntls_warn(server, NULL, name);
+		return NULL;
+	}
+	return ctx;
+}
+
+/*
+ * Take the handshake one step, never blocking: 0 once it is done (-v
+ * then reports the peer), NTLS_WANT with *events set to what poll must
+ * wait for before the next step, or -1 after a message naming the peer.
+ */
+int
+ntls_accept_step(const struct np_opts *o, struct tls *ctx, const char *name,
+    short *events)
+{
+	int rc;
+
+	if ((rc = ntls_step(ctx, name, events)) == 0)
+		ntls_report(o, ctx);
+	return rc;
 }
 
 /*
@@ -253,18 +337,40 @@ ntls_accept(const struct np_opts *o, struct tls *server, int fd)
 ssize_t
 ntls_io(struct tls *ctx, int writing, void *buf, size_t len, short *events)
 {
+	return ntls_peer_io(ctx, writing, buf, len, events, NULL);
+}
+
+/*
+ * ntls_io() for one peer of many: its messages name the peer.  A write
+ * that returned NTLS_WANT must be repeated with the same bytes, at
+ * least as many; they may have moved (libtls sets OpenSSL's
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+ */
+ssize_t
+ntls_peer_io(struct tls *ctx, int writing, void *buf, size_t len,
+    short *events, const char *name)
+{
 	ssize_t n;
 
-	n = writing ? lib.tls_write(ctx, buf, len) : lib.tls_read(ctx, buf, len);
-	if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
-		*events = n == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+	n = writing ? lib.tls_write(ctx, buf, len) :
+	    lib.tls_read(ctx, buf, len);
+	if (ntls_wants(n, events))
 		return NTLS_WANT;
-	}
 	*events = writing ? POLLOUT : POLLIN;
 	if (n == -1)
-		warnx("tls: %s: %s", writing ? "write" : "read",
-		    lib.tls_error(ctx));
+		ntls_warn(ctx, writing ? "write" : "read", name);
 	return n;
+}
+
+/*
+ * One try at sending close_notify, never blocking: 0 once it is sent
+ * (or cannot be), or NTLS_WANT with *events set to what the next try
+ * must wait for.
+ */
+int
+ntls_close_step(struct tls *ctx, short *events)
+{
+	return ntls_wants(lib.tls_close(ctx), events) ? NTLS_WANT : 0;
 }
 
 /*
@@ -274,16 +380,13 @@ ntls_io(struct tls *ctx, int writing, void *buf, size_t len, short *events)
 void
 ntls_close_notify(struct tls *ctx, int fd)
 {
-	int i, rc;
+	short events;
+	int i;
 
-	for (i = 0; i < 100; i++) {
-		rc = lib.tls_close(ctx);
-		if (rc != TLS_WANT_POLLIN && rc != TLS_WANT_POLLOUT)
+	for (i = 0; i < 100; i++)
+		if (ntls_close_step(ctx, &events) != NTLS_WANT ||
+		    sock_wait(fd, events, 100) <= 0)
 			return;
-		if (sock_wait(fd, rc == TLS_WANT_POLLIN ? POLLIN : POLLOUT,
-		    100) <= 0)
-			return;
-	}
 }
 
 void

@@ -28,16 +28,18 @@ np_track() {
 	NP_PIDS+=("$1")
 }
 
-# Wait (bounded, default 10 s) until FILE contains a line matching REGEX.
+# np_wait_for FILE REGEX [LIMIT [COUNT]]: wait (bounded, default 10 s)
+# until FILE contains a line matching REGEX, or COUNT such lines.
 np_wait_for() {
-	local file=$1 regex=$2 limit=${3:-10} i
+	local file=$1 regex=$2 limit=${3:-10} count=${4:-1} i
 	for ((i = 0; i < limit * 50; i++)); do
-		if [ -f "$file" ] && grep -Eq -- "$regex" "$file"; then
+		if [ -f "$file" ] &&
+		    (($(grep -Ec -- "$regex" "$file") >= count)); then
 			return 0
 		fi
 		sleep 0.02
 	done
-	echo "timed out waiting for /$regex/ in $file" >&2
+	echo "timed out waiting for $count of /$regex/ in $file" >&2
 	[ -f "$file" ] && cat "$file" >&2
 	return 1
 }
@@ -569,3 +571,65 @@ while True:
 print(data.hex(), flush=True)
 "
 }
+
+# --- tls.bats, tlsbroker.bats ---
+
+# tls_pki: make the test PKI once for a file, from its setup_file, in
+# $TLS_DIR: a CA, a server certificate for localhost, netpipe.test and
+# 127.0.0.1, an expired one (openssl ca, since x509 -days cannot go back in
+# time), a self-signed one, and a client certificate for mutual TLS.
+# P-256 keys: quick to make.  Never committed.
+tls_pki() {
+	export TLS_DIR=$BATS_FILE_TMPDIR/pki
+	mkdir -p "$TLS_DIR"
+	(cd "$TLS_DIR" && tls_make_pki)
+}
+
+# tls_make_pki: make the files of tls_pki in the current directory.
+tls_make_pki() {
+	local key=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes) f
+
+	openssl req -x509 "${key[@]}" -keyout ca.key -out ca.pem -days 2 \
+	    -subj "/CN=netpipe test CA" 2>/dev/null
+	printf '%s\n' 'subjectAltName=DNS:localhost,DNS:netpipe.test,IP:127.0.0.1' \
+	    'extendedKeyUsage=serverAuth' >server.ext
+	printf '%s\n' 'extendedKeyUsage=clientAuth' >client.ext
+	openssl req "${key[@]}" -keyout server.key -out server.csr \
+	    -subj "/CN=localhost" 2>/dev/null
+	openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key \
+	    -CAcreateserial -days 2 -extfile server.ext -out server.pem \
+	    2>/dev/null
+	openssl req "${key[@]}" -keyout client.key -out client.csr \
+	    -subj "/CN=netpipe client" 2>/dev/null
+	openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key \
+	    -CAcreateserial -days 2 -extfile client.ext -out client.pem \
+	    2>/dev/null
+	openssl req -x509 "${key[@]}" -keyout self.key -out self.pem -days 2 \
+	    -subj "/CN=localhost" \
+	    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+	openssl req "${key[@]}" -keyout expired.key -out expired.csr \
+	    -subj "/CN=localhost" 2>/dev/null
+	printf '%s\n' '[ca]' 'default_ca = np' '[np]' 'database = index.txt' \
+	    'new_certs_dir = .' 'serial = serial' 'default_md = sha256' \
+	    'policy = np_policy' 'unique_subject = no' '[np_policy]' \
+	    'commonName = supplied' >ca.cnf
+	: >index.txt
+	echo 1000 >serial
+	openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key \
+	    -in expired.csr -out expired.pem -notext -extfile server.ext \
+	    -startdate 20200101000000Z -enddate 20200102000000Z 2>/dev/null
+	for f in ca server client self expired; do
+		[ -s "$f.pem" ] || return 1
+	done
+}
+
+# tls_listen ARGS...: np_listen_exec with --tls and the server certificate.
+tls_listen() {
+	np_listen_exec --tls --tls-cert "$TLS_DIR/server.pem" \
+	    --tls-key "$TLS_DIR/server.key" "$@"
+}
+
+# s_client verifying netpipe's certificate against the test CA, sending
+# its stdin and shutting down (close_notify) at its end.
+S_CLIENT=(openssl s_client -quiet -no_ign_eof -verify_return_error
+    -verify_hostname localhost)

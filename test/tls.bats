@@ -10,52 +10,8 @@ load helpers
 # The 64 MiB transfers get more time than a handshake needs; still bounded.
 TLS_TIMEOUT=30
 
-# Make the test PKI once for the file: a CA, a server certificate for
-# localhost, netpipe.test and 127.0.0.1, an expired one (openssl ca, since
-# x509 -days cannot go back in time), a self-signed one, and a client
-# certificate for mutual TLS.  P-256 keys: quick to make.
 setup_file() {
-	export TLS_DIR=$BATS_FILE_TMPDIR/pki
-	mkdir -p "$TLS_DIR"
-	(cd "$TLS_DIR" && tls_make_pki)
-}
-
-# tls_make_pki: make the files of setup_file in the current directory.
-tls_make_pki() {
-	local key=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes) f
-
-	openssl req -x509 "${key[@]}" -keyout ca.key -out ca.pem -days 2 \
-	    -subj "/CN=netpipe test CA" 2>/dev/null
-	printf '%s\n' 'subjectAltName=DNS:localhost,DNS:netpipe.test,IP:127.0.0.1' \
-	    'extendedKeyUsage=serverAuth' >server.ext
-	printf '%s\n' 'extendedKeyUsage=clientAuth' >client.ext
-	openssl req "${key[@]}" -keyout server.key -out server.csr \
-	    -subj "/CN=localhost" 2>/dev/null
-	openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key \
-	    -CAcreateserial -days 2 -extfile server.ext -out server.pem \
-	    2>/dev/null
-	openssl req "${key[@]}" -keyout client.key -out client.csr \
-	    -subj "/CN=netpipe client" 2>/dev/null
-	openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key \
-	    -CAcreateserial -days 2 -extfile client.ext -out client.pem \
-	    2>/dev/null
-	openssl req -x509 "${key[@]}" -keyout self.key -out self.pem -days 2 \
-	    -subj "/CN=localhost" \
-	    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
-	openssl req "${key[@]}" -keyout expired.key -out expired.csr \
-	    -subj "/CN=localhost" 2>/dev/null
-	printf '%s\n' '[ca]' 'default_ca = np' '[np]' 'database = index.txt' \
-	    'new_certs_dir = .' 'serial = serial' 'default_md = sha256' \
-	    'policy = np_policy' 'unique_subject = no' '[np_policy]' \
-	    'commonName = supplied' >ca.cnf
-	: >index.txt
-	echo 1000 >serial
-	openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key \
-	    -in expired.csr -out expired.pem -notext -extfile server.ext \
-	    -startdate 20200101000000Z -enddate 20200102000000Z 2>/dev/null
-	for f in ca server client self expired; do
-		[ -s "$f.pem" ] || return 1
-	done
+	tls_pki
 }
 
 # tls_hash NAME: the hash of $TLS_DIR/NAME.pem as libtls writes it (and
@@ -106,17 +62,6 @@ tls_random_file() {
 	TLS_IN_SHA=$(head -c "$2" /dev/urandom | tee "$TLS_IN" | sha256sum |
 	    cut -d' ' -f1)
 }
-
-# tls_listen ARGS...: np_listen_exec with --tls and the server certificate.
-tls_listen() {
-	np_listen_exec --tls --tls-cert "$TLS_DIR/server.pem" \
-	    --tls-key "$TLS_DIR/server.key" "$@"
-}
-
-# s_client verifying netpipe's certificate against the test CA, sending
-# its stdin and shutting down (close_notify) at its end.
-S_CLIENT=(openssl s_client -quiet -no_ign_eof -verify_return_error
-    -verify_hostname localhost)
 
 # python3 TLS server prologue for np_python_listen: accept one client and
 # wrap it as `c` with the server certificate.
