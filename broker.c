@@ -50,12 +50,6 @@
 /* One read from a peer or stdin; a chat reads less, people type slowly. */
 #define HUB_READSZ	(64 * 1024)
 #define HUB_CHAT_READSZ	4096
-/*
- * A TLS read returns one record, and what it does not take stays inside
- * OpenSSL where poll cannot see it: room for a whole record (16 KiB of
- * data) is asked for every time, as transfer.c's PUMP_TLS_RECORD.
- */
-#define HUB_TLS_RECORD	(16 * 1024 + 512)
 /* A TLS handshake without -w must end within this. */
 #define HUB_HANDSHAKE_MS (10 * 1000)
 /* --queue-size and --max-conns (with --broker) by default. */
@@ -1025,8 +1019,8 @@ hub_init(struct hub *h, const struct np_opts *o, const struct acl *acl,
 	h->maxpeers = o->max_conns > 0 ? (size_t)o->max_conns :
 	    HUB_CONNS_DEF;
 	h->readsz = h->mode == HUB_CHAT ? HUB_CHAT_READSZ : HUB_READSZ;
-	if (server != NULL && h->readsz < HUB_TLS_RECORD)
-		h->readsz = HUB_TLS_RECORD;
+	if (server != NULL && h->readsz < NTLS_RECORD)
+		h->readsz = NTLS_RECORD;
 	h->in_eof = o->no_stdin;
 	h->rbuf = malloc(h->readsz);
 	h->obuf = h->mode == HUB_CHAT ? malloc(CHAT_OBUF) : NULL;

@@ -264,6 +264,12 @@ void	 meter_finish(struct meter *);
  * return NTLS_WANT with the events to poll for.
  */
 #define NTLS_WANT	(-2)
+/*
+ * A TLS read returns one record, and what it does not take stays inside
+ * OpenSSL where poll cannot see it: readers always offer room for a
+ * whole record (16 KiB of data and its overhead).
+ */
+#define NTLS_RECORD	(16 * 1024 + 512)
 struct tls;
 struct tls	*ntls_client(const struct np_opts *, int);
 struct tls	*ntls_server(const struct np_opts *);

@@ -35,8 +35,6 @@
  */
 #define PUMP_PIPESZ	(1024 * 1024)
 #define PUMP_SENDFILE	(16 * 1024 * 1024)
-/* TLS reads whole records: don't ask for less than one can hold. */
-#define PUMP_TLS_RECORD	(16 * 1024 + 512)
 /* Room kept free in the outgoing buffer for telnet refusals (-t). */
 #define PUMP_TN_RESERVE	1024
 
@@ -779,7 +777,7 @@ net_ready(const struct pump *p)
 		return p->piped < p->pipesz && !p->pipe_full;
 	if (p->batching)
 		return p->batch->next == p->batch->n;
-	return buf_room(p, &p->down) > (p->tls != NULL ? PUMP_TLS_RECORD : 0) &&
+	return buf_room(p, &p->down) > (p->tls != NULL ? NTLS_RECORD : 0) &&
 	    p->piped == 0;
 }
 
