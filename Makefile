@@ -30,7 +30,7 @@ SAN_OBJS = $(SRCS:.c=.san.o)
 
 # Debian package names for everything the build and the test suite use.
 DEPS = build-essential libbsd-dev libmd-dev libtls-dev pkg-config mandoc bats \
-	bats-assert bats-support netcat-openbsd socat openssl python3 \
+	bats-assert bats-support netcat-openbsd socat ncat openssl python3 \
 	iproute2 procps strace valgrind parallel iperf3 time \
 	dante-server microsocks tinyproxy clang libclang-rt-14-dev tmux
 
