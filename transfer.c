@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <err.h>
 #include <errno.h>
@@ -72,6 +73,14 @@ enum {
 #define PUMP_BULK	(32 * 1024)
 #define PUMP_LOWAT	(256 * 1024)
 #define PUMP_LOWAT_MS	1
+/*
+ * Once sendfile finds a TCP socket full (the peer reads slower than we
+ * send), at most this much may wait unsent in it (TCP_NOTSENT_LOWAT): the
+ * rest is queued by us as the window opens, not released by ACKs handled
+ * on the peer's CPU, which on loopback sent segments from two CPUs at once
+ * and cost the sender 3 to 4 times its CPU in reordering and recovery.
+ */
+#define PUMP_NOTSENT	(128 * 1024)
 
 
 /* --rate: a token bucket per direction on the monotonic clock. */
@@ -137,6 +146,8 @@ struct pump {
 	int			 zc_recv;	/* splice net -> pipe -> out */
 	int			 rw;		/* --io rw: read/write on net */
 	int			 batching;	/* UDP receive with recvmmsg */
+	int			 tcp;		/* net is a TCP socket */
+	int			 notsent;	/* TCP_NOTSENT_LOWAT is set */
 	int			 lowat_ok;	/* TCP: SO_RCVLOWAT may batch */
 	int			 lowat;		/* SO_RCVLOWAT as set now */
 	struct timespec		 lowat_end;	/* then back to 1 byte */
@@ -325,10 +336,12 @@ net_setup(struct pump *p)
 
 	getsockopt(p->net, SOL_SOCKET, SO_DOMAIN, &domain, &len);
 	inet = domain == AF_INET || domain == AF_INET6;
+	p->tcp = inet && !p->dgram;
+	p->notsent = 0;
 	p->lowat = 1;
 	/* -W counts reads and --rate paces them: leave them be. */
-	p->lowat_ok = inet && !p->dgram && p->tls == NULL &&
-	    p->o->recv_limit == 0 && p->o->rate == 0;
+	p->lowat_ok = p->tcp && p->tls == NULL && p->o->recv_limit == 0 &&
+	    p->o->rate == 0;
 	batch_choose(p, inet);
 	if (!p->dgram) {
 		setsockopt(p->net, SOL_SOCKET, SO_OOBINLINE, &one,
@@ -572,16 +585,22 @@ splice_out(struct pump *p)
 static int
 sendfile_out(struct pump *p)
 {
+	size_t want = rate_limit(p, METER_SENT, PUMP_SENDFILE);
 	ssize_t n;
+	int v = PUMP_NOTSENT;
 
-	n = sendfile(p->net, p->in, NULL,
-	    rate_limit(p, METER_SENT, PUMP_SENDFILE));
+	n = sendfile(p->net, p->in, NULL, want);
 	if (n == -1)
 		return zc_refused(p, &p->zc_send, "sendfile");
 	if (n == 0)
 		p->in_eof = 1;
 	else
 		moved(p, METER_SENT, NULL, n);
+	if (n > 0 && (size_t)n < want && p->tcp && !p->notsent) {
+		setsockopt(p->net, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v,
+		    sizeof(v));
+		p->notsent = 1;
+	}
 	return -1;
 }
 

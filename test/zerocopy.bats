@@ -374,6 +374,16 @@ c.close()
 '
 }
 
+# zc_lowat_delivered: after zc_strace against zc_lowat_peer, netpipe
+# exited 0 and wrote every byte, the tail before the peer closed.
+zc_lowat_delivered() {
+	assert_equal "$NP_RC" 0
+	np_status "$PY_PID"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "delivered while open"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" \
+	    "$(np_sha "$BATS_TEST_TMPDIR/sent")"
+}
+
 @test "a full splice pipe is drained before the socket is read again: no splice(2) from it fails with EAGAIN" {
 	local trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
 	zc_need_strace
@@ -387,21 +397,41 @@ c.close()
 	assert_output 0
 }
 
+@test "sendfile(2) into a TCP socket a slow reader keeps full sets TCP_NOTSENT_LOWAT once and sends every byte" {
+	local in trace=$BATS_TEST_TMPDIR/trace
+	zc_need_strace
+	in=$(np_random_file in 16M)
+	# A small receive buffer, read 64 KiB a millisecond: about 1 GB/s
+	# at most, so netpipe's socket fills and sendfile(2) comes back short.
+	NP_DIR=$BATS_TEST_TMPDIR np_python_listen STREAM '
+import time
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+c, a = s.accept()
+with open(os.environ["NP_DIR"] + "/got", "wb") as f:
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        f.write(d)
+        time.sleep(0.001)
+'
+	zc_strace "$trace" "$in" /dev/null -N 127.0.0.1 "$PY_PORT"
+	assert_equal "$NP_RC" 0
+	np_status "$PY_PID" 30
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+	assert_equal "$(zc_sum "$trace" sendfile "^$TCP")" 16777216
+	run grep -c 'TCP_NOTSENT_LOWAT, \[131072\]' "$trace"
+	assert_output 1
+}
+
 @test "a bulk TCP receive raises SO_RCVLOWAT and a burst's tail still arrives before the peer closes" {
 	local trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
 	zc_need_strace
 	: >"$out"
 	# 4 MiB and then 100 KB: the tail is less than the 256 KiB mark.
 	zc_lowat_peer $((4194304 + 100000))
-	NP_RC=0
-	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-	    timeout 20 strace -f -qq -e signal=none -e trace=setsockopt \
-	    -o "$trace" "${NP[@]}" 127.0.0.1 "$PY_PORT" </dev/null \
-	    >"$out" || NP_RC=$?
-	assert_equal "$NP_RC" 0
-	np_status "$PY_PID"
-	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "delivered while open"
-	assert_equal "$(np_sha "$out")" "$(np_sha "$BATS_TEST_TMPDIR/sent")"
+	zc_strace "$trace" /dev/null "$out" 127.0.0.1 "$PY_PORT"
+	zc_lowat_delivered
 	grep -q 'SO_RCVLOWAT, \[262144\]' "$trace" ||
 	    fail "SO_RCVLOWAT was never raised: $(cat "$trace")"
 	# Raised, then back to one byte after the raise.
@@ -415,15 +445,8 @@ c.close()
 	zc_need_strace
 	: >"$out"
 	zc_lowat_peer $((4194304 + 50000))
-	NP_RC=0
-	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-	    timeout 20 strace -f -qq -e signal=none -e trace=setsockopt \
-	    -o "$trace" "${NP[@]}" --io rw 127.0.0.1 "$PY_PORT" </dev/null \
-	    >"$out" || NP_RC=$?
-	assert_equal "$NP_RC" 0
-	np_status "$PY_PID"
-	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "delivered while open"
-	assert_equal "$(np_sha "$out")" "$(np_sha "$BATS_TEST_TMPDIR/sent")"
+	zc_strace "$trace" /dev/null "$out" --io rw 127.0.0.1 "$PY_PORT"
+	zc_lowat_delivered
 	grep -q 'SO_RCVLOWAT, \[131072\]' "$trace" ||
 	    fail "SO_RCVLOWAT was never raised: $(cat "$trace")"
 }
