@@ -241,10 +241,7 @@ c.close()
 	np_track "$pid"
 	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^eof$'
 	# Still waiting for the peer half a second later.
-	for ((i = 0; i < 25; i++)); do
-		kill -0 "$pid"
-		sleep 0.02
-	done
+	np_alive_for "$pid" 500
 	touch "$go"
 	np_status "$pid"
 	assert_equal "$NP_STATUS" 0
@@ -418,7 +415,7 @@ c.close()
 }
 
 @test "a slow reader makes netpipe wait with flat memory, then all 64 MiB arrive" {
-	local in go=$BATS_TEST_TMPDIR/go pid i rchar last=-1 same=0 rss rss0
+	local in go=$BATS_TEST_TMPDIR/go pid rchar rss rss0
 	in=$(np_random_file in 64M)
 	NP_PY_GO=$go np_python_listen STREAM "$PY_SLOW_READER"
 	"${NP[@]}" -N 127.0.0.1 "$PY_PORT" < <(cat "$in") \
@@ -428,17 +425,8 @@ c.close()
 	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^accepted$'
 	rss0=$(np_rss_kb "$pid")
 	# Wait until netpipe stops reading its input: the socket is full.
-	for ((i = 0; i < 500 && same < 10; i++)); do
-		rchar=$(awk '/^rchar:/ { print $2 }' "/proc/$pid/io")
-		if ((rchar == last)); then
-			same=$((same + 1))
-		else
-			same=0
-			last=$rchar
-		fi
-		sleep 0.02
-	done
-	((same >= 10))
+	np_wait_stalled np_rchar "$pid"
+	rchar=$NP_STALLED
 	rss=$(np_rss_kb "$pid")
 	echo "rchar $rchar rss0 ${rss0}k rss ${rss}k" >&2
 	# It stopped well before reading all 64 MiB ...

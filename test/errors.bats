@@ -254,14 +254,9 @@ print(data.hex(), flush=True)
 	"${NP[@]}" -l 127.0.0.1 0 <&- >&- 2>&- 3>&- &
 	pid=$!
 	np_track "$pid"
-	port=""
-	for ((i = 0; i < 500; i++)); do
-		port=$(ss -tlnpH | awk -v p="pid=$pid," \
-		    'index($0, p) { n = split($4, a, ":"); print a[n]; exit }')
-		[ -n "$port" ] && break
-		sleep 0.02
-	done
-	[ -n "$port" ] || fail "listener $pid never appeared in ss"
+	np_until 10 np_ss_port "$pid" ||
+	    fail "listener $pid never appeared in ss"
+	port=$NP_SS_PORT
 	run timeout 10 python3 -c '
 import socket, sys
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))

@@ -25,30 +25,22 @@ for i in range(count):
 print(ok)
 '
 
-# np_wait_count FILE REGEX N: wait (bounded, 10 s) until N lines of FILE
-# match REGEX: a child's exit is reported just after its peer saw EOF.
-np_wait_count() {
-	local i
-	for ((i = 0; i < 500; i++)); do
-		(($(grep -cE -- "$2" "$1") >= $3)) && return 0
-		sleep 0.02
-	done
-	echo "fewer than $3 lines match /$2/ in $1" >&2
-	return 1
-}
-
 # The state letters of PID's children (Z for a zombie), one per line.
 np_child_states() {
 	ps --ppid "$1" -o stat= 2>/dev/null || true
 }
 
+np_no_zombie() {
+	[[ $(np_child_states "$1") != *Z* ]]
+}
+
 @test "--sh-exec with -k answers 100 sequential python3 clients and leaves no zombie" {
-	local i
 	np_listen_exec -k 127.0.0.1 0 --sh-exec 'read x; echo got $x'
 	run -0 timeout 20 python3 -c "$PY_SEQ" "$NP_PORT" 100
 	assert_output 100
-	np_wait_count "$BATS_TEST_TMPDIR/listen.err" \
-	    '^Child [0-9]+ exited with status 0$' 100
+	# A child's exit is reported just after its peer saw EOF.
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" \
+	    '^Child [0-9]+ exited with status 0$' 10 100
 	run -0 grep -c '^Child [0-9]* exited with status 0$' \
 	    "$BATS_TEST_TMPDIR/listen.err"
 	assert_output 100
@@ -56,11 +48,9 @@ np_child_states() {
 	    "$BATS_TEST_TMPDIR/listen.err"
 	assert_output 100
 	kill -0 "$NP_PID"
-	# The last child may still be on its way out: bounded wait.
-	for ((i = 0; i < 100; i++)); do
-		[[ $(np_child_states "$NP_PID") != *Z* ]] && break
-		sleep 0.02
-	done
+	# The last child may still be on its way out: bounded wait, then
+	# the assertion.
+	np_until 2 np_no_zombie "$NP_PID" || true
 	run np_child_states "$NP_PID"
 	refute_output --partial Z
 }
@@ -84,8 +74,9 @@ np_child_states() {
 		assert_equal "$stderr" ""
 	done
 	kill -0 "$NP_PID"
-	np_wait_count "$BATS_TEST_TMPDIR/listen.err" \
-	    '^Child [0-9]+ exited with status 0$' 2
+	# A child's exit is reported just after its peer saw EOF.
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" \
+	    '^Child [0-9]+ exited with status 0$' 10 2
 	run -0 grep -c '^Child [0-9]* exited with status 0$' \
 	    "$BATS_TEST_TMPDIR/listen.err"
 	assert_output 2

@@ -304,28 +304,6 @@ np_quiet_err() {
 	grep -vE '^(Listening on |Connection received on |Connection closed|Peers connected: |netpipe: sent .* received )' "$1" || true
 }
 
-# np_wait_stalled CMD...: wait (bounded, 10 s) until the number CMD
-# prints stays the same for 0.3 s; set NP_STALLED to it.
-np_wait_stalled() {
-	local i same=0 last=-1 v
-	for ((i = 0; i < 500 && same < 15; i++)); do
-		v=$("$@")
-		if [ "$v" = "$last" ]; then
-			same=$((same + 1))
-		else
-			same=0
-			last=$v
-		fi
-		sleep 0.02
-	done
-	NP_STALLED=$last
-	((same >= 15)) || { echo "still moving: $v" >&2; return 1; }
-}
-
-np_rchar() {
-	awk '/^rchar:/ { print $2 }' "/proc/$1/io"
-}
-
 # np_netns: create a network namespace for this test (removed by
 # teardown) and print its name; skip the test when that is not allowed.
 np_netns() {

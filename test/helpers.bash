@@ -28,31 +28,79 @@ np_track() {
 	NP_PIDS+=("$1")
 }
 
+# np_until SECONDS CMD...: run CMD every 20 ms until it succeeds, for at
+# most SECONDS; 0 when it did, 1 when time ran out.  This is the suite's
+# one polling step: every wait is a condition with a bound.
+np_until() {
+	local polls=$(($1 * 50)) i
+	shift
+	for ((i = 0; i < polls; i++)); do
+		"$@" && return 0
+		sleep 0.02
+	done
+	return 1
+}
+
+# np_lines_match FILE REGEX COUNT: FILE has COUNT lines matching REGEX.
+np_lines_match() {
+	[ -f "$1" ] && (($(grep -Ec -- "$2" "$1") >= $3))
+}
+
 # np_wait_for FILE REGEX [LIMIT [COUNT]]: wait (bounded, default 10 s)
 # until FILE contains a line matching REGEX, or COUNT such lines.
 np_wait_for() {
-	local file=$1 regex=$2 limit=${3:-10} count=${4:-1} i
-	for ((i = 0; i < limit * 50; i++)); do
-		if [ -f "$file" ] &&
-		    (($(grep -Ec -- "$regex" "$file") >= count)); then
-			return 0
-		fi
-		sleep 0.02
-	done
+	local file=$1 regex=$2 limit=${3:-10} count=${4:-1}
+	np_until "$limit" np_lines_match "$file" "$regex" "$count" && return
 	echo "timed out waiting for $count of /$regex/ in $file" >&2
 	[ -f "$file" ] && cat "$file" >&2
 	return 1
 }
 
+np_gone() {
+	! kill -0 "$1" 2>/dev/null
+}
+
 # Wait (bounded) until process PID has exited.
 np_wait_exit() {
-	local pid=$1 limit=${2:-10} i
-	for ((i = 0; i < limit * 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.02
-	done
+	local pid=$1 limit=${2:-10}
+	np_until "$limit" np_gone "$pid" && return
 	echo "process $pid still running after ${limit}s" >&2
 	return 1
+}
+
+np_gone_or_past() {
+	np_gone "$1" || (($(np_now) >= $2))
+}
+
+# np_alive_for PID MS: fail unless PID is still running after MS
+# milliseconds, looking every 20 ms (a process that must not exit).
+np_alive_for() {
+	local end=$(($(np_now) + $2))
+	np_until $(($2 / 1000 + 2)) np_gone_or_past "$1" "$end"
+	kill -0 "$1"
+}
+
+# np_steady CMD...: CMD prints what it printed the last time (NP_LAST), for
+# the 15th time running (NP_SAME); np_until polls it.
+np_steady() {
+	local v
+	v=$("$@")
+	if [ "$v" = "$NP_LAST" ]; then
+		NP_SAME=$((NP_SAME + 1))
+	else
+		NP_SAME=0
+		NP_LAST=$v
+	fi
+	((NP_SAME >= 15))
+}
+
+# np_wait_stalled CMD...: wait (bounded, 10 s) until the number CMD
+# prints stays the same for 0.3 s; set NP_STALLED to it.
+np_wait_stalled() {
+	NP_LAST=-1 NP_SAME=0
+	np_until 10 np_steady "$@"
+	NP_STALLED=$NP_LAST
+	((NP_SAME >= 15)) || { echo "still moving: $NP_LAST" >&2; return 1; }
 }
 
 # np_listen ARGS...: start `netpipe -v -l ARGS` in the background with
@@ -236,13 +284,23 @@ np_rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
 
+# np_ss_port PID: true once process PID listens on a TCP port, which goes
+# to NP_SS_PORT (for peers that cannot print the port they got).
+np_ss_port() {
+	NP_SS_PORT=$(ss -Htlnp 2>/dev/null | awk -v p="pid=$1," \
+	    'index($0, p) { n = split($4, a, ":"); print a[n]; exit }')
+	[ -n "$NP_SS_PORT" ]
+}
+
+# np_rchar PID: the bytes PID has read so far (/proc/PID/io).
+np_rchar() {
+	awk '/^rchar:/ { print $2 }' "/proc/$1/io"
+}
+
 # np_wait_socket PATH: wait (bounded) until PATH is a socket file.
 np_wait_socket() {
-	local path=$1 i
-	for ((i = 0; i < 500; i++)); do
-		[ -S "$path" ] && return 0
-		sleep 0.02
-	done
+	local path=$1
+	np_until 10 test -S "$path" && return
 	echo "timed out waiting for socket $path" >&2
 	return 1
 }
@@ -359,7 +417,9 @@ threading.Event().wait(60)
 	    2>"$BATS_TEST_TMPDIR/hold.err" 3>&- &
 	HOLD_PID=$!
 	np_track "$HOLD_PID"
-	np_wait_for "$first" '^[0-9]+$' || return 1
+	# A run of 1000 free ports can take retries while parallel tests
+	# take ports of their own: a longer bound than most waits.
+	np_wait_for "$first" '^[0-9]+$' 30 || return 1
 	HOLD_PORT=$(cat "$first")
 }
 
@@ -386,14 +446,13 @@ np_hex() {
 
 # np_wait_size FILE BYTES [LIMIT]: wait (bounded, default 10 s) until FILE
 # holds at least BYTES bytes.
+np_size_at_least() {
+	[ -f "$1" ] && [ "$(stat -c %s "$1")" -ge "$2" ]
+}
+
 np_wait_size() {
-	local file=$1 want=$2 limit=${3:-10} i
-	for ((i = 0; i < limit * 50; i++)); do
-		if [ -f "$file" ] && [ "$(stat -c %s "$file")" -ge "$want" ]; then
-			return 0
-		fi
-		sleep 0.02
-	done
+	local file=$1 want=$2 limit=${3:-10}
+	np_until "$limit" np_size_at_least "$file" "$want" && return
 	echo "timed out waiting for $want bytes in $file" >&2
 	return 1
 }
@@ -458,13 +517,10 @@ np_nul_file() {
 # np_assert_idle PID: fail if PID uses more than 0.1 s of CPU time during
 # half a second in which it has nothing to do (a busy loop).
 np_assert_idle() {
-	local pid=$1 t0 t1 i hz
+	local pid=$1 t0 t1 hz
 	hz=$(getconf CLK_TCK)
 	t0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
-	for ((i = 0; i < 25; i++)); do
-		kill -0 "$pid"
-		sleep 0.02
-	done
+	np_alive_for "$pid" 500
 	t1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
 	if (((t1 - t0) * 10 > hz)); then
 		echo "process $pid used $((t1 - t0)) of $hz ticks/s while idle" >&2

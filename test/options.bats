@@ -19,6 +19,13 @@ while True:
     c.close()
 '
 
+# opt_ss_conn PORT: true once ss shows the established connection to
+# PORT with its memory and TOS, which go to OPT_SS.
+opt_ss_conn() {
+	OPT_SS=$(ss -tnmH --tos state established dst "127.0.0.1:$1")
+	[[ $OPT_SS == *skmem* ]]
+}
+
 @test "-h and --help print the usage and option summary on stdout and exit 0" {
 	for flag in -h --help; do
 		run --separate-stderr timeout 10 "${NP[@]}" "$flag"
@@ -512,13 +519,9 @@ c.close()
 		    >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" 3>&- 4>&- &
 		pid=$!
 		np_track "$pid"
-		info=""
-		for ((i = 0; i < 500; i++)); do
-			info=$(ss -tnmH --tos state established \
-			    dst "127.0.0.1:$PY_PORT")
-			[[ $info == *skmem* ]] && break
-			sleep 0.02
-		done
+		np_until 10 opt_ss_conn "$PY_PORT" ||
+		    fail "$flags: no connection in ss: $OPT_SS"
+		info=$OPT_SS
 		rest=${set#*:}
 		for want in "${rest%%:*}" "$(cut -d: -f2 <<<"$rest")" \
 		    "tos:${rest##*:}"; do

@@ -86,6 +86,15 @@ last_record() {
 	tr '\r' '\n' <"$1" | sed 's/\x1b\[K//g' | grep -v '^$' | tail -n 1
 }
 
+# prog_mid_line: true once the tmux screen shows a progress line with a
+# percent, half a second or more in and short of 100%; it goes to
+# PROG_LINE.
+prog_mid_line() {
+	PROG_LINE=$(tmux_screen | grep -E "$PROGRESS_RE$PERCENT_RE" |
+	    awk '$5 >= 0.5 && $7 + 0 < 100' | head -n 1)
+	[ -n "$PROG_LINE" ]
+}
+
 @test "--progress in a terminal redraws one line with bytes, rate, percent and ETA" {
 	local in st=$BATS_TEST_TMPDIR/status cmd line="" screen i
 	local bytes unit rate runit pct
@@ -98,13 +107,9 @@ last_record() {
 	cmd+=" exec cat"
 	tmux_start "$cmd"
 	# Half a second in, the burst at the start no longer dominates the rate.
-	for ((i = 0; i < 500; i++)); do
-		line=$(tmux_screen | grep -E "$PROGRESS_RE$PERCENT_RE" |
-		    awk '$5 >= 0.5 && $7 + 0 < 100' | head -n 1)
-		[ -n "$line" ] && break
-		sleep 0.02
-	done
-	[ -n "$line" ] || fail "no progress line mid-transfer: $(tmux_screen)"
+	np_until 10 prog_mid_line ||
+	    fail "no progress line mid-transfer: $(tmux_screen)"
+	line=$PROG_LINE
 	read -r bytes unit rate runit _ <<<"$line"
 	pct=$(awk '{ print $7 + 0 }' <<<"$line")
 	# --rate 2M: between 1.5 and 3 MiB/s on screen.

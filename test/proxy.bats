@@ -22,21 +22,20 @@ px_alive() {
 # TCP PORT (on any port when PORT is empty) and set PX_PORT.  Returns 1
 # at once when PID exits first.
 px_wait_listen() {
-	local pid=$1 want=${2:-} i line
-	for ((i = 0; i < 500; i++)); do
-		px_alive "$pid" || return 1
-		line=$(ss -Htlnp 2>/dev/null | grep -F "pid=$pid," | head -n 1)
-		if [ -n "$line" ]; then
-			PX_PORT=$(awk '{ print $4 }' <<<"$line" |
-			    sed -E 's/.*:([0-9]+)$/\1/')
-			if [ -z "$want" ] || [ "$PX_PORT" = "$want" ]; then
-				return 0
-			fi
-		fi
-		sleep 0.02
-	done
-	echo "process $pid is not listening after 10 s" >&2
-	return 1
+	local pid=$1 want=${2:-}
+	if ! np_until 10 px_settled "$pid" "$want"; then
+		echo "process $pid is not listening after 10 s" >&2
+		return 1
+	fi
+	px_alive "$pid" || return 1
+	PX_PORT=$NP_SS_PORT
+}
+
+# px_settled PID WANT: PID has exited, or listens on port WANT (on any
+# port when WANT is empty).
+px_settled() {
+	px_alive "$1" || return 0
+	np_ss_port "$1" && { [ -z "$2" ] || [ "$NP_SS_PORT" = "$2" ]; }
 }
 
 # px_start NAME PORT CONF CMD...: run CMD in the foreground of a tracked

@@ -106,12 +106,11 @@ np_fds() {
 # np_wait_fds PID MAX: wait (bounded, 10 s) until PID has at most MAX
 # descriptors open.
 np_wait_fds() {
-	local i
-	for ((i = 0; i < 500; i++)); do
-		(($(np_fds "$1") <= $2)) && return 0
-		sleep 0.02
-	done
-	return 1
+	np_until 10 np_fds_at_most "$1" "$2"
+}
+
+np_fds_at_most() {
+	(($(np_fds "$1") <= $2))
 }
 
 @test "a -k --max-conns 8 listener takes thousands of short connections during 3 x 64 MiB bulk transfers with no fd or memory growth" {

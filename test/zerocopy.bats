@@ -101,12 +101,15 @@ zc_held_environ() {
 	np_track $!
 	ENVIRON_FILE=/proc/$!/environ
 	# A /proc file has no size to stat; wait until env has exec'd sleep.
-	for ((i = 0; i < 500; i++)); do
-		cat "$ENVIRON_FILE" >"$BATS_TEST_TMPDIR/environ"
-		[ "$(wc -c <"$BATS_TEST_TMPDIR/environ")" -gt 800000 ] && return
-		sleep 0.02
-	done
-	fail "$ENVIRON_FILE never held the environment"
+	np_until 10 zc_environ_copied ||
+	    fail "$ENVIRON_FILE never held the environment"
+}
+
+# zc_environ_copied: $ENVIRON_FILE, copied to $BATS_TEST_TMPDIR/environ,
+# holds the 800 KiB zc_held_environ put there.
+zc_environ_copied() {
+	cat "$ENVIRON_FILE" >"$BATS_TEST_TMPDIR/environ"
+	[ "$(wc -c <"$BATS_TEST_TMPDIR/environ")" -gt 800000 ]
 }
 
 @test "a regular-file stdin goes out with sendfile(2), never read(2)" {
