@@ -82,7 +82,6 @@ enum {
  */
 #define PUMP_NOTSENT	(128 * 1024)
 
-
 /* --rate: a token bucket per direction on the monotonic clock. */
 struct bucket {
 	double		 tokens;
@@ -288,6 +287,7 @@ pump_run(struct pump *p, int net, int flags)
 	memset(&p->quit, 0, sizeof(p->quit));
 	memset(&p->pace, 0, sizeof(p->pace));
 	p->down.start = p->down.end = 0;
+	p->pipe_full = 0;
 	/*
 	 * A datagram listener connected to its first peer may still hold
 	 * datagrams that others sent before the connect; net_fill drops them.
