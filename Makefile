@@ -19,12 +19,12 @@ TLS_SONAME != readelf -d "$$($(PKG_CONFIG) --variable=libdir libtls)/libtls.so" 
 WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	-Wmissing-prototypes
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
-NP_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) \
+NP_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) \
 	-DNP_TLS_SONAME='"$(TLS_SONAME)"'
-NP_LIBS = $(BSD_LIBS) -lmd -ldl
+NP_LIBS = $(BSD_LIBS) -lmd -ldl -pthread
 
 SRCS = filter.c netpipe.c options.c proxy.c sock.c session.c stats.c tls.c transfer.c \
-	acl.c broker.c exec.c
+	acl.c broker.c exec.c writer.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
@@ -59,6 +59,7 @@ session.o: session.c netpipe.h Makefile
 stats.o: stats.c netpipe.h Makefile
 tls.o: tls.c netpipe.h Makefile
 transfer.o: transfer.c netpipe.h Makefile
+writer.o: writer.c netpipe.h Makefile
 
 # The sanitizer build keeps separate objects so that it never mixes with
 # the optimised binary.

@@ -145,10 +145,11 @@ exec_spawn(const struct np_opts *o, char *const argv[], int fd, pid_t *pid)
 	posix_spawn_file_actions_adddup2(&fa, fd, STDIN_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, fd, STDOUT_FILENO);
 	posix_spawnattr_init(&attr);
-	/* Nor SIGPIPE ignored, nor SIGCHLD blocked: the command's own. */
+	/* Nor SIGPIPE or SIGXFSZ ignored, nor SIGCHLD blocked. */
 	sigemptyset(&none);
 	sigemptyset(&dfl);
 	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGXFSZ);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &dfl);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |

@@ -89,6 +89,11 @@ signals_init(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Past a file-size limit (ulimit -f) a write fails with EFBIG and
+	 * the user reads "stdout: File too large", whichever thread wrote.
+	 */
+	signal(SIGXFSZ, SIG_IGN);
 }
 
 /* Set *ts to ms milliseconds from now on the monotonic clock. */

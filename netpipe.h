@@ -237,6 +237,22 @@ struct pump	*pump_new(const struct np_opts *);
 void	 pump_set_tls(struct pump *, struct tls *);
 int	 pump_run(struct pump *, int, int);
 void	 pump_free(struct pump *);
+/*
+ * Whether errno e refuses a zero-copy path itself (the descriptor does
+ * not support it), as against an I/O error on it.
+ */
+#define NP_ZC_REFUSED(e)	((e) == EINVAL || (e) == ENOSYS || \
+				    (e) == EOPNOTSUPP)
+
+/* writer.c: a regular-file output written on a second thread. */
+#define WRITER_JOBS	2		/* pipes the thread may hold */
+struct writer;
+int		 writer_useful(void);
+struct writer	*writer_new(int, int);
+void		 writer_free(struct writer *);
+int		 writer_fd(const struct writer *);
+void		 writer_start(struct writer *, int, size_t);
+int		 writer_reap(struct writer *);
 
 /* filter.c: -C and -t, pure functions over buffers. */
 struct filter {

@@ -128,6 +128,10 @@ struct pump {
 	size_t			 pipesz;
 	size_t			 piped;		/* bytes waiting in pipefd */
 	int			 pipe_full;	/* no free buffer in pipefd */
+	struct writer		*writer;	/* the file's copy, made once */
+	int			 wpipe[2];	/* the pipe the writer empties */
+	int			 jobs;		/* pipes it holds: wpipe, pipefd */
+	int			 threaded;	/* pipes go to the writer */
 
 	/* Per connection. */
 	int			 net;
@@ -182,6 +186,11 @@ static void	 pump_choose(struct pump *);
 static int	 zc_refused(struct pump *, int *, const char *);
 static int	 splice_in(struct pump *);
 static int	 splice_out(struct pump *);
+static int	 pipe_new(int [2], size_t *);
+static int	 writer_wanted(struct pump *);
+static int	 writer_drain(struct pump *);
+static int	 writer_due(const struct pump *);
+static void	 pipes_swap(struct pump *);
 static int	 sendfile_out(struct pump *);
 static int	 down_pending(const struct pump *);
 static void	 touch(struct pump *);
@@ -217,6 +226,7 @@ pump_new(const struct np_opts *o)
 	}
 	p->o = o;
 	p->pipefd[0] = p->pipefd[1] = -1;
+	p->wpipe[0] = p->wpipe[1] = -1;
 	p->up.data = malloc(PUMP_BUFSZ);
 	p->down.data = malloc(PUMP_BUFSZ);
 	p->scratch = o->crlf ? malloc(PUMP_BUFSZ / 2) : NULL;
@@ -239,6 +249,7 @@ pump_free(struct pump *p)
 {
 	if (p == NULL)
 		return;
+	writer_free(p->writer);
 	meter_finish(p->meter);
 	if (p->o->send_file != NULL && p->in != -1)
 		close(p->in);
@@ -247,6 +258,10 @@ pump_free(struct pump *p)
 	if (p->pipefd[0] != -1) {
 		close(p->pipefd[0]);
 		close(p->pipefd[1]);
+	}
+	if (p->wpipe[0] != -1) {
+		close(p->wpipe[0]);
+		close(p->wpipe[1]);
 	}
 	if (p->batch != NULL)
 		free(p->batch->slots);
@@ -451,6 +466,7 @@ pump_choose(struct pump *p)
 	int fl;
 
 	p->rw = o->io == IO_RW && !p->dgram && p->tls == NULL;
+	p->threaded = 0;
 	p->zc_send = zc && !p->dgram && !p->in_eof && !o->crlf &&
 	    o->interval == 0 && !o->send_oob && p->in_regular;
 	p->zc_recv = 0;
@@ -463,16 +479,52 @@ pump_choose(struct pump *p)
 	/* splice(2) into an O_APPEND file fails; don't start what will. */
 	if ((fl = fcntl(p->out, F_GETFL)) == -1 || (fl & O_APPEND))
 		return;
-	if (p->pipefd[0] == -1) {
-		if (pipe2(p->pipefd, O_CLOEXEC | O_NONBLOCK) == -1) {
-			p->pipefd[0] = p->pipefd[1] = -1;
-			return;
-		}
-		fcntl(p->pipefd[1], F_SETPIPE_SZ, PUMP_PIPESZ);
-		fl = fcntl(p->pipefd[1], F_GETPIPE_SZ);
-		p->pipesz = fl > 0 ? (size_t)fl : 65536;
-	}
+	if (p->pipefd[0] == -1 && pipe_new(p->pipefd, &p->pipesz) == -1)
+		return;
 	p->zc_recv = 1;
+	p->threaded = p->out_regular && writer_wanted(p);
+}
+
+/* A pipe for the splice path, as large as we may make it; its size. */
+static int
+pipe_new(int fds[2], size_t *size)
+{
+	int n;
+
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == -1) {
+		fds[0] = fds[1] = -1;
+		return -1;
+	}
+	fcntl(fds[1], F_SETPIPE_SZ, PUMP_PIPESZ);
+	n = fcntl(fds[1], F_GETPIPE_SZ);
+	*size = n > 0 ? (size_t)n : 65536;
+	return 0;
+}
+
+/*
+ * Whether a regular-file output gets the writer thread (writer.c), made
+ * with its second pipe on first use.  Both pipes get the same size, so
+ * either may be the one splice_in fills.
+ */
+static int
+writer_wanted(struct pump *p)
+{
+	size_t size;
+
+	if (p->writer != NULL)
+		return 1;
+	if (!writer_useful())
+		return 0;
+	if (pipe_new(p->wpipe, &size) == -1)
+		return 0;
+	if (size != p->pipesz ||
+	    (p->writer = writer_new(p->out, p->o->verbose)) == NULL) {
+		close(p->wpipe[0]);
+		close(p->wpipe[1]);
+		p->wpipe[0] = p->wpipe[1] = -1;
+		return 0;
+	}
+	return 1;
 }
 
 /*
@@ -485,7 +537,7 @@ zc_refused(struct pump *p, int *flag, const char *what)
 {
 	if (errno == EINTR || errno == EAGAIN)
 		return -1;
-	if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) {
+	if (NP_ZC_REFUSED(errno)) {
 		if (p->o->verbose > 1)
 			warn("%s refused; using the copy loop", what);
 		*flag = 0;
@@ -501,7 +553,7 @@ zc_refused(struct pump *p, int *flag, const char *what)
 static int
 down_pending(const struct pump *p)
 {
-	return !buf_empty(&p->down) || p->piped > 0 ||
+	return !buf_empty(&p->down) || p->piped > 0 || p->jobs > 0 ||
 	    (p->batching && p->batch->next < p->batch->n);
 }
 
@@ -579,6 +631,57 @@ splice_out(struct pump *p)
 	p->pipe_full = 0;	/* a buffer was freed */
 	touch(p);
 	return -1;
+}
+
+/*
+ * Whether the pipe splice_in fills goes to the writer now: at once when
+ * the writer is idle, so nothing waits for it, and only full while it is
+ * busy, so it gets few and large jobs.
+ */
+static int
+writer_due(const struct pump *p)
+{
+	return p->piped > 0 && (p->jobs == 0 ||
+	    (p->jobs < WRITER_JOBS && (p->pipe_full || p->piped == p->pipesz)));
+}
+
+/*
+ * The writer thread's turn.  It holds wpipe when busy and pipefd too
+ * when both are full; the pump fills pipefd otherwise.  Collect the jobs
+ * it ended (the first freed pipe becomes pipefd again), then hand it the
+ * pipe splice_in filled.  The copy loop's buffer waits for both pipes.
+ */
+static int
+writer_drain(struct pump *p)
+{
+	int ended;
+
+	if (p->jobs > 0) {
+		if ((ended = writer_reap(p->writer)) == -1)
+			return io_failed("stdout");
+		if (ended > 0 && p->jobs == WRITER_JOBS)
+			pipes_swap(p);
+		p->jobs -= ended;
+	}
+	if (!writer_due(p))
+		return -1;
+	writer_start(p->writer, p->pipefd[0], p->piped);
+	if (p->jobs++ == 0)
+		pipes_swap(p);
+	p->piped = 0;
+	p->pipe_full = 0;
+	touch(p);
+	return -1;
+}
+
+static void
+pipes_swap(struct pump *p)
+{
+	int fds[2];
+
+	memcpy(fds, p->wpipe, sizeof(fds));
+	memcpy(p->wpipe, p->pipefd, sizeof(fds));
+	memcpy(p->pipefd, fds, sizeof(fds));
 }
 
 /* Regular file straight into the socket. */
@@ -784,6 +887,10 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 	/* Polled even when idle: POLLERR says the reader of a pipe left. */
 	pfd[PUMP_STDOUT].fd = p->out;
 	pfd[PUMP_STDOUT].events = down_pending(p) ? POLLOUT : 0;
+	if (p->jobs == WRITER_JOBS || (p->jobs > 0 && !writer_due(p))) {
+		pfd[PUMP_STDOUT].fd = writer_fd(p->writer);
+		pfd[PUMP_STDOUT].events = POLLIN;
+	}
 	pfd[PUMP_SIGNAL].fd = np_sigfd;
 	pfd[PUMP_SIGNAL].events = POLLIN;
 }
@@ -793,7 +900,8 @@ static int
 net_ready(const struct pump *p)
 {
 	if (p->zc_recv)
-		return p->piped < p->pipesz && !p->pipe_full;
+		return p->piped < p->pipesz && !p->pipe_full &&
+		    p->jobs < WRITER_JOBS;
 	if (p->batching)
 		return p->batch->next == p->batch->n;
 	return buf_room(p, &p->down) > (p->tls != NULL ? NTLS_RECORD : 0) &&
@@ -887,6 +995,8 @@ pump_drain(struct pump *p)
 
 	if (down_pending(p) && p->batching)
 		return batch_drain(p);
+	if (p->jobs > 0 || (p->threaded && p->piped > 0))
+		return writer_drain(p);
 	if (buf_empty(b) && p->piped > 0) {
 		if ((rc = splice_out(p)) != -1)
 			return rc;

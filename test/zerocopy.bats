@@ -48,6 +48,27 @@ zc_strace() {
 	    "${NP[@]}" "$@" <"$in" >"$out" 2>"$BATS_TEST_TMPDIR/np.err" ||
 	    NP_RC=$?
 	NP_STDERR=$(cat "$BATS_TEST_TMPDIR/np.err")
+	zc_join "$trace"
+}
+
+# zc_join TRACE: with two threads in a call at once, strace splits each
+# call in two lines ("PID call(args <unfinished ...>", later "PID <...
+# call resumed>) = N"); join them back into one, in place.
+zc_join() {
+	awk '
+	/ <unfinished \.\.\.>$/ {
+		sub(/ <unfinished \.\.\.>$/, "")
+		held[$1] = $0
+		next
+	}
+	$2 == "<..." && $4 ~ /^resumed>/ {
+		pid = $1
+		sub(/^[0-9]+ +<\.\.\. [a-z0-9_]+ resumed>/, "")
+		print held[pid] $0
+		delete held[pid]
+		next
+	}
+	{ print }' "$1" >"$1.joined" && mv "$1.joined" "$1"
 }
 
 # zc_calls TRACE CALL ARGS_RE: the CALL lines of TRACE whose arguments
@@ -152,6 +173,104 @@ zc_environ_copied() {
 	assert_equal "$(zc_sum "$trace" splice "^$PIPE.*NULL, 1<$out>")" 4194304
 	assert_equal "$(zc_count "$trace" write '^1<')" 0
 	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
+}
+
+# zc_pids TRACE CALL ARGS_RE: the threads (strace -f PIDs) that made the
+# CALL lines of TRACE whose arguments match ARGS_RE, one per line.
+zc_pids() {
+	ZC_CALL=$2 ZC_RE=$3 awk '
+	{
+		pid = $1
+		sub(/^[0-9]+ +/, "")
+		call = ENVIRON["ZC_CALL"] "("
+		if (index($0, call) == 1 &&
+		    substr($0, length(call) + 1) ~ ENVIRON["ZC_RE"])
+			print pid
+	}' "$1" | sort -u
+}
+
+# zc_need_cpus N: skip unless this process may run on N CPUs at once.
+zc_need_cpus() {
+	(($(nproc) >= $1)) || skip "needs $1 CPUs, has $(nproc)"
+}
+
+@test "on two CPUs a second thread writes a regular-file stdout from two pipes while the first takes from the socket" {
+	local trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
+	local reader writer
+	zc_need_strace
+	zc_need_cpus 2
+	NP_IN=$ZC_NUL np_listen -N 127.0.0.1 0
+	zc_strace "$trace" /dev/null "$out" 127.0.0.1 "$NP_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(np_sha "$out")" "$ZC_NUL_SHA"
+	reader=$(zc_pids "$trace" splice "^$TCP.*NULL, $PIPE")
+	writer=$(zc_pids "$trace" splice "^$PIPE.*NULL, 1<$out>")
+	assert_equal "$(wc -l <<<"$reader")" 1
+	assert_equal "$(wc -l <<<"$writer")" 1
+	[ "$reader" != "$writer" ] || fail "one thread both read and wrote"
+	assert_equal "$(zc_sum "$trace" splice "^$PIPE.*NULL, 1<$out>")" 33554432
+	# Two pipes take turns, so the reader never waits for the copy.
+	assert_equal "$(zc_calls "$trace" splice "^$PIPE.*NULL, 1<$out>" |
+	    cut -d'<' -f2 | sort -u | wc -l)" 2
+}
+
+@test "confined to one CPU, netpipe writes a regular-file stdout from the thread that reads the socket" {
+	local trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	NP_IN=$ZC_NUL np_listen -N 127.0.0.1 0
+	local NP=(taskset -c 0 "${NP[@]}")
+	zc_strace "$trace" /dev/null "$out" 127.0.0.1 "$NP_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(np_sha "$out")" "$ZC_NUL_SHA"
+	assert_equal "$(zc_pids "$trace" splice .)" \
+	    "$(zc_pids "$trace" splice "^$TCP.*NULL, $PIPE")"
+	assert_equal "$(zc_sum "$trace" splice "^$PIPE.*NULL, 1<$out>")" 33554432
+}
+
+# zc_fsize_cut [WRAPPER...]: receive $ZC_NUL into a file under a 1 MiB
+# file-size limit (ulimit -f 1024) through WRAPPER, and check that
+# netpipe says why it stopped, exits 1 and leaves the first MiB intact.
+zc_fsize_cut() {
+	local out=$BATS_TEST_TMPDIR/got
+	NP_IN=$ZC_NUL np_listen -N 127.0.0.1 0
+	NP_RC=0
+	(ulimit -f 1024 && exec timeout 10 "$@" "${NP[@]}" 127.0.0.1 \
+	    "$NP_PORT" </dev/null >"$out" 2>"$BATS_TEST_TMPDIR/np.err") ||
+	    NP_RC=$?
+	assert_equal "$NP_RC" 1
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/np.err")" \
+	    "netpipe: stdout: File too large"
+	assert_equal "$(stat -c %s "$out")" 1048576
+	assert_equal "$(np_sha "$out")" "$(head -c 1M "$ZC_NUL" | np_sha /dev/stdin)"
+}
+
+@test "a file-size limit stops the writer thread with 'stdout: File too large' and exit 1, the file a prefix" {
+	zc_need_cpus 2
+	zc_fsize_cut
+}
+
+@test "a file-size limit stops a one-CPU receive the same way, not with a SIGXFSZ core dump" {
+	zc_fsize_cut taskset -c 0
+}
+
+@test "splice(2) refused by a regular file (/proc/self/comm) falls back to write(2) in the writer thread, every byte taken" {
+	local in trace=$BATS_TEST_TMPDIR/trace
+	zc_need_strace
+	zc_need_cpus 2
+	in=$(np_random_file in 1M)
+	NC_IN=$in np_nc_listen -N -n 127.0.0.1 0
+	zc_strace "$trace" /dev/null /dev/null -vv --output /proc/self/comm \
+	    127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_calls "$trace" splice '^[0-9]+<pipe:.*NULL, [0-9]+</proc/.*/comm>' |
+	    grep -c '= -1 EINVAL')" 1
+	assert_equal "$(zc_sum "$trace" write '^[0-9]+</proc/.*/comm>')" 1048576
+	[ "$(zc_pids "$trace" write '^[0-9]+</proc/.*/comm>')" != \
+	    "$(zc_pids "$trace" splice "^$TCP")" ] ||
+	    fail "the thread that reads the socket wrote the file"
+	assert_equal "$(grep -c refused <<<"$NP_STDERR")" 1
+	[[ $NP_STDERR == *"netpipe: splice to output refused; using the copy loop: Invalid argument"* ]] ||
+	    fail "no refusal message: $NP_STDERR"
 }
 
 @test "a pipe stdout is filled with splice(2)" {
