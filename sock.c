@@ -225,7 +225,7 @@ static socklen_t unix_addr(const char *, struct sockaddr_un *);
 static int	 unix_dgram_bind(const struct np_opts *, int, char *, size_t);
 static int	 unix_connect(const struct np_opts *, char *, size_t);
 static int	 unix_listen(const struct np_opts *);
-static int	 unix_claim(const struct np_opts *, const char *);
+static int	 unix_claim(const char *);
 static int	 listen_one(const struct np_opts *, const struct addrinfo *,
 		    int *);
 static void	 listen_ready(const struct np_opts *, int);
@@ -968,7 +968,7 @@ unix_dgram_bind(const struct np_opts *o, int fd, char *bound,
 
 	if (o->source != NULL) {
 		len = unix_addr(o->source, &sun);
-		if (unix_claim(o, o->source) == -1)
+		if (unix_claim(o->source) == -1)
 			return -1;
 	} else {
 		/* autobind: the kernel picks an abstract name. */
@@ -1019,7 +1019,7 @@ fail:
  * regular file or a socket somebody still listens on is left alone.
  */
 static int
-unix_claim(const struct np_opts *o, const char *path)
+unix_claim(const char *path)
 {
 	struct sockaddr_un sun;
 	struct stat st;
@@ -1032,7 +1032,15 @@ unix_claim(const struct np_opts *o, const char *path)
 		warnx("%s: exists and is not a socket", path);
 		return -1;
 	}
-	fd = socket(AF_UNIX, unix_type(o) | SOCK_CLOEXEC, 0);
+	/*
+	 * Probe with a datagram socket whatever we will listen with: a
+	 * stream or seqpacket listener answers EPROTOTYPE without a
+	 * connection, where a probe of its own type would be accepted and
+	 * end a one-shot listener's only session.  A datagram socket takes
+	 * the connect and nothing is sent.  Only a file no socket holds
+	 * refuses it.
+	 */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		warn("socket");
 		return -1;
@@ -1041,7 +1049,7 @@ unix_claim(const struct np_opts *o, const char *path)
 	rc = connect(fd, (struct sockaddr *)&sun, len);
 	close(fd);
 	if (rc == 0 || errno != ECONNREFUSED) {
-		/* Live, or of another type (EPROTOTYPE): not ours to take. */
+		/* Live (connected, EPROTOTYPE, EPERM): not ours to take. */
 		errno = rc == 0 ? EADDRINUSE : errno;
 		if (errno == EPROTOTYPE)
 			errno = EADDRINUSE;
@@ -1062,7 +1070,7 @@ unix_listen(const struct np_opts *o)
 	socklen_t len;
 	int fd;
 
-	if (unix_claim(o, o->host) == -1)
+	if (unix_claim(o->host) == -1)
 		return -1;
 	fd = socket(AF_UNIX, unix_type(o) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {

@@ -218,6 +218,29 @@ for i in range(3):
 	kill -0 "$NP_PID"
 }
 
+@test "-lU never takes the only session of a live one-shot netpipe listener" {
+	local sock=$BATS_TEST_TMPDIR/s.sock out=$BATS_TEST_TMPDIR/out
+	np_listen_exec -U "$sock"
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -l -U "$sock" </dev/null
+	assert_equal "$stderr" "netpipe: $sock: Address already in use"
+	# The probe was no session: the first listener is still waiting.
+	np_alive_for "$NP_PID" 200
+	[ ! -s "$out" ]
+	echo "first" | timeout 10 nc.openbsd -N -U "$sock"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$out")" first
+}
+
+@test "-luU never takes the path of a live datagram listener, which keeps receiving" {
+	local sock=$BATS_TEST_TMPDIR/d.sock out=$BATS_TEST_TMPDIR/out
+	np_listen_exec -u -U "$sock"
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -l -u -U "$sock" </dev/null
+	assert_equal "$stderr" "netpipe: $sock: Address already in use"
+	printf 'dgram\n' | timeout 10 socat -u STDIN "UNIX-SENDTO:$sock"
+	np_wait_for "$out" '^dgram$'
+}
+
 @test "-lU replaces a stale socket file" {
 	local sock=$BATS_TEST_TMPDIR/s.sock out=$BATS_TEST_TMPDIR/out
 	python3 -c "
