@@ -19,6 +19,10 @@
  * descriptor is registered with the events it waits for and a callback
  * for each (ev_add), and poll's answers are dispatched to the callbacks.
  *
+ * With -w a peer that moves no data for that long is closed as if it had
+ * left.  Each peer keeps its own deadline, and poll sleeps until the
+ * nearest one: the clock is read once a round, not once a peer.
+ *
  * With --tls every peer speaks TLS, and nothing in the loop may block
  * for one of them: a peer's handshake is taken a step at a time as its
  * socket allows, within a time bound, and it joins (is relayed to,
@@ -101,6 +105,8 @@ struct peer {
 	struct tls	*tls;	/* --tls: this peer's session */
 	int		 hs;	/* --tls: handshaking, not joined yet */
 	struct timespec	 hs_end; /* when the handshake is given up */
+	struct timespec	 idle_end; /* -w: when it is closed as idle */
+	int		 held;	/* -w: held back by back-pressure */
 	short		 rwait;	/* what a read (or handshake) waits for */
 	short		 wwait;	/* what a write waits for */
 	size_t		 wpend;	/* TLS: bytes of a write to repeat */
@@ -132,6 +138,7 @@ struct hub {
 	unsigned		 nextid;
 	int			 accepted; /* some peer was let in */
 	struct timespec		 paused; /* out of descriptors until */
+	struct timespec		 idle_end; /* -w: for data moved now */
 	unsigned char		*rbuf;
 	unsigned char		*obuf;	/* chat: lines to send */
 	size_t			 olen;
@@ -156,6 +163,9 @@ static void	 ev_add(struct hub *, int, short, short,
 static void	 ev_dispatch(struct hub *);
 static void	 hub_register(struct hub *);
 static void	 peer_register(struct hub *, struct peer *, int);
+static int	 ts_before(const struct timespec *, const struct timespec *);
+static const struct timespec *peer_deadline(const struct hub *,
+		    const struct peer *);
 static int	 hub_timeout(struct hub *, const struct timespec *);
 static void	 hub_expire(struct hub *);
 static void	 hub_accept(struct hub *, void *);
@@ -167,6 +177,8 @@ static int	 hub_init(struct hub *, const struct np_opts *,
 static void	 peer_add(struct hub *, int, const char *);
 static void	 peer_handshake(struct hub *, void *);
 static void	 peer_join(struct hub *, struct peer *);
+static void	 peer_touch(struct hub *, struct peer *);
+static void	 peer_end(struct hub *, struct peer *, int, const char *);
 static void	 peer_close(struct peer *, int);
 static void	 peer_kill(struct hub *, struct peer *, const char *);
 static int	 peer_leave(struct hub *, struct peer *);
@@ -338,6 +350,12 @@ hub_register(struct hub *h)
 		else
 			reading = h->drop || full == 0 ||
 			    (full == 1 && fullpeer == i);
+		/*
+		 * For -w: a peer that is not read, or not sent stdin, because
+		 * another is full is silent by the hub's doing, not its own.
+		 */
+		h->peers[i]->held = !reading ||
+		    (h->mode == HUB_FAN && !h->in_eof && full > 0);
 		peer_register(h, h->peers[i], reading);
 	}
 }
@@ -370,25 +388,55 @@ hub_nothing(struct hub *h, void *arg)
 	(void)arg;
 }
 
+/* Whether a comes before b on the monotonic clock. */
+static int
+ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	    (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * When p is given up unless something happens first: the end of its
+ * handshake or, with -w, of its idle time.  NULL when there is none: no
+ * -w, or the hub holds p back (hub_register) with nothing queued for it,
+ * so that its silence is not its own.  Its clock is not stopped: once
+ * read again, it goes unless it moves data in that round.
+ */
+static const struct timespec *
+peer_deadline(const struct hub *h, const struct peer *p)
+{
+	if (p->dead)
+		return NULL;
+	if (p->hs)
+		return &p->hs_end;
+	if (h->o->wait <= 0 || (p->held && queue_len(&p->out) == 0))
+		return NULL;
+	return &p->idle_end;
+}
+
 /*
  * Milliseconds poll may sleep: until --accept-timeout, the end of a
- * pause for descriptors or the first handshake's bound, or forever.
+ * pause for descriptors, the nearest handshake or idle deadline, or
+ * forever.  The deadlines are compared as they are, so the clock is
+ * read once however many peers there are.
  */
 static int
 hub_timeout(struct hub *h, const struct timespec *deadline)
 {
+	const struct timespec *d, *first = NULL;
 	size_t i;
-	int t = -1, d;
+	int t = -1, ms;
 
 	if (h->paused.tv_sec != 0)
 		t = np_deadline_ms(&h->paused);
 	for (i = 0; i < h->npeers; i++) {
-		if (!h->peers[i]->hs)
-			continue;
-		d = np_deadline_ms(&h->peers[i]->hs_end);
-		if (t == -1 || d < t)
-			t = d;
+		d = peer_deadline(h, h->peers[i]);
+		if (d != NULL && (first == NULL || ts_before(d, first)))
+			first = d;
 	}
+	if (first != NULL && ((ms = np_deadline_ms(first)) < t || t == -1))
+		t = ms;
 	if (h->accepted || h->o->accept_timeout == 0)
 		return t;
 	if (np_deadline_ms(deadline) == 0) {
@@ -401,19 +449,29 @@ hub_timeout(struct hub *h, const struct timespec *deadline)
 }
 
 /*
- * Give up the handshakes that ran out of time, so that a peer that
- * connects and says nothing cannot hold its place for ever.
+ * Give up the peers whose time ran out: a handshake not done in time, so
+ * that a peer that connects and says nothing cannot hold its place for
+ * ever, and with -w a peer that moved no data for that long, which goes
+ * as a peer that left does.  This runs after the round's reads, so a
+ * peer that had data waiting was read, and kept, first.
  */
 static void
 hub_expire(struct hub *h)
 {
+	const struct timespec *d;
+	struct timespec now;
 	struct peer *p;
 	size_t i;
 
+	np_deadline_set(&now, 0);
 	for (i = 0; i < h->npeers; i++) {
 		p = h->peers[i];
-		if (!p->hs || p->dead || np_deadline_ms(&p->hs_end) > 0)
+		if ((d = peer_deadline(h, p)) == NULL || ts_before(&now, d))
 			continue;
+		if (!p->hs) {
+			peer_end(h, p, 1, NULL);
+			continue;
+		}
 		warnx("tls: handshake: %s: %s", p->name, strerror(ETIMEDOUT));
 		peer_kill(h, p, NULL);
 	}
@@ -516,6 +574,7 @@ peer_join(struct hub *h, struct peer *p)
 {
 	p->hs = 0;
 	p->rwait = POLLIN;
+	peer_touch(h, p);
 	h->joined++;
 	if (h->o->verbose > 0)
 		fprintf(stderr, "Peers connected: %zu\n", h->joined);
@@ -524,6 +583,32 @@ peer_join(struct hub *h, struct peer *p)
 	announce(h, p, NULL, "<announce> <%s> has joined.\n", p->nick);
 	announce(h, NULL, p, "<announce> you are <%s>; %zu other%s here.\n",
 	    p->nick, h->joined - 1, h->joined == 2 ? " is" : "s are");
+}
+
+/*
+ * -w: p moved data in this round, so its idle time starts again.  The
+ * deadline is the round's (broker_run), not a clock read per peer.
+ */
+static void
+peer_touch(struct hub *h, struct peer *p)
+{
+	p->idle_end = h->idle_end;
+}
+
+/*
+ * The end of p: its EOF (clean), a failure (why, logged with -v) or -w
+ * (clean).  What it sent before is still delivered.  Over TLS, a clean
+ * end with nothing left queued for p is answered with close_notify.
+ */
+static void
+peer_end(struct hub *h, struct peer *p, int clean, const char *why)
+{
+	if (h->mode == HUB_CHAT) {
+		chat_flush(h, p);
+		chat_batch(h, p);
+	}
+	p->bye = clean && queue_len(&p->out) == 0;
+	peer_kill(h, p, why);
 }
 
 /*
@@ -642,15 +727,21 @@ peer_out(struct hub *h, struct peer *p, const void *d, size_t n)
 			peer_kill(h, p, strerror(errno));
 			return -1;
 		}
-		return k > 0 ? k : 0;
+	} else {
+		if (p->wpend > 0)
+			n = p->wpend;
+		k = ntls_peer_io(p->tls, 1, (void *)d, n, &p->wwait, p->name);
+		p->wpend = k == NTLS_WANT ? n : 0;
+		if (k == -1) {
+			peer_kill(h, p, NULL);
+			return -1;
+		}
 	}
-	if (p->wpend > 0)
-		n = p->wpend;
-	k = ntls_peer_io(p->tls, 1, (void *)d, n, &p->wwait, p->name);
-	p->wpend = k == NTLS_WANT ? n : 0;
-	if (k == -1)
-		peer_kill(h, p, NULL);
-	return k == NTLS_WANT ? 0 : k;
+	if (k <= 0)
+		return 0;
+	/* Only bytes the socket took count for -w, not bytes queued. */
+	peer_touch(h, p);
+	return k;
 }
 
 /*
@@ -738,15 +829,10 @@ peer_read(struct hub *h, void *arg)
 	if (n == NTLS_WANT)
 		return;
 	if (n <= 0) {
-		/* What came before the end is still delivered. */
-		if (h->mode == HUB_CHAT) {
-			chat_flush(h, p);
-			chat_batch(h, p);
-		}
-		p->bye = n == 0 && queue_len(&p->out) == 0;
-		peer_kill(h, p, why);
+		peer_end(h, p, n == 0, why);
 		return;
 	}
+	peer_touch(h, p);
 	if (h->mode == HUB_BROKER)
 		relay(h, p, h->rbuf, n);
 	else if (h->mode == HUB_CHAT)
@@ -1087,6 +1173,9 @@ broker_run(const struct np_opts *o, const struct acl *acl, int lfd,
 			warn("poll");
 			h.rc = NP_EXIT_FAIL;
 		}
+		/* A peer that moves data in this round is kept -w from now. */
+		if (o->wait > 0)
+			np_deadline_set(&h.idle_end, o->wait * 1000);
 		if (n > 0)
 			ev_dispatch(&h);
 		hub_expire(&h);
