@@ -152,6 +152,7 @@ struct dpeer {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	unsigned long long	 last;	/* when it last sent */
+	struct timespec		 idle_end; /* -w: dropped unheard at */
 };
 
 static size_t	 queue_len(const struct queue *);
@@ -207,6 +208,8 @@ static const char *chat_nick_bad(const struct hub *, const char *, size_t);
 static struct dpeer *dgram_peer(const struct np_opts *, struct dpeer **,
 		    size_t *, const struct sockaddr_storage *, socklen_t,
 		    unsigned long long);
+static int	 dgram_expire(const struct np_opts *, struct dpeer *,
+		    size_t *);
 static int	 dgram_run(const struct np_opts *, const struct acl *, int);
 
 static size_t
@@ -1223,10 +1226,46 @@ dgram_peer(const struct np_opts *o, struct dpeer **tab, size_t *n,
 }
 
 /*
+ * -w: forget the peers not heard from for that long, as if they had left;
+ * what is sent to a peer does not count, as nothing says it arrived.
+ * Returns the milliseconds until the next one is due, or -1 for never.
+ */
+static int
+dgram_expire(const struct np_opts *o, struct dpeer *tab, size_t *n)
+{
+	char name[NP_PEER_NAMELEN];
+	struct timespec now, next;
+	size_t i;
+	int any = 0;
+
+	if (o->wait <= 0)
+		return -1;
+	np_deadline_set(&now, 0);
+	for (i = 0; i < *n;) {
+		if (ts_before(&now, &tab[i].idle_end)) {
+			if (!any || ts_before(&tab[i].idle_end, &next))
+				next = tab[i].idle_end;
+			any = 1;
+			i++;
+			continue;
+		}
+		if (o->verbose > 0) {
+			acl_peer_name(-1, (const struct sockaddr *)&tab[i].ss,
+			    tab[i].len, name, sizeof(name));
+			fprintf(stderr, "Connection closed on %s\n"
+			    "Peers connected: %zu\n", name, *n - 1);
+		}
+		tab[i] = tab[--*n];
+	}
+	return any ? np_deadline_ms(&next) : -1;
+}
+
+/*
  * A UDP (or Unix datagram) broker: every datagram is sent on to every
  * other peer that has sent one, up to --max-conns peers; a new peer
- * beyond that takes the place of the one heard from longest ago.  A
- * datagram that does not fit a peer's socket buffer is lost, as UDP's are.
+ * beyond that takes the place of the one heard from longest ago, and
+ * with -w one not heard from for that long is forgotten.  A datagram
+ * that does not fit a peer's socket buffer is lost, as UDP's are.
  * Returns an exit code, on a signal or at --accept-timeout.
  */
 static int
@@ -1240,24 +1279,28 @@ dgram_run(const struct np_opts *o, const struct acl *acl, int fd)
 	socklen_t len;
 	ssize_t n;
 	size_t i, ntab = 0;
-	int w, rc = -1;
+	int w, t, rc = -1;
 
 	if ((buf = malloc(HUB_READSZ)) == NULL)
 		err(NP_EXIT_FAIL, "malloc");
 	np_deadline_set(&deadline, o->accept_timeout * 1000);
 	while (rc == -1) {
-		w = sock_wait(fd, POLLIN, now == 0 && o->accept_timeout > 0 ?
-		    np_deadline_ms(&deadline) : -1);
-		if (w == -1) {
+		t = dgram_expire(o, tab, &ntab);
+		/* Nobody heard from yet: the table is empty, t is -1. */
+		if (now == 0 && o->accept_timeout > 0)
+			t = np_deadline_ms(&deadline);
+		if ((w = sock_wait(fd, POLLIN, t)) == -1) {
 			rc = np_signal ? NP_EXIT_SIGNAL + np_signal :
 			    NP_EXIT_FAIL;
 			break;
 		}
-		if (w == 0) {
+		if (w == 0 && now == 0) {
 			acl_timeout(o);
 			rc = NP_EXIT_FAIL;
 			break;
 		}
+		if (w == 0)
+			continue;
 		len = sizeof(ss);
 		n = recvfrom(fd, buf, HUB_READSZ, MSG_DONTWAIT,
 		    (struct sockaddr *)&ss, &len);
@@ -1266,6 +1309,8 @@ dgram_run(const struct np_opts *o, const struct acl *acl, int fd)
 		from = dgram_peer(o, &tab, &ntab, &ss, len, ++now);
 		if (from != NULL)
 			from->last = now;
+		if (from != NULL && o->wait > 0)
+			np_deadline_set(&from->idle_end, o->wait * 1000);
 		for (i = 0; i < ntab; i++)
 			if (&tab[i] != from)
 				sendto(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL,
