@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Many peers at once: --broker, --chat, -k --max-conns (stdin to every
-# peer), slow peers dropped or throttled, the UDP broker, --accept-timeout
-# and inherited listening sockets (--inherit-fd, systemd's LISTEN_FDS).
+# peer), slow peers dropped or throttled, the UDP broker, -w as each peer's
+# idle timeout, --accept-timeout and inherited listening sockets
+# (--inherit-fd, systemd's LISTEN_FDS).
 
 load helpers
 
@@ -395,6 +396,397 @@ for name, u, n in (("a", a, 3), ("b", b, 2), ("c", c, 2)):
 	assert_output "a [b'b1', b'c1', b'']
 b [b'c1', b'a2']
 c [b'', b'a2']"
+}
+
+# -w in the hub: an idle timeout for each peer on its own.  PY_IDLE adds to
+# PY_PRE: stuck() is a peer with a tiny receive buffer (it never reads, or
+# reads slowly), small_sndbuf() one with a tiny send buffer, closed(c)
+# whether the listener has logged c's end, until(cond, limit) a bounded
+# wait, Reader(c) reads c on a thread into .data and notes the time of its
+# end in .eof, and about(t) says whether t seconds is about -w 1.
+PY_IDLE=$PY_PRE'
+import os, threading
+
+def stuck():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    return s
+
+def small_sndbuf():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    return s
+
+def closed(c):
+    return re.search(r"^Connection closed on 127\.0\.0\.1 %d(:.*)?$" %
+                     c.getsockname()[1], open(errf).read(), re.M) is not None
+
+def until(cond, limit):
+    end = time.time() + limit
+    while not cond():
+        if time.time() > end:
+            return False
+        time.sleep(0.01)
+    return True
+
+class Reader:
+    def __init__(self, c):
+        self.c, self.data, self.eof = c, bytearray(), None
+        threading.Thread(target=self.run, daemon=True).start()
+    def run(self):
+        try:
+            while True:
+                d = self.c.recv(65536)
+                if not d:
+                    break
+                self.data += d
+        except OSError:
+            pass
+        self.eof = time.time()
+
+def about(t):
+    if t is None:
+        return "never"
+    # -w 1 and the 0.2 s steps of the tests; generous for a loaded machine.
+    return "about a second" if 0.8 <= t <= 2.5 else "%.2f s" % t
+'
+
+@test "-w 1 closes a --broker peer that takes nothing, keeps a sender and a reader, and accepts the next" {
+	np_skip_timing_if_wrapped
+	# -O 4096: the stuck peer's socket fills at once, and its queue grows.
+	np_broker -w 1 -O 4096
+	run -0 timeout 20 python3 -c "$PY_IDLE"'
+stuck_peer = stuck()
+peers(1)
+a, b = conn(), conn()
+peers(3)
+rb = Reader(b)
+t0 = time.time()
+a.sendall(b"x" * 262143 + b"\n")
+sent, gone = 262144, None
+# a sends a line every 0.2 s for 3 s; b only reads.
+for i in range(15):
+    time.sleep(0.2)
+    tick = b"tick %d\n" % i
+    a.sendall(tick)
+    sent += len(tick)
+    if gone is None and closed(stuck_peer):
+        gone = time.time() - t0
+print("the stuck peer was closed after", about(gone))
+until(lambda: len(rb.data) >= sent, 5)
+print("the reader got all", len(rb.data) == sent and
+      rb.data.endswith(b"tick 14\n"))
+print("the sender or the reader closed:",
+      closed(a) or closed(b) or rb.eof is not None)
+c = conn()
+peers(3)
+a.sendall(b"after\n")
+t1 = time.time()
+print("the next peer got", readline(c))
+c.settimeout(5)
+print("idle, it was closed after",
+      about(time.time() - t1) if c.recv(1) == b"" else "data")
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err"
+	assert_output "the stuck peer was closed after about a second
+the reader got all True
+the sender or the reader closed: False
+the next peer got b'after\\n'
+idle, it was closed after about a second"
+	# Each went as a peer that leaves does, and the listener goes on.
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Peers connected: 0$'
+	run grep -c 'peer dropped' "$BATS_TEST_TMPDIR/listen.err"
+	assert_output 0
+	run grep -c '^Connection closed on ' "$BATS_TEST_TMPDIR/listen.err"
+	assert_output 4
+	kill -0 "$NP_PID"
+}
+
+@test "-w 1: --chat announces the leave of a peer that took nothing for a second" {
+	np_skip_timing_if_wrapped
+	np_listen_exec --chat -w 1 -O 4096 127.0.0.1 0
+	run -0 timeout 20 python3 -c "$PY_IDLE"'
+alice = stuck()
+peers(1)
+bob = conn()
+peers(2)
+print("bob:", readline(bob))
+t0 = time.time()
+# Enough lines to fill the socket of alice, who never reads.
+bob.sendall(b"".join(b"%04d %s\n" % (i, b"y" * 900) for i in range(200)))
+bob.settimeout(0.2)
+got = b""
+# bob goes on talking every 0.2 s, so he is never idle himself.
+while b"has left" not in got and time.time() - t0 < 5:
+    bob.sendall(b"tick\n")
+    try:
+        got += bob.recv(4096)
+    except socket.timeout:
+        pass
+print("bob:", got, "after", about(time.time() - t0))
+print("bob closed:", closed(bob))
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err"
+	assert_output "bob: b'<announce> you are <user2>; 1 other is here.\\n'
+bob: b'<announce> <user1> has left.\\n' after about a second
+bob closed: False"
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Peers connected: 1$'
+	kill -0 "$NP_PID"
+}
+
+@test "-k --max-conns 2 -w 1 closes an idle peer; data from a peer or from stdin keeps one" {
+	np_skip_timing_if_wrapped
+	np_fifo_held in
+	NP_IN=$FIFO np_listen_exec -k --max-conns 2 -w 1 127.0.0.1 0
+	run -0 timeout 20 python3 -c "$PY_IDLE"'
+fifo = sys.argv[3]
+t0 = time.time()
+idle, sender = conn(), conn()
+peers(2)
+ri = Reader(idle)
+# The sender sends a line every 0.2 s for 2 s; nothing is on stdin.
+for i in range(10):
+    sender.sendall(b"r %d\n" % i)
+    time.sleep(0.2)
+print("the idle peer was closed after", about(ri.eof and ri.eof - t0))
+print("the sender closed:", closed(sender))
+# Its place goes to the next, which is sent a stdin line every 0.2 s.
+reader = conn()
+received(3)
+peers(2)
+rr = Reader(reader)
+with open(fifo, "w") as f:
+    for i in range(10):
+        time.sleep(0.2 * (i > 0))
+        f.write("in %d\n" % i)
+        f.flush()
+        t1 = time.time()
+print("the stdin reader closed:", closed(reader) or rr.eof is not None)
+until(lambda: rr.eof is not None, 5)
+print("it got", bytes(rr.data) == b"".join(b"in %d\n" % i for i in range(10)),
+      "and then, idle, was closed after", about(rr.eof and rr.eof - t1))
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err" "$FIFO"
+	assert_output "the idle peer was closed after about a second
+the sender closed: False
+the stdin reader closed: False
+it got True and then, idle, was closed after about a second"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "$(printf 'r %d\n' 0 1 2 3 4 5 6 7 8 9)"
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Peers connected: 0$'
+	kill -0 "$NP_PID"
+}
+
+@test "without -w no peer of --broker, --chat or -k --max-conns is closed for being idle" {
+	local m pids=() ports=() modes=(--broker --chat "-k --max-conns 2")
+	for m in 0 1 2; do
+		# shellcheck disable=SC2086
+		NP_ERR=$BATS_TEST_TMPDIR/err$m NP_OUT=$BATS_TEST_TMPDIR/out$m \
+		    np_listen_exec ${modes[m]} 127.0.0.1 0
+		ports+=("$NP_PORT")
+	done
+	for m in 0 1 2; do
+		timeout 30 nc.openbsd -d 127.0.0.1 "${ports[m]}" \
+		    >"$BATS_TEST_TMPDIR/nc$m" 3>&- &
+		pids+=($!)
+		np_track $!
+		np_wait_for "$BATS_TEST_TMPDIR/err$m" '^Peers connected: 1$'
+	done
+	# The last one in has been idle for 1.5 s, the others for longer.
+	np_alive_for "${pids[2]}" 1500
+	kill -0 "${pids[0]}" "${pids[1]}"
+	for m in 0 1 2; do
+		run grep -c '^Connection closed' "$BATS_TEST_TMPDIR/err$m"
+		assert_output 0
+	done
+}
+
+@test "--broker-block -w 1: a sender held back for a slow peer is not closed as idle, and nothing is lost" {
+	np_skip_timing_if_wrapped
+	np_broker --broker-block --queue-size 16K -O 4096 -w 1
+	run -0 timeout 30 python3 -c "$PY_IDLE"'
+slow = stuck()
+peers(1)
+sender, reader = small_sndbuf(), conn()
+peers(3)
+rr = Reader(reader)
+data = os.urandom(1 << 20)
+done = []
+def send():
+    try:
+        sender.sendall(data)
+        sender.shutdown(socket.SHUT_WR)
+        done.append("sent")
+    except OSError as e:
+        done.append(e)
+threading.Thread(target=send, daemon=True).start()
+# The slow peer takes a little every 0.3 s: not idle, but so slow that its
+# queue stays full and the others are not read for well over a second.
+got = bytearray()
+slow.settimeout(0.3)
+end = time.time() + 2.7
+while time.time() < end:
+    try:
+        got += slow.recv(65536)
+    except socket.timeout:
+        pass
+    time.sleep(0.3)
+print("held for 2.7 s, the sender still sending:", not done)
+print("closed:", closed(sender), closed(reader), closed(slow))
+slow.settimeout(None)
+rs = Reader(slow)
+until(lambda: len(rr.data) >= len(data) and
+      len(got) + len(rs.data) >= len(data), 20)
+print("the reader got it all:", bytes(rr.data) == data)
+print("the slow peer got it all:", bytes(got + rs.data) == data)
+print("the sender:", done)
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err"
+	assert_output "held for 2.7 s, the sender still sending: True
+closed: False False False
+the reader got it all: True
+the slow peer got it all: True
+the sender: ['sent']"
+}
+
+@test "-k --max-conns -w 1: a peer sent no stdin while another is slow is not closed as idle" {
+	np_skip_timing_if_wrapped
+	np_fifo_held in
+	NP_IN=$FIFO np_listen_exec -k --max-conns 2 -O 4096 -w 1 127.0.0.1 0
+	run -0 timeout 30 python3 -c "$PY_IDLE"'
+fifo = sys.argv[3]
+slow, reader = stuck(), conn()
+peers(2)
+rr = Reader(reader)
+# More than the 1 MiB queue of the slow peer: stdin is then held back for it.
+data = os.urandom(3 << 19)
+done = []
+def feed():
+    with open(fifo, "wb") as f:
+        f.write(data)
+    done.append(True)
+threading.Thread(target=feed, daemon=True).start()
+until(lambda: len(rr.data) >= 1 << 20, 10)
+got = bytearray()
+slow.settimeout(0.3)
+end = time.time() + 2.7
+while time.time() < end:
+    try:
+        got += slow.recv(65536)
+    except socket.timeout:
+        pass
+    time.sleep(0.3)
+print("stdin held for 2.7 s:", not done and len(rr.data) < len(data))
+print("closed:", closed(reader), closed(slow))
+slow.settimeout(None)
+rs = Reader(slow)
+until(lambda: len(rr.data) >= len(data) and
+      len(got) + len(rs.data) >= len(data), 20)
+print("the reader got it all:", bytes(rr.data) == data)
+print("the slow peer got it all:", bytes(got + rs.data) == data)
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err" "$FIFO"
+	assert_output "stdin held for 2.7 s: True
+closed: False False
+the reader got it all: True
+the slow peer got it all: True"
+}
+
+@test "-k --max-conns -w 1: a peer not read while stdout is full is not closed as idle, and nothing is lost" {
+	local fifo=$BATS_TEST_TMPDIR/stdout go=$BATS_TEST_TMPDIR/go
+	np_skip_timing_if_wrapped
+	mkfifo "$fifo"
+	# The reader of netpipe's stdout opens it first, then reads nothing
+	# until told to.
+	python3 -c '
+import hashlib, os, sys, time
+f = open(sys.argv[1], "rb")
+end = time.time() + 20
+while not os.path.exists(sys.argv[2]) and time.time() < end:
+    time.sleep(0.01)
+h, n = hashlib.sha256(), 0
+while n < 3 << 20:
+    d = f.read1(65536)
+    if not d:
+        break
+    h.update(d)
+    n += len(d)
+print(n, h.hexdigest(), flush=True)
+' "$fifo" "$go" >"$BATS_TEST_TMPDIR/stdout.sum" 3>&- &
+	np_track $!
+	# -I 4096: the kernel does not take the sender's data in its place.
+	NP_OUT=$fifo np_listen_exec -k --max-conns 2 -I 4096 -w 1 127.0.0.1 0
+	run -0 timeout 30 python3 -c "$PY_IDLE"'
+import hashlib
+go = sys.argv[3]
+sender = small_sndbuf()
+peers(1)
+# More than the 1 MiB stdout queue and the pipe: the sender is then not read.
+data = os.urandom(3 << 20)
+done = []
+def send():
+    try:
+        sender.sendall(data)
+        sender.shutdown(socket.SHUT_WR)
+        done.append("sent")
+    except OSError as e:
+        done.append(e)
+threading.Thread(target=send, daemon=True).start()
+until(lambda: done, 2.5)
+print("held for 2.5 s, still sending:", not done, "closed:", closed(sender))
+open(go, "w").close()
+until(lambda: done, 20)
+print("the sender:", done)
+print(len(data), hashlib.sha256(data).hexdigest())
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err" "$go"
+	assert_line -n 0 "held for 2.5 s, still sending: True closed: False"
+	assert_line -n 1 "the sender: ['sent']"
+	np_wait_for "$BATS_TEST_TMPDIR/stdout.sum" '^[0-9]+ '
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/stdout.sum")" "${lines[2]}"
+}
+
+@test "-u --broker -w 1 forgets a peer not heard from for a second, and takes it back when it sends" {
+	np_skip_timing_if_wrapped
+	np_listen_exec -u --broker -w 1 127.0.0.1 0
+	run -0 timeout 20 python3 -c "$PY_IDLE"'
+def udp():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    u.settimeout(5)
+    return u
+quiet, talker = udp(), udp()
+send = lambda u, m: u.sendto(m, ("127.0.0.1", port))
+t0 = time.time()
+send(quiet, b"q1")
+peers(1)
+send(talker, b"t0")
+print("quiet got", quiet.recv(100))
+# The talker sends every 0.2 s; what quiet is sent keeps nothing alive.
+i, gone = 0, None
+while gone is None and time.time() - t0 < 5:
+    time.sleep(0.2)
+    i += 1
+    send(talker, b"t%d" % i)
+    if closed(quiet):
+        gone = time.time() - t0
+print("quiet was forgotten after", about(gone), "talker too:", closed(talker))
+quiet.settimeout(0)
+# What it was sent before it was forgotten, and nothing after.
+try:
+    while True:
+        quiet.recv(100)
+except BlockingIOError:
+    pass
+send(talker, b"unheard")
+send(quiet, b"q2")
+received(3)
+print("talker got", talker.recv(100))
+quiet.settimeout(5)
+send(talker, b"heard")
+print("quiet got", quiet.recv(100))
+' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err"
+	assert_output "quiet got b't0'
+quiet was forgotten after about a second talker too: False
+talker got b'q2'
+quiet got b'heard'"
+	run -0 grep -c '^Connection closed on ' "$BATS_TEST_TMPDIR/listen.err"
+	assert_output 1
 }
 
 @test "--accept-timeout: a listener nobody reaches exits 1 with a message" {
