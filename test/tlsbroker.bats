@@ -152,7 +152,28 @@ print("closed" if s.recv(1) == b"" else "data", flush=True)
 	np_track $!
 	np_wait_for "$silent" '^connected$'
 	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Connection received on '
-	tb_socat b
+	# -w is also the idle timeout of a peer that joined, and b joins just
+	# after the silent one came in: it sends a byte every 0.2 s (which
+	# only the next peer gets) so that it is still here for that peer.
+	timeout 30 python3 -c '
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))),
+                    server_hostname="localhost")
+s.settimeout(0.2)
+got = b""
+while not got.endswith(b"\n"):
+    s.sendall(b".")
+    try:
+        d = s.recv(4096)
+    except socket.timeout:
+        continue
+    if not d:
+        break
+    got += d
+sys.stdout.buffer.write(got)
+' "$NP_PORT" "$TLS_DIR/ca.pem" >"$BATS_TEST_TMPDIR/b.out" 3>&- &
+	np_track $!
 	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Peers connected: 1$'
 	# Both places are taken: this one waits in the listen queue.
 	run -0 --separate-stderr timeout 30 "${NP[@]}" -N --tls \
@@ -161,6 +182,25 @@ print("closed" if s.recv(1) == b"" else "data", flush=True)
 	np_wait_for "$silent" '^closed$'
 	grep -Eq '^netpipe: tls: handshake: 127\.0\.0\.1 [0-9]+: Connection timed out$' \
 	    "$BATS_TEST_TMPDIR/listen.err"
+}
+
+@test "-w 1 closes a TLS broker peer idle since its handshake with close_notify, and the listener goes on" {
+	local t0 t1
+	np_skip_timing_if_wrapped
+	tls_listen --broker -w 1 127.0.0.1 0
+	tb_netpipe a
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Peers connected: 1$'
+	t0=$(np_now)
+	# Nothing was cut, so the client takes the end as a clean one.
+	np_status "$CLIENT_PID"
+	t1=$(np_now)
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/a.err")" ""
+	((t1 - t0 >= 700 && t1 - t0 < 3000))
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Peers connected: 0$'
+	tb_netpipe c
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Peers connected: 1$' 10 2
+	kill -0 "$NP_PID"
 }
 
 @test "a TLS broker with --tls-ca drops a client without a certificate and relays for those with one" {
