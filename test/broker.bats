@@ -451,6 +451,43 @@ def about(t):
         return "never"
     # -w 1 and the 0.2 s steps of the tests; generous for a loaded machine.
     return "about a second" if 0.8 <= t <= 2.5 else "%.2f s" % t
+
+def trickle(c, seconds):
+    """Take a little from c every 0.3 s for that long: not idle, but so
+    slow that its queue stays full.  Returns what came."""
+    got = bytearray()
+    c.settimeout(0.3)
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            got += c.recv(65536)
+        except socket.timeout:
+            pass
+        time.sleep(0.3)
+    c.settimeout(None)
+    return got
+
+def all_came(rr, slow, got, data):
+    """Read slow to the end; say whether it and the reader rr got data."""
+    rs = Reader(slow)
+    until(lambda: len(rr.data) >= len(data) and
+          len(got) + len(rs.data) >= len(data), 20)
+    print("the reader got it all:", bytes(rr.data) == data)
+    print("the slow peer got it all:", bytes(got + rs.data) == data)
+
+def send_behind(c, data):
+    """Send data on c from a thread, then shut down; returns a list that
+    gets "sent", or the error, when it is over."""
+    done = []
+    def send():
+        try:
+            c.sendall(data)
+            c.shutdown(socket.SHUT_WR)
+            done.append("sent")
+        except OSError as e:
+            done.append(e)
+    threading.Thread(target=send, daemon=True).start()
+    return done
 '
 
 @test "-w 1 closes a --broker peer that takes nothing, keeps a sender and a reader, and accepts the next" {
@@ -609,34 +646,12 @@ sender, reader = small_sndbuf(), conn()
 peers(3)
 rr = Reader(reader)
 data = os.urandom(1 << 20)
-done = []
-def send():
-    try:
-        sender.sendall(data)
-        sender.shutdown(socket.SHUT_WR)
-        done.append("sent")
-    except OSError as e:
-        done.append(e)
-threading.Thread(target=send, daemon=True).start()
-# The slow peer takes a little every 0.3 s: not idle, but so slow that its
-# queue stays full and the others are not read for well over a second.
-got = bytearray()
-slow.settimeout(0.3)
-end = time.time() + 2.7
-while time.time() < end:
-    try:
-        got += slow.recv(65536)
-    except socket.timeout:
-        pass
-    time.sleep(0.3)
+done = send_behind(sender, data)
+# The others are not read for well over a second.
+got = trickle(slow, 2.7)
 print("held for 2.7 s, the sender still sending:", not done)
 print("closed:", closed(sender), closed(reader), closed(slow))
-slow.settimeout(None)
-rs = Reader(slow)
-until(lambda: len(rr.data) >= len(data) and
-      len(got) + len(rs.data) >= len(data), 20)
-print("the reader got it all:", bytes(rr.data) == data)
-print("the slow peer got it all:", bytes(got + rs.data) == data)
+all_came(rr, slow, got, data)
 print("the sender:", done)
 ' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err"
 	assert_output "held for 2.7 s, the sender still sending: True
@@ -664,23 +679,10 @@ def feed():
     done.append(True)
 threading.Thread(target=feed, daemon=True).start()
 until(lambda: len(rr.data) >= 1 << 20, 10)
-got = bytearray()
-slow.settimeout(0.3)
-end = time.time() + 2.7
-while time.time() < end:
-    try:
-        got += slow.recv(65536)
-    except socket.timeout:
-        pass
-    time.sleep(0.3)
+got = trickle(slow, 2.7)
 print("stdin held for 2.7 s:", not done and len(rr.data) < len(data))
 print("closed:", closed(reader), closed(slow))
-slow.settimeout(None)
-rs = Reader(slow)
-until(lambda: len(rr.data) >= len(data) and
-      len(got) + len(rs.data) >= len(data), 20)
-print("the reader got it all:", bytes(rr.data) == data)
-print("the slow peer got it all:", bytes(got + rs.data) == data)
+all_came(rr, slow, got, data)
 ' "$NP_PORT" "$BATS_TEST_TMPDIR/listen.err" "$FIFO"
 	assert_output "stdin held for 2.7 s: True
 closed: False False
@@ -719,15 +721,7 @@ sender = small_sndbuf()
 peers(1)
 # More than the 1 MiB stdout queue and the pipe: the sender is then not read.
 data = os.urandom(3 << 20)
-done = []
-def send():
-    try:
-        sender.sendall(data)
-        sender.shutdown(socket.SHUT_WR)
-        done.append("sent")
-    except OSError as e:
-        done.append(e)
-threading.Thread(target=send, daemon=True).start()
+done = send_behind(sender, data)
 until(lambda: done, 2.5)
 print("held for 2.5 s, still sending:", not done, "closed:", closed(sender))
 open(go, "w").close()
