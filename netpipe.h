@@ -235,6 +235,7 @@ struct pump;
 struct tls;
 struct pump	*pump_new(const struct np_opts *);
 void	 pump_set_tls(struct pump *, struct tls *);
+void	 pump_set_acl(struct pump *, const struct acl *);
 int	 pump_run(struct pump *, int, int);
 void	 pump_free(struct pump *);
 /*

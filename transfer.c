@@ -138,6 +138,7 @@ struct pump {
 	int			 dgram;
 	int			 seqpacket;	/* zero-length read is EOF */
 	int			 unconnected;	/* UDP -k: reply to last sender */
+	const struct acl	*acl;		/* UDP -k: senders let in */
 	struct sockaddr_storage	 peer;
 	socklen_t		 peerlen;
 	struct sockaddr_storage	 lock;		/* connected datagram peer */
@@ -204,6 +205,8 @@ static int	 tls_fill(struct pump *, size_t);
 static int	 received(struct pump *, size_t);
 static void	 lowat_update(struct pump *, size_t);
 static int	 net_ready(const struct pump *);
+static int	 dgram_take(struct pump *, const struct sockaddr *,
+		    socklen_t);
 static void	 batch_choose(struct pump *, int);
 static int	 batch_fill(struct pump *);
 static int	 batch_drain(struct pump *);
@@ -277,6 +280,17 @@ void
 pump_set_tls(struct pump *p, struct tls *ctx)
 {
 	p->tls = ctx;
+}
+
+/*
+ * Judge every datagram of an unconnected (UDP -k) pump by acl, which the
+ * caller owns and keeps until pump_free().  Only a -k listener needs it:
+ * a connected socket hears from its one admitted peer alone.
+ */
+void
+pump_set_acl(struct pump *p, const struct acl *acl)
+{
+	p->acl = acl;
 }
 
 /*
@@ -1026,7 +1040,8 @@ net_fill(struct pump *p)
 {
 	struct buf *b = &p->down;
 	size_t room = buf_room(p, b);
-	socklen_t len = sizeof(p->peer);
+	struct sockaddr_storage from;
+	socklen_t len = sizeof(from);
 	ssize_t n;
 
 	if (p->zc_recv)
@@ -1042,7 +1057,7 @@ net_fill(struct pump *p)
 		n = read(p->net, b->data + b->end, room);
 	else if (p->dgram)
 		n = recvfrom(p->net, b->data + b->end, room, MSG_DONTWAIT,
-		    (struct sockaddr *)&p->peer, &len);
+		    (struct sockaddr *)&from, &len);
 	else
 		n = recv(p->net, b->data + b->end, room, MSG_DONTWAIT);
 	if (n == -1) {
@@ -1050,10 +1065,8 @@ net_fill(struct pump *p)
 			return -1;
 		return net_broken(p, "recv");
 	}
-	if (p->unconnected)
-		p->peerlen = len;
-	if (p->locklen != 0 && (len != p->locklen ||
-	    memcmp(&p->peer, &p->lock, len) != 0))
+	/* Into the buffer but not yet kept: b->end moves in received(). */
+	if (p->dgram && !dgram_take(p, (struct sockaddr *)&from, len))
 		return -1;
 	if (n == 0 && (!p->dgram || p->seqpacket)) {
 		p->net_eof = 1;
@@ -1062,6 +1075,29 @@ net_fill(struct pump *p)
 	lowat_update(p, n);
 	/* A zero-length datagram is a packet, not an end of stream. */
 	return received(p, n);
+}
+
+/*
+ * Whether a datagram from sa is taken.  A connected listener takes only
+ * its peer's: others may have sent before the connect.  A -k listener
+ * takes what its access rules admit (a refusal is logged with -v, once
+ * a datagram), and answers the last sender it took from, so a refused
+ * sender never hears from us.
+ */
+static int
+dgram_take(struct pump *p, const struct sockaddr *sa, socklen_t len)
+{
+	if (p->locklen != 0)
+		return len == p->locklen && memcmp(sa, &p->lock, len) == 0;
+	if (!p->unconnected)
+		return 1;
+	if (p->acl != NULL && !acl_dgram(p->o, p->acl, sa, len))
+		return 0;
+	if (len > sizeof(p->peer))
+		len = sizeof(p->peer);
+	memcpy(&p->peer, sa, len);
+	p->peerlen = len;
+	return 1;
 }
 
 /*
@@ -1277,14 +1313,9 @@ batch_fill(struct pump *p)
 	}
 	for (i = 0; i < n; i++) {
 		h = &bt->msg[i].msg_hdr;
-		if (p->locklen != 0 && (h->msg_namelen != p->locklen ||
-		    memcmp(h->msg_name, &p->lock, p->locklen) != 0)) {
-			bt->msg[i].msg_len = 0;	/* sent before the connect */
+		if (!dgram_take(p, h->msg_name, h->msg_namelen)) {
+			bt->msg[i].msg_len = 0;	/* batch_drain skips it */
 			continue;
-		}
-		if (p->unconnected) {
-			memcpy(&p->peer, h->msg_name, h->msg_namelen);
-			p->peerlen = h->msg_namelen;
 		}
 		p->packets++;
 		moved(p, METER_RECV, bt->iov[i].iov_base, bt->msg[i].msg_len);
