@@ -216,7 +216,11 @@ listen_dgram_wait(const struct np_opts *o, const struct acl *acl, int lfd)
 	}
 }
 
-/* A datagram listener: the pump, or (p NULL) -e, on the first peer. */
+/*
+ * A datagram listener: the pump, or (p NULL) -e, on the first peer.
+ * Without -k the socket is connected to that peer; with -k it stays
+ * open to all, so the pump judges every datagram by the rules.
+ */
 static int
 listen_dgram(const struct np_opts *o, const struct acl *acl, struct pump *p,
     int lfd)
@@ -228,6 +232,7 @@ listen_dgram(const struct np_opts *o, const struct acl *acl, struct pump *p,
 		return signal_or(NP_EXIT_FAIL);
 	if (p == NULL)
 		return exec_run(o, lfd);
+	pump_set_acl(p, acl);
 	return pump_run(p, lfd, PUMP_DGRAM |
 	    (o->keep_open ? PUMP_UNCONNECTED : 0));
 }
@@ -240,8 +245,6 @@ static void
 listen_check(const struct np_opts *o)
 {
 	const char *e = o->exec_shell ? "--sh-exec" : "-e";
-	int acl = o->allow.n + o->allow_files.n + o->deny.n +
-	    o->deny_files.n > 0;
 
 	if (o->inherit_fd >= 0 && (o->port[0] != '\0' || o->host != NULL))
 		opts_usage_error("--inherit-fd: the socket is inherited; "
@@ -256,8 +259,6 @@ listen_check(const struct np_opts *o)
 	if (o->max_conns > 1)
 		opts_usage_error("--max-conns and -u -k cannot be used "
 		    "together without --broker");
-	if (acl)
-		opts_usage_error("--allow and --deny with -u -k need --broker");
 }
 
 /*

@@ -181,12 +181,17 @@ refused"
 	    -l --deny-file "$BATS_TEST_TMPDIR/nope" 0
 }
 
-@test "access rules need -l, have nothing to judge with -U, and need --broker with -u -k" {
+@test "access rules need -l and have nothing to judge with -U; -u -k takes them" {
 	np_fails 2 'netpipe: --allow requires -l' --allow 127.0.0.1 127.0.0.1 1
 	np_fails 2 'netpipe: --deny and -U cannot be used together' -l -U \
 	    --deny 127.0.0.1 "$BATS_TEST_TMPDIR/s"
-	np_fails 2 'netpipe: --allow and --deny with -u -k need --broker' \
-	    -u -l -k --allow 127.0.0.1 0
+	# -e and --max-conns still need --broker to tell -u -k peers apart.
+	np_fails 2 'netpipe: -e and -u -k cannot be used together' \
+	    -u -l -k --allow 127.0.0.1 -e cat 0
+	np_fails 2 'netpipe: --max-conns and -u -k cannot be used together without --broker' \
+	    -u -l -k --deny 127.0.0.2 --max-conns 2 0
+	np_listen_exec -u -k --allow 127.0.0.1 127.0.0.1 0
+	np_alive_for "$NP_PID" 200
 }
 
 @test "a UDP listener ignores datagrams from a denied python3 sender and locks to an allowed one" {
@@ -206,3 +211,4 @@ good.sendto(b"allowed\n", ("127.0.0.1", port))
 	run -0 grep -E '^Datagram from 127\.0\.0\.2 [0-9]+ refused$' \
 	    "$BATS_TEST_TMPDIR/listen.err"
 }
+
