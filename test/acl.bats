@@ -212,3 +212,123 @@ good.sendto(b"allowed\n", ("127.0.0.1", port))
 	    "$BATS_TEST_TMPDIR/listen.err"
 }
 
+# The python3 side of the -u -k tests: peer(ADDR) is a UDP socket bound to
+# ADDR on a port of its own, send(S, DATA) sends to the listener,
+# wait(FILE, BYTES, COUNT) polls FILE (bounded, 10 s) until BYTES appears
+# COUNT times, and quiet(S, NAME) says what S got within 0.3 s, if
+# anything.  argv: the port, netpipe's stdout, its stderr, its stdin.
+PY_UDPK='
+import socket, sys, time
+port, out, err, fifo = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+def peer(addr):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((addr, 0))
+    s.settimeout(5)
+    return s
+def send(s, data):
+    s.sendto(data, ("127.0.0.1", port))
+def wait(path, what, count=1):
+    for _ in range(500):
+        if open(path, "rb").read().count(what) >= count:
+            return
+        time.sleep(0.02)
+    sys.exit("timed out waiting for %r in %s" % (what, path))
+def quiet(s, name):
+    s.settimeout(0.3)
+    try:
+        print(name, "got", s.recv(100))
+    except socket.timeout:
+        print(name, "got nothing")
+'
+
+# np_udpk SCRIPT: run PY_UDPK, then SCRIPT, against the listener on NP_PORT.
+np_udpk() {
+	timeout 20 python3 -c "$PY_UDPK$1" "$NP_PORT" "$BATS_TEST_TMPDIR/out" \
+	    "$BATS_TEST_TMPDIR/listen.err" "$BATS_TEST_TMPDIR/in"
+}
+
+@test "-u -l -k --deny drops a denied sender's datagrams, logs each with -v, and counts only the allowed" {
+	np_listen_exec -u -k -W 2 --stats=json --deny 127.0.0.2 127.0.0.1 0
+	# Two senders on two ports of 127.0.0.1, the denied one in between.
+	run -0 np_udpk '
+a, b, d = peer("127.0.0.1"), peer("127.0.0.1"), peer("127.0.0.2")
+send(a, b"from a\n")
+send(d, b"denied one\n")
+send(d, b"denied two\n")
+send(b, b"from b\n")
+'
+	# -W 2 ends it after the second datagram it took, not the second sent.
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "$(printf 'from a\nfrom b')"
+	run -0 grep -cE '^Datagram from 127\.0\.0\.2 [0-9]+ refused$' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	assert_output 2
+	run -0 grep -c '"received": 14,' "$BATS_TEST_TMPDIR/listen.err"
+}
+
+# udpk_replies ARGS...: a -u -k --deny 127.0.0.2 listener (with ARGS) reads
+# replies from a fifo; each goes to the last allowed sender, never to the
+# denied one that sent after it.
+udpk_replies() {
+	mkfifo "$BATS_TEST_TMPDIR/in"
+	exec 4<>"$BATS_TEST_TMPDIR/in"
+	NP_IN=$BATS_TEST_TMPDIR/in np_listen_exec -u -k --deny 127.0.0.2 "$@" \
+	    127.0.0.1 0 4>&-
+	run np_udpk '
+a, b, d = peer("127.0.0.1"), peer("127.0.0.1"), peer("127.0.0.2")
+f = open(fifo, "w")
+send(a, b"from a\n")
+wait(out, b"from a\n")
+send(d, b"from d\n")
+wait(err, b"Datagram from 127.0.0.2 ", 1)
+f.write("reply 1\n")
+f.flush()
+print("a got", a.recv(100))
+quiet(d, "d")
+send(b, b"from b\n")
+wait(out, b"from b\n")
+send(d, b"from d\n")
+wait(err, b"Datagram from 127.0.0.2 ", 2)
+f.write("reply 2\n")
+f.flush()
+print("b got", b.recv(100))
+quiet(a, "a")
+quiet(d, "d")
+'
+	exec 4>&-
+	assert_success
+	assert_output - <<'EOF'
+a got b'reply 1\n'
+d got nothing
+b got b'reply 2\n'
+a got nothing
+d got nothing
+EOF
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "$(printf 'from a\nfrom b')"
+}
+
+@test "-u -l -k --deny: replies go to the last allowed sender, never to a denied one after it" {
+	udpk_replies
+}
+
+@test "-u -l -k --io send (recvfrom, not recvmmsg) drops denied datagrams and never answers them" {
+	udpk_replies --io send
+}
+
+@test "-u -l -k --allow 127.0.0.1 drops 127.0.0.2 before and after the first allowed datagram" {
+	np_listen_exec -u -k --allow 127.0.0.1 127.0.0.1 0
+	run -0 np_udpk '
+a, x = peer("127.0.0.1"), peer("127.0.0.2")
+send(x, b"x before\n")
+send(a, b"from a\n")
+wait(out, b"from a\n")
+send(x, b"x after\n")
+send(a, b"again\n")
+wait(out, b"again\n")
+'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "$(printf 'from a\nagain')"
+	run -0 grep -cE '^Datagram from 127\.0\.0\.2 [0-9]+ refused$' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	assert_output 2
+}
