@@ -927,20 +927,31 @@ parse_args(struct np_opts *o, int argc, char *argv[])
 	    opts_port("port", argv[1], 1, o->udp));
 }
 
+/*
+ * Each item is copied out of the comma-separated list into a buffer on
+ * the stack: a bad item exits from add_port_item(), and nothing may be
+ * left allocated then (the fuzzer turns that exit into a return).
+ */
 static void
 parse_scan_ports(struct np_opts *o, int argc, char *argv[])
 {
-	char *copy, *item, *save;
+	char item[256];		/* any port, range or service name */
+	const char *s, *end;
+	size_t j, n;
 	int i;
-	size_t j;
 
 	for (i = 0; i < argc; i++) {
-		if ((copy = strdup(argv[i])) == NULL)
-			err(NP_EXIT_FAIL, "strdup");
-		for (item = strtok_r(copy, ",", &save); item != NULL;
-		    item = strtok_r(NULL, ",", &save))
+		for (s = argv[i]; *s != '\0'; s = *end == '\0' ? end : end + 1) {
+			end = s + strcspn(s, ",");
+			if ((n = end - s) == 0)
+				continue;
+			if (n >= sizeof(item))
+				opts_usage_error("port: \"%.*s...\" is too long",
+				    32, s);
+			memcpy(item, s, n);
+			item[n] = '\0';
 			add_port_item(o, item);
-		free(copy);
+		}
 	}
 	if (o->nports == 0)
 		opts_usage_error("missing port");

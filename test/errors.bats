@@ -65,6 +65,13 @@ load helpers
 	np_fails 2 'netpipe: port: "65536" is too large' -z 127.0.0.1 1-65536
 }
 
+@test "-z rejects a bad item anywhere in a port list, and one too long to be a port" {
+	np_fails 2 'netpipe: port: """ is not a number or a known service' \
+	    -z 127.0.0.1 '1,,2,"'
+	np_fails 2 "netpipe: port: \"$(printf '9%.0s' {1..32})...\" is too long" \
+	    -z 127.0.0.1 "80,$(printf '9%.0s' {1..300})"
+}
+
 @test "destination port 65536 is too large" {
 	np_fails 2 'netpipe: port: "65536" is too large' nothing.invalid 65536
 }
