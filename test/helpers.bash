@@ -468,13 +468,19 @@ np_scan_ok() {
 
 # --- eof.bats, unix.bats (np_fifo_held); all four (np_listen_exec) ---
 
+# NP_HOLD: a command that does nothing until it is killed, to hold open
+# the descriptors it is started with.  It has no timer that could run out
+# in a slow run; teardown kills it by PID (np_track).  Run it as a simple
+# command ("${NP_HOLD[@]}" >file &) so that $! is the holder itself.
+NP_HOLD=(tail -f /dev/null)
+
 # np_fifo_held NAME: make the fifo $BATS_TEST_TMPDIR/NAME, held open for
 # writing by a tracked background process so that a reader sees no EOF
 # until HOLDER_PID is killed.  Sets FIFO and HOLDER_PID.
 np_fifo_held() {
 	FIFO=$BATS_TEST_TMPDIR/$1
 	mkfifo "$FIFO"
-	sleep 60 >"$FIFO" 3>&- &
+	"${NP_HOLD[@]}" >"$FIFO" 3>&- &
 	HOLDER_PID=$!
 	np_track "$HOLDER_PID"
 }

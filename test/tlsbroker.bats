@@ -227,7 +227,7 @@ sys.stdout.buffer.write(got)
 	tls_listen --broker --queue-size 64K 127.0.0.1 0
 	# The slow client's stdout is a pipe that nobody reads for now.
 	mkfifo "$pipe"
-	sleep 60 <"$pipe" 3>&- &
+	"${NP_HOLD[@]}" <"$pipe" 3>&- &
 	np_track $!
 	timeout 30 "${NP[@]}" -d -I 4096 --tls --tls-ca "$TLS_DIR/ca.pem" \
 	    localhost "$NP_PORT" >"$pipe" 2>"$BATS_TEST_TMPDIR/slow.err" 3>&- &

@@ -118,10 +118,10 @@ zc_held_environ() {
 	for ((i = 0; i < 8; i++)); do
 		vars+=("NP_BLOB$i=$(head -c 75000 /dev/urandom | base64 -w 0)")
 	done
-	env -i "${vars[@]}" sleep 60 3>&- &
+	env -i "${vars[@]}" "${NP_HOLD[@]}" 3>&- &
 	np_track $!
 	ENVIRON_FILE=/proc/$!/environ
-	# A /proc file has no size to stat; wait until env has exec'd sleep.
+	# A /proc file has no size to stat; wait until env has exec'd the holder.
 	np_until 10 zc_environ_copied ||
 	    fail "$ENVIRON_FILE never held the environment"
 }
