@@ -71,19 +71,25 @@ zc_join() {
 	{ print }' "$1" >"$1.joined" && mv "$1.joined" "$1"
 }
 
-# zc_calls TRACE CALL ARGS_RE: the CALL lines of TRACE whose arguments
-# match the extended regex ARGS_RE, as "ARGS) = RESULT".
-zc_calls() {
+# zc_lines TRACE CALL ARGS_RE: the CALL lines of TRACE whose arguments
+# match the extended regex ARGS_RE, as "PID ARGS) = RESULT".
+zc_lines() {
 	ZC_CALL=$2 ZC_RE=$3 awk '
 	{
+		pid = $1
 		sub(/^[0-9]+ +/, "")
 		call = ENVIRON["ZC_CALL"] "("
 		if (index($0, call) != 1)
 			next
 		args = substr($0, length(call) + 1)
 		if (args ~ ENVIRON["ZC_RE"])
-			print args
+			print pid " " args
 	}' "$1"
+}
+
+# zc_calls TRACE CALL ARGS_RE: those lines as "ARGS) = RESULT".
+zc_calls() {
+	zc_lines "$@" | cut -d' ' -f2-
 }
 
 # zc_sum TRACE CALL ARGS_RE: the bytes those calls moved (their results).
@@ -175,18 +181,10 @@ zc_environ_copied() {
 	assert_equal "$(np_sha "$out")" "$(np_sha "$in")"
 }
 
-# zc_pids TRACE CALL ARGS_RE: the threads (strace -f PIDs) that made the
-# CALL lines of TRACE whose arguments match ARGS_RE, one per line.
+# zc_pids TRACE CALL ARGS_RE: the threads (strace -f PIDs) that made
+# those calls, one per line.
 zc_pids() {
-	ZC_CALL=$2 ZC_RE=$3 awk '
-	{
-		pid = $1
-		sub(/^[0-9]+ +/, "")
-		call = ENVIRON["ZC_CALL"] "("
-		if (index($0, call) == 1 &&
-		    substr($0, length(call) + 1) ~ ENVIRON["ZC_RE"])
-			print pid
-	}' "$1" | sort -u
+	zc_lines "$@" | cut -d' ' -f1 | sort -u
 }
 
 # zc_need_cpus N: skip unless this process may run on N CPUs at once.
