@@ -32,7 +32,9 @@ SAN_OBJS = $(SRCS:.c=.san.o)
 DEPS = build-essential libbsd-dev libmd-dev libtls-dev pkg-config mandoc bats \
 	bats-assert bats-support netcat-openbsd socat ncat openssl python3 \
 	iproute2 procps strace valgrind parallel iperf3 time \
-	dante-server microsocks tinyproxy clang libclang-rt-14-dev tmux
+	dante-server microsocks tinyproxy clang libclang-rt-14-dev tmux \
+	openssh-server openssh-client git rsync nginx-light haproxy groff-base \
+	dpkg-dev debhelper fakeroot lintian libsodium-dev
 
 BATS_FLAGS ?= --jobs 4
 
