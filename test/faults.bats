@@ -543,7 +543,8 @@ np_plain_binary() {
 
 @test "a name under .invalid exits 1 with the getaddrinfo message, stdin unread" {
 	local in rest=$BATS_TEST_TMPDIR/rest rc=0 why
-	why=$(python3 -c '
+	np_need_offline
+	why=$(np_offline python3 -c '
 import socket
 try:
     socket.getaddrinfo("netpipe-fault.invalid", 80)
@@ -551,8 +552,8 @@ except socket.gaierror as e:
     print(e.strerror)')
 	in=$(np_random_file in 64K)
 	{
-		timeout 10 "${NP[@]}" netpipe-fault.invalid 80 >/dev/null \
-		    2>"$BATS_TEST_TMPDIR/np.err" || rc=$?
+		np_offline timeout 10 "${NP[@]}" netpipe-fault.invalid 80 \
+		    >/dev/null 2>"$BATS_TEST_TMPDIR/np.err" || rc=$?
 		cat >"$rest"
 	} <"$in"
 	assert_equal "$rc" 1

@@ -253,6 +253,27 @@ except OSError:
     print('*')" "$1" "${2:-tcp}"
 }
 
+# np_offline CMD...: run CMD in a mount and network namespace of its own,
+# where only lo is up and /etc/resolv.conf (a private copy, bind-mounted)
+# names 127.0.0.1, where nothing answers.  A test that needs a name to
+# fail to resolve runs the lookup through this, so that no query leaves
+# the machine; test/lint-tests checks that every such name does.  Call
+# np_need_offline first in the test itself: a skip cannot come from the
+# subshell of $(...) or `run`.
+np_offline() {
+	local conf=$BATS_TEST_TMPDIR/np_offline.resolv.conf
+	echo 'nameserver 127.0.0.1' >"$conf"
+	unshare -mn sh -c 'ip link set lo up && mount --bind "$1" \
+	    /etc/resolv.conf && shift && exec "$@"' np_offline "$conf" "$@"
+}
+
+# np_need_offline: skip the test when np_offline cannot make its
+# namespaces here (it needs root, or user namespaces).
+np_need_offline() {
+	np_offline true 2>/dev/null ||
+	    skip "cannot make a mount and network namespace (unshare -mn)"
+}
+
 # Skip the test when ::1 cannot be bound.
 np_need_ipv6() {
 	python3 -c "
@@ -472,7 +493,10 @@ np_scan_ok() {
 # the descriptors it is started with.  It has no timer that could run out
 # in a slow run; teardown kills it by PID (np_track).  Run it as a simple
 # command ("${NP_HOLD[@]}" >file &) so that $! is the holder itself.
-NP_HOLD=(tail -f /dev/null)
+# Not `tail -f /dev/null`: GNU tail polls its stdout and exits about a
+# second after a FIFO's reader has gone, so a holder could vanish under
+# a test that checks it is still there.  sleep(1) only waits.
+NP_HOLD=(sleep infinity)
 
 # np_fifo_held NAME: make the fifo $BATS_TEST_TMPDIR/NAME, held open for
 # writing by a tracked background process so that a reader sees no EOF
