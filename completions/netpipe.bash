@@ -55,10 +55,12 @@ _netpipe_value()
 	--send-flags)
 		words='oob' ;;
 	--sockopt)
+		# Every name of sock.c's table, in its order; "=" where a
+		# value is required.
 		words='nodelay keepalive keepidle= keepintvl= keepcnt= reuseaddr
-		    reuseport linger= rcvbuf= sndbuf= tos= ttl= mark=
+		    reuseport linger= rcvbuf= sndbuf= tos= ttl= minttl= mark=
 		    congestion= quickack maxseg= user-timeout= bindtodevice=
-		    fastopen='
+		    fastopen= priority= debug broadcast'
 		compopt -o nospace 2>/dev/null
 		;;
 	-I|-i|-M|-m|-O|-P|-p|-q|-s|-W|-w|-x|--accept-timeout|--allow|--deny|\
@@ -112,10 +114,13 @@ _netpipe()
 		return 0
 	fi
 
-	# Operands: a socket path with -U, otherwise a host.
+	# Operands: a socket path with -U, otherwise a host.  -U may stand
+	# alone or anywhere in a cluster of short flags: -U, -lU, -Ul, -uUl.
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--unix|-[!-]*U*) unix=1 ;;
+		--unix) unix=1 ;;
+		--*) ;;
+		-*U*) unix=1 ;;
 		esac
 	done
 	if ((unix)); then
