@@ -5,6 +5,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <ctype.h>
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sha2.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,11 @@
 /* Progress is redrawn at most this often (milliseconds). */
 #define METER_REDRAW_MS	100
 
+/* The fields of a progress line, in the order they are shown. */
+enum {
+	FIELD_BYTES, FIELD_RATE, FIELD_SECS, FIELD_PCT, FIELD_ETA, NFIELDS
+};
+
 struct meter {
 	const struct np_opts	*o;
 	unsigned long long	 bytes[2];	/* METER_SENT, METER_RECV */
@@ -31,6 +38,7 @@ struct meter {
 	long long		 size;		/* expected bytes; 0 unknown */
 	int			 progress;	/* draw a progress line */
 	int			 drawn;		/* a line is on screen */
+	int			 cols;		/* terminal width; 0 unknown */
 	SHA2_CTX		 sha[2];
 	FILE			*hex;		/* --hex-dump */
 	unsigned long long	 hexoff[2];
@@ -39,9 +47,15 @@ struct meter {
 static double	 elapsed(const struct meter *);
 static void	 human(double, char *, size_t);
 static void	 draw_progress(struct meter *, int);
+static int	 term_cols(void);
+static void	 on_winch(int);
+static void	 fit_fields(char [NFIELDS][32], int);
 static void	 hex_block(struct meter *, int, const unsigned char *, size_t);
 static void	 print_stats(const struct meter *);
 static void	 print_digests(struct meter *);
+
+/* The terminal was resized: measure it again before the next draw. */
+static volatile sig_atomic_t winch;
 
 /*
  * Start measuring.  size is what the input is expected to hold (-1 when
@@ -61,6 +75,17 @@ meter_new(const struct np_opts *o, long long size)
 	m->size = o->size > 0 ? o->size : size > 0 ? size : 0;
 	m->progress = o->progress == 2 ||
 	    (o->progress == 1 && isatty(STDERR_FILENO));
+	if (m->progress && isatty(STDERR_FILENO)) {
+		struct sigaction sa;
+
+		/* SA_RESTART: a resize must not cut a read or write short. */
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_winch;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGWINCH, &sa, NULL);
+		m->cols = term_cols();
+	}
 	SHA256Init(&m->sha[METER_SENT]);
 	SHA256Init(&m->sha[METER_RECV]);
 	if (o->hex_dump != NULL &&
@@ -153,33 +178,89 @@ human(double v, char *buf, size_t len)
 		snprintf(buf, len, "%.*f %s", v < 10 ? 2 : 1, v, units[u]);
 }
 
+static void
+on_winch(int sig)
+{
+	(void)sig;
+	winch = 1;
+}
+
+/* The width of the terminal on stderr, or 0 when there is none. */
+static int
+term_cols(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == -1)
+		return 0;
+	return ws.ws_col;
+}
+
 /*
- * One line, redrawn in place with \r, at most ten times a second; the
- * final call ends it with a newline.
+ * Make the fields fit in cols - 1 columns (the last one is left empty:
+ * a character there makes some terminals wrap).  Fields go in order of
+ * least use: the elapsed time, the ETA, the rate, then the percent; the
+ * byte count stays, cut short only when it alone is too wide.
+ */
+static void
+fit_fields(char f[NFIELDS][32], int cols)
+{
+	static const int drop[] = { FIELD_SECS, FIELD_ETA, FIELD_RATE,
+	    FIELD_PCT };
+	size_t len = 0, i;
+
+	if (cols <= 0)
+		return;
+	for (i = 0; i < NFIELDS; i++)
+		len += strlen(f[i]);
+	for (i = 0; i < sizeof(drop) / sizeof(drop[0]) &&
+	    len > (size_t)cols - 1; i++) {
+		len -= strlen(f[drop[i]]);
+		f[drop[i]][0] = '\0';
+	}
+	if (len > (size_t)cols - 1)
+		f[FIELD_BYTES][cols - 1] = '\0';
+}
+
+/*
+ * One line, redrawn in place with \r, at most ten times a second (and at
+ * once when the terminal is resized); the final call ends it with a
+ * newline.  It never wraps: what does not fit the terminal is left out.
  */
 static void
 draw_progress(struct meter *m, int final)
 {
 	unsigned long long done = m->bytes[METER_SENT] + m->bytes[METER_RECV];
-	char b[32], r[32], eta[32] = "";
+	char f[NFIELDS][32];
 	double secs;
 
-	if (!final && m->drawn && np_deadline_ms(&m->redraw) > 0)
+	if (winch) {
+		winch = 0;
+		m->cols = term_cols();
+	} else if (!final && m->drawn && np_deadline_ms(&m->redraw) > 0)
 		return;
 	np_deadline_set(&m->redraw, METER_REDRAW_MS);
 	secs = elapsed(m);
-	human(done, b, sizeof(b));
-	human(secs > 0 ? done / secs : 0, r, sizeof(r));
+	memset(f, 0, sizeof(f));
+	human(done, f[FIELD_BYTES], sizeof(f[FIELD_BYTES]));
+	f[FIELD_RATE][0] = ' ';
+	human(secs > 0 ? done / secs : 0, f[FIELD_RATE] + 1,
+	    sizeof(f[FIELD_RATE]) - 3);
+	strlcat(f[FIELD_RATE], "/s", sizeof(f[FIELD_RATE]));
+	snprintf(f[FIELD_SECS], sizeof(f[FIELD_SECS]), " %.1f s", secs);
 	if (m->size > 0 && done > 0 && secs > 0) {
 		double pct = 100.0 * done / m->size;
 		double left = (m->size > (long long)done ?
 		    m->size - done : 0) / (done / secs);
 
-		snprintf(eta, sizeof(eta), " %5.1f%% ETA %.0f s",
-		    pct > 100 ? 100 : pct, left);
+		snprintf(f[FIELD_PCT], sizeof(f[FIELD_PCT]), " %5.1f%%",
+		    pct > 100 ? 100 : pct);
+		snprintf(f[FIELD_ETA], sizeof(f[FIELD_ETA]), " ETA %.0f s",
+		    left);
 	}
-	fprintf(stderr, "\r%s %s/s %.1f s%s\033[K%s", b, r, secs, eta,
-	    final ? "\n" : "");
+	fit_fields(f, m->cols);
+	fprintf(stderr, "\r%s%s%s%s%s\033[K%s", f[FIELD_BYTES], f[FIELD_RATE],
+	    f[FIELD_SECS], f[FIELD_PCT], f[FIELD_ETA], final ? "\n" : "");
 	m->drawn = 1;
 }
 

@@ -47,16 +47,17 @@ print(data.hex(), oob.hex() or "-", flush=True)
 c.close()
 '
 
-# tmux_start CMD: run CMD (a bash command line) in a detached 100x10 tmux
-# session on a private server.  Sets TMUX_SOCK; the server is tracked so
-# teardown kills it, and with it the pane.
+# tmux_start CMD [COLUMNS]: run CMD (a bash command line) in a detached
+# tmux session, 100 (or COLUMNS) by 10, on a private server.  Sets
+# TMUX_SOCK; the server is tracked so teardown kills it, and with it the
+# pane.
 tmux_start() {
 	local conf=$BATS_TEST_TMPDIR/tmux.conf pid
 	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
 	printf '%s\n' 'set -g status off' 'set -g default-shell /bin/bash' \
 	    >"$conf"
-	timeout 10 tmux -S "$TMUX_SOCK" -f "$conf" new-session -d -x 100 \
-	    -y 10 "$1" 3>&-
+	timeout 10 tmux -S "$TMUX_SOCK" -f "$conf" new-session -d \
+	    -x "${2:-100}" -y 10 "$1" 3>&-
 	pid=$(timeout 10 tmux -S "$TMUX_SOCK" display-message -p '#{pid}')
 	np_track "$pid"
 }
@@ -126,6 +127,51 @@ prog_mid_line() {
 	    <<<"$screen" || fail "no final progress line: $screen"
 	np_status "$NC_PID"
 	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/nc.out")" "$(np_sha "$in")"
+}
+
+# prog_fits COLUMNS REGEX: true once the tmux screen holds one line, no
+# wider than COLUMNS - 1, that matches REGEX, and no other line: nothing
+# wrapped onto a second row.  The line goes to PROG_LINE.
+prog_fits() {
+	local screen
+	screen=$(tmux_screen | sed '/^$/d')
+	PROG_LINE=$screen
+	[ "$(wc -l <<<"$screen")" = 1 ] && ((${#screen} < $1)) &&
+	    grep -Eq "$2" <<<"$screen"
+}
+
+# prog_row_fits COLUMNS REGEX: as prog_fits, for the cursor's row only.
+# A terminal made narrower reflows the line drawn before the program heard
+# of it onto rows above; the program can only redraw its own row.
+prog_row_fits() {
+	local y
+	y=$(timeout 10 tmux -S "$TMUX_SOCK" display-message -p '#{cursor_y}')
+	PROG_LINE=$(timeout 10 tmux -S "$TMUX_SOCK" capture-pane -p -S "$y" \
+	    -E "$y" | sed 's/ *$//')
+	((${#PROG_LINE} < $1)) && grep -Eq "$2" <<<"$PROG_LINE"
+}
+
+@test "--progress in a 30-column terminal keeps to one line, and redraws at a new width" {
+	local in cmd narrow
+	command -v tmux >/dev/null || skip "tmux is not installed"
+	in=$(np_random_file in 8M)
+	np_nc_listen -n 127.0.0.1 0
+	printf -v cmd '%q ' "${NP[@]}"
+	cmd+="--progress --rate 1M -N 127.0.0.1 $NC_PORT <$in; exec cat"
+	tmux_start "$cmd" 30
+	# Bytes, rate and percent fit in 29 columns; elapsed time and ETA
+	# are left out.  The old line wrapped onto a second row.
+	narrow='^[0-9.]+ (KiB|MiB) [0-9.]+ (B|KiB|MiB)/s +[0-9]+\.[0-9]%$'
+	np_until 10 prog_fits 30 "$narrow" ||
+	    fail "no one-line progress in 30 columns: $PROG_LINE"
+	# Wider: SIGWINCH, and the whole line comes back.
+	timeout 10 tmux -S "$TMUX_SOCK" resize-window -x 80 -y 10
+	np_until 10 prog_fits 80 "$PROGRESS_RE$PERCENT_RE" ||
+	    fail "no full progress line in 80 columns: $PROG_LINE"
+	# Narrower again: only the byte count is left in 12 columns.
+	timeout 10 tmux -S "$TMUX_SOCK" resize-window -x 12 -y 10
+	np_until 10 prog_row_fits 12 '^[0-9.]+ (KiB|MiB)$' ||
+	    fail "no byte count alone in 12 columns: $PROG_LINE"
 }
 
 @test "--progress=always draws into a file: redrawn with CR at most 10 times a second, ends with a newline" {
