@@ -37,6 +37,37 @@ help_options() {
 	    tr -d ' ' | tr ',' '\n'
 }
 
+# python3: print each line of a .Dl or .Bd -literal display of the man page
+# argv[1] that groff, at 78n (man at 80 columns), does not show whole, and
+# each line of the page that is wider than 80 columns.
+PY_LITERAL_WHOLE='
+import re, subprocess, sys
+src = open(sys.argv[1]).read().splitlines()
+page = subprocess.run(["groff", "-mandoc", "-Tutf8", "-rLL=78n", "-P-cbou",
+    sys.argv[1]], capture_output=True, text=True).stdout
+page = page.translate({0x2010: "-", 0x2212: "-", 0x2018: "\x27",
+    0x2019: "\x27"})
+rows = [" ".join(l.split()) for l in page.splitlines()]
+for l in page.splitlines():
+    if len(l) > 80:
+        print("wider than 80 columns: %s" % l.strip())
+lit = False
+for n, line in enumerate(src, 1):
+    if line.startswith((".Bd -literal", ".Ed")):
+        lit = line.startswith(".Bd")
+        continue
+    text = line[4:] if line.startswith(".Dl ") else line if lit else ""
+    # Only plain text: a macro changes what is printed.
+    if not text or text.startswith(".") or re.search(r"\b[A-Z][a-z] ", text):
+        continue
+    for esc, ch in (("\\e", "\\"), ("\\-", "-"), ("\\*(Lt", "<"),
+            ("\\*(Gt", ">"), ("\\(aq", "\x27"), ("\\&", "")):
+        text = text.replace(esc, ch)
+    text = " ".join(text.split())
+    if not any(text in r for r in rows):
+        print("line %d wraps: %s" % (n, text))
+'
+
 @test "the completion is installed for netpipe by sourcing the script" {
 	assert_equal "$COMP_FUNC" _netpipe
 	run bash -n "$COMPLETION"
@@ -177,6 +208,17 @@ alpine"
 	command -v mandoc >/dev/null || skip "mandoc is not installed"
 	run mandoc -T lint -W warning "$MAN"
 	assert_success
+	assert_output ""
+}
+
+@test "netpipe.1 renders under groff at 80 columns without a warning, and no example wraps" {
+	command -v groff >/dev/null || skip "groff is not installed"
+	# man-db at MANWIDTH=80 gives groff a 78n line.
+	run -0 groff -mandoc -Tutf8 -ww -z -rLL=78n "$MAN"
+	assert_output ""
+	# Every line of a .Dl or .Bd -literal display shows whole on one
+	# line of the page (a wrapped one leaves, say, a port on its own).
+	run -0 python3 -c "$PY_LITERAL_WHOLE" "$MAN"
 	assert_output ""
 }
 
