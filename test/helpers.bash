@@ -259,16 +259,18 @@ except OSError:
 # fail to resolve runs the lookup through this, so that no query leaves
 # the machine; test/lint-tests checks that every such name does.  Call
 # np_need_offline first in the test itself: a skip cannot come from the
-# subshell of $(...) or `run`.
+# subshell of $(...) or `run`.  Without root it maps the user to root in
+# a user namespace (unshare -r), where that is allowed.
 np_offline() {
-	local conf=$BATS_TEST_TMPDIR/np_offline.resolv.conf
+	local conf=$BATS_TEST_TMPDIR/np_offline.resolv.conf map=()
+	((EUID == 0)) || map=(-r)
 	echo 'nameserver 127.0.0.1' >"$conf"
-	unshare -mn sh -c 'ip link set lo up && mount --bind "$1" \
+	unshare "${map[@]}" -mn sh -c 'ip link set lo up && mount --bind "$1" \
 	    /etc/resolv.conf && shift && exec "$@"' np_offline "$conf" "$@"
 }
 
 # np_need_offline: skip the test when np_offline cannot make its
-# namespaces here (it needs root, or user namespaces).
+# namespaces here (it needs root, or unprivileged user namespaces).
 np_need_offline() {
 	np_offline true 2>/dev/null ||
 	    skip "cannot make a mount and network namespace (unshare -mn)"
