@@ -154,9 +154,10 @@ prog_row_fits() {
 @test "--progress in a 30-column terminal keeps to one line, and redraws at a new width" {
 	local in cmd narrow
 	command -v tmux >/dev/null || skip "tmux is not installed"
-	in=$(np_random_file in 8M)
+	in=$(np_random_file in 16M)
 	np_nc_listen -n 127.0.0.1 0
 	printf -v cmd '%q ' "${NP[@]}"
+	# 16 s at 1 MiB/s: still drawing when the last check is made.
 	cmd+="--progress --rate 1M -N 127.0.0.1 $NC_PORT <$in; exec cat"
 	tmux_start "$cmd" 30
 	# Bytes, rate and percent fit in 29 columns; elapsed time and ETA
