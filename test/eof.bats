@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # End-of-stream semantics (SPEC section 2): input EOF with and without -N,
-# -q, -d, the peer's EOF, --half-close, a closed stdout, a peer reset,
-# signals, and back-pressure from a slow reader.
+# -q, -d, the peer's EOF, --half-close, a closed stdout, a reader of stdout
+# that leaves with or without bytes pending, input the peer did not take
+# (-N, --send-file, a regular file), a peer reset, signals, and
+# back-pressure from a slow reader.
 
 load helpers
 
