@@ -139,7 +139,9 @@ meter_finish(struct meter *m)
 		return;
 	if (m->progress)
 		draw_progress(m, 1);
-	if (m->o->stats || m->o->verbose > 0)
+	/* No connection, no transfer to sum up (a listener killed idle). */
+	if ((m->o->stats || m->o->verbose > 0) &&
+	    (m->start.tv_sec != 0 || m->start.tv_nsec != 0))
 		print_stats(m);
 	if (m->o->digest)
 		print_digests(m);

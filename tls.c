@@ -357,7 +357,13 @@ ntls_peer_io(struct tls *ctx, int writing, void *buf, size_t len,
 	if (ntls_wants(n, events))
 		return NTLS_WANT;
 	*events = writing ? POLLOUT : POLLIN;
-	if (n == -1)
+	if (n == -1 && !writing &&
+	    strstr(ntls_errstr(ctx), "unexpected eof") != NULL)
+		/* OpenSSL's words tell a user nothing he can act on. */
+		warnx("tls: read: %s%speer closed the connection without "
+		    "close_notify: the data may be truncated (unexpected eof)",
+		    name != NULL ? name : "", name != NULL ? ": " : "");
+	else if (n == -1)
 		ntls_warn(ctx, writing ? "write" : "read", name);
 	return n;
 }

@@ -118,6 +118,8 @@ struct pump {
 	int			 in;		/* stdin, -1 with -d */
 	int			 out;		/* stdout */
 	int			 in_eof;
+	int			 out_gone;	/* the reader of out left */
+	int			 out_errno;	/* how we learnt it */
 	struct filter		 filter;	/* -C and -t state */
 	struct meter		*meter;		/* counts, digest, hex dump */
 	struct bucket		 rate[2];	/* METER_SENT, METER_RECV */
@@ -194,6 +196,11 @@ static int	 writer_due(const struct pump *);
 static void	 pipes_swap(struct pump *);
 static int	 sendfile_out(struct pump *);
 static int	 down_pending(const struct pump *);
+static unsigned long long down_bytes(const struct pump *);
+static int	 out_failed(struct pump *);
+static int	 out_lost(struct pump *);
+static int	 send_all(const struct pump *);
+static int	 input_unsent(struct pump *);
 static void	 touch(struct pump *);
 static int	 rate_ready(struct pump *, int);
 static size_t	 rate_limit(struct pump *, int, size_t);
@@ -561,7 +568,7 @@ zc_refused(struct pump *p, int *flag, const char *what)
 		return net_broken(p, "recv");
 	if (strcmp(what, "sendfile") == 0)
 		return send_failed();
-	return io_failed("stdout");
+	return out_failed(p);
 }
 
 static int
@@ -569,6 +576,91 @@ down_pending(const struct pump *p)
 {
 	return !buf_empty(&p->down) || p->piped > 0 || p->jobs > 0 ||
 	    (p->batching && p->batch->next < p->batch->n);
+}
+
+/*
+ * Received bytes not yet written: the buffer, the splice pipe and a UDP
+ * batch.  A regular file, the writer thread's only output, never loses
+ * its reader, so the pipes it holds are not counted.
+ */
+static unsigned long long
+down_bytes(const struct pump *p)
+{
+	unsigned long long n = p->down.end - p->down.start + p->piped;
+	int i;
+
+	for (i = p->batching ? p->batch->next : 0;
+	    p->batching && i < p->batch->n; i++)
+		n += p->batch->msg[i].msg_len -
+		    (i == p->batch->next ? p->batch->off : 0);
+	return n;
+}
+
+/*
+ * Writing the output failed.  A reader that left (EPIPE, or a reset of
+ * a socket on stdout) is a loss only when received bytes wait for it:
+ * pump_finished() tells, and goes on reading the peer only to see its
+ * end or the bytes that could not be delivered.  Other errors (a full
+ * disk) end the pump with their message.
+ */
+static int
+out_failed(struct pump *p)
+{
+	if (errno != EPIPE && errno != ECONNRESET)
+		return io_failed("stdout");
+	p->out_gone = 1;
+	p->out_errno = errno;
+	return -1;
+}
+
+/* Received bytes that the output's reader left behind: exit 1. */
+static int
+out_lost(struct pump *p)
+{
+	warnx("stdout: %s: %llu bytes received not delivered",
+	    strerror(p->out_errno), down_bytes(p));
+	return NP_EXIT_FAIL;
+}
+
+/*
+ * -N, --send-file and a regular file as input mean that all of it is to
+ * go (SPEC section 2).  A -k listener keeps what one peer did not take
+ * for the next, and --half-close goes on sending after the peer's end.
+ */
+static int
+send_all(const struct pump *p)
+{
+	const struct np_opts *o = p->o;
+
+	return (o->shutdown_wr || o->send_file != NULL || p->in_regular) &&
+	    !o->keep_open && !o->half_close && (!p->dgram || p->seqpacket);
+}
+
+/*
+ * The peer ended the connection before the input did: count what was
+ * not sent, what is held here and what is left of a file, or for a pipe
+ * or terminal what waits to be read.  Exit 0 when that is nothing (the
+ * input's end was not yet read), 1 otherwise.
+ */
+static int
+input_unsent(struct pump *p)
+{
+	unsigned long long n = p->up.end - p->up.start;
+	struct stat st;
+	off_t pos;
+	int waiting = 0;
+
+	/* FIONREAD would tell a file's rest too, but in an int. */
+	if (!p->in_eof && p->in_regular && fstat(p->in, &st) == 0 &&
+	    (pos = lseek(p->in, 0, SEEK_CUR)) != -1)
+		n += st.st_size > pos ? st.st_size - pos : 0;
+	else if (!p->in_eof && ioctl(p->in, FIONREAD, &waiting) == 0 &&
+	    waiting > 0)
+		n += waiting;
+	if (n == 0)
+		return NP_EXIT_OK;
+	warnx("peer closed the connection: %llu bytes of input not sent", n);
+	return NP_EXIT_FAIL;
 }
 
 /* Socket into the pipe: the receive half of the splice path. */
@@ -672,7 +764,7 @@ writer_drain(struct pump *p)
 
 	if (p->jobs > 0) {
 		if ((ended = writer_reap(p->writer)) == -1)
-			return io_failed("stdout");
+			return out_failed(p);
 		if (ended > 0 && p->jobs == WRITER_JOBS)
 			pipes_swap(p);
 		p->jobs -= ended;
@@ -820,13 +912,19 @@ pump_finished(struct pump *p)
 		if (o->quit_after >= 0)
 			np_deadline_set(&p->quit, o->quit_after * 1000);
 	}
+	/* Received bytes with nowhere to go are the one loss here. */
+	if (p->out_gone && down_pending(p))
+		return out_lost(p);
 	if (down_pending(p))
 		return -1;
 	if (p->net_failed || (p->in_failed && in_done))
 		return NP_EXIT_FAIL;
+	if (p->net_eof && !in_done && send_all(p))
+		return input_unsent(p);
 	if (p->net_eof && (!o->half_close || in_done))
 		return NP_EXIT_OK;
-	if (p->quitting || limit)
+	/* Nothing left to send and nobody to write to: nc's end too. */
+	if (p->quitting || limit || (p->out_gone && in_done))
 		return NP_EXIT_OK;
 	return -1;
 }
@@ -898,8 +996,11 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 	if (pfd[PUMP_NETIN].events == 0)
 		pfd[PUMP_NETIN].fd = -1;
 
-	/* Polled even when idle: POLLERR says the reader of a pipe left. */
-	pfd[PUMP_STDOUT].fd = p->out;
+	/*
+	 * Polled even when idle: POLLERR says the reader of a pipe left.
+	 * Once it has, it is polled no more (POLLERR stays).
+	 */
+	pfd[PUMP_STDOUT].fd = p->out_gone ? -1 : p->out;
 	pfd[PUMP_STDOUT].events = down_pending(p) ? POLLOUT : 0;
 	if (p->jobs == WRITER_JOBS || (p->jobs > 0 && !writer_due(p))) {
 		pfd[PUMP_STDOUT].fd = writer_fd(p->writer);
@@ -1019,15 +1120,18 @@ pump_drain(struct pump *p)
 			return -1;
 	}
 	if (buf_empty(b)) {
-		/* Only POLLERR or POLLHUP can bring us here. */
+		/*
+		 * Only POLLERR or POLLHUP can bring us here: the reader left
+		 * with nothing of ours pending, which loses nothing.
+		 */
 		errno = EPIPE;
-		return io_failed("stdout");
+		return out_failed(p);
 	}
 	n = write(p->out, b->data + b->start, b->end - b->start);
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
 			return -1;
-		return io_failed("stdout");
+		return out_failed(p);
 	}
 	buf_consumed(b, n);
 	touch(p);
@@ -1357,7 +1461,7 @@ batch_drain(struct pump *p)
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
 			return -1;
-		return io_failed("stdout");
+		return out_failed(p);
 	}
 	batch_written(bt, n);
 	touch(p);

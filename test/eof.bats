@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # End-of-stream semantics (SPEC section 2): input EOF with and without -N,
-# -q, -d, the peer's EOF, --half-close, a closed stdout, a peer reset,
-# signals, and back-pressure from a slow reader.
+# -q, -d, the peer's EOF, --half-close, a closed stdout, a reader of stdout
+# that leaves with or without bytes pending, input the peer did not take
+# (-N, --send-file, a regular file), a peer reset, signals, and
+# back-pressure from a slow reader.
 
 load helpers
 
@@ -175,6 +177,138 @@ print(h.hexdigest(), flush=True)
 c.close()
 '
 
+# Send "hello\n"; once NP_PY_GO appears (when it is set), send 100 bytes
+# more; all the while read to EOF, then print the sha256 of what came.
+PY_GREET_READ='
+import hashlib, os, threading, time
+c, a = s.accept()
+c.sendall(b"hello\n")
+def late():
+    go = os.environ.get("NP_PY_GO")
+    if not go:
+        return
+    for i in range(1500):
+        if os.path.exists(go):
+            break
+        time.sleep(0.02)
+    c.sendall(bytes(range(100)))
+threading.Thread(target=late, daemon=True).start()
+h = hashlib.sha256()
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    h.update(d)
+print(h.hexdigest(), flush=True)
+'
+
+# Send 100 bytes and hold the connection open.
+PY_SEND_100_HOLD='
+import time
+c, a = s.accept()
+c.sendall(bytes(range(100)))
+time.sleep(30)
+'
+
+# Read nothing: once what is queued here has stopped growing for 0.3 s (the
+# client is blocked with input unsent), half-close; wait for NP_PY_GO, then
+# read to EOF and print how many bytes came.
+PY_SHUT_THEN_COUNT='
+import fcntl, os, struct, termios, time
+c, a = s.accept()
+last, same = -1, 0
+for i in range(500):
+    q = struct.unpack("i", fcntl.ioctl(c, termios.FIONREAD, b"1234"))[0]
+    same = same + 1 if q == last and q > 0 else 0
+    last = q
+    if same >= 15:
+        break
+    time.sleep(0.02)
+c.shutdown(socket.SHUT_WR)
+for i in range(1500):
+    if os.path.exists(os.environ["NP_PY_GO"]):
+        break
+    time.sleep(0.02)
+n = 0
+while True:
+    d = c.recv(1 << 20)
+    if not d:
+        break
+    n += len(d)
+print(n, flush=True)
+'
+
+# eof_reader_leaves NAME MODE: netpipe --io MODE to $PY_PORT with stdin a
+# held fifo (np_fifo_held NAME) and stdout a fifo that `head -n 1` reads
+# one line from and leaves; wait until it has left.  Sets EOF_PID.
+eof_reader_leaves() {
+	local out=$BATS_TEST_TMPDIR/$1.out line=$BATS_TEST_TMPDIR/$1.line hpid
+	np_fifo_held "$1.in"
+	mkfifo "$out"
+	head -n 1 <"$out" >"$line" 3>&- &
+	hpid=$!
+	np_track "$hpid"
+	"${NP[@]}" --io "$2" 127.0.0.1 "$PY_PORT" <"$FIFO" >"$out" \
+	    2>"$BATS_TEST_TMPDIR/np.err" 3>&- &
+	EOF_PID=$!
+	np_track "$EOF_PID"
+	np_wait_exit "$hpid"
+	assert_equal "$(cat "$line")" hello
+}
+
+# eof_reader_left_clean MODE: the reader of stdout leaves with nothing
+# pending; the input still goes out in full, and input EOF ends it, exit 0.
+eof_reader_left_clean() {
+	local in
+	in=$(np_random_file in 4M)
+	np_python_listen STREAM "$PY_GREET_READ"
+	eof_reader_leaves r "$1"
+	# dd opens the fifo itself, so that timeout bounds the open too.
+	timeout 10 dd if="$in" of="$FIFO" bs=1M status=none
+	kill "$HOLDER_PID"
+	np_status "$EOF_PID"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/np.err")" ""
+	assert_equal "$NP_STATUS" 0
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^[0-9a-f]{64}$'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "$(np_sha "$in")"
+}
+
+# eof_reader_left_late MODE: 100 bytes arrive after the reader of stdout
+# left: exit 1, saying that those 100 were not delivered.
+eof_reader_left_late() {
+	local go=$BATS_TEST_TMPDIR/go
+	NP_PY_GO=$go np_python_listen STREAM "$PY_GREET_READ"
+	eof_reader_leaves r "$1"
+	touch "$go"
+	np_status "$EOF_PID"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/np.err")" \
+	    "netpipe: stdout: Broken pipe: 100 bytes received not delivered"
+	assert_equal "$NP_STATUS" 1
+}
+
+# eof_unsent ARGS...: netpipe ARGS (stdin and the rest given by the
+# caller through EOF_IN) meets a peer that half-closes at once and reads
+# nothing yet: exit 1 with the count of bytes not sent, which with what
+# the peer then reads makes the whole input (EOF_EXACT=1) or less.
+eof_unsent() {
+	local go=$BATS_TEST_TMPDIR/go size n
+	size=$(stat -c %s "$EOF_FILE")
+	NP_PY_GO=$go np_python_listen STREAM "$PY_SHUT_THEN_COUNT"
+	np_io "$EOF_IN" /dev/null "$@" 127.0.0.1 "$PY_PORT"
+	touch "$go"
+	assert_equal "$NP_RC" 1
+	[[ $NP_STDERR =~ ^netpipe:\ peer\ closed\ the\ connection:\ ([0-9]+)\ bytes\ of\ input\ not\ sent$ ]] ||
+	    fail "unexpected message: $NP_STDERR"
+	n=${BASH_REMATCH[1]}
+	((n > 0))
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^[0-9]+$'
+	if [ "${EOF_EXACT:-1}" = 1 ]; then
+		assert_equal "$(($(cat "$BATS_TEST_TMPDIR/py.out") + n))" "$size"
+	else
+		(($(cat "$BATS_TEST_TMPDIR/py.out") + n <= size))
+	fi
+}
+
 @test "input EOF without -N keeps reading the socket until the peer closes" {
 	local reply out=$BATS_TEST_TMPDIR/got
 	reply=$(np_random_file reply 1M)
@@ -278,7 +412,7 @@ c.close()
 	fi
 }
 
-@test "a peer that closes while the client still sends a regular file ends it promptly" {
+@test "a peer that closes while the client still sends a regular file ends it promptly, exit 1" {
 	local in t0 t1
 	in=$(np_random_file in 16M)
 	np_python_listen STREAM "$PY_SHORT_READ"
@@ -286,11 +420,11 @@ c.close()
 	np_io "$in" /dev/null 127.0.0.1 "$PY_PORT"
 	t1=$(np_now)
 	((t1 - t0 < 5000))
-	if ((NP_RC == 1)); then
-		[[ $NP_STDERR =~ ^netpipe:\ (send|sendfile|recv):\ (Connection\ reset\ by\ peer|Broken\ pipe)$ ]]
-	else
-		assert_equal "$NP_RC" 0
-	fi
+	assert_equal "$NP_RC" 1
+	# A reset, or the peer's FIN met before it (with the count).
+	[[ $NP_STDERR =~ ^netpipe:\ (send|sendfile|recv):\ (Connection\ reset\ by\ peer|Broken\ pipe)$ ||
+	    $NP_STDERR =~ ^netpipe:\ peer\ closed\ the\ connection:\ [1-9][0-9]*\ bytes\ of\ input\ not\ sent$ ]] ||
+	    fail "stderr: $NP_STDERR"
 }
 
 @test "peer EOF flushes everything received and exits 0 while stdin stays open" {
@@ -351,14 +485,70 @@ c.close()
 	assert_equal "$NP_STATUS" 143
 }
 
-@test "stdout closed early exits promptly with stdout: Broken pipe" {
+@test "stdout closed early with bytes pending exits promptly, exit 1, saying how many were not delivered" {
 	local err=$BATS_TEST_TMPDIR/np.err
 	np_python_listen STREAM "$PY_FLOOD"
 	run -0 timeout 10 bash -c '
 		"$@" </dev/null 2>"'"$err"'" | head -c 10 >/dev/null
 		echo "${PIPESTATUS[0]}"' _ "${NP[@]}" 127.0.0.1 "$PY_PORT"
 	assert_output 1
-	assert_equal "$(cat "$err")" "netpipe: stdout: Broken pipe"
+	run cat "$err"
+	assert_output --regexp '^netpipe: stdout: Broken pipe: [1-9][0-9]* bytes received not delivered$'
+}
+
+@test "netpipe | head -c 100 ends promptly with exit 0 when those 100 bytes were all" {
+	local err=$BATS_TEST_TMPDIR/np.err
+	np_python_listen STREAM "$PY_SEND_100_HOLD"
+	run -0 timeout 10 bash -c '
+		"$@" </dev/null 2>"'"$err"'" | head -c 100 | wc -c
+		echo "${PIPESTATUS[0]}"' _ "${NP[@]}" 127.0.0.1 "$PY_PORT"
+	assert_equal "${lines[0]}" 100
+	assert_equal "${lines[1]}" 0
+	assert_equal "$(cat "$err")" ""
+}
+
+@test "the reader of stdout leaving with nothing pending is no failure: input still goes out, exit 0 (splice to a pipe)" {
+	eof_reader_left_clean auto
+}
+
+@test "the reader of stdout leaving with nothing pending is no failure: input still goes out, exit 0 (--io rw)" {
+	eof_reader_left_clean rw
+}
+
+@test "the reader of stdout leaving with nothing pending is no failure: input still goes out, exit 0 (--io send)" {
+	eof_reader_left_clean send
+}
+
+@test "bytes that arrive after the reader of stdout left: exit 1 with their count (splice to a pipe)" {
+	eof_reader_left_late auto
+}
+
+@test "bytes that arrive after the reader of stdout left: exit 1 with their count (--io rw)" {
+	eof_reader_left_late rw
+}
+
+@test "bytes that arrive after the reader of stdout left: exit 1 with their count (--io send)" {
+	eof_reader_left_late send
+}
+
+@test "a peer that ends the connection before a regular-file stdin was sent: exit 1 with the bytes not sent (sendfile)" {
+	EOF_FILE=$(np_random_file in 16M)
+	EOF_IN=$EOF_FILE eof_unsent
+}
+
+@test "a peer that ends the connection before a regular-file stdin was sent: exit 1 with the bytes not sent (--io rw)" {
+	EOF_FILE=$(np_random_file in 16M)
+	EOF_IN=$EOF_FILE eof_unsent --io rw
+}
+
+@test "a peer that ends the connection before --send-file was sent: exit 1 with the bytes not sent" {
+	EOF_FILE=$(np_random_file in 16M)
+	EOF_IN=/dev/null eof_unsent --send-file "$EOF_FILE"
+}
+
+@test "with -N, a peer that ends the connection before a pipe's input was sent: exit 1 with the bytes not sent" {
+	EOF_FILE=$(np_random_file in 16M)
+	EOF_IN=<(cat "$EOF_FILE") EOF_EXACT=0 eof_unsent -N
 }
 
 @test "a peer reset while the client sends from a pipe exits 1 with a message" {

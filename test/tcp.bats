@@ -311,6 +311,28 @@ socket.create_connection(('127.0.0.1', 80), 1)" 2>/dev/null; then
 	assert_line -n 1 --regexp '^Connection received on 127\.0\.0\.1 [0-9]+$'
 }
 
+@test "-v prints no transfer summary for a listener killed before any peer came" {
+	np_listen_exec 127.0.0.1 0
+	kill -TERM "$NP_PID"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 143
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/listen.err")" \
+	    "Listening on 127.0.0.1 $NP_PORT"
+}
+
+@test "-v and --stats print the summary of a connection made, also when a signal ends it" {
+	np_listen_exec --stats 127.0.0.1 0
+	timeout 10 nc.openbsd 127.0.0.1 "$NP_PORT" <<<"hello" >/dev/null &
+	np_track $!
+	np_wait_for "$BATS_TEST_TMPDIR/out" '^hello$'
+	kill -TERM "$NP_PID"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 143
+	run -0 grep -c '^netpipe: sent 0 B, received 6 B in ' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	assert_output 1
+}
+
 @test "-k serves three clients one after another" {
 	local out=$BATS_TEST_TMPDIR/out i
 	np_listen_exec -k 127.0.0.1 0

@@ -272,13 +272,69 @@ c.close()
 	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^unwrapped$'
 }
 
-@test "a stream cut without close_notify is an error, exit 1" {
+# What netpipe says of a TLS stream that ends without close_notify.
+TLS_CUT_MSG="netpipe: tls: read: peer closed the connection without close_notify: the data may be truncated (unexpected eof)"
+
+@test "a stream cut without close_notify is an error, exit 1, told in words a user can act on" {
 	np_python_listen STREAM "$PY_TLS$PY_TLS_CUT"
 	run -1 --separate-stderr timeout 10 "${NP[@]}" --tls \
 	    --tls-ca "$TLS_DIR/ca.pem" localhost "$PY_PORT" </dev/null
-	# OpenSSL's words, or netpipe's own where libtls cannot tell.
-	[[ $stderr == "netpipe: tls: read: "*"unexpected eof"* ||
-	    $stderr == "netpipe: tls: the peer closed without close_notify"* ]]
+	assert_equal "$stderr" "$TLS_CUT_MSG"
+}
+
+@test "ncat --ssl as a server ends without close_notify: the data arrives, exit 1 with the words for it" {
+	local data pid out=$BATS_TEST_TMPDIR/got
+	data=$(np_random_file data 1M)
+	ncat --ssl --ssl-cert "$TLS_DIR/server.pem" \
+	    --ssl-key "$TLS_DIR/server.key" -l 127.0.0.1 0 <"$data" \
+	    >/dev/null 2>"$BATS_TEST_TMPDIR/ncat.err" 3>&- &
+	pid=$!
+	np_track "$pid"
+	np_until 10 np_ss_port "$pid" || fail "ncat is not listening"
+	np_io /dev/null "$out" --tls --tls-ca "$TLS_DIR/ca.pem" localhost \
+	    "$NP_SS_PORT"
+	assert_equal "$NP_STDERR" "$TLS_CUT_MSG"
+	assert_equal "$NP_RC" 1
+	assert_equal "$(np_sha "$out")" "$(np_sha "$data")"
+}
+
+@test "ncat --ssl as a client ends without close_notify: the listener gets the data, exit 1 with the words for it" {
+	local data
+	data=$(np_random_file data 1M)
+	tls_listen 127.0.0.1 0
+	run -0 timeout 10 ncat --ssl 127.0.0.1 "$NP_PORT" <"$data"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 1
+	run grep '^netpipe: tls' "$BATS_TEST_TMPDIR/listen.err"
+	assert_output "$TLS_CUT_MSG"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/out")" "$(np_sha "$data")"
+}
+
+@test "-v prints no transfer summary when the client's handshake failed" {
+	np_python_listen STREAM '
+import time
+c, a = s.accept()
+c.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+time.sleep(20)
+'
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -v --tls \
+	    --tls-ca "$TLS_DIR/ca.pem" localhost "$PY_PORT" </dev/null
+	assert_equal "${#stderr_lines[@]}" 2
+	[[ ${stderr_lines[0]} == "Connection to localhost $PY_PORT port "* ]]
+	[[ ${stderr_lines[1]} == "netpipe: tls: handshake: "* ]]
+}
+
+@test "-v prints no transfer summary when the listener's handshake failed" {
+	tls_listen 127.0.0.1 0
+	timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT" <<<"plain text" \
+	    >/dev/null || true
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 1
+	run -0 cat "$BATS_TEST_TMPDIR/listen.err"
+	assert_line -n 0 "Listening on 127.0.0.1 $NP_PORT"
+	assert_line -n 1 --regexp '^Connection received on 127\.0\.0\.1 [0-9]+$'
+	assert_line -n 2 --regexp '^netpipe: tls: handshake: '
+	assert_equal "${#lines[@]}" 3
 }
 
 @test "what arrived before a cut without close_notify still reaches stdout" {

@@ -285,6 +285,29 @@ zc_fsize_cut() {
 	assert_equal "$(cat "$sum")" "$(np_sha "$in")"
 }
 
+@test "a pipe stdout on the splice(2) path whose reader leaves with nothing pending: exit 0, no complaint" {
+	local in trace=$BATS_TEST_TMPDIR/trace fifo=$BATS_TEST_TMPDIR/out.fifo
+	local got=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	in=$(np_random_file in 1M)
+	# The peer sends 1 MiB and stays; the reader takes 1 MiB and leaves.
+	NP_PY_FILE=$in np_python_listen STREAM '
+import os, time
+c, a = s.accept()
+with open(os.environ["NP_PY_FILE"], "rb") as f:
+    c.sendall(f.read())
+time.sleep(30)
+'
+	mkfifo "$fifo"
+	head -c 1048576 <"$fifo" >"$got" 3>&- &
+	np_track $!
+	zc_strace "$trace" /dev/null "$fifo" 127.0.0.1 "$PY_PORT"
+	assert_equal "$NP_STDERR" ""
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_sum "$trace" splice "^$PIPE.*NULL, 1<$fifo>")" 1048576
+	assert_equal "$(np_sha "$got")" "$(np_sha "$in")"
+}
+
 @test "--output FILE is filled with splice(2) and stdout gets nothing" {
 	local in trace=$BATS_TEST_TMPDIR/trace got=$BATS_TEST_TMPDIR/got
 	zc_need_strace
