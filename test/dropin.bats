@@ -18,7 +18,7 @@ setup_file() {
 	git init -q "$src"
 	head -c 2M /dev/urandom >"$src/blob"
 	git -C "$src" add blob
-	git -C "$src" -c user.name=t -c user.email=t@example.invalid \
+	git -C "$src" -c user.name=t -c user.email=t@localhost \
 	    commit -qm blob
 	git -C "$src" push -q "$DI_DIR/repo.git" HEAD:master
 	ssh-keygen -q -t ed25519 -N '' -f "$DI_DIR/host_key"
