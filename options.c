@@ -42,6 +42,7 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_OUTPUT,
 	OPT_PROGRESS,
+	OPT_PROXY_DNS,
 	OPT_QUEUE_SIZE,
 	OPT_RATE,
 	OPT_SCAN_PARALLEL,
@@ -100,6 +101,7 @@ static const struct option longopts[] = {
 	{ "output",		required_argument,	NULL, OPT_OUTPUT },
 	{ "progress",		optional_argument,	NULL, OPT_PROGRESS },
 	{ "proxy",		required_argument,	NULL, 'x' },
+	{ "proxy-dns",		no_argument,		NULL, OPT_PROXY_DNS },
 	{ "proxy-type",		required_argument,	NULL, 'X' },
 	{ "proxy-user",		required_argument,	NULL, 'P' },
 	{ "queue-size",		required_argument,	NULL, OPT_QUEUE_SIZE },
@@ -218,6 +220,7 @@ static const struct conflict {
 	{ OPT_TLS_NOVERIFY, OPT_TLS,	REQUIRES },
 	{ OPT_TLS_PIN,	OPT_TLS,	REQUIRES },
 	{ 'P',		'x',		REQUIRES },
+	{ OPT_PROXY_DNS, 'x',		REQUIRES },
 	{ 'X',		'x',		REQUIRES },
 };
 
@@ -308,7 +311,7 @@ static const char *help_lines[] = {
 	"-v, --verbose           connection messages (-vv: more)",
 	"-W, --recv-limit N      quit after receiving N packets",
 	"-w, --wait SECS         connect and idle timeout",
-	"-X, --proxy-type PROTO  proxy protocol: 4, 5 or connect",
+	"-X, --proxy-type PROTO  proxy protocol: 4, 4a, 5 or connect",
 	"-x, --proxy ADDR[:PORT] connect through a proxy",
 	"-z, --scan              scan ports, send nothing",
 	"    --accept-timeout S  listener: give up after S seconds alone",
@@ -328,6 +331,7 @@ static const char *help_lines[] = {
 	"    --max-conns N       listener: at most N peers at once",
 	"    --output FILE       write what is received to FILE",
 	"    --progress[=WHEN]   live progress line: auto, always, never",
+	"    --proxy-dns         the proxy resolves the destination name",
 	"    --queue-size BYTES  --broker: bound of each peer's queue",
 	"    --rate N[K|M|G]     cap throughput at N bytes per second",
 	"    --scan-parallel N   -z: probe N ports at a time",
@@ -720,6 +724,7 @@ set_long(struct np_opts *o, int ch, const char *arg)
 	case OPT_PROGRESS:
 		o->progress = parse_when("--progress", arg);
 		break;
+	case OPT_PROXY_DNS: o->proxy_dns = 1; break;
 	case OPT_QUEUE_SIZE: o->queue_size = opts_size("--queue-size", arg);
 		break;
 	case OPT_RATE: o->rate = opts_size("--rate", arg); break;
@@ -807,6 +812,8 @@ parse_proxy_type(const char *arg)
 {
 	if (strcmp(arg, "4") == 0)
 		return PROXY_SOCKS4;
+	if (strcasecmp(arg, "4a") == 0)
+		return PROXY_SOCKS4A;
 	if (strcmp(arg, "5") == 0)
 		return PROXY_SOCKS5;
 	if (strcasecmp(arg, "connect") == 0)
@@ -848,6 +855,9 @@ opts_parse(struct np_opts *o, int argc, char *argv[])
 	if (o->proxy_host[0] != '\0') {
 		if (o->proxy_type == PROXY_NONE)
 			o->proxy_type = PROXY_SOCKS5;
+		/* SOCKS5 and CONNECT send names already, as nc does. */
+		if (o->proxy_dns && o->proxy_type == PROXY_SOCKS4)
+			o->proxy_type = PROXY_SOCKS4A;
 		if (o->proxy_port[0] == '\0')
 			strlcpy(o->proxy_port,
 			    o->proxy_type == PROXY_CONNECT ? "3128" : "1080",

@@ -72,6 +72,7 @@ zerocopy"
 	assert_output zerocopy
 	run comp netpipe -X ''
 	assert_output "4
+4a
 5
 connect"
 	run comp netpipe --proxy-type c
