@@ -118,6 +118,7 @@ struct np_opts {
 	const char	*tls_ca;	/* --tls-ca */
 	const char	*tls_name;	/* --tls-name */
 	const char	*tls_pin;	/* --tls-pin */
+	const char	*tls_alpn;	/* --tls-alpn, comma-separated */
 	int		 tls_noverify;	/* --tls-noverify */
 	int		 fdpass;	/* -F, --fdpass */
 

@@ -54,6 +54,7 @@ enum {
 	OPT_SOCKOPT,
 	OPT_STATS,
 	OPT_TLS,
+	OPT_TLS_ALPN,
 	OPT_TLS_CA,
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
@@ -125,6 +126,7 @@ static const struct option longopts[] = {
 	{ "stats",		optional_argument,	NULL, OPT_STATS },
 	{ "telnet",		no_argument,		NULL, 't' },
 	{ "tls",		no_argument,		NULL, OPT_TLS },
+	{ "tls-alpn",		required_argument,	NULL, OPT_TLS_ALPN },
 	{ "tls-ca",		required_argument,	NULL, OPT_TLS_CA },
 	{ "tls-cert",		required_argument,	NULL, OPT_TLS_CERT },
 	{ "tls-key",		required_argument,	NULL, OPT_TLS_KEY },
@@ -213,6 +215,7 @@ static const struct conflict {
 	{ OPT_SCAN_PARALLEL, 'z',	REQUIRES },
 	{ OPT_SEQPACKET, 'U',		REQUIRES },
 	{ OPT_SEQPACKET, 'u',		CONFLICTS },
+	{ OPT_TLS_ALPN,	OPT_TLS,	REQUIRES },
 	{ OPT_TLS_CA,	OPT_TLS,	REQUIRES },
 	{ OPT_TLS_CERT,	OPT_TLS,	REQUIRES },
 	{ OPT_TLS_KEY,	OPT_TLS,	REQUIRES },
@@ -261,6 +264,7 @@ static long long opts_size(const char *, const char *);
 static void	 strlist_add(struct np_strlist *, const char *);
 static void	 check_unbuilt(const unsigned char *);
 static void	 check_tls(const struct np_opts *);
+static void	 check_alpn(const char *);
 static void	 set_short(struct np_opts *, int, const char *,
 		    unsigned char *);
 static void	 set_long(struct np_opts *, int, const char *);
@@ -343,6 +347,7 @@ static const char *help_lines[] = {
 	"    --sockopt NAME[=V]  set a socket option (see netpipe(1))",
 	"    --stats[=json]      print a transfer summary on exit",
 	"    --tls               TLS client, or server with -l",
+	"    --tls-alpn LIST     offer (server: accept) these ALPN protocols",
 	"    --tls-ca FILE       trust anchors (server: demand client certs)",
 	"    --tls-cert FILE     certificate",
 	"    --tls-key FILE      private key",
@@ -465,9 +470,30 @@ check_tls(const struct np_opts *o)
 	    strspn(o->tls_pin + 7, "0123456789abcdefABCDEF") != 64))
 		opts_usage_error("--tls-pin: \"%s\" is invalid (want "
 		    "SHA256:64 hex digits)", o->tls_pin);
+	if (o->tls_alpn != NULL)
+		check_alpn(o->tls_alpn);
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		if (files[i] != NULL && access(files[i], R_OK) == -1)
 			err(NP_EXIT_FAIL, "%s: %s", names[i], files[i]);
+}
+
+/*
+ * --tls-alpn: protocol names of 1 to 255 bytes, separated by commas, as
+ * the ALPN extension carries them (RFC 7301).
+ */
+static void
+check_alpn(const char *list)
+{
+	const char *s;
+	size_t n;
+
+	for (s = list;; s += n + 1) {
+		n = strcspn(s, ",");
+		if (n == 0 || n > 255)
+			opts_usage_error("--tls-alpn: \"%s\" is invalid", list);
+		if (s[n] == '\0')
+			return;
+	}
 }
 
 static void
@@ -766,6 +792,7 @@ set_long2(struct np_opts *o, int ch, const char *arg)
 			opts_usage_error("--stats: \"%s\" is invalid", arg);
 		break;
 	case OPT_TLS: o->tls = 1; break;
+	case OPT_TLS_ALPN: o->tls_alpn = arg; break;
 	case OPT_TLS_CA: o->tls_ca = arg; break;
 	case OPT_TLS_CERT: o->tls_cert = arg; break;
 	case OPT_TLS_KEY: o->tls_key = arg; break;

@@ -13,13 +13,12 @@ _NETPIPE_LONG='--accept-timeout --allow --allow-file --broadcast --broker
 	--fdpass --half-close --help --hex-dump --inherit-fd --interval --io
 	--ipv4 --ipv6 --join --keep-open --listen --max-conns --min-ttl
 	--no-stdin --numeric --output --progress --proxy --proxy-dns
-	--proxy-type --proxy-user --queue-size --quit-after --random-ports --rate
-	--recv-buf
-	--recv-limit --scan --scan-parallel --send-buf --send-file --send-flags
-	--seqpacket --sh-exec --shutdown --size --sockopt --source --source-port
-	--stats --telnet --tls --tls-ca --tls-cert --tls-key --tls-name
-	--tls-noverify --tls-pin --tos --ttl --udp --unix --verbose --version
-	--wait'
+	--proxy-type --proxy-user --queue-size --quit-after --random-ports
+	--rate --recv-buf --recv-limit --scan --scan-parallel --send-buf
+	--send-file --send-flags --seqpacket --sh-exec --shutdown --size
+	--sockopt --source --source-port --stats --telnet --tls --tls-alpn
+	--tls-ca --tls-cert --tls-key --tls-name --tls-noverify --tls-pin --tos
+	--ttl --udp --unix --verbose --version --wait'
 
 # _netpipe_value OPTION CUR: fill COMPREPLY with the values OPTION takes.
 # Returns 1 when OPTION takes no argument, so CUR is something else.
@@ -55,6 +54,9 @@ _netpipe_value()
 		words='sha256' ;;
 	--send-flags)
 		words='oob' ;;
+	--tls-alpn)
+		# The common ones; a list of several is joined with commas.
+		words='h2 http/1.1 http/1.0 acme-tls/1' ;;
 	--sockopt)
 		words='nodelay keepalive keepidle= keepintvl= keepcnt= reuseaddr
 		    reuseport linger= rcvbuf= sndbuf= tos= ttl= mark=

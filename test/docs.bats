@@ -46,6 +46,7 @@ help_options() {
 @test "completing netpipe --tl offers exactly the --tls options" {
 	run comp netpipe --tl
 	assert_output "--tls
+--tls-alpn
 --tls-ca
 --tls-cert
 --tls-key
@@ -87,6 +88,10 @@ af43"
 	assert_output sha256
 	run comp netpipe --send-flags ''
 	assert_output oob
+	run comp netpipe --tls-alpn h
+	assert_output "h2
+http/1.0
+http/1.1"
 }
 
 @test "completing --stats= and --progress= offers their keywords, split at = or not" {
