@@ -1,8 +1,9 @@
 /*
  * proxy.c: reach the destination through a SOCKS4, SOCKS4a, SOCKS5 or
  * HTTP CONNECT proxy (-x, -X, -P, --proxy-dns), and hand a connected
- * socket to the parent process (-F).  The shape is OpenBSD nc's socks.c: one strerror function
- * per protocol, a bounded header loop, and secrets wiped after use.
+ * socket to the parent process (-F).  The shape is OpenBSD nc's socks.c:
+ * one strerror function per protocol, a bounded header loop, and secrets
+ * wiped after use.
  * Unlike nc, nothing here exits: each failure is one message and -1, and
  * the whole handshake is bounded by -w.
  */
