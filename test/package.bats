@@ -8,6 +8,7 @@ load helpers
 
 TOP=$BATS_TEST_DIRNAME/..
 # Building and lintian take about 20 s here; a busy machine gets room.
+# shellcheck disable=SC2034 # bats reads it
 BATS_TEST_TIMEOUT=600
 
 @test "dpkg-buildpackage on a copy of the tree builds a lintian-clean .deb whose netpipe runs" {

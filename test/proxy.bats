@@ -110,6 +110,7 @@ PX_NAME=only-the-proxy.test
 px_hosts_ns() {
 	printf '127.0.0.1 localhost\n127.0.0.1 %s\n' "$PX_NAME" \
 	    >"$BATS_TEST_TMPDIR/hosts"
+	# shellcheck disable=SC2016 # $0 and $@ are the inner shell's
 	PX_NS=(unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"'
 	    "$BATS_TEST_TMPDIR/hosts")
 }
@@ -121,6 +122,7 @@ px_no_dns() {
 	printf 'nameserver 127.0.0.1\n' >"$BATS_TEST_TMPDIR/resolv.conf"
 	# LeakSanitizer cannot run under ptrace; netpipe-san still checks
 	# everything else here, and its leaks in the other tests.
+	# shellcheck disable=SC2016 # $0 and $@ are the inner shell's
 	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
 	    run --separate-stderr timeout 20 unshare -m sh -c \
 	    'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
@@ -145,6 +147,7 @@ px_sshd() {
 	ssh-keygen -q -t ed25519 -N '' -f "$t/host_key"
 	ssh-keygen -q -t ed25519 -N '' -f "$t/user_key"
 	px_hosts_ns
+	# shellcheck disable=SC2016 # $0 and $1 are the inner shell's
 	px_start sshd free "ListenAddress 127.0.0.1:@PORT@
 HostKey $t/host_key
 AuthorizedKeysFile $t/user_key.pub
