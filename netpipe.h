@@ -36,6 +36,7 @@ enum np_io {
 enum np_proxy {
 	PROXY_NONE,
 	PROXY_SOCKS4,
+	PROXY_SOCKS4A,		/* -X 4a: the proxy resolves the name */
 	PROXY_SOCKS5,
 	PROXY_CONNECT
 };
@@ -81,6 +82,7 @@ struct np_opts {
 	int		 wait;		/* -w, --wait, seconds; -1 when unset */
 	enum np_proxy	 proxy_type;	/* -X, --proxy-type */
 	const char	*proxy;		/* -x, --proxy */
+	int		 proxy_dns;	/* --proxy-dns: never resolve the peer */
 	int		 half_close;	/* --half-close */
 	enum np_io	 io;		/* --io */
 	const char	*send_file;	/* --send-file */
@@ -116,6 +118,7 @@ struct np_opts {
 	const char	*tls_ca;	/* --tls-ca */
 	const char	*tls_name;	/* --tls-name */
 	const char	*tls_pin;	/* --tls-pin */
+	const char	*tls_alpn;	/* --tls-alpn, comma-separated */
 	int		 tls_noverify;	/* --tls-noverify */
 	int		 fdpass;	/* -F, --fdpass */
 

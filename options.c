@@ -42,6 +42,7 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_OUTPUT,
 	OPT_PROGRESS,
+	OPT_PROXY_DNS,
 	OPT_QUEUE_SIZE,
 	OPT_RATE,
 	OPT_SCAN_PARALLEL,
@@ -53,6 +54,7 @@ enum {
 	OPT_SOCKOPT,
 	OPT_STATS,
 	OPT_TLS,
+	OPT_TLS_ALPN,
 	OPT_TLS_CA,
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
@@ -100,6 +102,7 @@ static const struct option longopts[] = {
 	{ "output",		required_argument,	NULL, OPT_OUTPUT },
 	{ "progress",		optional_argument,	NULL, OPT_PROGRESS },
 	{ "proxy",		required_argument,	NULL, 'x' },
+	{ "proxy-dns",		no_argument,		NULL, OPT_PROXY_DNS },
 	{ "proxy-type",		required_argument,	NULL, 'X' },
 	{ "proxy-user",		required_argument,	NULL, 'P' },
 	{ "queue-size",		required_argument,	NULL, OPT_QUEUE_SIZE },
@@ -123,6 +126,7 @@ static const struct option longopts[] = {
 	{ "stats",		optional_argument,	NULL, OPT_STATS },
 	{ "telnet",		no_argument,		NULL, 't' },
 	{ "tls",		no_argument,		NULL, OPT_TLS },
+	{ "tls-alpn",		required_argument,	NULL, OPT_TLS_ALPN },
 	{ "tls-ca",		required_argument,	NULL, OPT_TLS_CA },
 	{ "tls-cert",		required_argument,	NULL, OPT_TLS_CERT },
 	{ "tls-key",		required_argument,	NULL, OPT_TLS_KEY },
@@ -211,6 +215,7 @@ static const struct conflict {
 	{ OPT_SCAN_PARALLEL, 'z',	REQUIRES },
 	{ OPT_SEQPACKET, 'U',		REQUIRES },
 	{ OPT_SEQPACKET, 'u',		CONFLICTS },
+	{ OPT_TLS_ALPN,	OPT_TLS,	REQUIRES },
 	{ OPT_TLS_CA,	OPT_TLS,	REQUIRES },
 	{ OPT_TLS_CERT,	OPT_TLS,	REQUIRES },
 	{ OPT_TLS_KEY,	OPT_TLS,	REQUIRES },
@@ -218,6 +223,7 @@ static const struct conflict {
 	{ OPT_TLS_NOVERIFY, OPT_TLS,	REQUIRES },
 	{ OPT_TLS_PIN,	OPT_TLS,	REQUIRES },
 	{ 'P',		'x',		REQUIRES },
+	{ OPT_PROXY_DNS, 'x',		REQUIRES },
 	{ 'X',		'x',		REQUIRES },
 };
 
@@ -258,6 +264,7 @@ static long long opts_size(const char *, const char *);
 static void	 strlist_add(struct np_strlist *, const char *);
 static void	 check_unbuilt(const unsigned char *);
 static void	 check_tls(const struct np_opts *);
+static void	 check_alpn(const char *);
 static void	 set_short(struct np_opts *, int, const char *,
 		    unsigned char *);
 static void	 set_long(struct np_opts *, int, const char *);
@@ -308,7 +315,7 @@ static const char *help_lines[] = {
 	"-v, --verbose           connection messages (-vv: more)",
 	"-W, --recv-limit N      quit after receiving N packets",
 	"-w, --wait SECS         connect and idle timeout",
-	"-X, --proxy-type PROTO  proxy protocol: 4, 5 or connect",
+	"-X, --proxy-type PROTO  proxy protocol: 4, 4a, 5 or connect",
 	"-x, --proxy ADDR[:PORT] connect through a proxy",
 	"-z, --scan              scan ports, send nothing",
 	"    --accept-timeout S  listener: give up after S seconds alone",
@@ -328,6 +335,7 @@ static const char *help_lines[] = {
 	"    --max-conns N       listener: at most N peers at once",
 	"    --output FILE       write what is received to FILE",
 	"    --progress[=WHEN]   live progress line: auto, always, never",
+	"    --proxy-dns         the proxy resolves the destination name",
 	"    --queue-size BYTES  --broker: bound of each peer's queue",
 	"    --rate N[K|M|G]     cap throughput at N bytes per second",
 	"    --scan-parallel N   -z: probe N ports at a time",
@@ -339,6 +347,7 @@ static const char *help_lines[] = {
 	"    --sockopt NAME[=V]  set a socket option (see netpipe(1))",
 	"    --stats[=json]      print a transfer summary on exit",
 	"    --tls               TLS client, or server with -l",
+	"    --tls-alpn LIST     offer (server: accept) these ALPN protocols",
 	"    --tls-ca FILE       trust anchors (server: demand client certs)",
 	"    --tls-cert FILE     certificate",
 	"    --tls-key FILE      private key",
@@ -461,9 +470,30 @@ check_tls(const struct np_opts *o)
 	    strspn(o->tls_pin + 7, "0123456789abcdefABCDEF") != 64))
 		opts_usage_error("--tls-pin: \"%s\" is invalid (want "
 		    "SHA256:64 hex digits)", o->tls_pin);
+	if (o->tls_alpn != NULL)
+		check_alpn(o->tls_alpn);
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		if (files[i] != NULL && access(files[i], R_OK) == -1)
 			err(NP_EXIT_FAIL, "%s: %s", names[i], files[i]);
+}
+
+/*
+ * --tls-alpn: protocol names of 1 to 255 bytes, separated by commas, as
+ * the ALPN extension carries them (RFC 7301).
+ */
+static void
+check_alpn(const char *list)
+{
+	const char *s;
+	size_t n;
+
+	for (s = list;; s += n + 1) {
+		n = strcspn(s, ",");
+		if (n == 0 || n > 255)
+			opts_usage_error("--tls-alpn: \"%s\" is invalid", list);
+		if (s[n] == '\0')
+			return;
+	}
 }
 
 static void
@@ -720,6 +750,7 @@ set_long(struct np_opts *o, int ch, const char *arg)
 	case OPT_PROGRESS:
 		o->progress = parse_when("--progress", arg);
 		break;
+	case OPT_PROXY_DNS: o->proxy_dns = 1; break;
 	case OPT_QUEUE_SIZE: o->queue_size = opts_size("--queue-size", arg);
 		break;
 	case OPT_RATE: o->rate = opts_size("--rate", arg); break;
@@ -761,6 +792,7 @@ set_long2(struct np_opts *o, int ch, const char *arg)
 			opts_usage_error("--stats: \"%s\" is invalid", arg);
 		break;
 	case OPT_TLS: o->tls = 1; break;
+	case OPT_TLS_ALPN: o->tls_alpn = arg; break;
 	case OPT_TLS_CA: o->tls_ca = arg; break;
 	case OPT_TLS_CERT: o->tls_cert = arg; break;
 	case OPT_TLS_KEY: o->tls_key = arg; break;
@@ -807,6 +839,8 @@ parse_proxy_type(const char *arg)
 {
 	if (strcmp(arg, "4") == 0)
 		return PROXY_SOCKS4;
+	if (strcasecmp(arg, "4a") == 0)
+		return PROXY_SOCKS4A;
 	if (strcmp(arg, "5") == 0)
 		return PROXY_SOCKS5;
 	if (strcasecmp(arg, "connect") == 0)
@@ -848,6 +882,9 @@ opts_parse(struct np_opts *o, int argc, char *argv[])
 	if (o->proxy_host[0] != '\0') {
 		if (o->proxy_type == PROXY_NONE)
 			o->proxy_type = PROXY_SOCKS5;
+		/* SOCKS5 and CONNECT send names already, as nc does. */
+		if (o->proxy_dns && o->proxy_type == PROXY_SOCKS4)
+			o->proxy_type = PROXY_SOCKS4A;
 		if (o->proxy_port[0] == '\0')
 			strlcpy(o->proxy_port,
 			    o->proxy_type == PROXY_CONNECT ? "3128" : "1080",

@@ -1,8 +1,9 @@
 /*
- * proxy.c: reach the destination through a SOCKS4, SOCKS5 or HTTP
- * CONNECT proxy (-x, -X, -P), and hand a connected socket to the parent
- * process (-F).  The shape is OpenBSD nc's socks.c: one strerror function
- * per protocol, a bounded header loop, and secrets wiped after use.
+ * proxy.c: reach the destination through a SOCKS4, SOCKS4a, SOCKS5 or
+ * HTTP CONNECT proxy (-x, -X, -P, --proxy-dns), and hand a connected
+ * socket to the parent process (-F).  The shape is OpenBSD nc's socks.c:
+ * one strerror function per protocol, a bounded header loop, and secrets
+ * wiped after use.
  * Unlike nc, nothing here exits: each failure is one message and -1, and
  * the whole handshake is bounded by -w.
  */
@@ -250,7 +251,8 @@ proxy_dest(const struct proxy_conn *pc, struct proxy_dest *d)
 		warnx("%s: host name is too long for a proxy", o->host);
 		return -1;
 	}
-	if (d->family == AF_INET6 && o->proxy_type == PROXY_SOCKS4) {
+	if (d->family == AF_INET6 && (o->proxy_type == PROXY_SOCKS4 ||
+	    o->proxy_type == PROXY_SOCKS4A)) {
 		warnx("%s: SOCKS4 cannot reach an IPv6 address", o->host);
 		return -1;
 	}
@@ -345,8 +347,8 @@ http_strerror(int code, int authed)
 
 /*
  * SOCKS4 carries an IPv4 address and nothing else, so a name is resolved
- * here, as nc does.  (SOCKS4a would pass the name on, but dante, the
- * common SOCKS4 server, refuses it.)
+ * here, as nc does.  SOCKS4a (-X 4a, or --proxy-dns) passes the name on
+ * instead, but dante, the common SOCKS4 server, refuses that.
  */
 static int
 socks4_resolve(const struct proxy_conn *pc, struct proxy_dest *d)
@@ -392,20 +394,24 @@ proxy_socks4_reply(const struct np_opts *o, const unsigned char *buf,
 	return 0;
 }
 
-/* SOCKS4: the address, the port, and -P as the user id. */
+/*
+ * SOCKS4: the address, the port, and -P as the user id.  SOCKS4a sends
+ * a name after the user id, with the address 0.0.0.1 to say so.
+ */
 static int
 socks4_handshake(struct proxy_conn *pc)
 {
 	const struct np_opts *o = pc->o;
 	struct proxy_dest *d = &pc->dest;
-	unsigned char buf[8 + SOCKS_FIELD + 1];
+	unsigned char buf[8 + 2 * (SOCKS_FIELD + 1)];
+	const char *user = o->proxy_user != NULL ? o->proxy_user : "";
 	char msg[HTTP_LINE];
-	size_t ulen;
+	size_t ulen, len;
 
-	if (d->family == 0 && socks4_resolve(pc, d) == -1)
+	if (d->family == 0 && o->proxy_type == PROXY_SOCKS4 &&
+	    socks4_resolve(pc, d) == -1)
 		return -1;
-	ulen = o->proxy_user != NULL ? strlen(o->proxy_user) : 0;
-	if (ulen > SOCKS_FIELD) {
+	if ((ulen = strlen(user)) > SOCKS_FIELD) {
 		warnx("-P: the user name is too long");
 		return -1;
 	}
@@ -413,10 +419,15 @@ socks4_handshake(struct proxy_conn *pc)
 	buf[1] = SOCKS_CONNECT;
 	memcpy(buf + 2, d->port, 2);
 	memcpy(buf + 4, d->addr, 4);
-	memcpy(buf + 8, o->proxy_user != NULL ? o->proxy_user : "", ulen);
-	buf[8 + ulen] = '\0';
-	if (proxy_write(pc, buf, 9 + ulen) == -1 ||
-	    proxy_read(pc, buf, 8) == -1)
+	memcpy(buf + 8, user, ulen + 1);
+	len = 9 + ulen;
+	if (d->family == 0) {
+		/* proxy_dest() has bounded the name to SOCKS_FIELD. */
+		memcpy(buf + 4, "\0\0\0\1", 4);
+		memcpy(buf + len, o->host, strlen(o->host) + 1);
+		len += strlen(o->host) + 1;
+	}
+	if (proxy_write(pc, buf, len) == -1 || proxy_read(pc, buf, 8) == -1)
 		return -1;
 	if (proxy_socks4_reply(o, buf, 8, msg, sizeof(msg)) == -1) {
 		proxy_fail(pc, "%s", msg);
@@ -804,6 +815,7 @@ proxy_handshake(struct proxy_conn *pc)
 	}
 	switch (pc->o->proxy_type) {
 	case PROXY_SOCKS4:
+	case PROXY_SOCKS4A:
 		return socks4_handshake(pc);
 	case PROXY_SOCKS5:
 		return socks5_handshake(pc);
@@ -848,7 +860,7 @@ proxy_connect(const struct np_opts *o)
 	if (proxy_dest(&pc, &pc.dest) == -1)
 		return -1;
 	if (o->proxy_user != NULL && o->proxy_type != PROXY_SOCKS4 &&
-	    proxy_password(&pc) == -1) {
+	    o->proxy_type != PROXY_SOCKS4A && proxy_password(&pc) == -1) {
 		explicit_bzero(pc.password, sizeof(pc.password));
 		return -1;
 	}

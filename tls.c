@@ -35,12 +35,14 @@
 	X(void, tls_config_insecure_noverifycert, (struct tls_config *)) \
 	X(void, tls_config_insecure_noverifyname, (struct tls_config *)) \
 	X(struct tls_config *, tls_config_new, (void)) \
+	X(int, tls_config_set_alpn, (struct tls_config *, const char *)) \
 	X(int, tls_config_set_ca_file, (struct tls_config *, const char *)) \
 	X(int, tls_config_set_cert_file, (struct tls_config *, const char *)) \
 	X(int, tls_config_set_key_file, (struct tls_config *, const char *)) \
 	X(int, tls_config_set_protocols, (struct tls_config *, uint32_t)) \
 	X(void, tls_config_verify_client, (struct tls_config *)) \
 	X(int, tls_configure, (struct tls *, struct tls_config *)) \
+	X(const char *, tls_conn_alpn_selected, (struct tls *)) \
 	X(const char *, tls_conn_cipher, (struct tls *)) \
 	X(const char *, tls_conn_version, (struct tls *)) \
 	X(int, tls_connect_socket, (struct tls *, int, const char *)) \
@@ -113,6 +115,9 @@ ntls_config(const struct np_opts *o, int server)
 	if (o->tls_key != NULL &&
 	    lib.tls_config_set_key_file(cfg, o->tls_key) == -1)
 		errx(NP_EXIT_FAIL, "--tls-key: %s", lib.tls_config_error(cfg));
+	if (o->tls_alpn != NULL &&
+	    lib.tls_config_set_alpn(cfg, o->tls_alpn) == -1)
+		errx(NP_EXIT_FAIL, "--tls-alpn: %s", lib.tls_config_error(cfg));
 	if (server && o->tls_ca != NULL)
 		lib.tls_config_verify_client(cfg);
 	if (!server && (o->tls_noverify || o->tls_pin != NULL)) {
@@ -225,6 +230,11 @@ ntls_report(const struct np_opts *o, struct tls *ctx)
 	if (subject != NULL)
 		fprintf(stderr, "TLS peer %s %s\n", subject,
 		    hash != NULL ? hash : "");
+	/* A peer that knows none of --tls-alpn's protocols picks none. */
+	if (o->tls_alpn != NULL)
+		fprintf(stderr, "TLS ALPN %s\n",
+		    lib.tls_conn_alpn_selected(ctx) != NULL ?
+		    lib.tls_conn_alpn_selected(ctx) : "none");
 }
 
 /*

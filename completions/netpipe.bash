@@ -12,13 +12,13 @@ _NETPIPE_LONG='--accept-timeout --allow --allow-file --broadcast --broker
 	--broker-block --chat --crlf --debug --deny --deny-file --digest --exec
 	--fdpass --half-close --help --hex-dump --inherit-fd --interval --io
 	--ipv4 --ipv6 --join --keep-open --listen --max-conns --min-ttl
-	--no-stdin --numeric --output --progress --proxy --proxy-type
-	--proxy-user --queue-size --quit-after --random-ports --rate --recv-buf
-	--recv-limit --scan --scan-parallel --send-buf --send-file --send-flags
-	--seqpacket --sh-exec --shutdown --size --sockopt --source --source-port
-	--stats --telnet --tls --tls-ca --tls-cert --tls-key --tls-name
-	--tls-noverify --tls-pin --tos --ttl --udp --unix --verbose --version
-	--wait'
+	--no-stdin --numeric --output --progress --proxy --proxy-dns
+	--proxy-type --proxy-user --queue-size --quit-after --random-ports
+	--rate --recv-buf --recv-limit --scan --scan-parallel --send-buf
+	--send-file --send-flags --seqpacket --sh-exec --shutdown --size
+	--sockopt --source --source-port --stats --telnet --tls --tls-alpn
+	--tls-ca --tls-cert --tls-key --tls-name --tls-noverify --tls-pin --tos
+	--ttl --udp --unix --verbose --version --wait'
 
 # _netpipe_value OPTION CUR: fill COMPREPLY with the values OPTION takes.
 # Returns 1 when OPTION takes no argument, so CUR is something else.
@@ -41,7 +41,7 @@ _netpipe_value()
 	--io)
 		words='auto rw send zerocopy' ;;
 	-X|--proxy-type)
-		words='4 5 connect' ;;
+		words='4 4a 5 connect' ;;
 	-T|--tos)
 		words='lowdelay throughput reliability critical inetcontrol
 		    netcontrol ef af11 af12 af13 af21 af22 af23 af31 af32 af33
@@ -54,6 +54,9 @@ _netpipe_value()
 		words='sha256' ;;
 	--send-flags)
 		words='oob' ;;
+	--tls-alpn)
+		# The common ones; a list of several is joined with commas.
+		words='h2 http/1.1 http/1.0 acme-tls/1' ;;
 	--sockopt)
 		# Every name of sock.c's table, in its order; "=" where a
 		# value is required.

@@ -77,6 +77,7 @@ for n, line in enumerate(src, 1):
 @test "completing netpipe --tl offers exactly the --tls options" {
 	run comp netpipe --tl
 	assert_output "--tls
+--tls-alpn
 --tls-ca
 --tls-cert
 --tls-key
@@ -103,6 +104,7 @@ zerocopy"
 	assert_output zerocopy
 	run comp netpipe -X ''
 	assert_output "4
+4a
 5
 connect"
 	run comp netpipe --proxy-type c
@@ -117,6 +119,10 @@ af43"
 	assert_output sha256
 	run comp netpipe --send-flags ''
 	assert_output oob
+	run comp netpipe --tls-alpn h
+	assert_output "h2
+http/1.0
+http/1.1"
 }
 
 @test "completing --stats= and --progress= offers their keywords, split at = or not" {

@@ -65,8 +65,9 @@ px_start() {
 	return 1
 }
 
-# px_danted: danted for SOCKS4 and SOCKS5 without authentication on
-# 127.0.0.1; it refuses connections to 127.0.0.2 by rule.
+# px_danted [WRAP...]: danted for SOCKS4 and SOCKS5 without
+# authentication on 127.0.0.1, run through WRAP when given (px_hosts_ns);
+# it refuses connections to 127.0.0.2 by rule.
 px_danted() {
 	px_start danted free "logoutput: stderr
 internal: 127.0.0.1 port = @PORT@
@@ -76,12 +77,12 @@ socksmethod: none
 client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
 socks block { from: 0.0.0.0/0 to: 127.0.0.2/32 }
 socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }" \
-	    danted -f "$BATS_TEST_TMPDIR/danted.conf" -N 1 \
+	    "$@" danted -f "$BATS_TEST_TMPDIR/danted.conf" -N 1 \
 	    -p "$BATS_TEST_TMPDIR/danted.pid"
 }
 
-# px_tinyproxy: tinyproxy for HTTP CONNECT on 127.0.0.1, with Basic auth
-# for alice:s3cret.
+# px_tinyproxy [WRAP...]: tinyproxy for HTTP CONNECT on 127.0.0.1, with
+# Basic auth for alice:s3cret, run through WRAP when given.
 px_tinyproxy() {
 	px_start tinyproxy free "Port @PORT@
 Listen 127.0.0.1
@@ -89,7 +90,7 @@ Timeout 20
 MaxClients 20
 LogLevel Info
 BasicAuth alice s3cret" \
-	    tinyproxy -d -c "$BATS_TEST_TMPDIR/tinyproxy.conf"
+	    "$@" tinyproxy -d -c "$BATS_TEST_TMPDIR/tinyproxy.conf"
 }
 
 # px_microsocks [ADDR]: microsocks (SOCKS5, user alice, password s3cret)
@@ -97,6 +98,81 @@ BasicAuth alice s3cret" \
 px_microsocks() {
 	px_start microsocks 0 "" microsocks -i "${1:-127.0.0.1}" -p 0 \
 	    -u alice -P s3cret
+}
+
+# A name that only the proxies know: .test is reserved (RFC 2606), so no
+# DNS server knows it either.
+PX_NAME=only-the-proxy.test
+
+# px_hosts_ns: a command prefix (an array) that runs a proxy in a mount
+# namespace of its own, where /etc/hosts maps PX_NAME to 127.0.0.1.  The
+# proxy keeps its PID (unshare and sh exec), so teardown can kill it.
+px_hosts_ns() {
+	printf '127.0.0.1 localhost\n127.0.0.1 %s\n' "$PX_NAME" \
+	    >"$BATS_TEST_TMPDIR/hosts"
+	# shellcheck disable=SC2016 # $0 and $@ are the inner shell's
+	PX_NS=(unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"'
+	    "$BATS_TEST_TMPDIR/hosts")
+}
+
+# px_no_dns ARGS...: `run` netpipe ARGS in a mount namespace whose only
+# name server is 127.0.0.1, under strace, so that a lookup of any name
+# stays on this machine and shows in $BATS_TEST_TMPDIR/trace.
+px_no_dns() {
+	printf 'nameserver 127.0.0.1\n' >"$BATS_TEST_TMPDIR/resolv.conf"
+	# LeakSanitizer cannot run under ptrace; netpipe-san still checks
+	# everything else here, and its leaks in the other tests.
+	# shellcheck disable=SC2016 # $0 and $@ are the inner shell's
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    run --separate-stderr timeout 20 unshare -m sh -c \
+	    'mount --bind "$0" /etc/resolv.conf && exec "$@"' \
+	    "$BATS_TEST_TMPDIR/resolv.conf" strace -f -qq \
+	    -o "$BATS_TEST_TMPDIR/trace" -e trace=connect,sendto,openat \
+	    "${NP[@]}" "$@"
+}
+
+# px_no_lookup: the trace of px_no_dns shows no name lookup: neither
+# /etc/hosts read nor a packet to port 53.
+px_no_lookup() {
+	if grep -E '"/etc/hosts"|htons\(53\)' "$BATS_TEST_TMPDIR/trace"; then
+		fail "netpipe looked a name up itself"
+	fi
+}
+
+# px_sshd: sshd in a mount namespace that sees px_hosts_ns's hosts file,
+# and `ssh -D` to it, a SOCKS4, SOCKS4a and SOCKS5 proxy whose far side
+# (sshd) resolves names.  Sets PX_PORT to the port of ssh -D.
+px_sshd() {
+	local t=$BATS_TEST_TMPDIR
+	ssh-keygen -q -t ed25519 -N '' -f "$t/host_key"
+	ssh-keygen -q -t ed25519 -N '' -f "$t/user_key"
+	px_hosts_ns
+	# shellcheck disable=SC2016 # $0 and $1 are the inner shell's
+	px_start sshd free "ListenAddress 127.0.0.1:@PORT@
+HostKey $t/host_key
+AuthorizedKeysFile $t/user_key.pub
+PermitRootLogin prohibit-password
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PidFile none" \
+	    unshare -m sh -c 'mount -t tmpfs tmpfs /run && mkdir /run/sshd &&
+		mount --bind "$0" /etc/hosts && exec /usr/sbin/sshd -D -e -f "$1"' \
+	    "$t/hosts" "$t/sshd.conf" || return 1
+	px_start ssh free "Host proxy
+HostName 127.0.0.1
+Port $PX_PORT
+User root
+IdentityFile $t/user_key
+IdentitiesOnly yes
+BatchMode yes
+StrictHostKeyChecking no
+UserKnownHostsFile /dev/null
+LogLevel ERROR
+ExitOnForwardFailure yes
+DynamicForward 127.0.0.1:@PORT@" \
+	    ssh -N -F "$t/ssh.conf" proxy
 }
 
 # px_transfer PROXY_ARGS...: 16 MiB with NUL bytes up to an nc.openbsd
@@ -494,4 +570,89 @@ exit 0"
 	[[ $stderr == *"TLS peer /CN=localhost SHA256:"* ]]
 	np_wait_exit "$NP_PID"
 	assert_equal "$(np_sha "$got")" "$(np_sha "$in")"
+}
+
+@test "-X 4a and --proxy-dns hand the name to a SOCKS4a proxy (ssh -D), which resolves it; netpipe looks nothing up" {
+	px_sshd
+	local how
+	for how in "-X 4a" "-X 4 --proxy-dns"; do
+		NC_IN=<(printf 'via %s\n' "$how") np_nc_listen -N -n 127.0.0.1 0
+		# shellcheck disable=SC2086
+		px_no_dns -d $how -x "127.0.0.1:$PX_PORT" "$PX_NAME" "$NC_PORT"
+		assert_success
+		assert_output "via $how"
+		assert_equal "$stderr" ""
+		px_no_lookup
+	done
+	# The check can fail: plain SOCKS4 must look the name up here.
+	px_no_dns -d -w 5 -X 4 -x "127.0.0.1:$PX_PORT" "$PX_NAME" "$NC_PORT"
+	assert_failure 1
+	grep -q 'htons(53)' "$BATS_TEST_TMPDIR/trace"
+}
+
+@test "SOCKS5 hands a name to danted, which resolves it, by default and with --proxy-dns; danted refuses SOCKS4a" {
+	px_hosts_ns
+	px_danted "${PX_NS[@]}"
+	local how
+	for how in "" "--proxy-dns"; do
+		NC_IN=<(printf 'via socks5 %s\n' "$how") np_nc_listen -N -n 127.0.0.1 0
+		# shellcheck disable=SC2086
+		px_no_dns -d $how -x "127.0.0.1:$PX_PORT" "$PX_NAME" "$NC_PORT"
+		assert_success
+		assert_output "via socks5 $how"
+		assert_equal "$stderr" ""
+		px_no_lookup
+	done
+	np_fails 1 "netpipe: proxy 127.0.0.1 port $PX_PORT: SOCKS4 connect to $PX_NAME port $NC_PORT failed: Request rejected or failed" \
+	    -w 5 -X 4a -x "127.0.0.1:$PX_PORT" "$PX_NAME" "$NC_PORT"
+}
+
+@test "HTTP CONNECT hands a name to tinyproxy, which resolves it, by default and with --proxy-dns" {
+	px_hosts_ns
+	px_tinyproxy "${PX_NS[@]}"
+	local how
+	for how in "" "--proxy-dns"; do
+		NC_IN=<(printf 'via connect %s\n' "$how") np_nc_listen -N -n 127.0.0.1 0
+		# shellcheck disable=SC2086
+		NETPIPE_PROXY_PASSWORD=s3cret px_no_dns -d $how -X connect \
+		    -P alice -x "127.0.0.1:$PX_PORT" "$PX_NAME" "$NC_PORT"
+		assert_success
+		assert_output "via connect $how"
+		assert_equal "$stderr" ""
+		px_no_lookup
+	done
+}
+
+@test "SOCKS4a sends 0.0.0.1, the user id and the name; an address goes as SOCKS4 does it" {
+	px_fake '
+def readz(c):
+    b = b""
+    while not b.endswith(b"\0"):
+        b += readn(c, 1)
+    return b
+for names in (2, 1):
+    c, _ = s.accept()
+    head = readn(c, 8)
+    rest = b"".join(readz(c) for _ in range(names))
+    print((head + rest).hex(), flush=True)
+    c.sendall(bytes([0, 90]) + bytes(6) + b"ok\n")
+    c.close()
+'
+	run -0 --separate-stderr timeout 10 "${NP[@]}" -d -X 4a -P alice \
+	    -x "127.0.0.1:$PY_PORT" proxy-only.example 8080
+	assert_output "ok"
+	run -0 --separate-stderr timeout 10 "${NP[@]}" -d -X 4a \
+	    -x "127.0.0.1:$PY_PORT" 192.0.2.7 80
+	assert_output "ok"
+	np_status "$PY_PID"
+	run -0 cat "$BATS_TEST_TMPDIR/py.out"
+	assert_line --index 0 "04011f9000000001$(printf 'alice\0proxy-only.example\0' | od -An -v -tx1 | tr -d ' \n')"
+	assert_line --index 1 "04010050c000020700"
+}
+
+@test "--proxy-dns needs -x; SOCKS4a cannot reach an IPv6 address; -X takes 4a" {
+	np_fails 2 'netpipe: --proxy-dns requires -x' --proxy-dns 127.0.0.1 9
+	np_fails 1 'netpipe: 2001:db8::1: SOCKS4 cannot reach an IPv6 address' \
+	    -X 4a -x 127.0.0.1:9 2001:db8::1 80
+	np_fails 2 'netpipe: -X: "4b" is invalid' -X 4b -x 127.0.0.1:9 h 80
 }

@@ -473,3 +473,79 @@ time.sleep(20)
 	np_fails 2 "netpipe: --tls-noverify and --tls-pin cannot be used together" \
 	    --tls --tls-noverify --tls-pin "sha256:00" localhost 443
 }
+
+@test "--tls-alpn offers its protocols to openssl s_server -alpn; -v names the one chosen" {
+	tls_s_server server -alpn foo,h2
+	run -0 --separate-stderr timeout 10 "${NP[@]}" -v -N --tls \
+	    --tls-alpn h2,http/1.1 --tls-ca "$TLS_DIR/ca.pem" localhost \
+	    "$SSL_PORT" <<<"hello"
+	assert_equal "${stderr_lines[3]}" "TLS ALPN h2"
+	np_wait_for "$BATS_TEST_TMPDIR/ssl.out" '^hello$'
+	grep -qx 'ALPN protocols advertised by the client: h2, http/1.1' \
+	    "$BATS_TEST_TMPDIR/ssl.out"
+}
+
+@test "--tls-alpn to an s_server without ALPN negotiates none, says so with -v, and still connects" {
+	tls_s_server server
+	run -0 --separate-stderr timeout 10 "${NP[@]}" -v -N --tls \
+	    --tls-alpn h2 --tls-ca "$TLS_DIR/ca.pem" localhost \
+	    "$SSL_PORT" <<<"hello"
+	assert_equal "${stderr_lines[3]}" "TLS ALPN none"
+	np_wait_for "$BATS_TEST_TMPDIR/ssl.out" '^hello$'
+}
+
+@test "an s_server -alpn that shares none of --tls-alpn refuses the handshake: exit 1 with its alert" {
+	tls_s_server server -alpn foo
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -N --tls \
+	    --tls-alpn h2 --tls-ca "$TLS_DIR/ca.pem" localhost \
+	    "$SSL_PORT" <<<"hello"
+	assert_output ""
+	[[ $stderr == "netpipe: tls: handshake: "*"no application protocol" ]]
+}
+
+@test "a --tls -l server with --tls-alpn picks its first protocol that openssl s_client -alpn offers" {
+	tls_listen --tls-alpn h2,http/1.1 127.0.0.1 0
+	run -0 timeout 10 openssl s_client -alpn http/1.1,h2,foo \
+	    -CAfile "$TLS_DIR/ca.pem" -verify_return_error \
+	    -connect "127.0.0.1:$NP_PORT" </dev/null
+	assert_line "ALPN protocol: h2"
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^TLS ALPN h2$'
+}
+
+@test "the client sends SNI with the destination name or --tls-name, and none for an address" {
+	np_python_listen STREAM '
+import os, ssl
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(os.environ["TLS_DIR"] + "/server.pem",
+    os.environ["TLS_DIR"] + "/server.key")
+def sni(sock, name, c):
+    print("SNI", name, flush=True)
+ctx.sni_callback = sni
+for _ in range(3):
+    c, a = s.accept()
+    c = ctx.wrap_socket(c, server_side=True)
+    c.recv(100)
+    c.unwrap()
+    c.close()
+'
+	run -0 timeout 10 "${NP[@]}" -N --tls --tls-ca "$TLS_DIR/ca.pem" \
+	    localhost "$PY_PORT" <<<"one"
+	run -0 timeout 10 "${NP[@]}" -N --tls --tls-ca "$TLS_DIR/ca.pem" \
+	    127.0.0.1 "$PY_PORT" <<<"two"
+	run -0 timeout 10 "${NP[@]}" -N --tls --tls-ca "$TLS_DIR/ca.pem" \
+	    --tls-name netpipe.test 127.0.0.1 "$PY_PORT" <<<"three"
+	np_status "$PY_PID"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "SNI localhost
+SNI None
+SNI netpipe.test"
+}
+
+@test "--tls-alpn needs --tls, and takes only names of 1 to 255 bytes" {
+	np_fails 2 'netpipe: --tls-alpn requires --tls' --tls-alpn h2 127.0.0.1 9
+	np_fails 2 'netpipe: --tls-alpn: "h2,,x" is invalid' --tls \
+	    --tls-alpn h2,,x 127.0.0.1 9
+	np_fails 2 'netpipe: --tls-alpn: "h2," is invalid' --tls \
+	    --tls-alpn h2, 127.0.0.1 9
+	np_fails 2 "netpipe: --tls-alpn: \"$(printf 'x%.0s' {1..256})\" is invalid" \
+	    --tls --tls-alpn "$(printf 'x%.0s' {1..256})" 127.0.0.1 9
+}
