@@ -286,7 +286,7 @@ exec_poll(struct exec_srv *s, struct pollfd *pfd, struct timespec *deadline)
 	    (o->keep_open || !s->accepted) ? s->lfd : -1;
 	pfd[EXEC_SIGNAL].events = pfd[EXEC_CHILD].events =
 	    pfd[EXEC_LISTEN].events = POLLIN;
-	if (!s->accepted && o->accept_timeout > 0) {
+	if (!s->accepted && o->accept_timeout_ms > 0) {
 		if (np_deadline_ms(deadline) == 0) {
 			acl_timeout(o);
 			s->rc = NP_EXIT_FAIL;
@@ -378,7 +378,7 @@ exec_listen(const struct np_opts *o, const struct acl *acl, int lfd)
 	/* Many peers at once come in bursts: room for them (broker.c). */
 	if (s.max > 1)
 		listen(lfd, SOMAXCONN);
-	np_deadline_set(&deadline, o->accept_timeout * 1000);
+	np_deadline_set(&deadline, o->accept_timeout_ms);
 	while (s.rc == -1) {
 		if (exec_poll(&s, pfd, &deadline) == -1 && errno != EINTR) {
 			warn("poll");

@@ -62,14 +62,14 @@ struct np_opts {
 	int		 no_stdin;	/* -d, --no-stdin */
 	int		 recv_buf;	/* -I, --recv-buf; 0 when unset */
 	int		 send_buf;	/* -O, --send-buf; 0 when unset */
-	int		 interval;	/* -i, --interval, seconds */
+	int		 interval_ms;	/* -i, --interval */
 	int		 keep_open;	/* -k, --keep-open */
 	int		 ttl;		/* -M, --ttl; -1 when unset */
 	int		 min_ttl;	/* -m, --min-ttl; -1 when unset */
 	int		 shutdown_wr;	/* -N, --shutdown (also set by -q) */
 	int		 numeric;	/* -n, --numeric */
 	const char	*proxy_user;	/* -P, --proxy-user */
-	int		 quit_after;	/* -q, --quit-after; -1 waits */
+	int		 quit_after_ms;	/* -q, --quit-after; negative waits */
 	int		 random_ports;	/* -r, --random-ports */
 	const char	*source;	/* -s, --source */
 	int		 tos;		/* -T, --tos; -1 when unset */
@@ -78,7 +78,7 @@ struct np_opts {
 	int		 udp;		/* -u, --udp */
 	int		 verbose;	/* -v, --verbose, counted */
 	long long	 recv_limit;	/* -W, --recv-limit; 0 when unset */
-	int		 wait;		/* -w, --wait, seconds; -1 when unset */
+	int		 wait_ms;	/* -w, --wait; -1 when unset */
 	enum np_proxy	 proxy_type;	/* -X, --proxy-type */
 	const char	*proxy;		/* -x, --proxy */
 	int		 half_close;	/* --half-close */
@@ -104,7 +104,7 @@ struct np_opts {
 	int		 max_conns;	/* --max-conns; 0 default */
 	int		 broker;	/* --broker (set by --chat too) */
 	int		 chat;		/* --chat */
-	int		 accept_timeout; /* --accept-timeout, seconds; 0 off */
+	int		 accept_timeout_ms; /* --accept-timeout; 0 off */
 	long long	 queue_size;	/* --queue-size, bytes; 0 default */
 	int		 broker_block;	/* --broker-block */
 	int		 inherit_fd;	/* --inherit-fd; -1 unset */
@@ -144,6 +144,8 @@ void	 opts_usage_error(const char *, ...)
 	    __attribute__((noreturn, format(printf, 1, 2)));
 int	 opts_port(const char *, const char *, int, int);
 int	 opts_tos(const char *, const char *);
+int	 opts_time(const char *, const char *, int, int);
+const char *opts_time_str(int, char *, size_t);
 
 /* sock.c */
 int	 sock_connect(const struct np_opts *, char *, size_t);

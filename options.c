@@ -432,6 +432,70 @@ opts_size(const char *flag, const char *s)
 	return n << shift;
 }
 
+/*
+ * A time as ncat writes it: seconds as a decimal number, with or without
+ * a fraction, or followed by a unit (ms, s, m or h, in any case).
+ * Returns milliseconds, rounded to the nearest; exits 2 naming the flag
+ * and the value when it does not parse or falls outside [min, max] ms.
+ */
+int
+opts_time(const char *flag, const char *s, int min, int max)
+{
+	static const struct { const char *unit; long long ms; } units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "h", 3600000 },
+	};
+	const char *p = s + (*s == '-');
+	long long whole = 0, frac = 0, scale = 1, ms;
+	size_t i, digits = 0;
+
+	for (; isdigit((unsigned char)*p); p++, digits++)
+		if (whole < 1000000000000LL)	/* past any max: too large */
+			whole = whole * 10 + (*p - '0');
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p); p++, digits++)
+			if (scale < 1000000000LL) {
+				frac = frac * 10 + (*p - '0');
+				scale *= 10;
+			}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcasecmp(p, units[i].unit) == 0)
+			break;
+	if (digits == 0 || i == sizeof(units) / sizeof(units[0]))
+		opts_usage_error("%s: \"%s\" is invalid", flag, s);
+	ms = whole * units[i].ms + (frac * units[i].ms + scale / 2) / scale;
+	if (*s == '-')
+		ms = -ms;
+	if (ms > max)
+		opts_usage_error("%s: \"%s\" is too large", flag, s);
+	if (ms < min)
+		opts_usage_error("%s: \"%s\" is too small", flag, s);
+	return (int)ms;
+}
+
+/*
+ * A time in milliseconds as messages print it: "1 second", "2 seconds",
+ * "1.5 seconds".  Returns buf.
+ */
+const char *
+opts_time_str(int ms, char *buf, size_t len)
+{
+	char frac[8];
+	size_t n;
+
+	if (ms % 1000 == 0) {
+		snprintf(buf, len, "%d second%s", ms / 1000,
+		    ms == 1000 || ms == -1000 ? "" : "s");
+		return buf;
+	}
+	snprintf(frac, sizeof(frac), "%03d", abs(ms % 1000));
+	for (n = strlen(frac); n > 0 && frac[n - 1] == '0'; n--)
+		frac[n - 1] = '\0';
+	snprintf(buf, len, "%s%d.%s seconds", ms < 0 && ms > -1000 ? "-" : "",
+	    ms / 1000, frac);
+	return buf;
+}
+
 static void
 strlist_add(struct np_strlist *l, const char *s)
 {
@@ -649,7 +713,7 @@ set_short(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 	case 'F': o->fdpass = 1; break;
 	case 'h': usage(1);
 	case 'I': o->recv_buf = opts_number("-I", arg, 1, INT_MAX / 2); break;
-	case 'i': o->interval = opts_number("-i", arg, 0, 86400); break;
+	case 'i': o->interval_ms = opts_time("-i", arg, 0, 86400000); break;
 	case 'k': o->keep_open = 1; break;
 	case 'l': o->mode = MODE_LISTEN; break;
 	case 'M': o->ttl = opts_number("-M", arg, 1, 255); break;
@@ -663,8 +727,7 @@ set_short(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 		    opts_port("-p", arg, 0, seen['u']));
 		break;
 	case 'q':
-		o->quit_after = opts_number("-q", arg, INT_MIN / 1000,
-		    INT_MAX / 1000);
+		o->quit_after_ms = opts_time("-q", arg, -INT_MAX, INT_MAX);
 		o->shutdown_wr = 1;
 		break;
 	case 'r': o->random_ports = 1; break;
@@ -675,7 +738,7 @@ set_short(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 	case 'u': o->udp = 1; break;
 	case 'v': o->verbose++; break;
 	case 'W': o->recv_limit = opts_number("-W", arg, 1, INT_MAX); break;
-	case 'w': o->wait = opts_number("-w", arg, 1, INT_MAX / 1000); break;
+	case 'w': o->wait_ms = opts_time("-w", arg, 1, INT_MAX); break;
 	case 'X': o->proxy_type = parse_proxy_type(arg); break;
 	case 'x': parse_proxy(o, arg); break;
 	case 'z': o->mode = MODE_SCAN; break;
@@ -691,8 +754,8 @@ set_long(struct np_opts *o, int ch, const char *arg)
 {
 	switch (ch) {
 	case OPT_ACCEPT_TIMEOUT:
-		o->accept_timeout = opts_number("--accept-timeout", arg, 1,
-		    INT_MAX / 1000);
+		o->accept_timeout_ms = opts_time("--accept-timeout", arg, 1,
+		    INT_MAX);
 		break;
 	case OPT_ALLOW: strlist_add(&o->allow, arg); break;
 	case OPT_ALLOW_FILE: strlist_add(&o->allow_files, arg); break;
@@ -829,8 +892,8 @@ opts_parse(struct np_opts *o, int argc, char *argv[])
 	o->mode = MODE_CONNECT;
 	o->family = AF_UNSPEC;
 	o->ttl = o->min_ttl = o->tos = -1;
-	o->wait = -1;
-	o->quit_after = -1;
+	o->wait_ms = -1;
+	o->quit_after_ms = -1;
 	o->inherit_fd = -1;
 
 	while ((ch = getopt_long(argc, argv, shortopts, longopts,

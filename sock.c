@@ -873,7 +873,7 @@ connect_any(const struct np_opts *o, int *e)
 		if (client_setup(o, fd, ai->ai_family) == -1)
 			break;
 		if (sock_timed_connect(fd, ai->ai_addr, ai->ai_addrlen,
-		    o->wait > 0 ? o->wait * 1000 : -1) == 0) {
+		    o->wait_ms > 0 ? o->wait_ms : -1) == 0) {
 			if (sock_apply(o, fd, ai->ai_family,
 			    PH_CONNECTED) == -1)
 				break;
@@ -1002,7 +1002,7 @@ unix_connect(const struct np_opts *o, char *bound, size_t boundlen)
 		goto fail;
 	len = unix_addr(o->host, &sun);
 	if (sock_timed_connect(fd, (struct sockaddr *)&sun, len,
-	    o->wait > 0 ? o->wait * 1000 : -1) == -1) {
+	    o->wait_ms > 0 ? o->wait_ms : -1) == -1) {
 		if (errno != EINTR)
 			warn("connect to %s", o->host);
 		goto fail;
@@ -1443,7 +1443,7 @@ static int
 scan_started(struct scan *s, struct probe *pr, int connected)
 {
 	const struct np_opts *o = s->o;
-	int ms = o->wait > 0 ? o->wait * 1000 : o->udp ? SCAN_UDP_MS : -1;
+	int ms = o->wait_ms > 0 ? o->wait_ms : o->udp ? SCAN_UDP_MS : -1;
 
 	if (o->udp && send(pr->fd, "", 0, MSG_NOSIGNAL) == -1) {
 		scan_done(s, pr, errno);
