@@ -141,6 +141,11 @@ exec_spawn(const struct np_opts *o, char *const argv[], int fd, pid_t *pid)
 		warn("fcntl");
 		return -1;
 	}
+	if (o->pty) {
+		if (pty_spawn(o, argv, fd, pid) == -1)
+			return -1;
+		goto started;
+	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fd, STDIN_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, fd, STDOUT_FILENO);
@@ -165,6 +170,7 @@ exec_spawn(const struct np_opts *o, char *const argv[], int fd, pid_t *pid)
 		warn("exec %s", o->exec_shell ? "/bin/sh" : argv[0]);
 		return -1;
 	}
+started:
 	if (o->verbose > 1)
 		fprintf(stderr, "Child %d started\n", (int)*pid);
 	return 0;

@@ -97,6 +97,7 @@ struct np_opts {
 	/* Many peers. */
 	const char	*exec_cmd;	/* -e, --exec, --sh-exec */
 	int		 exec_shell;	/* --sh-exec: run through /bin/sh -c */
+	int		 pty;		/* --pty */
 	struct np_strlist allow;	/* --allow */
 	struct np_strlist allow_files;	/* --allow-file */
 	struct np_strlist deny;		/* --deny */
@@ -211,6 +212,11 @@ void	 acl_timeout(const struct np_opts *);
 /* exec.c: -e and --sh-exec. */
 int	 exec_run(const struct np_opts *, int);
 int	 exec_listen(const struct np_opts *, const struct acl *, int);
+
+/* pty.c: --pty. */
+int	 pty_spawn(const struct np_opts *, char *const [], int, pid_t *);
+void	 pty_raw_begin(const struct np_opts *);
+void	 pty_raw_end(void);
 
 /*
  * broker.c: many peers at once (-k --max-conns, --broker, --chat).

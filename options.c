@@ -42,6 +42,7 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_OUTPUT,
 	OPT_PROGRESS,
+	OPT_PTY,
 	OPT_QUEUE_SIZE,
 	OPT_RATE,
 	OPT_SCAN_PARALLEL,
@@ -100,6 +101,7 @@ static const struct option longopts[] = {
 	{ "output",		required_argument,	NULL, OPT_OUTPUT },
 	{ "progress",		optional_argument,	NULL, OPT_PROGRESS },
 	{ "proxy",		required_argument,	NULL, 'x' },
+	{ "pty",		no_argument,		NULL, OPT_PTY },
 	{ "proxy-type",		required_argument,	NULL, 'X' },
 	{ "proxy-user",		required_argument,	NULL, 'P' },
 	{ "queue-size",		required_argument,	NULL, OPT_QUEUE_SIZE },
@@ -170,6 +172,7 @@ static const struct conflict {
 	{ OPT_OUTPUT,	'z',		CONFLICTS },
 	{ 'e',		OPT_SH_EXEC,	CONFLICTS },
 	{ 'e',		'z',		CONFLICTS },
+	{ OPT_PTY,	'z',		CONFLICTS },
 	{ OPT_SH_EXEC,	'z',		CONFLICTS },
 	{ 'F',		'l',		CONFLICTS },
 	{ 'F',		'z',		CONFLICTS },
@@ -328,6 +331,7 @@ static const char *help_lines[] = {
 	"    --max-conns N       listener: at most N peers at once",
 	"    --output FILE       write what is received to FILE",
 	"    --progress[=WHEN]   live progress line: auto, always, never",
+	"    --pty               -e on a pseudo-terminal; else a raw tty",
 	"    --queue-size BYTES  --broker: bound of each peer's queue",
 	"    --rate N[K|M|G]     cap throughput at N bytes per second",
 	"    --scan-parallel N   -z: probe N ports at a time",
@@ -783,6 +787,7 @@ set_long(struct np_opts *o, int ch, const char *arg)
 	case OPT_PROGRESS:
 		o->progress = parse_when("--progress", arg);
 		break;
+	case OPT_PTY: o->pty = 1; break;
 	case OPT_QUEUE_SIZE: o->queue_size = opts_size("--queue-size", arg);
 		break;
 	case OPT_RATE: o->rate = opts_size("--rate", arg); break;

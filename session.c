@@ -75,7 +75,9 @@ session_pump(const struct np_opts *o, struct pump *p, struct tls *server,
 			return signal_or(NP_EXIT_FAIL);
 		pump_set_tls(p, ctx);
 	}
+	pty_raw_begin(o);
 	rc = pump_run(p, fd, flags);
+	pty_raw_end();
 	if (ctx != NULL) {
 		/* Best effort: tell the peer this was the end, not a cut. */
 		ntls_close_notify(ctx, fd);
