@@ -12,7 +12,7 @@ _NETPIPE_LONG='--accept-timeout --allow --allow-file --broadcast --broker
 	--broker-block --chat --crlf --debug --deny --deny-file --digest --exec
 	--fdpass --half-close --help --hex-dump --inherit-fd --interval --io
 	--ipv4 --ipv6 --join --keep-open --listen --max-conns --min-ttl
-	--no-stdin --numeric --output --progress --proxy --proxy-type
+	--no-stdin --numeric --output --progress --proxy --proxy-type --pty
 	--proxy-user --queue-size --quit-after --random-ports --rate --recv-buf
 	--recv-limit --scan --scan-parallel --send-buf --send-file --send-flags
 	--seqpacket --sh-exec --shutdown --size --sockopt --source --source-port
