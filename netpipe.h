@@ -89,6 +89,7 @@ struct np_opts {
 
 	/* Sockets and their options. */
 	int		 seqpacket;	/* --seqpacket (with -U) */
+	int		 mptcp;		/* --mptcp */
 	struct np_strlist sockopts;	/* --sockopt NAME[=VALUE], raw */
 	const char	*join;		/* --join GROUP[@iface] */
 	int		 scan_parallel;	/* --scan-parallel; 0 default */

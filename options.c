@@ -40,6 +40,7 @@ enum {
 	OPT_IO,
 	OPT_JOIN,
 	OPT_MAX_CONNS,
+	OPT_MPTCP,
 	OPT_OUTPUT,
 	OPT_PROGRESS,
 	OPT_PTY,
@@ -96,6 +97,7 @@ static const struct option longopts[] = {
 	{ "listen",		no_argument,		NULL, 'l' },
 	{ "max-conns",		required_argument,	NULL, OPT_MAX_CONNS },
 	{ "min-ttl",		required_argument,	NULL, 'm' },
+	{ "mptcp",		no_argument,		NULL, OPT_MPTCP },
 	{ "no-stdin",		no_argument,		NULL, 'd' },
 	{ "numeric",		no_argument,		NULL, 'n' },
 	{ "output",		required_argument,	NULL, OPT_OUTPUT },
@@ -210,6 +212,8 @@ static const struct conflict {
 	{ OPT_JOIN,	'l',		REQUIRES },
 	{ OPT_JOIN,	'U',		CONFLICTS },
 	{ OPT_MAX_CONNS, 'l',		REQUIRES },
+	{ OPT_MPTCP,	'u',		CONFLICTS },
+	{ OPT_MPTCP,	'U',		CONFLICTS },
 	{ OPT_QUEUE_SIZE, OPT_BROKER,	REQUIRES },
 	{ OPT_SCAN_PARALLEL, 'z',	REQUIRES },
 	{ OPT_SEQPACKET, 'U',		REQUIRES },
@@ -329,6 +333,7 @@ static const char *help_lines[] = {
 	"    --io MODE           auto, rw, send or zerocopy",
 	"    --join GROUP[@IF]   UDP listener: join a multicast group",
 	"    --max-conns N       listener: at most N peers at once",
+	"    --mptcp             Multipath TCP",
 	"    --output FILE       write what is received to FILE",
 	"    --progress[=WHEN]   live progress line: auto, always, never",
 	"    --pty               -e on a pseudo-terminal; else a raw tty",
@@ -783,6 +788,7 @@ set_long(struct np_opts *o, int ch, const char *arg)
 	case OPT_MAX_CONNS:
 		o->max_conns = opts_number("--max-conns", arg, 1, 65536);
 		break;
+	case OPT_MPTCP: o->mptcp = 1; break;
 	case OPT_OUTPUT: o->output = arg; break;
 	case OPT_PROGRESS:
 		o->progress = parse_when("--progress", arg);

@@ -11,7 +11,7 @@ _NETPIPE_SHORT='-4 -6 -b -C -D -d -e -F -h -I -i -k -l -M -m -N -n -O -P -p
 _NETPIPE_LONG='--accept-timeout --allow --allow-file --broadcast --broker
 	--broker-block --chat --crlf --debug --deny --deny-file --digest --exec
 	--fdpass --half-close --help --hex-dump --inherit-fd --interval --io
-	--ipv4 --ipv6 --join --keep-open --listen --max-conns --min-ttl
+	--ipv4 --ipv6 --join --keep-open --listen --max-conns --min-ttl --mptcp
 	--no-stdin --numeric --output --progress --proxy --proxy-type --pty
 	--proxy-user --queue-size --quit-after --random-ports --rate --recv-buf
 	--recv-limit --scan --scan-parallel --send-buf --send-file --send-flags
