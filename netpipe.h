@@ -84,7 +84,9 @@ struct np_opts {
 	int		 half_close;	/* --half-close */
 	enum np_io	 io;		/* --io */
 	const char	*send_file;	/* --send-file */
-	const char	*output;	/* --output */
+	const char	*output;	/* --output; /dev/null with --send-only */
+	int		 append_output;	/* --append-output */
+	int		 send_only;	/* --send-only */
 	long long	 rate;		/* --rate, bytes per second; 0 off */
 
 	/* Sockets and their options. */

@@ -28,6 +28,7 @@ enum {
 	OPT_ACCEPT_TIMEOUT = 256,
 	OPT_ALLOW,
 	OPT_ALLOW_FILE,
+	OPT_APPEND_OUTPUT,
 	OPT_BROKER,
 	OPT_BROKER_BLOCK,
 	OPT_CHAT,
@@ -48,6 +49,7 @@ enum {
 	OPT_RATE,
 	OPT_SCAN_PARALLEL,
 	OPT_SEND_FILE,
+	OPT_SEND_ONLY,
 	OPT_SEND_FLAGS,
 	OPT_SEQPACKET,
 	OPT_SH_EXEC,
@@ -73,6 +75,7 @@ static const struct option longopts[] = {
 	{ "accept-timeout",	required_argument,	NULL, OPT_ACCEPT_TIMEOUT },
 	{ "allow",		required_argument,	NULL, OPT_ALLOW },
 	{ "allow-file",		required_argument,	NULL, OPT_ALLOW_FILE },
+	{ "append-output",	no_argument,		NULL, OPT_APPEND_OUTPUT },
 	{ "broadcast",		no_argument,		NULL, 'b' },
 	{ "broker",		no_argument,		NULL, OPT_BROKER },
 	{ "broker-block",	no_argument,		NULL, OPT_BROKER_BLOCK },
@@ -112,10 +115,12 @@ static const struct option longopts[] = {
 	{ "rate",		required_argument,	NULL, OPT_RATE },
 	{ "recv-buf",		required_argument,	NULL, 'I' },
 	{ "recv-limit",		required_argument,	NULL, 'W' },
+	{ "recv-only",		no_argument,		NULL, 'd' },
 	{ "scan",		no_argument,		NULL, 'z' },
 	{ "scan-parallel",	required_argument,	NULL, OPT_SCAN_PARALLEL },
 	{ "send-buf",		required_argument,	NULL, 'O' },
 	{ "send-file",		required_argument,	NULL, OPT_SEND_FILE },
+	{ "send-only",		no_argument,		NULL, OPT_SEND_ONLY },
 	{ "send-flags",		required_argument,	NULL, OPT_SEND_FLAGS },
 	{ "seqpacket",		no_argument,		NULL, OPT_SEQPACKET },
 	{ "sh-exec",		required_argument,	NULL, OPT_SH_EXEC },
@@ -172,6 +177,9 @@ static const struct conflict {
 	{ OPT_SEND_FILE, 'd',		CONFLICTS },
 	{ OPT_SEND_FILE, 'z',		CONFLICTS },
 	{ OPT_OUTPUT,	'z',		CONFLICTS },
+	{ OPT_SEND_ONLY, 'd',		CONFLICTS },
+	{ OPT_SEND_ONLY, OPT_OUTPUT,	CONFLICTS },
+	{ OPT_SEND_ONLY, 'z',		CONFLICTS },
 	{ 'e',		OPT_SH_EXEC,	CONFLICTS },
 	{ 'e',		'z',		CONFLICTS },
 	{ OPT_PTY,	'z',		CONFLICTS },
@@ -248,7 +256,8 @@ static const struct tos_name {
  */
 static const int pump_only[] = {
 	'C', 'i', 'q', 't', OPT_DIGEST, OPT_HALF_CLOSE, OPT_HEX_DUMP,
-	OPT_OUTPUT, OPT_PROGRESS, OPT_RATE, OPT_SEND_FILE, OPT_STATS,
+	OPT_OUTPUT, OPT_PROGRESS, OPT_RATE, OPT_SEND_FILE, OPT_SEND_ONLY,
+	OPT_STATS,
 };
 
 /*
@@ -276,6 +285,7 @@ static enum np_proxy parse_proxy_type(const char *);
 static const char *flag_name(int, char *, size_t);
 static void	 check_conflicts(const unsigned char *);
 static void	 check_pumpless(const struct np_opts *, const unsigned char *);
+static void	 check_one_way(struct np_opts *, const unsigned char *);
 static enum np_io parse_io(const char *);
 static void	 parse_proxy(struct np_opts *, const char *);
 static void	 parse_args(struct np_opts *, int, char *[]);
@@ -290,7 +300,7 @@ static const char *help_lines[] = {
 	"-b, --broadcast         allow broadcast (UDP)",
 	"-C, --crlf              send CR LF line endings",
 	"-D, --debug             SO_DEBUG on the socket",
-	"-d, --no-stdin          do not read stdin",
+	"-d, --no-stdin          do not read stdin (also --recv-only)",
 	"-e, --exec CMD          run CMD (argv split) on the connection",
 	"-F, --fdpass            pass the connected socket on stdout",
 	"-h, --help              this help",
@@ -321,6 +331,7 @@ static const char *help_lines[] = {
 	"    --accept-timeout S  listener: give up after S seconds alone",
 	"    --allow SPEC        listener: admit address, CIDR or host",
 	"    --allow-file FILE   listener: --allow specs, one per line",
+	"    --append-output     append to --output and --hex-dump files",
 	"    --broker            listener: relay every peer to the others",
 	"    --broker-block      --broker: slow senders, drop nobody",
 	"    --chat              --broker with names, joins and leaves",
@@ -341,6 +352,7 @@ static const char *help_lines[] = {
 	"    --rate N[K|M|G]     cap throughput at N bytes per second",
 	"    --scan-parallel N   -z: probe N ports at a time",
 	"    --send-file FILE    send FILE, then half-close",
+	"    --send-only         discard what is received; end with input",
 	"    --send-flags oob    send the last input byte as urgent data",
 	"    --seqpacket         with -U: SOCK_SEQPACKET",
 	"    --sh-exec CMD       run CMD through /bin/sh -c",
@@ -634,6 +646,27 @@ check_pumpless(const struct np_opts *o, const unsigned char *seen)
 }
 
 /*
+ * --send-only, as ncat has it: what the peer sends is read and dropped,
+ * the peer's EOF does not stop the sending, and the run ends once the
+ * input is sent (-q 0, unless -q says otherwise).  --append-output
+ * needs a file to append to.
+ */
+static void
+check_one_way(struct np_opts *o, const unsigned char *seen)
+{
+	if (o->append_output && o->output == NULL && o->hex_dump == NULL)
+		opts_usage_error("--append-output requires --output or "
+		    "--hex-dump");
+	if (!o->send_only)
+		return;
+	o->output = "/dev/null";
+	o->half_close = !o->udp;
+	o->shutdown_wr = 1;
+	if (!seen['q'])
+		o->quit_after_ms = 0;
+}
+
+/*
  * -T (or --sockopt tos, named by flag): a keyword, a DSCP class name,
  * or a number (decimal or 0x hex).  Exits 2 when it is none of those.
  */
@@ -768,6 +801,7 @@ set_long(struct np_opts *o, int ch, const char *arg)
 		break;
 	case OPT_ALLOW: strlist_add(&o->allow, arg); break;
 	case OPT_ALLOW_FILE: strlist_add(&o->allow_files, arg); break;
+	case OPT_APPEND_OUTPUT: o->append_output = 1; break;
 	case OPT_BROKER: o->broker = 1; break;
 	case OPT_BROKER_BLOCK: o->broker_block = 1; break;
 	case OPT_CHAT: o->chat = o->broker = 1; break;
@@ -814,6 +848,7 @@ set_long2(struct np_opts *o, int ch, const char *arg)
 		o->send_file = arg;
 		o->shutdown_wr = 1;
 		break;
+	case OPT_SEND_ONLY: o->send_only = 1; break;
 	case OPT_SEND_FLAGS:
 		if (strcmp(arg, "oob") != 0)
 			opts_usage_error("--send-flags: \"%s\" is invalid", arg);
@@ -913,6 +948,7 @@ opts_parse(struct np_opts *o, int argc, char *argv[])
 	check_conflicts(seen);
 	check_unbuilt(seen);
 	check_pumpless(o, seen);
+	check_one_way(o, seen);
 	if (o->tls)
 		check_tls(o);
 	if (o->exec_cmd != NULL &&

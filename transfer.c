@@ -456,8 +456,8 @@ open_stdio(struct pump *p)
 		warn("%s", o->send_file);
 		return -1;
 	}
-	if (o->output != NULL && (p->out = open(o->output,
-	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) == -1) {
+	if (o->output != NULL && (p->out = open(o->output, O_WRONLY | O_CREAT |
+	    (o->append_output ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0666)) == -1) {
 		warn("%s", o->output);
 		return -1;
 	}
