@@ -120,7 +120,6 @@ proxy_fail(const struct proxy_conn *pc, const char *fmt, ...)
 static int
 proxy_poll(struct proxy_conn *pc, short events)
 {
-	char t[32];
 	int n;
 
 	n = sock_wait(pc->fd, events,
@@ -128,8 +127,8 @@ proxy_poll(struct proxy_conn *pc, short events)
 	if (n == 1)
 		return 0;
 	if (n == 0) {
-		proxy_fail(pc, "no answer from the proxy within %s",
-		    opts_time_str(pc->o->wait_ms, t, sizeof(t)));
+		proxy_fail(pc, "no answer from the proxy within %g s",
+		    pc->o->wait_ms / 1000.0);
 		errno = ETIMEDOUT;
 	} else if (errno != EINTR)
 		proxy_fail(pc, "poll: %s", strerror(errno));

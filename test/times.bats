@@ -153,3 +153,13 @@ time.sleep(30)
 	np_fails 2 'netpipe: --accept-timeout: "0s" is too small' \
 	    -l --accept-timeout 0s 0
 }
+
+@test "-w 500ms gives up on a proxy that never answers and says after how long" {
+	np_python_listen STREAM '
+import time
+c, _ = s.accept()
+time.sleep(30)
+'
+	np_fails 1 "netpipe: proxy 127.0.0.1 port $PY_PORT: no answer from the proxy within 0.5 s" \
+	    -w 500ms -X connect -x "127.0.0.1:$PY_PORT" 127.0.0.1 9
+}
