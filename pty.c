@@ -124,11 +124,21 @@ relay_main(const struct np_opts *o, char *const argv[], int fd)
 	sigaddset(&m, SIGTERM);
 	sigaddset(&m, SIGHUP);
 	sigprocmask(SIG_BLOCK, &m, NULL);
+	/*
+	 * The socket alone, as fd 3: a listening socket kept here would
+	 * queue peers that nobody accepts once the listener has gone.
+	 */
+	if ((fd != 3 && dup2(fd, 3) == -1) ||
+	    fcntl(3, F_SETFD, FD_CLOEXEC) == -1) {
+		warn("dup2");
+		return NP_EXIT_FAIL;
+	}
+	closefrom(4);
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		warn("pty");
 		return NP_EXIT_FAIL;
 	}
-	r->net = fd;
+	r->net = 3;
 	if ((r->sigfd = signalfd(-1, &m, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
 	    openpty(&r->master, &slave, NULL, NULL, &ws) == -1) {
 		warn("pty");
@@ -142,7 +152,7 @@ relay_main(const struct np_opts *o, char *const argv[], int fd)
 		relay_child(o, argv, slave, r->master);
 	close(slave);
 	if (fcntl(r->master, F_SETFL, O_NONBLOCK) == -1 ||
-	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1) {
+	    fcntl(r->net, F_SETFL, O_NONBLOCK) == -1) {
 		warn("fcntl");
 		relay_exit(r, NP_EXIT_FAIL);
 	}

@@ -100,6 +100,27 @@ teardown() {
 	np_until 10 eval "! pgrep -s $sid >/dev/null"
 }
 
+# sockets PID: how many sockets process PID holds.
+sockets() {
+	find "/proc/$1/fd" -lname 'socket:*' | wc -l
+}
+
+@test "--pty -e: the relay holds its connection alone, and the command holds no socket" {
+	local relay cmd
+	np_fifo_held in
+	np_listen_exec -vv --pty --sh-exec 'echo "pid $$"; exec sleep 100' \
+	    127.0.0.1 0
+	timeout 10 "${NP[@]}" 127.0.0.1 "$NP_PORT" <"$FIFO" \
+	    >"$BATS_TEST_TMPDIR/client.out" 3>&- &
+	np_track $!
+	np_wait_for "$BATS_TEST_TMPDIR/client.out" '^pid [0-9]+'
+	relay=$(sed -nE 's/^Child ([0-9]+) started$/\1/p' \
+	    "$BATS_TEST_TMPDIR/listen.err")
+	cmd=$(sed -nE 's/^pid ([0-9]+).*/\1/p' "$BATS_TEST_TMPDIR/client.out")
+	assert_equal "$(sockets "$relay")" 1
+	assert_equal "$(sockets "$cmd")" 0
+}
+
 @test "--pty with a pipe on stdin leaves it alone: no terminal, no raw mode, no error" {
 	np_listen --pty 127.0.0.1 0
 	run -0 --separate-stderr timeout 10 "${NP[@]}" --pty -N 127.0.0.1 \
