@@ -471,7 +471,7 @@ opts_time(const char *flag, const char *s, int min, int max)
 	size_t i, digits = 0;
 
 	for (; isdigit((unsigned char)*p); p++, digits++)
-		if (whole < 1000000000000LL)	/* past any max: too large */
+		if (whole < 100000000000LL)	/* past any max: too large */
 			whole = whole * 10 + (*p - '0');
 	if (*p == '.')
 		for (p++; isdigit((unsigned char)*p); p++, digits++)
