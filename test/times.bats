@@ -147,6 +147,9 @@ time.sleep(30)
 	np_fails 2 'netpipe: -w: "0.0001" is too small' -w 0.0001 127.0.0.1 1
 	np_fails 2 'netpipe: -w: "-1s" is too small' -w -1s 127.0.0.1 1
 	np_fails 2 'netpipe: -w: "600h" is too large' -w 600h 127.0.0.1 1
+	# Past what a long long holds in milliseconds (UBSan would see it).
+	np_fails 2 'netpipe: -w: "9999999999999h" is too large' \
+	    -w 9999999999999h 127.0.0.1 1
 	np_fails 2 'netpipe: -i: "24.1h" is too large' -i 24.1h 127.0.0.1 1
 	np_fails 2 'netpipe: -q: "99999999999999999999" is too large' \
 	    -q 99999999999999999999 127.0.0.1 1
