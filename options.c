@@ -183,6 +183,7 @@ static const struct conflict {
 	{ 'e',		OPT_SH_EXEC,	CONFLICTS },
 	{ 'e',		'z',		CONFLICTS },
 	{ OPT_PTY,	'z',		CONFLICTS },
+	{ OPT_PTY,	'F',		CONFLICTS },
 	{ OPT_SH_EXEC,	'z',		CONFLICTS },
 	{ 'F',		'l',		CONFLICTS },
 	{ 'F',		'z',		CONFLICTS },
@@ -193,8 +194,10 @@ static const struct conflict {
 	{ OPT_CHAT,	'e',		CONFLICTS },
 	{ OPT_CHAT,	OPT_SH_EXEC,	CONFLICTS },
 	{ OPT_CHAT,	'u',		CONFLICTS },
+	{ OPT_CHAT,	OPT_PTY,	CONFLICTS },
 	{ OPT_BROKER,	'e',		CONFLICTS },
 	{ OPT_BROKER,	OPT_SH_EXEC,	CONFLICTS },
+	{ OPT_BROKER,	OPT_PTY,	CONFLICTS },
 	{ 'e',		OPT_TLS,	CONFLICTS },
 	{ OPT_SH_EXEC,	OPT_TLS,	CONFLICTS },
 	/* A Unix-domain peer has no address to judge. */

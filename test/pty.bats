@@ -192,3 +192,14 @@ sockets() {
 	assert_equal "$(cat "$t/rc")" "rc=143"
 	assert_equal "$(cat "$t/after")" "$(cat "$t/before")"
 }
+
+@test "--pty with -z, -F, --broker or --chat is a usage error" {
+	np_fails 2 'netpipe: --pty and -z cannot be used together' \
+	    --pty -z 127.0.0.1 1
+	np_fails 2 'netpipe: --pty and -F cannot be used together' \
+	    --pty -F 127.0.0.1 1
+	np_fails 2 'netpipe: --broker and --pty cannot be used together' \
+	    --pty -l --broker 0
+	np_fails 2 'netpipe: --chat and --pty cannot be used together' \
+	    --pty -l --chat 0
+}
