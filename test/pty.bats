@@ -30,6 +30,12 @@ sleep_stat() {
 	ps -o stat= -p "$pid"
 }
 
+# Whether the session SID has a sleep that is not a zombie.
+sleep_alive() {
+	ps -s "$1" -o stat=,comm= | awk '$1 !~ /^Z/ && $2 == "sleep"' |
+	    grep -q .
+}
+
 sleep_runs_in_front() {
 	[[ $(sleep_stat "$1") == *+* ]]
 }
@@ -157,9 +163,12 @@ sockets() {
 	np_pane_wait '^\[1\]\+ +Stopped +sleep 100$'
 	[[ $(sleep_stat "$sid") == T* ]] || fail "sleep is $(sleep_stat "$sid")"
 	tm send-keys 'kill -KILL %1' Enter
-	np_until 10 eval "! pgrep -s $sid -x sleep >/dev/null" || {
+	np_until 10 eval "! sleep_alive $sid" || {
 		tm capture-pane -p -S - >&2; ps -s "$sid" -o pid,stat,args >&2
 		false; }
+	# bash at its prompt may reap the job only at the next command line.
+	tm send-keys Enter
+	np_pane_wait '^\[1\]\+ +Killed +sleep 100$'
 	tm send-keys 'exit' Enter
 	np_pane_wait '^client done$'
 	assert_equal "$(cat "$t/rc")" "rc=0"
