@@ -212,3 +212,22 @@ sockets() {
 	np_fails 2 'netpipe: --chat and --pty cannot be used together' \
 	    --pty -l --chat 0
 }
+
+@test "-k --max-conns 2 --pty: two peers at once, each on a terminal of its own" {
+	local a b
+	np_fifo_held in
+	np_listen_exec -k --max-conns 2 --pty --sh-exec 'tty; read -r line' \
+	    127.0.0.1 0
+	for a in 1 2; do
+		timeout 10 "${NP[@]}" 127.0.0.1 "$NP_PORT" <"$FIFO" \
+		    >"$BATS_TEST_TMPDIR/client$a.out" 3>&- &
+		np_track $!
+	done
+	np_wait_for "$BATS_TEST_TMPDIR/client1.out" '^/dev/pts/[0-9]+'
+	np_wait_for "$BATS_TEST_TMPDIR/client2.out" '^/dev/pts/[0-9]+'
+	a=$(tr -d '\r' <"$BATS_TEST_TMPDIR/client1.out")
+	b=$(tr -d '\r' <"$BATS_TEST_TMPDIR/client2.out")
+	[ "$a" != "$b" ] || fail "both peers got $a"
+	run grep -c '^Peers connected: 2$' "$BATS_TEST_TMPDIR/listen.err"
+	assert_output 1
+}
