@@ -24,7 +24,7 @@ NP_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) 
 NP_LIBS = $(BSD_LIBS) -lmd -ldl -pthread
 
 SRCS = filter.c netpipe.c options.c proxy.c sock.c session.c stats.c tls.c transfer.c \
-	acl.c broker.c exec.c writer.c
+	acl.c broker.c exec.c pty.c writer.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
@@ -57,6 +57,7 @@ filter.o: filter.c netpipe.h Makefile
 netpipe.o: netpipe.c netpipe.h Makefile
 options.o: options.c netpipe.h Makefile
 proxy.o: proxy.c netpipe.h Makefile
+pty.o: pty.c netpipe.h Makefile
 sock.o: sock.c netpipe.h Makefile
 session.o: session.c netpipe.h Makefile
 stats.o: stats.c netpipe.h Makefile

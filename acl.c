@@ -454,6 +454,8 @@ acl_dgram(const struct np_opts *o, const struct acl *acl,
 void
 acl_timeout(const struct np_opts *o)
 {
-	warnx("accept: timed out after %d second%s (--accept-timeout)",
-	    o->accept_timeout, o->accept_timeout == 1 ? "" : "s");
+	char t[32];
+
+	warnx("accept: timed out after %s (--accept-timeout)",
+	    opts_time_str(o->accept_timeout_ms, t, sizeof(t)));
 }

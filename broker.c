@@ -413,7 +413,7 @@ peer_deadline(const struct hub *h, const struct peer *p)
 		return NULL;
 	if (p->hs)
 		return &p->hs_end;
-	if (h->o->wait <= 0 || (p->held && queue_len(&p->out) == 0))
+	if (h->o->wait_ms <= 0 || (p->held && queue_len(&p->out) == 0))
 		return NULL;
 	return &p->idle_end;
 }
@@ -440,7 +440,7 @@ hub_timeout(struct hub *h, const struct timespec *deadline)
 	}
 	if (first != NULL && ((ms = np_deadline_ms(first)) < t || t == -1))
 		t = ms;
-	if (h->accepted || h->o->accept_timeout == 0)
+	if (h->accepted || h->o->accept_timeout_ms == 0)
 		return t;
 	if (np_deadline_ms(deadline) == 0) {
 		acl_timeout(h->o);
@@ -552,7 +552,7 @@ peer_add(struct hub *h, int fd, const char *name)
 		return;
 	}
 	p->hs = 1;
-	np_deadline_set(&p->hs_end, h->o->wait > 0 ? h->o->wait * 1000 :
+	np_deadline_set(&p->hs_end, h->o->wait_ms > 0 ? h->o->wait_ms :
 	    HUB_HANDSHAKE_MS);
 	peer_handshake(h, p);
 }
@@ -1162,7 +1162,7 @@ broker_run(const struct np_opts *o, const struct acl *acl, int lfd,
 	 * second listen() as a new backlog.
 	 */
 	listen(lfd, SOMAXCONN);
-	np_deadline_set(&deadline, o->accept_timeout * 1000);
+	np_deadline_set(&deadline, o->accept_timeout_ms);
 	while (h.rc == -1) {
 		if (np_signal) {
 			h.rc = NP_EXIT_SIGNAL + np_signal;
@@ -1177,8 +1177,8 @@ broker_run(const struct np_opts *o, const struct acl *acl, int lfd,
 			h.rc = NP_EXIT_FAIL;
 		}
 		/* A peer that moves data in this round is kept -w from now. */
-		if (o->wait > 0)
-			np_deadline_set(&h.idle_end, o->wait * 1000);
+		if (o->wait_ms > 0)
+			np_deadline_set(&h.idle_end, o->wait_ms);
 		if (n > 0)
 			ev_dispatch(&h);
 		hub_expire(&h);
@@ -1238,7 +1238,7 @@ dgram_expire(const struct np_opts *o, struct dpeer *tab, size_t *n)
 	size_t i;
 	int any = 0;
 
-	if (o->wait <= 0)
+	if (o->wait_ms <= 0)
 		return -1;
 	np_deadline_set(&now, 0);
 	for (i = 0; i < *n;) {
@@ -1283,11 +1283,11 @@ dgram_run(const struct np_opts *o, const struct acl *acl, int fd)
 
 	if ((buf = malloc(HUB_READSZ)) == NULL)
 		err(NP_EXIT_FAIL, "malloc");
-	np_deadline_set(&deadline, o->accept_timeout * 1000);
+	np_deadline_set(&deadline, o->accept_timeout_ms);
 	while (rc == -1) {
 		t = dgram_expire(o, tab, &ntab);
 		/* Nobody heard from yet: the table is empty, t is -1. */
-		if (now == 0 && o->accept_timeout > 0)
+		if (now == 0 && o->accept_timeout_ms > 0)
 			t = np_deadline_ms(&deadline);
 		if ((w = sock_wait(fd, POLLIN, t)) == -1) {
 			rc = np_signal ? NP_EXIT_SIGNAL + np_signal :
@@ -1309,8 +1309,8 @@ dgram_run(const struct np_opts *o, const struct acl *acl, int fd)
 		from = dgram_peer(o, &tab, &ntab, &ss, len, ++now);
 		if (from != NULL)
 			from->last = now;
-		if (from != NULL && o->wait > 0)
-			np_deadline_set(&from->idle_end, o->wait * 1000);
+		if (from != NULL && o->wait_ms > 0)
+			np_deadline_set(&from->idle_end, o->wait_ms);
 		for (i = 0; i < ntab; i++)
 			if (&tab[i] != from)
 				sendto(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL,

@@ -141,6 +141,11 @@ exec_spawn(const struct np_opts *o, char *const argv[], int fd, pid_t *pid)
 		warn("fcntl");
 		return -1;
 	}
+	if (o->pty) {
+		if (pty_spawn(o, argv, fd, pid) == -1)
+			return -1;
+		goto started;
+	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fd, STDIN_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, fd, STDOUT_FILENO);
@@ -165,6 +170,7 @@ exec_spawn(const struct np_opts *o, char *const argv[], int fd, pid_t *pid)
 		warn("exec %s", o->exec_shell ? "/bin/sh" : argv[0]);
 		return -1;
 	}
+started:
 	if (o->verbose > 1)
 		fprintf(stderr, "Child %d started\n", (int)*pid);
 	return 0;
@@ -286,7 +292,7 @@ exec_poll(struct exec_srv *s, struct pollfd *pfd, struct timespec *deadline)
 	    (o->keep_open || !s->accepted) ? s->lfd : -1;
 	pfd[EXEC_SIGNAL].events = pfd[EXEC_CHILD].events =
 	    pfd[EXEC_LISTEN].events = POLLIN;
-	if (!s->accepted && o->accept_timeout > 0) {
+	if (!s->accepted && o->accept_timeout_ms > 0) {
 		if (np_deadline_ms(deadline) == 0) {
 			acl_timeout(o);
 			s->rc = NP_EXIT_FAIL;
@@ -378,7 +384,7 @@ exec_listen(const struct np_opts *o, const struct acl *acl, int lfd)
 	/* Many peers at once come in bursts: room for them (broker.c). */
 	if (s.max > 1)
 		listen(lfd, SOMAXCONN);
-	np_deadline_set(&deadline, o->accept_timeout * 1000);
+	np_deadline_set(&deadline, o->accept_timeout_ms);
 	while (s.rc == -1) {
 		if (exec_poll(&s, pfd, &deadline) == -1 && errno != EINTR) {
 			warn("poll");

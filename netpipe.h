@@ -63,14 +63,14 @@ struct np_opts {
 	int		 no_stdin;	/* -d, --no-stdin */
 	int		 recv_buf;	/* -I, --recv-buf; 0 when unset */
 	int		 send_buf;	/* -O, --send-buf; 0 when unset */
-	int		 interval;	/* -i, --interval, seconds */
+	int		 interval_ms;	/* -i, --interval */
 	int		 keep_open;	/* -k, --keep-open */
 	int		 ttl;		/* -M, --ttl; -1 when unset */
 	int		 min_ttl;	/* -m, --min-ttl; -1 when unset */
 	int		 shutdown_wr;	/* -N, --shutdown (also set by -q) */
 	int		 numeric;	/* -n, --numeric */
 	const char	*proxy_user;	/* -P, --proxy-user */
-	int		 quit_after;	/* -q, --quit-after; -1 waits */
+	int		 quit_after_ms;	/* -q, --quit-after; negative waits */
 	int		 random_ports;	/* -r, --random-ports */
 	const char	*source;	/* -s, --source */
 	int		 tos;		/* -T, --tos; -1 when unset */
@@ -79,18 +79,21 @@ struct np_opts {
 	int		 udp;		/* -u, --udp */
 	int		 verbose;	/* -v, --verbose, counted */
 	long long	 recv_limit;	/* -W, --recv-limit; 0 when unset */
-	int		 wait;		/* -w, --wait, seconds; -1 when unset */
+	int		 wait_ms;	/* -w, --wait; -1 when unset */
 	enum np_proxy	 proxy_type;	/* -X, --proxy-type */
 	const char	*proxy;		/* -x, --proxy */
 	int		 proxy_dns;	/* --proxy-dns: never resolve the peer */
 	int		 half_close;	/* --half-close */
 	enum np_io	 io;		/* --io */
 	const char	*send_file;	/* --send-file */
-	const char	*output;	/* --output */
+	const char	*output;	/* --output; /dev/null with --send-only */
+	int		 append_output;	/* --append-output */
+	int		 send_only;	/* --send-only */
 	long long	 rate;		/* --rate, bytes per second; 0 off */
 
 	/* Sockets and their options. */
 	int		 seqpacket;	/* --seqpacket (with -U) */
+	int		 mptcp;		/* --mptcp */
 	struct np_strlist sockopts;	/* --sockopt NAME[=VALUE], raw */
 	const char	*join;		/* --join GROUP[@iface] */
 	int		 scan_parallel;	/* --scan-parallel; 0 default */
@@ -99,6 +102,7 @@ struct np_opts {
 	/* Many peers. */
 	const char	*exec_cmd;	/* -e, --exec, --sh-exec */
 	int		 exec_shell;	/* --sh-exec: run through /bin/sh -c */
+	int		 pty;		/* --pty */
 	struct np_strlist allow;	/* --allow */
 	struct np_strlist allow_files;	/* --allow-file */
 	struct np_strlist deny;		/* --deny */
@@ -106,7 +110,7 @@ struct np_opts {
 	int		 max_conns;	/* --max-conns; 0 default */
 	int		 broker;	/* --broker (set by --chat too) */
 	int		 chat;		/* --chat */
-	int		 accept_timeout; /* --accept-timeout, seconds; 0 off */
+	int		 accept_timeout_ms; /* --accept-timeout; 0 off */
 	long long	 queue_size;	/* --queue-size, bytes; 0 default */
 	int		 broker_block;	/* --broker-block */
 	int		 inherit_fd;	/* --inherit-fd; -1 unset */
@@ -147,6 +151,8 @@ void	 opts_usage_error(const char *, ...)
 	    __attribute__((noreturn, format(printf, 1, 2)));
 int	 opts_port(const char *, const char *, int, int);
 int	 opts_tos(const char *, const char *);
+int	 opts_time(const char *, const char *, int, int);
+const char *opts_time_str(int, char *, size_t);
 
 /* sock.c */
 int	 sock_connect(const struct np_opts *, char *, size_t);
@@ -212,6 +218,11 @@ void	 acl_timeout(const struct np_opts *);
 /* exec.c: -e and --sh-exec. */
 int	 exec_run(const struct np_opts *, int);
 int	 exec_listen(const struct np_opts *, const struct acl *, int);
+
+/* pty.c: --pty. */
+int	 pty_spawn(const struct np_opts *, char *const [], int, pid_t *);
+void	 pty_raw_begin(const struct np_opts *);
+void	 pty_raw_end(void);
 
 /*
  * broker.c: many peers at once (-k --max-conns, --broker, --chat).

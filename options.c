@@ -28,6 +28,7 @@ enum {
 	OPT_ACCEPT_TIMEOUT = 256,
 	OPT_ALLOW,
 	OPT_ALLOW_FILE,
+	OPT_APPEND_OUTPUT,
 	OPT_BROKER,
 	OPT_BROKER_BLOCK,
 	OPT_CHAT,
@@ -40,14 +41,17 @@ enum {
 	OPT_IO,
 	OPT_JOIN,
 	OPT_MAX_CONNS,
+	OPT_MPTCP,
 	OPT_OUTPUT,
 	OPT_PROGRESS,
 	OPT_PROXY_DNS,
+	OPT_PTY,
 	OPT_QUEUE_SIZE,
 	OPT_RATE,
 	OPT_SCAN_PARALLEL,
 	OPT_SEND_FILE,
 	OPT_SEND_FLAGS,
+	OPT_SEND_ONLY,
 	OPT_SEQPACKET,
 	OPT_SH_EXEC,
 	OPT_SIZE,
@@ -73,6 +77,7 @@ static const struct option longopts[] = {
 	{ "accept-timeout",	required_argument,	NULL, OPT_ACCEPT_TIMEOUT },
 	{ "allow",		required_argument,	NULL, OPT_ALLOW },
 	{ "allow-file",		required_argument,	NULL, OPT_ALLOW_FILE },
+	{ "append-output",	no_argument,		NULL, OPT_APPEND_OUTPUT },
 	{ "broadcast",		no_argument,		NULL, 'b' },
 	{ "broker",		no_argument,		NULL, OPT_BROKER },
 	{ "broker-block",	no_argument,		NULL, OPT_BROKER_BLOCK },
@@ -97,6 +102,7 @@ static const struct option longopts[] = {
 	{ "listen",		no_argument,		NULL, 'l' },
 	{ "max-conns",		required_argument,	NULL, OPT_MAX_CONNS },
 	{ "min-ttl",		required_argument,	NULL, 'm' },
+	{ "mptcp",		no_argument,		NULL, OPT_MPTCP },
 	{ "no-stdin",		no_argument,		NULL, 'd' },
 	{ "numeric",		no_argument,		NULL, 'n' },
 	{ "output",		required_argument,	NULL, OPT_OUTPUT },
@@ -105,17 +111,20 @@ static const struct option longopts[] = {
 	{ "proxy-dns",		no_argument,		NULL, OPT_PROXY_DNS },
 	{ "proxy-type",		required_argument,	NULL, 'X' },
 	{ "proxy-user",		required_argument,	NULL, 'P' },
+	{ "pty",		no_argument,		NULL, OPT_PTY },
 	{ "queue-size",		required_argument,	NULL, OPT_QUEUE_SIZE },
 	{ "quit-after",		required_argument,	NULL, 'q' },
 	{ "random-ports",	no_argument,		NULL, 'r' },
 	{ "rate",		required_argument,	NULL, OPT_RATE },
 	{ "recv-buf",		required_argument,	NULL, 'I' },
 	{ "recv-limit",		required_argument,	NULL, 'W' },
+	{ "recv-only",		no_argument,		NULL, 'd' },
 	{ "scan",		no_argument,		NULL, 'z' },
 	{ "scan-parallel",	required_argument,	NULL, OPT_SCAN_PARALLEL },
 	{ "send-buf",		required_argument,	NULL, 'O' },
 	{ "send-file",		required_argument,	NULL, OPT_SEND_FILE },
 	{ "send-flags",		required_argument,	NULL, OPT_SEND_FLAGS },
+	{ "send-only",		no_argument,		NULL, OPT_SEND_ONLY },
 	{ "seqpacket",		no_argument,		NULL, OPT_SEQPACKET },
 	{ "sh-exec",		required_argument,	NULL, OPT_SH_EXEC },
 	{ "shutdown",		no_argument,		NULL, 'N' },
@@ -172,8 +181,13 @@ static const struct conflict {
 	{ OPT_SEND_FILE, 'd',		CONFLICTS },
 	{ OPT_SEND_FILE, 'z',		CONFLICTS },
 	{ OPT_OUTPUT,	'z',		CONFLICTS },
+	{ OPT_SEND_ONLY, 'd',		CONFLICTS },
+	{ OPT_SEND_ONLY, OPT_OUTPUT,	CONFLICTS },
+	{ OPT_SEND_ONLY, 'z',		CONFLICTS },
 	{ 'e',		OPT_SH_EXEC,	CONFLICTS },
 	{ 'e',		'z',		CONFLICTS },
+	{ OPT_PTY,	'z',		CONFLICTS },
+	{ OPT_PTY,	'F',		CONFLICTS },
 	{ OPT_SH_EXEC,	'z',		CONFLICTS },
 	{ 'F',		'l',		CONFLICTS },
 	{ 'F',		'z',		CONFLICTS },
@@ -184,8 +198,10 @@ static const struct conflict {
 	{ OPT_CHAT,	'e',		CONFLICTS },
 	{ OPT_CHAT,	OPT_SH_EXEC,	CONFLICTS },
 	{ OPT_CHAT,	'u',		CONFLICTS },
+	{ OPT_CHAT,	OPT_PTY,	CONFLICTS },
 	{ OPT_BROKER,	'e',		CONFLICTS },
 	{ OPT_BROKER,	OPT_SH_EXEC,	CONFLICTS },
+	{ OPT_BROKER,	OPT_PTY,	CONFLICTS },
 	{ 'e',		OPT_TLS,	CONFLICTS },
 	{ OPT_SH_EXEC,	OPT_TLS,	CONFLICTS },
 	/* A Unix-domain peer has no address to judge. */
@@ -211,6 +227,8 @@ static const struct conflict {
 	{ OPT_JOIN,	'l',		REQUIRES },
 	{ OPT_JOIN,	'U',		CONFLICTS },
 	{ OPT_MAX_CONNS, 'l',		REQUIRES },
+	{ OPT_MPTCP,	'u',		CONFLICTS },
+	{ OPT_MPTCP,	'U',		CONFLICTS },
 	{ OPT_QUEUE_SIZE, OPT_BROKER,	REQUIRES },
 	{ OPT_SCAN_PARALLEL, 'z',	REQUIRES },
 	{ OPT_SEQPACKET, 'U',		REQUIRES },
@@ -247,7 +265,8 @@ static const struct tos_name {
  */
 static const int pump_only[] = {
 	'C', 'i', 'q', 't', OPT_DIGEST, OPT_HALF_CLOSE, OPT_HEX_DUMP,
-	OPT_OUTPUT, OPT_PROGRESS, OPT_RATE, OPT_SEND_FILE, OPT_STATS,
+	OPT_OUTPUT, OPT_PROGRESS, OPT_RATE, OPT_SEND_FILE, OPT_SEND_ONLY,
+	OPT_STATS,
 };
 
 /*
@@ -276,6 +295,7 @@ static enum np_proxy parse_proxy_type(const char *);
 static const char *flag_name(int, char *, size_t);
 static void	 check_conflicts(const unsigned char *);
 static void	 check_pumpless(const struct np_opts *, const unsigned char *);
+static void	 check_one_way(struct np_opts *, const unsigned char *);
 static enum np_io parse_io(const char *);
 static void	 parse_proxy(struct np_opts *, const char *);
 static void	 parse_args(struct np_opts *, int, char *[]);
@@ -290,7 +310,7 @@ static const char *help_lines[] = {
 	"-b, --broadcast         allow broadcast (UDP)",
 	"-C, --crlf              send CR LF line endings",
 	"-D, --debug             SO_DEBUG on the socket",
-	"-d, --no-stdin          do not read stdin",
+	"-d, --no-stdin          do not read stdin (also --recv-only)",
 	"-e, --exec CMD          run CMD (argv split) on the connection",
 	"-F, --fdpass            pass the connected socket on stdout",
 	"-h, --help              this help",
@@ -321,6 +341,7 @@ static const char *help_lines[] = {
 	"    --accept-timeout S  listener: give up after S seconds alone",
 	"    --allow SPEC        listener: admit address, CIDR or host",
 	"    --allow-file FILE   listener: --allow specs, one per line",
+	"    --append-output     append to --output and --hex-dump files",
 	"    --broker            listener: relay every peer to the others",
 	"    --broker-block      --broker: slow senders, drop nobody",
 	"    --chat              --broker with names, joins and leaves",
@@ -333,14 +354,17 @@ static const char *help_lines[] = {
 	"    --io MODE           auto, rw, send or zerocopy",
 	"    --join GROUP[@IF]   UDP listener: join a multicast group",
 	"    --max-conns N       listener: at most N peers at once",
+	"    --mptcp             Multipath TCP",
 	"    --output FILE       write what is received to FILE",
 	"    --progress[=WHEN]   live progress line: auto, always, never",
 	"    --proxy-dns         the proxy resolves the destination name",
+	"    --pty               -e on a pseudo-terminal; else a raw tty",
 	"    --queue-size BYTES  --broker: bound of each peer's queue",
 	"    --rate N[K|M|G]     cap throughput at N bytes per second",
 	"    --scan-parallel N   -z: probe N ports at a time",
 	"    --send-file FILE    send FILE, then half-close",
 	"    --send-flags oob    send the last input byte as urgent data",
+	"    --send-only         discard what is received; end with input",
 	"    --seqpacket         with -U: SOCK_SEQPACKET",
 	"    --sh-exec CMD       run CMD through /bin/sh -c",
 	"    --size N[K|M|G]     expected size, for --progress",
@@ -439,6 +463,70 @@ opts_size(const char *flag, const char *s)
 	if (errstr != NULL)
 		opts_usage_error("%s: \"%s\" is %s", flag, s, errstr);
 	return n << shift;
+}
+
+/*
+ * A time as ncat writes it: seconds as a decimal number, with or without
+ * a fraction, or followed by a unit (ms, s, m or h, in any case).
+ * Returns milliseconds, rounded to the nearest; exits 2 naming the flag
+ * and the value when it does not parse or falls outside [min, max] ms.
+ */
+int
+opts_time(const char *flag, const char *s, int min, int max)
+{
+	static const struct { const char *unit; long long ms; } units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "h", 3600000 },
+	};
+	const char *p = s + (*s == '-');
+	long long whole = 0, frac = 0, scale = 1, ms;
+	size_t i, digits = 0;
+
+	for (; isdigit((unsigned char)*p); p++, digits++)
+		if (whole < 100000000000LL)	/* past any max: too large */
+			whole = whole * 10 + (*p - '0');
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p); p++, digits++)
+			if (scale < 1000000000LL) {
+				frac = frac * 10 + (*p - '0');
+				scale *= 10;
+			}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcasecmp(p, units[i].unit) == 0)
+			break;
+	if (digits == 0 || i == sizeof(units) / sizeof(units[0]))
+		opts_usage_error("%s: \"%s\" is invalid", flag, s);
+	ms = whole * units[i].ms + (frac * units[i].ms + scale / 2) / scale;
+	if (*s == '-')
+		ms = -ms;
+	if (ms > max)
+		opts_usage_error("%s: \"%s\" is too large", flag, s);
+	if (ms < min)
+		opts_usage_error("%s: \"%s\" is too small", flag, s);
+	return (int)ms;
+}
+
+/*
+ * A time in milliseconds as messages print it: "1 second", "2 seconds",
+ * "1.5 seconds".  Returns buf.
+ */
+const char *
+opts_time_str(int ms, char *buf, size_t len)
+{
+	char frac[8];
+	size_t n;
+
+	if (ms % 1000 == 0) {
+		snprintf(buf, len, "%d second%s", ms / 1000,
+		    ms == 1000 || ms == -1000 ? "" : "s");
+		return buf;
+	}
+	snprintf(frac, sizeof(frac), "%03d", abs(ms % 1000));
+	for (n = strlen(frac); n > 0 && frac[n - 1] == '0'; n--)
+		frac[n - 1] = '\0';
+	snprintf(buf, len, "%s%d.%s seconds", ms < 0 && ms > -1000 ? "-" : "",
+	    ms / 1000, frac);
+	return buf;
 }
 
 static void
@@ -591,6 +679,27 @@ check_pumpless(const struct np_opts *o, const unsigned char *seen)
 }
 
 /*
+ * --send-only, as ncat has it: what the peer sends is read and dropped,
+ * the peer's EOF does not stop the sending, and the run ends once the
+ * input is sent (-q 0, unless -q says otherwise).  --append-output
+ * needs a file to append to.
+ */
+static void
+check_one_way(struct np_opts *o, const unsigned char *seen)
+{
+	if (o->append_output && o->output == NULL && o->hex_dump == NULL)
+		opts_usage_error("--append-output requires --output or "
+		    "--hex-dump");
+	if (!o->send_only)
+		return;
+	o->output = "/dev/null";
+	o->half_close = !o->udp;
+	o->shutdown_wr = 1;
+	if (!seen['q'])
+		o->quit_after_ms = 0;
+}
+
+/*
  * -T (or --sockopt tos, named by flag): a keyword, a DSCP class name,
  * or a number (decimal or 0x hex).  Exits 2 when it is none of those.
  */
@@ -679,7 +788,7 @@ set_short(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 	case 'F': o->fdpass = 1; break;
 	case 'h': usage(1);
 	case 'I': o->recv_buf = opts_number("-I", arg, 1, INT_MAX / 2); break;
-	case 'i': o->interval = opts_number("-i", arg, 0, 86400); break;
+	case 'i': o->interval_ms = opts_time("-i", arg, 0, 86400000); break;
 	case 'k': o->keep_open = 1; break;
 	case 'l': o->mode = MODE_LISTEN; break;
 	case 'M': o->ttl = opts_number("-M", arg, 1, 255); break;
@@ -693,8 +802,7 @@ set_short(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 		    opts_port("-p", arg, 0, seen['u']));
 		break;
 	case 'q':
-		o->quit_after = opts_number("-q", arg, INT_MIN / 1000,
-		    INT_MAX / 1000);
+		o->quit_after_ms = opts_time("-q", arg, -INT_MAX, INT_MAX);
 		o->shutdown_wr = 1;
 		break;
 	case 'r': o->random_ports = 1; break;
@@ -705,7 +813,7 @@ set_short(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 	case 'u': o->udp = 1; break;
 	case 'v': o->verbose++; break;
 	case 'W': o->recv_limit = opts_number("-W", arg, 1, INT_MAX); break;
-	case 'w': o->wait = opts_number("-w", arg, 1, INT_MAX / 1000); break;
+	case 'w': o->wait_ms = opts_time("-w", arg, 1, INT_MAX); break;
 	case 'X': o->proxy_type = parse_proxy_type(arg); break;
 	case 'x': parse_proxy(o, arg); break;
 	case 'z': o->mode = MODE_SCAN; break;
@@ -721,11 +829,12 @@ set_long(struct np_opts *o, int ch, const char *arg)
 {
 	switch (ch) {
 	case OPT_ACCEPT_TIMEOUT:
-		o->accept_timeout = opts_number("--accept-timeout", arg, 1,
-		    INT_MAX / 1000);
+		o->accept_timeout_ms = opts_time("--accept-timeout", arg, 1,
+		    INT_MAX);
 		break;
 	case OPT_ALLOW: strlist_add(&o->allow, arg); break;
 	case OPT_ALLOW_FILE: strlist_add(&o->allow_files, arg); break;
+	case OPT_APPEND_OUTPUT: o->append_output = 1; break;
 	case OPT_BROKER: o->broker = 1; break;
 	case OPT_BROKER_BLOCK: o->broker_block = 1; break;
 	case OPT_CHAT: o->chat = o->broker = 1; break;
@@ -746,11 +855,13 @@ set_long(struct np_opts *o, int ch, const char *arg)
 	case OPT_MAX_CONNS:
 		o->max_conns = opts_number("--max-conns", arg, 1, 65536);
 		break;
+	case OPT_MPTCP: o->mptcp = 1; break;
 	case OPT_OUTPUT: o->output = arg; break;
 	case OPT_PROGRESS:
 		o->progress = parse_when("--progress", arg);
 		break;
 	case OPT_PROXY_DNS: o->proxy_dns = 1; break;
+	case OPT_PTY: o->pty = 1; break;
 	case OPT_QUEUE_SIZE: o->queue_size = opts_size("--queue-size", arg);
 		break;
 	case OPT_RATE: o->rate = opts_size("--rate", arg); break;
@@ -771,6 +882,7 @@ set_long2(struct np_opts *o, int ch, const char *arg)
 		o->send_file = arg;
 		o->shutdown_wr = 1;
 		break;
+	case OPT_SEND_ONLY: o->send_only = 1; break;
 	case OPT_SEND_FLAGS:
 		if (strcmp(arg, "oob") != 0)
 			opts_usage_error("--send-flags: \"%s\" is invalid", arg);
@@ -863,8 +975,8 @@ opts_parse(struct np_opts *o, int argc, char *argv[])
 	o->mode = MODE_CONNECT;
 	o->family = AF_UNSPEC;
 	o->ttl = o->min_ttl = o->tos = -1;
-	o->wait = -1;
-	o->quit_after = -1;
+	o->wait_ms = -1;
+	o->quit_after_ms = -1;
 	o->inherit_fd = -1;
 
 	while ((ch = getopt_long(argc, argv, shortopts, longopts,
@@ -873,6 +985,7 @@ opts_parse(struct np_opts *o, int argc, char *argv[])
 	check_conflicts(seen);
 	check_unbuilt(seen);
 	check_pumpless(o, seen);
+	check_one_way(o, seen);
 	if (o->tls)
 		check_tls(o);
 	if (o->exec_cmd != NULL &&

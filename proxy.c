@@ -128,8 +128,8 @@ proxy_poll(struct proxy_conn *pc, short events)
 	if (n == 1)
 		return 0;
 	if (n == 0) {
-		proxy_fail(pc, "no answer from the proxy within %d s",
-		    pc->o->wait);
+		proxy_fail(pc, "no answer from the proxy within %g s",
+		    pc->o->wait_ms / 1000.0);
 		errno = ETIMEDOUT;
 	} else if (errno != EINTR)
 		proxy_fail(pc, "poll: %s", strerror(errno));
@@ -809,9 +809,9 @@ http_handshake(struct proxy_conn *pc)
 static int
 proxy_handshake(struct proxy_conn *pc)
 {
-	if (pc->o->wait > 0) {
+	if (pc->o->wait_ms > 0) {
 		pc->timed = 1;
-		np_deadline_set(&pc->deadline, pc->o->wait * 1000);
+		np_deadline_set(&pc->deadline, pc->o->wait_ms);
 	}
 	switch (pc->o->proxy_type) {
 	case PROXY_SOCKS4:

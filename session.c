@@ -75,7 +75,9 @@ session_pump(const struct np_opts *o, struct pump *p, struct tls *server,
 			return signal_or(NP_EXIT_FAIL);
 		pump_set_tls(p, ctx);
 	}
+	pty_raw_begin(o);
 	rc = pump_run(p, fd, flags);
+	pty_raw_end();
 	if (ctx != NULL) {
 		/* Best effort: tell the peer this was the end, not a cut. */
 		ntls_close_notify(ctx, fd);
@@ -154,8 +156,8 @@ listen_wait(const struct np_opts *o, int lfd, const struct timespec *deadline)
 {
 	int n;
 
-	n = sock_wait(lfd, POLLIN, deadline != NULL && o->accept_timeout > 0 ?
-	    np_deadline_ms(deadline) : -1);
+	n = sock_wait(lfd, POLLIN, deadline != NULL &&
+	    o->accept_timeout_ms > 0 ? np_deadline_ms(deadline) : -1);
 	if (n == 0)
 		acl_timeout(o);
 	return n == 1 ? 0 : -1;
@@ -174,7 +176,7 @@ listen_accept(const struct np_opts *o, const struct acl *acl, int lfd,
 	struct timespec deadline;
 	int fd;
 
-	np_deadline_set(&deadline, o->accept_timeout * 1000);
+	np_deadline_set(&deadline, o->accept_timeout_ms);
 	for (;;) {
 		if (listen_wait(o, lfd, first ? &deadline : NULL) == -1)
 			return -1;
@@ -202,7 +204,7 @@ listen_dgram_wait(const struct np_opts *o, const struct acl *acl, int lfd)
 	socklen_t len;
 	char c;
 
-	np_deadline_set(&deadline, o->accept_timeout * 1000);
+	np_deadline_set(&deadline, o->accept_timeout_ms);
 	for (;;) {
 		if (listen_wait(o, lfd, &deadline) == -1)
 			return -1;
@@ -225,7 +227,7 @@ static int
 listen_dgram(const struct np_opts *o, const struct acl *acl, struct pump *p,
     int lfd)
 {
-	if ((o->accept_timeout > 0 || !acl_empty(acl)) &&
+	if ((o->accept_timeout_ms > 0 || !acl_empty(acl)) &&
 	    listen_dgram_wait(o, acl, lfd) == -1)
 		return signal_or(NP_EXIT_FAIL);
 	if (sock_dgram_peer(o, lfd) == -1)
@@ -393,7 +395,7 @@ session_scan(const struct np_opts *o)
 	size_t i;
 	int n, any = 0;
 
-	if (o->interval == 0) {
+	if (o->interval_ms == 0) {
 		n = sock_scan(o, 0, o->nports, o->scan_parallel > 0 ?
 		    o->scan_parallel : SCAN_PARALLEL);
 		if (n == -1)
@@ -402,7 +404,7 @@ session_scan(const struct np_opts *o)
 	}
 	for (i = 0; i < o->nports; i++) {
 		if (i > 0) {
-			np_deadline_set(&pause, o->interval * 1000);
+			np_deadline_set(&pause, o->interval_ms);
 			while (!np_signal && np_deadline_ms(&pause) > 0)
 				sock_wait(-1, 0, np_deadline_ms(&pause));
 		}

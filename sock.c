@@ -220,6 +220,7 @@ static int	 sock_timed_connect(int, const struct sockaddr *, socklen_t,
 static int	 sock_bind_source(const struct np_opts *, int, int);
 static int	 client_setup(const struct np_opts *, int, int);
 static int	 connect_any(const struct np_opts *, int *);
+static int	 sock_socket(const struct np_opts *, const struct addrinfo *);
 static int	 unix_type(const struct np_opts *);
 static socklen_t unix_addr(const char *, struct sockaddr_un *);
 static int	 unix_dgram_bind(const struct np_opts *, int, char *, size_t);
@@ -851,6 +852,36 @@ report_connected(const struct np_opts *o, const char *port)
 }
 
 /*
+ * A non-blocking socket for ai: Multipath TCP with --mptcp.  Returns it,
+ * or -1 with errno set.  A kernel that lacks MPTCP, or has it turned off,
+ * ends the run with a message that says which: nothing could be done over
+ * TCP that was asked for over MPTCP.
+ */
+static int
+sock_socket(const struct np_opts *o, const struct addrinfo *ai)
+{
+	int fd, proto = ai->ai_protocol;
+	FILE *fp;
+	int on = -1;
+
+	if (o->mptcp && ai->ai_socktype == SOCK_STREAM)
+		proto = IPPROTO_MPTCP;
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, proto);
+	if (fd != -1 || proto != IPPROTO_MPTCP || (errno != EPROTONOSUPPORT &&
+	    errno != ENOPROTOOPT && errno != EINVAL))
+		return fd;
+	if ((fp = fopen("/proc/sys/net/mptcp/enabled", "re")) != NULL) {
+		if (fscanf(fp, "%d", &on) != 1)
+			on = -1;
+		fclose(fp);
+	}
+	errx(NP_EXIT_FAIL, "--mptcp: %s (%s)", strerror(errno),
+	    on == 0 ? "net.mptcp.enabled is 0" :
+	    "this kernel has no Multipath TCP");
+}
+
+/*
  * Try each address of o->host in turn.  Returns a connected socket, or
  * -1 with *e the last connect error (0 when a message was printed).
  */
@@ -864,8 +895,7 @@ connect_any(const struct np_opts *o, int *e)
 	if (sock_addrinfo(o, o->host, o->port, 0, &res) == -1)
 		return -1;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
+		fd = sock_socket(o, ai);
 		if (fd == -1) {
 			*e = errno;
 			continue;
@@ -873,7 +903,7 @@ connect_any(const struct np_opts *o, int *e)
 		if (client_setup(o, fd, ai->ai_family) == -1)
 			break;
 		if (sock_timed_connect(fd, ai->ai_addr, ai->ai_addrlen,
-		    o->wait > 0 ? o->wait * 1000 : -1) == 0) {
+		    o->wait_ms > 0 ? o->wait_ms : -1) == 0) {
 			if (sock_apply(o, fd, ai->ai_family,
 			    PH_CONNECTED) == -1)
 				break;
@@ -1002,7 +1032,7 @@ unix_connect(const struct np_opts *o, char *bound, size_t boundlen)
 		goto fail;
 	len = unix_addr(o->host, &sun);
 	if (sock_timed_connect(fd, (struct sockaddr *)&sun, len,
-	    o->wait > 0 ? o->wait * 1000 : -1) == -1) {
+	    o->wait_ms > 0 ? o->wait_ms : -1) == -1) {
 		if (errno != EINTR)
 			warn("connect to %s", o->host);
 		goto fail;
@@ -1107,8 +1137,7 @@ listen_one(const struct np_opts *o, const struct addrinfo *ai, int *fatal)
 	int fd, e, one = 1, v6only = o->family == AF_INET6;
 
 	*fatal = 0;
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, ai->ai_protocol);
+	fd = sock_socket(o, ai);
 	if (fd == -1)
 		return -1;
 	/* SO_REUSEADDR only: a busy port must fail, not be shared. */
@@ -1403,8 +1432,7 @@ scan_try(struct scan *s, struct probe *pr)
 	int e = EAFNOSUPPORT;
 
 	for (; pr->ai != NULL; pr->ai = pr->ai->ai_next) {
-		pr->fd = socket(pr->ai->ai_family, pr->ai->ai_socktype |
-		    SOCK_NONBLOCK | SOCK_CLOEXEC, pr->ai->ai_protocol);
+		pr->fd = sock_socket(o, pr->ai);
 		if (pr->fd == -1) {
 			e = errno;
 			if (e == EMFILE || e == ENFILE) {
@@ -1443,7 +1471,7 @@ static int
 scan_started(struct scan *s, struct probe *pr, int connected)
 {
 	const struct np_opts *o = s->o;
-	int ms = o->wait > 0 ? o->wait * 1000 : o->udp ? SCAN_UDP_MS : -1;
+	int ms = o->wait_ms > 0 ? o->wait_ms : o->udp ? SCAN_UDP_MS : -1;
 
 	if (o->udp && send(pr->fd, "", 0, MSG_NOSIGNAL) == -1) {
 		scan_done(s, pr, errno);

@@ -88,8 +88,11 @@ meter_new(const struct np_opts *o, long long size)
 	}
 	SHA256Init(&m->sha[METER_SENT]);
 	SHA256Init(&m->sha[METER_RECV]);
-	if (o->hex_dump != NULL &&
-	    (m->hex = fopen(o->hex_dump, "we")) == NULL) {
+	/* "-" is standard error, where a dump meets the other messages. */
+	if (o->hex_dump != NULL && strcmp(o->hex_dump, "-") == 0)
+		m->hex = stderr;
+	else if (o->hex_dump != NULL && (m->hex = fopen(o->hex_dump,
+	    o->append_output ? "ae" : "we")) == NULL) {
 		warn("%s", o->hex_dump);
 		free(m);
 		return NULL;
@@ -145,7 +148,7 @@ meter_finish(struct meter *m)
 		print_stats(m);
 	if (m->o->digest)
 		print_digests(m);
-	if (m->hex != NULL && fclose(m->hex) == EOF)
+	if (m->hex != NULL && m->hex != stderr && fclose(m->hex) == EOF)
 		warn("%s", m->o->hex_dump);
 	free(m);
 }

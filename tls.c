@@ -188,11 +188,11 @@ ntls_handshake(const struct np_opts *o, struct tls *ctx, int fd)
 	short events;
 	int rc, n;
 
-	if (o->wait > 0)
-		np_deadline_set(&deadline, o->wait * 1000);
+	if (o->wait_ms > 0)
+		np_deadline_set(&deadline, o->wait_ms);
 	while ((rc = ntls_step(ctx, NULL, &events)) == NTLS_WANT) {
 		n = sock_wait(fd, events,
-		    o->wait > 0 ? np_deadline_ms(&deadline) : -1);
+		    o->wait_ms > 0 ? np_deadline_ms(&deadline) : -1);
 		if (n == 0)
 			warnx("tls: handshake: %s", strerror(ETIMEDOUT));
 		if (n <= 0)

@@ -463,8 +463,8 @@ open_stdio(struct pump *p)
 		warn("%s", o->send_file);
 		return -1;
 	}
-	if (o->output != NULL && (p->out = open(o->output,
-	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) == -1) {
+	if (o->output != NULL && (p->out = open(o->output, O_WRONLY | O_CREAT |
+	    (o->append_output ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0666)) == -1) {
 		warn("%s", o->output);
 		return -1;
 	}
@@ -489,7 +489,7 @@ pump_choose(struct pump *p)
 	p->rw = o->io == IO_RW && !p->dgram && p->tls == NULL;
 	p->threaded = 0;
 	p->zc_send = zc && !p->dgram && !p->in_eof && !o->crlf &&
-	    o->interval == 0 && !o->send_oob && p->in_regular;
+	    o->interval_ms == 0 && !o->send_oob && p->in_regular;
 	p->zc_recv = 0;
 	if (fstat(p->out, &st) == -1)
 		return;
@@ -850,8 +850,8 @@ buf_consumed(struct buf *b, size_t n)
 static void
 touch(struct pump *p)
 {
-	if (p->o->wait > 0)
-		np_deadline_set(&p->idle, p->o->wait * 1000);
+	if (p->o->wait_ms > 0)
+		np_deadline_set(&p->idle, p->o->wait_ms);
 }
 
 /* One round of the loop: -1 to go on, or the exit code. */
@@ -877,7 +877,7 @@ pump_step(struct pump *p)
 		return NP_EXIT_FAIL;
 	}
 	if (n == 0) {
-		if (p->o->wait > 0 && np_deadline_ms(&p->idle) == 0)
+		if (p->o->wait_ms > 0 && np_deadline_ms(&p->idle) == 0)
 			return NP_EXIT_OK;
 		if (p->quit.tv_sec != 0 && np_deadline_ms(&p->quit) == 0)
 			p->quitting = 1;
@@ -909,8 +909,8 @@ pump_finished(struct pump *p)
 			ntls_close_notify(p->tls, p->net);
 		if (o->shutdown_wr && (!p->dgram || p->seqpacket))
 			shutdown(p->net, SHUT_WR);
-		if (o->quit_after >= 0)
-			np_deadline_set(&p->quit, o->quit_after * 1000);
+		if (o->quit_after_ms >= 0)
+			np_deadline_set(&p->quit, o->quit_after_ms);
 	}
 	/* Received bytes with nowhere to go are the one loss here. */
 	if (p->out_gone && down_pending(p))
@@ -934,7 +934,7 @@ pump_timeout(struct pump *p)
 {
 	int t = -1, d, i;
 
-	if (p->o->wait > 0)
+	if (p->o->wait_ms > 0)
 		t = np_deadline_ms(&p->idle);
 	if (p->quit.tv_sec != 0 && !p->quitting) {
 		d = np_deadline_ms(&p->quit);
@@ -1303,7 +1303,7 @@ net_drain(struct pump *p)
 		return p->zc_send ? sendfile_out(p) : -1;
 	if (len == 0)
 		return -1;
-	if (p->o->interval > 0 && (nl = memchr(d, '\n', len)) != NULL)
+	if (p->o->interval_ms > 0 && (nl = memchr(d, '\n', len)) != NULL)
 		len = nl - d + 1;
 	len = rate_limit(p, METER_SENT, len);
 	if (p->o->send_oob && p->in_eof && len == 1 && !p->dgram)
@@ -1333,8 +1333,8 @@ net_drain(struct pump *p)
 	}
 	if (p->dgram)
 		n = len;
-	if (p->o->interval > 0 && d[n - 1] == '\n')
-		np_deadline_set(&p->pace, p->o->interval * 1000);
+	if (p->o->interval_ms > 0 && d[n - 1] == '\n')
+		np_deadline_set(&p->pace, p->o->interval_ms);
 	moved(p, METER_SENT, d, n);
 	buf_consumed(b, n);
 	return -1;

@@ -8,17 +8,18 @@
 # Every option, short and long, in the order of the man page.
 _NETPIPE_SHORT='-4 -6 -b -C -D -d -e -F -h -I -i -k -l -M -m -N -n -O -P -p
 	-q -r -s -T -t -U -u -v -W -w -X -x -z'
-_NETPIPE_LONG='--accept-timeout --allow --allow-file --broadcast --broker
-	--broker-block --chat --crlf --debug --deny --deny-file --digest --exec
-	--fdpass --half-close --help --hex-dump --inherit-fd --interval --io
-	--ipv4 --ipv6 --join --keep-open --listen --max-conns --min-ttl
-	--no-stdin --numeric --output --progress --proxy --proxy-dns
-	--proxy-type --proxy-user --queue-size --quit-after --random-ports
-	--rate --recv-buf --recv-limit --scan --scan-parallel --send-buf
-	--send-file --send-flags --seqpacket --sh-exec --shutdown --size
-	--sockopt --source --source-port --stats --telnet --tls --tls-alpn
-	--tls-ca --tls-cert --tls-key --tls-name --tls-noverify --tls-pin --tos
-	--ttl --udp --unix --verbose --version --wait'
+_NETPIPE_LONG='--accept-timeout --allow --allow-file --append-output
+	--broadcast --broker --broker-block --chat --crlf --debug --deny
+	--deny-file --digest --exec --fdpass --half-close --help --hex-dump
+	--inherit-fd --interval --io --ipv4 --ipv6 --join --keep-open
+	--listen --max-conns --min-ttl --mptcp --no-stdin --numeric --output
+	--progress --proxy --proxy-dns --proxy-type --proxy-user --pty
+	--queue-size --quit-after --random-ports --rate --recv-buf
+	--recv-limit --recv-only --scan --scan-parallel --send-buf
+	--send-file --send-flags --send-only --seqpacket --sh-exec --shutdown
+	--size --sockopt --source --source-port --stats --telnet --tls
+	--tls-alpn --tls-ca --tls-cert --tls-key --tls-name --tls-noverify
+	--tls-pin --tos --ttl --udp --unix --verbose --version --wait'
 
 # _netpipe_value OPTION CUR: fill COMPREPLY with the values OPTION takes.
 # Returns 1 when OPTION takes no argument, so CUR is something else.

@@ -1,0 +1,110 @@
+#!/usr/bin/env bats
+# ncat's one-way modes (issue 18): --recv-only, --send-only,
+# --append-output for --output and --hex-dump, and --hex-dump - to stderr.
+
+load helpers
+
+@test "--recv-only takes what the peer sends and sends nothing of its input" {
+	np_python_listen STREAM '
+c, _ = s.accept()
+c.sendall(b"from peer\n")
+c.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    data += d
+print("got [%s]" % data.hex(), flush=True)
+'
+	run -0 --separate-stderr timeout 10 "${NP[@]}" --recv-only 127.0.0.1 \
+	    "$PY_PORT" <<<"secret"
+	assert_output "from peer"
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^got '
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "got []"
+}
+
+@test "--send-only sends all its input past the peer's EOF, drops what the peer sends, and ends when input is done" {
+	local in
+	in=$(np_random_file in 3M)
+	# The peer talks, ends its side at once, reads everything, and then
+	# stays: only the end of input may end the client.
+	np_python_listen STREAM '
+import hashlib, time
+c, _ = s.accept()
+c.sendall(b"noise\n" * 100000)
+c.shutdown(socket.SHUT_WR)
+h = hashlib.sha256()
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    h.update(d)
+print(h.hexdigest(), flush=True)
+time.sleep(30)
+'
+	np_io "$in" "$BATS_TEST_TMPDIR/client.out" --send-only 127.0.0.1 \
+	    "$PY_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$NP_STDERR" ""
+	assert_equal "$(stat -c %s "$BATS_TEST_TMPDIR/client.out")" 0
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^[0-9a-f]{64}$'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "$(np_sha "$in")"
+}
+
+@test "--send-only from a pipe: a peer that keeps quiet does not hold the client after its input" {
+	np_listen 127.0.0.1 0
+	run -0 --separate-stderr timeout 10 "${NP[@]}" --send-only 127.0.0.1 \
+	    "$NP_PORT" < <(printf 'one\ntwo\n')
+	np_wait_for "$BATS_TEST_TMPDIR/out" '^two$'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "one
+two"
+}
+
+@test "--append-output appends to --output instead of replacing it" {
+	local f=$BATS_TEST_TMPDIR/received
+	echo "before" >"$f"
+	np_listen --output "$f" --append-output 127.0.0.1 0
+	run -0 timeout 10 "${NP[@]}" -N 127.0.0.1 "$NP_PORT" <<<"after"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$f")" "before
+after"
+	# Without it the file is replaced, as before.
+	np_listen --output "$f" 127.0.0.1 0
+	run -0 timeout 10 "${NP[@]}" -N 127.0.0.1 "$NP_PORT" <<<"only"
+	np_status "$NP_PID"
+	assert_equal "$(cat "$f")" "only"
+}
+
+@test "--append-output appends to --hex-dump instead of replacing it" {
+	local f=$BATS_TEST_TMPDIR/dump
+	echo "earlier dump" >"$f"
+	np_listen 127.0.0.1 0
+	run -0 timeout 10 "${NP[@]}" -N --hex-dump "$f" --append-output \
+	    127.0.0.1 "$NP_PORT" <<<"hi"
+	assert_equal "$(cat "$f")" "earlier dump
+> 3 bytes
+00000000  68 69 0a                                          |hi.|"
+}
+
+@test "--hex-dump - writes the dump to stderr and creates no file" {
+	cd "$BATS_TEST_TMPDIR"
+	np_listen 127.0.0.1 0
+	run -0 --separate-stderr timeout 10 "${NP[@]}" -N --hex-dump - \
+	    127.0.0.1 "$NP_PORT" <<<"hi"
+	assert_equal "$stderr" "> 3 bytes
+00000000  68 69 0a                                          |hi.|"
+	[ ! -e "$BATS_TEST_TMPDIR/-" ] || fail "a file named - was created"
+}
+
+@test "one-way options that make no sense are usage errors" {
+	np_fails 2 'netpipe: --append-output requires --output or --hex-dump' \
+	    --append-output 127.0.0.1 1
+	np_fails 2 'netpipe: --send-only and -d cannot be used together' \
+	    --send-only --recv-only 127.0.0.1 1
+	np_fails 2 'netpipe: --send-only and --output cannot be used together' \
+	    --send-only --output /dev/null 127.0.0.1 1
+	np_fails 2 'netpipe: -e and --send-only cannot be used together' \
+	    --send-only -e cat 127.0.0.1 1
+}
