@@ -7,14 +7,14 @@
 
 # Every option, short and long, in the order of the man page.
 _NETPIPE_SHORT='-4 -6 -b -C -D -d -e -F -h -I -i -k -l -M -m -N -n -O -P -p
-	-q -r -s -T -t -U -u -v -W -w -X -x -z'
+	-q -r -S -s -T -t -U -u -V -v -W -w -X -x -Z -z'
 _NETPIPE_LONG='--accept-timeout --allow --allow-file --broadcast --broker
-	--broker-block --chat --crlf --debug --deny --deny-file --digest --exec
+	--broker-block --chat --crlf --dccp --debug --deny --deny-file --digest --exec
 	--fdpass --half-close --help --hex-dump --inherit-fd --interval --io
-	--ipv4 --ipv6 --join --keep-open --listen --max-conns --min-ttl
+	--ipv4 --ipv6 --join --keep-open --listen --max-conns --md5sig --min-ttl
 	--no-stdin --numeric --output --progress --proxy --proxy-type
 	--proxy-user --queue-size --quit-after --random-ports --rate --recv-buf
-	--recv-limit --scan --scan-parallel --send-buf --send-file --send-flags
+	--recv-limit --rtable --scan --scan-parallel --send-buf --send-file --send-flags
 	--seqpacket --sh-exec --shutdown --size --sockopt --source --source-port
 	--stats --telnet --tls --tls-ca --tls-cert --tls-key --tls-name
 	--tls-noverify --tls-pin --tos --ttl --udp --unix --verbose --version
@@ -61,9 +61,10 @@ _netpipe_value()
 		    fastopen='
 		compopt -o nospace 2>/dev/null
 		;;
-	-I|-i|-M|-m|-O|-P|-p|-q|-s|-W|-w|-x|--accept-timeout|--allow|--deny|\
+	-I|-i|-M|-m|-O|-P|-p|-q|-s|-V|-W|-w|-x|--accept-timeout|--allow|--deny|\
 	--inherit-fd|--interval|--join|--max-conns|--min-ttl|--proxy|\
 	--proxy-user|--queue-size|--quit-after|--rate|--recv-buf|--recv-limit|\
+	--rtable|\
 	--scan-parallel|--send-buf|--size|--source|--source-port|--tls-name|\
 	--tls-pin|--ttl|--wait)
 		# A number, an address or a name: nothing to offer.

@@ -444,7 +444,7 @@ while True:
 	run --separate-stderr timeout 10 "${NP[@]}" -w 1 -d 127.0.0.1 "$NP_PORT"
 	assert_failure 1
 	assert_equal "${stderr_lines[0]}" \
-	    "netpipe: connect to 127.0.0.1 port $NP_PORT (tcp) failed: Connection timed out"
+	    "netpipe: connect to 127.0.0.1 port $NP_PORT (tcp) timed out: Operation now in progress (no answer in 1 s, -w)"
 	run --separate-stderr timeout 10 "${NP[@]}" --ttl 255 -N 127.0.0.1 \
 	    "$NP_PORT" <<<"high ttl"
 	assert_success
