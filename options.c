@@ -186,6 +186,10 @@ static const struct conflict {
 	{ 'F',		'e',		CONFLICTS },
 	{ 'F',		OPT_SH_EXEC,	CONFLICTS },
 	{ 'F',		OPT_TLS,	CONFLICTS },
+	/* -F hands the socket on: no file of ours would be used. */
+	{ 'F',		OPT_SEND_FILE,	CONFLICTS },
+	{ 'F',		OPT_OUTPUT,	CONFLICTS },
+	{ 'F',		OPT_HEX_DUMP,	CONFLICTS },
 	/* --chat rows first: --chat marks --broker as seen too. */
 	{ OPT_CHAT,	'e',		CONFLICTS },
 	{ OPT_CHAT,	OPT_SH_EXEC,	CONFLICTS },

@@ -389,3 +389,49 @@ no_dns() {
 	assert_equal "$stderr" \
 	    "netpipe: $want (host \"nosuch.invalid\" port 0)"
 }
+
+@test "a missing --send-file, an --output or --hex-dump that cannot be made, or a missing TLS file: exit 1, and nobody is connected to" {
+	local log=$BATS_TEST_TMPDIR/hold.log d=$BATS_TEST_TMPDIR
+	np_hold_ports o
+	np_fails 1 "netpipe: $d/fiel: No such file or directory" \
+	    --send-file "$d/fiel" 127.0.0.1 "$HOLD_PORT"
+	np_fails 1 "netpipe: $d/no/out: No such file or directory" \
+	    --output "$d/no/out" 127.0.0.1 "$HOLD_PORT"
+	np_fails 1 "netpipe: $d/no/hex: No such file or directory" \
+	    --hex-dump "$d/no/hex" 127.0.0.1 "$HOLD_PORT"
+	np_fails 1 "netpipe: $d/fiel: No such file or directory" \
+	    --send-file "$d/fiel" -x "127.0.0.1:$HOLD_PORT" 127.0.0.1 80
+	np_fails 1 "netpipe: --tls-ca: $d/ca.pem: No such file or directory" \
+	    --tls --tls-ca "$d/ca.pem" 127.0.0.1 "$HOLD_PORT"
+	# One connection of our own: the holder logs accepts in order, so
+	# once it shows, any earlier one would have shown before it.
+	timeout 10 nc.openbsd -z 127.0.0.1 "$HOLD_PORT"
+	np_wait_for "$log" '^accept '
+	assert_equal "$(grep -c '^accept ' "$log")" 1
+}
+
+@test "a listener whose --output, --hex-dump or --allow-file cannot be opened exits 1 before it listens" {
+	local d=$BATS_TEST_TMPDIR
+	np_fails 1 "netpipe: $d/no/out: No such file or directory" \
+	    -v -l --output "$d/no/out" 127.0.0.1 0
+	assert_equal "${#stderr_lines[@]}" 1
+	np_fails 1 "netpipe: $d/no/hex: No such file or directory" \
+	    -v -l --hex-dump "$d/no/hex" 127.0.0.1 0
+	assert_equal "${#stderr_lines[@]}" 1
+	np_fails 1 "netpipe: --allow-file: $d/acl: No such file or directory" \
+	    -v -l --allow-file "$d/acl" 127.0.0.1 0
+	assert_equal "${#stderr_lines[@]}" 1
+	np_fails 1 "netpipe: $d/no/out: No such file or directory" \
+	    -v -l -u --output "$d/no/out" 127.0.0.1 0
+	assert_equal "${#stderr_lines[@]}" 1
+}
+
+@test "-F with --send-file, --output or --hex-dump is a usage error: the file would never be used" {
+	np_fails 2 'netpipe: -F and --send-file cannot be used together' \
+	    -F --send-file /etc/hostname 127.0.0.1 1
+	np_fails 2 'netpipe: -F and --output cannot be used together' \
+	    -F --output "$BATS_TEST_TMPDIR/out" 127.0.0.1 1
+	np_fails 2 'netpipe: -F and --hex-dump cannot be used together' \
+	    -F --hex-dump "$BATS_TEST_TMPDIR/hex" 127.0.0.1 1
+	[ ! -e "$BATS_TEST_TMPDIR/out" ] && [ ! -e "$BATS_TEST_TMPDIR/hex" ]
+}
