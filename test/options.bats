@@ -699,3 +699,37 @@ socket.socket(socket.AF_INET, 6, 33)' 2>/dev/null; then
 	[ -n "$nc" ]
 	assert_equal "$(comm -23 <(echo "$nc") <(echo "$np"))" ""
 }
+
+@test "-S talks to nc.openbsd -S, which reads the same key from its terminal; without -S nc.openbsd is out of reach" {
+	local d=$BATS_TEST_TMPDIR
+	# nc.openbsd asks for the key on /dev/tty only: give it a pty.
+	python3 -c '
+import os, pty, select, sys, time
+d, key = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("sh", ["sh", "-c", "exec nc.openbsd -S -d -v -l 127.0.0.1 0 " +
+        ">\"$0/nc.out\" 2>\"$0/nc.err\"", d])
+seen, end = b"", time.monotonic() + 10
+while b"password" not in seen.lower() and time.monotonic() < end:
+    if select.select([fd], [], [], 0.5)[0]:
+        seen += os.read(fd, 100)
+os.write(fd, key.encode() + b"\n")
+while True:
+    try:
+        if not os.read(fd, 100):
+            break
+    except OSError:
+        break
+print("exit", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+' "$d" "nc-key" >"$d/pty.out" 3>&- &
+	np_track $!
+	np_wait_for "$d/nc.err" '^Listening on '
+	port=$(awk '/^Listening on/ { print $NF }' "$d/nc.err")
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -w 1 -d 127.0.0.1 "$port"
+	[[ $stderr == *"timed out"* ]]
+	run -0 env NETPIPE_MD5SIG_KEY=nc-key timeout 10 "${NP[@]}" -S -N \
+	    127.0.0.1 "$port" <<<"signed for nc"
+	np_wait_for "$d/pty.out" '^exit 0$'
+	assert_equal "$(cat "$d/nc.out")" "signed for nc"
+}
