@@ -285,6 +285,7 @@ static void	 check_pumpless(const struct np_opts *, const unsigned char *);
 static enum np_io parse_io(const char *);
 static void	 parse_proxy(struct np_opts *, const char *);
 static void	 parse_args(struct np_opts *, int, char *[]);
+static void	 parse_unix_args(struct np_opts *, int, char *[], int);
 static void	 parse_scan_ports(struct np_opts *, int, char *[]);
 static void	 add_port_item(struct np_opts *, char *);
 static void	 check_unix_path(const char *);
@@ -897,6 +898,31 @@ check_unix_path(const char *path)
 		opts_usage_error("%s: path is too long", path);
 }
 
+/* -U: the path, or -lU -s path as nc.openbsd takes it. */
+static void
+parse_unix_args(struct np_opts *o, int argc, char *argv[], int inherit)
+{
+	if (argc < 1 && o->mode == MODE_LISTEN && inherit)
+		return;
+	/* nc.openbsd: -lU -s path, as -l -s addr -p port for IP. */
+	if (o->mode == MODE_LISTEN && o->source != NULL) {
+		if (argc > 0)
+			opts_usage_error("-s %s and %s: give the socket path "
+			    "once", o->source, argv[0]);
+		check_unix_path(o->source);
+		o->host = o->source;
+		return;
+	}
+	if (argc < 1)
+		opts_usage_error("missing socket path");
+	if (argc > 1)
+		opts_usage_error("too many arguments");
+	check_unix_path(argv[0]);
+	if (o->udp && o->source != NULL)
+		check_unix_path(o->source);
+	o->host = argv[0];
+}
+
 static void
 parse_args(struct np_opts *o, int argc, char *argv[])
 {
@@ -904,25 +930,7 @@ parse_args(struct np_opts *o, int argc, char *argv[])
 	int inherit = o->inherit_fd >= 0 || getenv("LISTEN_FDS") != NULL;
 
 	if (o->unix_sock) {
-		if (argc < 1 && o->mode == MODE_LISTEN && inherit)
-			return;
-		/* nc.openbsd: -lU -s path, as -l -s addr -p port for IP. */
-		if (o->mode == MODE_LISTEN && o->source != NULL) {
-			if (argc > 0)
-				opts_usage_error("-s %s and %s: give the "
-				    "socket path once", o->source, argv[0]);
-			check_unix_path(o->source);
-			o->host = o->source;
-			return;
-		}
-		if (argc < 1)
-			opts_usage_error("missing socket path");
-		if (argc > 1)
-			opts_usage_error("too many arguments");
-		check_unix_path(argv[0]);
-		if (o->udp && o->source != NULL)
-			check_unix_path(o->source);
-		o->host = argv[0];
+		parse_unix_args(o, argc, argv, inherit);
 		return;
 	}
 	if (o->mode == MODE_SCAN) {

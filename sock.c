@@ -688,7 +688,8 @@ sock_features(struct np_opts *o)
 	if (o->dccp) {
 		fd = socket(AF_INET, SOCK_DCCP | SOCK_CLOEXEC, IPPROTO_DCCP);
 		if (fd == -1)
-			err(NP_EXIT_FAIL, "-Z: this kernel has no DCCP: socket");
+			err(NP_EXIT_FAIL, "-Z: this kernel has no DCCP: "
+			    "socket");
 		close(fd);
 	}
 	if (!o->md5sig)
