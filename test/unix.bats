@@ -397,12 +397,14 @@ s.sendto(b"bye\n", peer)
 	assert_output bye
 	np_wait_for "$BATS_TEST_TMPDIR/py.out" .
 	assert_equal "$(tr '\0' @ <"$BATS_TEST_TMPDIR/py.out")" "$name"
-	# A -luU -v listener prints all 107 characters of the sender's name.
-	np_listen_exec -u -U -W 1 "$BATS_TEST_TMPDIR/l.sock"
-	echo hi | timeout 10 "${NP[@]}" -u -U -s "$name" -q 0 \
+	# A -luU -v listener prints all 107 characters of the sender's name,
+	# and answers it there (the client waits for that answer).
+	echo reply >"$BATS_TEST_TMPDIR/reply"
+	NP_IN=$BATS_TEST_TMPDIR/reply np_listen_exec -u -U \
 	    "$BATS_TEST_TMPDIR/l.sock"
-	np_status "$NP_PID"
-	assert_equal "$NP_STATUS" 0
+	run -0 timeout 10 "${NP[@]}" -u -U -s "$name" -W 1 \
+	    "$BATS_TEST_TMPDIR/l.sock" <<<hi
+	assert_output reply
 	assert_equal "$(sed -n 2p "$BATS_TEST_TMPDIR/listen.err")" \
 	    "Connection received on $name"
 }
