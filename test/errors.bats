@@ -390,6 +390,18 @@ no_dns() {
 	    "netpipe: $want (host \"nosuch.invalid\" port 0)"
 }
 
+@test "netpipe -z no-such-host 80 names port 80, as nc.openbsd does (in a namespace without DNS)" {
+	local want
+	no_dns true 2>/dev/null || skip "cannot make a namespace here (unshare -mn)"
+	want=$(no_dns nc.openbsd -z no-such-host 80 2>&1 |
+	    sed 's/^nc\.openbsd: //')
+	[[ $want == 'getaddrinfo for host "no-such-host" port 80: '* ]] ||
+	    fail "nc.openbsd said: $want"
+	run -1 --separate-stderr no_dns timeout 10 "${NP[@]}" \
+	    -z no-such-host 80 </dev/null
+	assert_equal "$stderr" "netpipe: $want"
+}
+
 @test "a missing --send-file, an --output or --hex-dump that cannot be made, or a missing TLS file: exit 1, and nobody is connected to" {
 	local log=$BATS_TEST_TMPDIR/hold.log d=$BATS_TEST_TMPDIR
 	np_hold_ports o
