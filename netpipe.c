@@ -143,6 +143,7 @@ main(int argc, char *argv[])
 	fix_stdio();
 	signals_init();
 	opts_parse(&opts, argc, argv);
+	sock_features(&opts);
 	sandbox_init();
 	for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
 		if (handlers[i].mode == opts.mode)

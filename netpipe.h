@@ -72,17 +72,21 @@ struct np_opts {
 	const char	*proxy_user;	/* -P, --proxy-user */
 	int		 quit_after_ms;	/* -q, --quit-after; negative waits */
 	int		 random_ports;	/* -r, --random-ports */
+	int		 md5sig;	/* -S, --md5sig */
 	const char	*source;	/* -s, --source */
+	const char	*source_port;	/* -p as given; see local_port */
 	int		 tos;		/* -T, --tos; -1 when unset */
 	int		 telnet;	/* -t, --telnet */
 	int		 unix_sock;	/* -U, --unix */
 	int		 udp;		/* -u, --udp */
+	int		 rtable;	/* -V, --rtable; -1 when unset */
 	int		 verbose;	/* -v, --verbose, counted */
 	long long	 recv_limit;	/* -W, --recv-limit; 0 when unset */
 	int		 wait_ms;	/* -w, --wait; -1 when unset */
 	enum np_proxy	 proxy_type;	/* -X, --proxy-type */
 	const char	*proxy;		/* -x, --proxy */
 	int		 proxy_dns;	/* --proxy-dns: never resolve the peer */
+	int		 dccp;		/* -Z, --dccp */
 	int		 half_close;	/* --half-close */
 	enum np_io	 io;		/* --io */
 	const char	*send_file;	/* --send-file */
@@ -141,6 +145,10 @@ struct np_opts {
 	char		 proxy_port[8];	/* -x port, default by -X */
 	int		*ports;		/* -z: every port to probe, in order */
 	size_t		 nports;
+
+	/* -S: the key, read by sock_features() (never from argv). */
+	unsigned char	 md5sig_key[80];	/* TCP_MD5SIG_MAXKEYLEN */
+	size_t		 md5sig_keylen;
 };
 
 /* options.c */
@@ -161,6 +169,7 @@ int	 sock_accepted(const struct np_opts *, int);
 int	 sock_dgram_peer(const struct np_opts *, int);
 int	 sock_scan(const struct np_opts *, size_t, size_t, int);
 void	 sock_opts_check(const struct np_opts *);
+void	 sock_features(struct np_opts *);
 int	 sock_opt_given(const struct np_opts *, const char *);
 void	 sock_dgram_buffer(const struct np_opts *, int);
 int	 sock_wait(int, short, int);

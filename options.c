@@ -70,7 +70,7 @@ enum {
 };
 
 static const char shortopts[] =
-    "46bCDde:FhI:i:klM:m:NnO:P:p:q:rs:T:tUuvW:w:X:x:z";
+    "46bCDde:FhI:i:klM:m:NnO:P:p:q:rSs:T:tUuV:vW:w:X:x:Zz";
 
 /* Alphabetical by long name. */
 static const struct option longopts[] = {
@@ -83,6 +83,7 @@ static const struct option longopts[] = {
 	{ "broker-block",	no_argument,		NULL, OPT_BROKER_BLOCK },
 	{ "chat",		no_argument,		NULL, OPT_CHAT },
 	{ "crlf",		no_argument,		NULL, 'C' },
+	{ "dccp",		no_argument,		NULL, 'Z' },
 	{ "debug",		no_argument,		NULL, 'D' },
 	{ "deny",		required_argument,	NULL, OPT_DENY },
 	{ "deny-file",		required_argument,	NULL, OPT_DENY_FILE },
@@ -101,6 +102,7 @@ static const struct option longopts[] = {
 	{ "keep-open",		no_argument,		NULL, 'k' },
 	{ "listen",		no_argument,		NULL, 'l' },
 	{ "max-conns",		required_argument,	NULL, OPT_MAX_CONNS },
+	{ "md5sig",		no_argument,		NULL, 'S' },
 	{ "min-ttl",		required_argument,	NULL, 'm' },
 	{ "mptcp",		no_argument,		NULL, OPT_MPTCP },
 	{ "no-stdin",		no_argument,		NULL, 'd' },
@@ -119,6 +121,7 @@ static const struct option longopts[] = {
 	{ "recv-buf",		required_argument,	NULL, 'I' },
 	{ "recv-limit",		required_argument,	NULL, 'W' },
 	{ "recv-only",		no_argument,		NULL, 'd' },
+	{ "rtable",		required_argument,	NULL, 'V' },
 	{ "scan",		no_argument,		NULL, 'z' },
 	{ "scan-parallel",	required_argument,	NULL, OPT_SCAN_PARALLEL },
 	{ "send-buf",		required_argument,	NULL, 'O' },
@@ -174,6 +177,13 @@ static const struct conflict {
 	{ 'U',		'6',		CONFLICTS },
 	{ 'U',		'p',		CONFLICTS },
 	{ 'U',		'z',		CONFLICTS },
+	/* TCP MD5 signatures and DCCP are IP protocols' own. */
+	{ 'S',		'u',		CONFLICTS },
+	{ 'S',		'U',		CONFLICTS },
+	{ 'S',		'Z',		CONFLICTS },
+	{ 'Z',		'u',		CONFLICTS },
+	{ 'Z',		'U',		CONFLICTS },
+	{ 'Z',		'x',		CONFLICTS },
 	{ 'z',		'N',		CONFLICTS },
 	{ 'z',		'q',		CONFLICTS },
 	{ OPT_HALF_CLOSE, 'z',		CONFLICTS },
@@ -194,6 +204,10 @@ static const struct conflict {
 	{ 'F',		'e',		CONFLICTS },
 	{ 'F',		OPT_SH_EXEC,	CONFLICTS },
 	{ 'F',		OPT_TLS,	CONFLICTS },
+	/* -F hands the socket on: no file of ours would be used. */
+	{ 'F',		OPT_SEND_FILE,	CONFLICTS },
+	{ 'F',		OPT_OUTPUT,	CONFLICTS },
+	{ 'F',		OPT_HEX_DUMP,	CONFLICTS },
 	/* --chat rows first: --chat marks --broker as seen too. */
 	{ OPT_CHAT,	'e',		CONFLICTS },
 	{ OPT_CHAT,	OPT_SH_EXEC,	CONFLICTS },
@@ -284,8 +298,7 @@ static void	 strlist_add(struct np_strlist *, const char *);
 static void	 check_unbuilt(const unsigned char *);
 static void	 check_tls(const struct np_opts *);
 static void	 check_alpn(const char *);
-static void	 set_short(struct np_opts *, int, const char *,
-		    unsigned char *);
+static void	 set_short(struct np_opts *, int, const char *);
 static void	 set_long(struct np_opts *, int, const char *);
 static void	 set_long2(struct np_opts *, int, const char *);
 static void	 set_option(struct np_opts *, int, const char *,
@@ -299,6 +312,7 @@ static void	 check_one_way(struct np_opts *, const unsigned char *);
 static enum np_io parse_io(const char *);
 static void	 parse_proxy(struct np_opts *, const char *);
 static void	 parse_args(struct np_opts *, int, char *[]);
+static void	 parse_unix_args(struct np_opts *, int, char *[], int);
 static void	 parse_scan_ports(struct np_opts *, int, char *[]);
 static void	 add_port_item(struct np_opts *, char *);
 static void	 check_unix_path(const char *);
@@ -327,16 +341,19 @@ static const char *help_lines[] = {
 	"-p, --source-port PORT  local port (or the listen port)",
 	"-q, --quit-after SECS   quit SECS after input EOF (implies -N)",
 	"-r, --random-ports      scan ports in random order",
+	"-S, --md5sig            TCP MD5 signature (key: NETPIPE_MD5SIG_KEY)",
 	"-s, --source ADDR       local source address",
 	"-T, --tos KEYWORD       TOS or traffic class",
 	"-t, --telnet            refuse telnet negotiation",
 	"-U, --unix              Unix-domain socket",
 	"-u, --udp               UDP (with -U: Unix datagram)",
+	"-V, --rtable RTABLE     routing table (only 0 on Linux)",
 	"-v, --verbose           connection messages (-vv: more)",
 	"-W, --recv-limit N      quit after receiving N packets",
 	"-w, --wait SECS         connect and idle timeout",
 	"-X, --proxy-type PROTO  proxy protocol: 4, 4a, 5 or connect",
 	"-x, --proxy ADDR[:PORT] connect through a proxy",
+	"-Z, --dccp              DCCP (where the kernel has it)",
 	"-z, --scan              scan ports, send nothing",
 	"    --accept-timeout S  listener: give up after S seconds alone",
 	"    --allow SPEC        listener: admit address, CIDR or host",
@@ -382,33 +399,35 @@ static const char *help_lines[] = {
 };
 
 /*
- * Print the synopsis (to stdout for -h, stderr otherwise) and exit: 0 when
- * help was asked for, 2 after a usage error.
+ * -h: the synopsis and the option summary on stdout, exit 0.  After a
+ * usage error: two short lines on stderr, as GNU tools print them, so
+ * that the message above them stays in sight; exit 2.
  */
 void
 usage(int help)
 {
-	FILE *fp = help ? stdout : stderr;
 	size_t i;
 
-	fprintf(fp,
-	    "usage: netpipe [-46bCDdFhklNnrtUuvz] [-e command] [-I length] "
-	    "[-i interval]\n"
+	if (!help) {
+		fprintf(stderr, "usage: netpipe [options] destination port\n"
+		    "Try 'netpipe --help' for more information.\n");
+		exit(NP_EXIT_USAGE);
+	}
+	printf("usage: netpipe [-46bCDdFhklNnrStUuvZz] [-e command] "
+	    "[-I length] [-i interval]\n"
 	    "\t       [-M ttl] [-m minttl] [-O length] [-P proxy_username]\n"
 	    "\t       [-p source_port] [-q seconds] [-s sourceaddr] "
 	    "[-T keyword]\n"
-	    "\t       [-W recvlimit] [-w timeout] [-X proxy_protocol]\n"
+	    "\t       [-V rtable] [-W recvlimit] [-w timeout] "
+	    "[-X proxy_protocol]\n"
 	    "\t       [-x proxy_address[:port]] [--long-option ...] "
-	    "[destination] [port]\n");
-	if (!help)
-		exit(NP_EXIT_USAGE);
-	fputc('\n', fp);
+	    "[destination] [port]\n\n");
 	for (i = 0; i < sizeof(help_lines) / sizeof(help_lines[0]); i++)
-		fprintf(fp, "  %s\n", help_lines[i]);
+		printf("  %s\n", help_lines[i]);
 	exit(NP_EXIT_OK);
 }
 
-/* Report a usage error on one line, then the synopsis; exit 2. */
+/* Report a usage error on one line, then the short usage; exit 2. */
 void
 opts_usage_error(const char *fmt, ...)
 {
@@ -775,7 +794,7 @@ parse_proxy(struct np_opts *o, const char *arg)
 
 /* nc.openbsd's letters. */
 static void
-set_short(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
+set_short(struct np_opts *o, int ch, const char *arg)
 {
 	switch (ch) {
 	case '4': o->family = AF_INET; break;
@@ -797,25 +816,25 @@ set_short(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 	case 'n': o->numeric = 1; break;
 	case 'O': o->send_buf = opts_number("-O", arg, 1, INT_MAX / 2); break;
 	case 'P': o->proxy_user = arg; break;
-	case 'p':
-		snprintf(o->local_port, sizeof(o->local_port), "%d",
-		    opts_port("-p", arg, 0, seen['u']));
-		break;
+	case 'p': o->source_port = arg; break;
 	case 'q':
 		o->quit_after_ms = opts_time("-q", arg, -INT_MAX, INT_MAX);
 		o->shutdown_wr = 1;
 		break;
 	case 'r': o->random_ports = 1; break;
+	case 'S': o->md5sig = 1; break;
 	case 's': o->source = arg; break;
 	case 'T': o->tos = opts_tos("-T", arg); break;
 	case 't': o->telnet = 1; break;
 	case 'U': o->unix_sock = 1; break;
 	case 'u': o->udp = 1; break;
+	case 'V': o->rtable = opts_number("-V", arg, 0, 255); break;
 	case 'v': o->verbose++; break;
 	case 'W': o->recv_limit = opts_number("-W", arg, 1, INT_MAX); break;
 	case 'w': o->wait_ms = opts_time("-w", arg, 1, INT_MAX); break;
 	case 'X': o->proxy_type = parse_proxy_type(arg); break;
 	case 'x': parse_proxy(o, arg); break;
+	case 'Z': o->dccp = 1; break;
 	case 'z': o->mode = MODE_SCAN; break;
 	default:
 		/* getopt has already said what was wrong. */
@@ -923,7 +942,7 @@ static void
 set_option(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
 {
 	if (ch < 256)
-		set_short(o, ch, arg, seen);
+		set_short(o, ch, arg);
 	else
 		set_long(o, ch, arg);
 	if (ch >= 0 && ch < OPT_MAX)
@@ -978,10 +997,15 @@ opts_parse(struct np_opts *o, int argc, char *argv[])
 	o->wait_ms = -1;
 	o->quit_after_ms = -1;
 	o->inherit_fd = -1;
+	o->rtable = -1;
 
 	while ((ch = getopt_long(argc, argv, shortopts, longopts,
 	    NULL)) != -1)
 		set_option(o, ch, optarg, seen);
+	/* A service name is looked up for -u only once -u is known. */
+	if (o->source_port != NULL)
+		snprintf(o->local_port, sizeof(o->local_port), "%d",
+		    opts_port("-p", o->source_port, 0, o->udp));
 	check_conflicts(seen);
 	check_unbuilt(seen);
 	check_pumpless(o, seen);
@@ -1014,9 +1038,39 @@ check_unix_path(const char *path)
 
 	if (*path == '\0')
 		opts_usage_error("missing socket path");
-	/* An abstract name has no NUL terminator but one leading NUL. */
-	if (strlen(path) >= sizeof(sun.sun_path))
+	/*
+	 * A path needs its terminating NUL inside sun_path; an abstract
+	 * name has none, its "@" stands for the leading NUL, and it may
+	 * fill the whole of sun_path, as Linux and nc.openbsd allow.
+	 */
+	if (strlen(path) > sizeof(sun.sun_path) ||
+	    (path[0] != '@' && strlen(path) == sizeof(sun.sun_path)))
 		opts_usage_error("%s: path is too long", path);
+}
+
+/* -U: the path, or -lU -s path as nc.openbsd takes it. */
+static void
+parse_unix_args(struct np_opts *o, int argc, char *argv[], int inherit)
+{
+	if (argc < 1 && o->mode == MODE_LISTEN && inherit)
+		return;
+	/* nc.openbsd: -lU -s path, as -l -s addr -p port for IP. */
+	if (o->mode == MODE_LISTEN && o->source != NULL) {
+		if (argc > 0)
+			opts_usage_error("-s %s and %s: give the socket path "
+			    "once", o->source, argv[0]);
+		check_unix_path(o->source);
+		o->host = o->source;
+		return;
+	}
+	if (argc < 1)
+		opts_usage_error("missing socket path");
+	if (argc > 1)
+		opts_usage_error("too many arguments");
+	check_unix_path(argv[0]);
+	if (o->udp && o->source != NULL)
+		check_unix_path(o->source);
+	o->host = argv[0];
 }
 
 static void
@@ -1026,16 +1080,7 @@ parse_args(struct np_opts *o, int argc, char *argv[])
 	int inherit = o->inherit_fd >= 0 || getenv("LISTEN_FDS") != NULL;
 
 	if (o->unix_sock) {
-		if (argc < 1 && o->mode == MODE_LISTEN && inherit)
-			return;
-		if (argc < 1)
-			opts_usage_error("missing socket path");
-		if (argc > 1)
-			opts_usage_error("too many arguments");
-		check_unix_path(argv[0]);
-		if (o->udp && o->source != NULL)
-			check_unix_path(o->source);
-		o->host = argv[0];
+		parse_unix_args(o, argc, argv, inherit);
 		return;
 	}
 	if (o->mode == MODE_SCAN) {
@@ -1157,4 +1202,5 @@ opts_free(struct np_opts *o)
 	free(o->ports);
 	o->ports = NULL;
 	o->nports = 0;
+	explicit_bzero(o->md5sig_key, sizeof(o->md5sig_key));
 }

@@ -86,15 +86,22 @@ session_pump(const struct np_opts *o, struct pump *p, struct tls *server,
 	return rc;
 }
 
-/* netpipe [options] destination port: one connection, one pump. */
+/*
+ * netpipe [options] destination port: one connection, one pump.  The
+ * pump opens --send-file, --output and --hex-dump before the connect,
+ * so that a mistyped name costs no connection: a receiver must not take
+ * a peer that sends nothing for a complete transfer.
+ */
 int
 session_connect(const struct np_opts *o)
 {
 	char bound[sizeof(((struct sockaddr_storage *)0)->__ss_padding)];
-	struct pump *p;
+	struct pump *p = NULL;
 	int fd, rc;
 
 	bound[0] = '\0';
+	if (!o->fdpass && o->exec_cmd == NULL && (p = pump_new(o)) == NULL)
+		return NP_EXIT_FAIL;
 	if (o->proxy_type != PROXY_NONE)
 		fd = proxy_connect(o);
 	else
@@ -107,14 +114,12 @@ session_connect(const struct np_opts *o)
 	} else if (o->exec_cmd != NULL) {
 		/* -e: the child does the talking on this socket. */
 		rc = exec_run(o, fd);
-	} else if ((p = pump_new(o)) == NULL) {
-		rc = NP_EXIT_FAIL;
 	} else {
 		rc = session_pump(o, p, NULL, fd,
 		    o->seqpacket ? PUMP_DGRAM | PUMP_SEQPACKET :
 		    o->udp ? PUMP_DGRAM : 0);
-		pump_free(p);
 	}
+	pump_free(p);
 	if (fd != -1)
 		close(fd);
 	if (bound[0] != '\0')
@@ -345,7 +350,9 @@ listen_socket(const struct np_opts *o, int *inherited)
 
 /*
  * netpipe -l: a stream listener, or a datagram socket bound to listen;
- * many peers at once go to the broker, -e to exec.c.
+ * many peers at once go to the broker, -e to exec.c.  Every file the
+ * command line names is open before the socket is: no peer is taken
+ * in by a listener that cannot keep what it sends.
  */
 int
 session_listen(const struct np_opts *o)
@@ -353,23 +360,27 @@ session_listen(const struct np_opts *o)
 	struct tls *server = NULL;
 	struct pump *p = NULL;
 	struct acl *acl;
-	int lfd, rc, inherited;
+	int lfd, rc, inherited, brokered;
 
 	listen_check(o);
 	acl = acl_new(o);
+	brokered = o->broker || (o->max_conns > 1 && o->exec_cmd == NULL);
+	if (!brokered && o->exec_cmd == NULL && (p = pump_new(o)) == NULL) {
+		acl_free(acl);
+		return NP_EXIT_FAIL;
+	}
 	if (o->tls)
 		server = ntls_server(o);
 	if ((lfd = listen_socket(o, &inherited)) == -1) {
+		pump_free(p);
 		ntls_free(server);
 		acl_free(acl);
 		return signal_or(NP_EXIT_FAIL);
 	}
-	if (o->broker || (o->max_conns > 1 && o->exec_cmd == NULL))
+	if (brokered)
 		rc = broker_run(o, acl, lfd, server);
 	else if (o->exec_cmd != NULL && !o->udp)
 		rc = exec_listen(o, acl, lfd);
-	else if (o->exec_cmd == NULL && (p = pump_new(o)) == NULL)
-		rc = NP_EXIT_FAIL;
 	else if (o->udp)
 		rc = listen_dgram(o, acl, p, lfd);
 	else

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <readpassphrase.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -209,6 +210,8 @@ static int	 sockopt_set(int, const struct sockopt_set *, int, int,
 static int	 sockopt_show(int, const struct sockopt_set *, int, int,
 		    const char *);
 static int	 sock_apply(const struct np_opts *, int, int, int);
+static int	 sock_md5sig(const struct np_opts *, int, int);
+static void	 md5sig_key(struct np_opts *);
 static void	 sock_report(const struct np_opts *, int, int, int);
 static int	 sock_family(int);
 static void	 join_parse(const char *, struct mcast *);
@@ -231,6 +234,8 @@ static int	 listen_one(const struct np_opts *, const struct addrinfo *,
 		    int *);
 static void	 listen_ready(const struct np_opts *, int);
 static void	 report_connected(const struct np_opts *, const char *);
+static void	 report_failed(const struct np_opts *, const char *,
+		    const struct sockaddr *, socklen_t, int);
 static void	 report_peer(const struct np_opts *, const struct sockaddr *,
 		    socklen_t);
 static const char *proto_name(const struct np_opts *);
@@ -250,7 +255,7 @@ static void	 scan_show(struct scan *);
 static const char *
 proto_name(const struct np_opts *o)
 {
-	return o->udp ? "udp" : "tcp";
+	return o->udp ? "udp" : o->dccp ? "dccp" : "tcp";
 }
 
 /*
@@ -604,7 +609,103 @@ sock_apply(const struct np_opts *o, int fd, int family, int phases)
 {
 	if (phases & PH_SOCKET)
 		sock_dgram_buffer(o, fd);
+	if ((phases & PH_SOCKET) && o->md5sig &&
+	    sock_md5sig(o, fd, family) == -1)
+		return -1;
 	return sockopt_each(o, fd, family, phases, sockopt_set);
+}
+
+/*
+ * -S: sign every segment with the key, whoever the peer is (prefix 0),
+ * as nc.openbsd does; a dual-stack socket gets the key for its IPv4
+ * peers too.  The kernel copies it to each accepted socket.  Returns 0,
+ * or -1 after a message.
+ */
+static int
+sock_md5sig(const struct np_opts *o, int fd, int family)
+{
+	struct tcp_md5sig sig;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sig.tcpm_addr;
+	socklen_t len = sizeof(int);
+	int v6only = 1, rc;
+
+	memset(&sig, 0, sizeof(sig));
+	sig.tcpm_addr.ss_family = family;
+	sig.tcpm_flags = TCP_MD5SIG_FLAG_PREFIX;
+	sig.tcpm_keylen = o->md5sig_keylen;
+	memcpy(sig.tcpm_key, o->md5sig_key, o->md5sig_keylen);
+	rc = setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG_EXT, &sig, sizeof(sig));
+	if (rc == 0 && family == AF_INET6 && getsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &v6only, &len) == 0 && !v6only) {
+		s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
+		rc = setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG_EXT, &sig,
+		    sizeof(sig));
+	}
+	explicit_bzero(&sig, sizeof(sig));
+	if (rc == -1)
+		warn("-S: setsockopt TCP_MD5SIG_EXT");
+	return rc;
+}
+
+/*
+ * -S's key: from NETPIPE_MD5SIG_KEY, else from the terminal as
+ * nc.openbsd asks for it, never from argv.  Exits 1 without one.
+ */
+static void
+md5sig_key(struct np_opts *o)
+{
+	char buf[sizeof(o->md5sig_key) + 2];
+	const char *env = getenv("NETPIPE_MD5SIG_KEY");
+
+	if (env != NULL)
+		strlcpy(buf, env, sizeof(buf));
+	else if (readpassphrase("TCP MD5SIG password: ", buf, sizeof(buf),
+	    RPP_REQUIRE_TTY) == NULL)
+		errx(NP_EXIT_FAIL, "-S: no key: set NETPIPE_MD5SIG_KEY or "
+		    "run on a terminal");
+	o->md5sig_keylen = strlen(buf);
+	if (o->md5sig_keylen == 0 || o->md5sig_keylen > sizeof(o->md5sig_key))
+		errx(NP_EXIT_FAIL, "-S: the key must be 1 to %zu bytes",
+		    sizeof(o->md5sig_key));
+	memcpy(o->md5sig_key, buf, o->md5sig_keylen);
+	explicit_bzero(buf, sizeof(buf));
+}
+
+/*
+ * nc.openbsd's letters for what a kernel may lack: -V, -Z, -S.  Where
+ * this one lacks it, exit 1 naming what is missing, before any socket
+ * is made; then read -S's key.
+ */
+void
+sock_features(struct np_opts *o)
+{
+	struct tcp_md5sig sig;
+	int fd;
+
+	if (o->rtable > 0)
+		errx(NP_EXIT_FAIL, "-V %d: Linux has no routing tables for "
+		    "sockets (rtable); only 0, the main table, is there",
+		    o->rtable);
+	if (o->dccp) {
+		fd = socket(AF_INET, SOCK_DCCP | SOCK_CLOEXEC, IPPROTO_DCCP);
+		if (fd == -1)
+			err(NP_EXIT_FAIL, "-Z: this kernel has no DCCP: "
+			    "socket");
+		close(fd);
+	}
+	if (!o->md5sig)
+		return;
+	/* Deleting a key that is not there: ENOENT where MD5 is built in. */
+	memset(&sig, 0, sizeof(sig));
+	sig.tcpm_addr.ss_family = AF_INET;
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		err(NP_EXIT_FAIL, "socket");
+	if (setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, &sig, sizeof(sig)) == -1 &&
+	    errno == ENOPROTOOPT)
+		err(NP_EXIT_FAIL, "-S: this kernel has no TCP MD5 signatures: "
+		    "setsockopt TCP_MD5SIG");
+	close(fd);
+	md5sig_key(o);
 }
 
 /*
@@ -725,16 +826,22 @@ sock_addrinfo(const struct np_opts *o, const char *host, const char *port,
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = o->family;
-	hints.ai_socktype = o->udp ? SOCK_DGRAM : SOCK_STREAM;
-	hints.ai_protocol = o->udp ? IPPROTO_UDP : IPPROTO_TCP;
+	hints.ai_socktype = o->udp ? SOCK_DGRAM : o->dccp ? SOCK_DCCP :
+	    SOCK_STREAM;
+	hints.ai_protocol = o->udp ? IPPROTO_UDP : o->dccp ? IPPROTO_DCCP :
+	    IPPROTO_TCP;
 	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0) |
 	    (o->numeric ? AI_NUMERICHOST : 0);
-	if ((e = getaddrinfo(host, port, &hints, res)) != 0) {
+	if ((e = getaddrinfo(host, port, &hints, res)) == 0)
+		return 0;
+	/* nc.openbsd's words first (scripts grep them), then ours. */
+	if (passive)
+		warnx("getaddrinfo: %s (host \"%s\" port %s)",
+		    gai_strerror(e), host != NULL ? host : "*", port);
+	else
 		warnx("getaddrinfo for host \"%s\" port %s: %s",
 		    host != NULL ? host : "*", port, gai_strerror(e));
-		return -1;
-	}
-	return 0;
+	return -1;
 }
 
 /*
@@ -785,8 +892,12 @@ sock_timed_connect(int fd, const struct sockaddr *sa, socklen_t len, int ms)
 	if (errno != EINPROGRESS && errno != EINTR)
 		return -1;
 	if ((n = sock_wait(fd, POLLOUT, ms)) <= 0) {
+		/*
+		 * -w ran out: still in progress, as nc.openbsd says, and
+		 * unlike the kernel's own ETIMEDOUT.
+		 */
 		if (n == 0)
-			errno = ETIMEDOUT;
+			errno = EINPROGRESS;
 		return -1;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) == -1)
@@ -814,7 +925,8 @@ sock_bind_source(const struct np_opts *o, int fd, int family)
 		return -1;
 	rc = bind(fd, res->ai_addr, res->ai_addrlen);
 	if (rc == -1)
-		warn("bind %s port %s", o->source != NULL ? o->source : "*",
+		warnx("bind failed: %s (%s port %s)", strerror(errno),
+		    o->source != NULL ? o->source : "*",
 		    o->local_port[0] != '\0' ? o->local_port : "0");
 	freeaddrinfo(res);
 	return rc;
@@ -882,13 +994,38 @@ sock_socket(const struct np_opts *o, const struct addrinfo *ai)
 }
 
 /*
+ * nc.openbsd's words for a connect that failed (e) or that -w gave up
+ * on (e is EINPROGRESS then), with the address in brackets when the
+ * name was not one; sa may be NULL.
+ */
+static void
+report_failed(const struct np_opts *o, const char *port,
+    const struct sockaddr *sa, socklen_t len, int e)
+{
+	char addr[INET6_ADDRSTRLEN], ip[INET6_ADDRSTRLEN + 3];
+
+	ip[0] = '\0';
+	if (sa != NULL && strcmp(sock_ntop(sa, len, addr, sizeof(addr)),
+	    o->host) != 0)
+		snprintf(ip, sizeof(ip), " (%s)", addr);
+	if (e == EINPROGRESS)
+		warnx("connect to %s%s port %s (%s) timed out: %s "
+		    "(no answer in %g s, -w)", o->host, ip, port,
+		    proto_name(o), strerror(e), o->wait_ms / 1000.0);
+	else
+		warnx("connect to %s%s port %s (%s) failed: %s", o->host, ip,
+		    port, proto_name(o), strerror(e));
+}
+
+/*
  * Try each address of o->host in turn.  Returns a connected socket, or
- * -1 with *e the last connect error (0 when a message was printed).
+ * -1 after a message with *e the last connect error (EINTR, and no
+ * message, when a signal cut it short).
  */
 static int
 connect_any(const struct np_opts *o, int *e)
 {
-	struct addrinfo *res, *ai;
+	struct addrinfo *res, *ai, *last = NULL;
 	int fd = -1;
 
 	*e = 0;
@@ -898,6 +1035,7 @@ connect_any(const struct np_opts *o, int *e)
 		fd = sock_socket(o, ai);
 		if (fd == -1) {
 			*e = errno;
+			last = NULL;
 			continue;
 		}
 		if (client_setup(o, fd, ai->ai_family) == -1)
@@ -915,16 +1053,19 @@ connect_any(const struct np_opts *o, int *e)
 		fd = -1;
 		if (*e == EINTR)
 			break;
+		last = ai;
 		if (o->verbose > 0 && ai->ai_next != NULL)
-			warnx("connect to %s port %s (%s) failed: %s", o->host,
-			    o->port, proto_name(o), strerror(*e));
+			report_failed(o, o->port, ai->ai_addr, ai->ai_addrlen,
+			    *e);
 	}
 	if (fd != -1) {
 		/* An option or the bind failed, and said so. */
 		close(fd);
 		fd = -1;
 		*e = 0;
-	}
+	} else if (*e != 0 && *e != EINTR)
+		report_failed(o, o->port, last != NULL ? last->ai_addr : NULL,
+		    last != NULL ? last->ai_addrlen : 0, *e);
 	freeaddrinfo(res);
 	return fd;
 }
@@ -949,9 +1090,6 @@ sock_connect(const struct np_opts *o, char *bound, size_t boundlen)
 		report_connected(o, o->port);
 		return fd;
 	}
-	if (e != 0 && e != EINTR)
-		warnx("connect to %s port %s (%s) failed: %s", o->host,
-		    o->port, proto_name(o), strerror(e));
 	errno = e;
 	return -1;
 }
@@ -1033,8 +1171,9 @@ unix_connect(const struct np_opts *o, char *bound, size_t boundlen)
 	len = unix_addr(o->host, &sun);
 	if (sock_timed_connect(fd, (struct sockaddr *)&sun, len,
 	    o->wait_ms > 0 ? o->wait_ms : -1) == -1) {
+		/* nc.openbsd's words: the path, then why. */
 		if (errno != EINTR)
-			warn("connect to %s", o->host);
+			warn("%s", o->host);
 		goto fail;
 	}
 	sock_report(o, fd, AF_UNIX, PH_SOCKET | PH_CLIENT | PH_CONNECTED);
@@ -1315,6 +1454,7 @@ scan_init(struct scan *s, const struct np_opts *o, size_t first,
     size_t count, int parallel)
 {
 	struct rlimit rl;
+	char port[8];
 	size_t j;
 	int i;
 
@@ -1330,7 +1470,9 @@ scan_init(struct scan *s, const struct np_opts *o, size_t first,
 	s->nprobes = (size_t)parallel < count ? parallel : (int)count;
 	if (s->nprobes < 1)
 		s->nprobes = 1;
-	if (sock_addrinfo(o, o->host, "0", 0, &s->res) == -1)
+	/* A failed lookup names the first port, as nc.openbsd does. */
+	snprintf(port, sizeof(port), "%d", count > 0 ? s->ports[0] : 0);
+	if (sock_addrinfo(o, o->host, port, 0, &s->res) == -1)
 		return -1;
 	s->result = calloc(count > 0 ? count : 1, sizeof(*s->result));
 	s->probes = calloc(s->nprobes, sizeof(*s->probes));
@@ -1505,7 +1647,7 @@ scan_check(struct scan *s, struct probe *pr, short revents)
 		if (!pr->timed || np_deadline_ms(&pr->deadline) > 0)
 			return 0;
 		/* UDP: silence is all an open port can say. */
-		e = s->o->udp ? 0 : ETIMEDOUT;
+		e = s->o->udp ? 0 : EINPROGRESS;
 	} else if (s->o->udp) {
 		if (recv(pr->fd, &c, 1, MSG_DONTWAIT) == -1) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -1567,8 +1709,8 @@ scan_show(struct scan *s)
 			s->nopen++;
 			report_connected(o, port);
 		} else if (o->verbose > 0)
-			warnx("connect to %s port %s (%s) failed: %s", o->host,
-			    port, proto_name(o), strerror(e));
+			report_failed(o, port, s->res->ai_next == NULL ?
+			    s->res->ai_addr : NULL, s->res->ai_addrlen, e);
 		s->shown++;
 	}
 }

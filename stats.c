@@ -138,15 +138,20 @@ meter_add(struct meter *m, int dir, const void *data, size_t n)
 void
 meter_finish(struct meter *m)
 {
+	int started;
+
 	if (m == NULL)
 		return;
 	if (m->progress)
 		draw_progress(m, 1);
-	/* No connection, no transfer to sum up (a listener killed idle). */
-	if ((m->o->stats || m->o->verbose > 0) &&
-	    (m->start.tv_sec != 0 || m->start.tv_nsec != 0))
+	/*
+	 * No summary for a connection that never was: the files are open
+	 * before the connect, and a connect or a listener can fail.
+	 */
+	started = m->start.tv_sec != 0 || m->start.tv_nsec != 0;
+	if (started && (m->o->stats || m->o->verbose > 0))
 		print_stats(m);
-	if (m->o->digest)
+	if (started && m->o->digest)
 		print_digests(m);
 	if (m->hex != NULL && m->hex != stderr && fclose(m->hex) == EOF)
 		warn("%s", m->o->hex_dump);

@@ -907,7 +907,11 @@ pump_finished(struct pump *p)
 		p->wr_shut = 1;
 		if (o->shutdown_wr && p->tls != NULL)
 			ntls_close_notify(p->tls, p->net);
-		if (o->shutdown_wr && (!p->dgram || p->seqpacket))
+		/*
+		 * A datagram socket too, as nc.openbsd does: nothing goes
+		 * to the peer, but a later send fails, and scripts trace it.
+		 */
+		if (o->shutdown_wr)
 			shutdown(p->net, SHUT_WR);
 		if (o->quit_after_ms >= 0)
 			np_deadline_set(&p->quit, o->quit_after_ms);

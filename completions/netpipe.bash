@@ -7,19 +7,20 @@
 
 # Every option, short and long, in the order of the man page.
 _NETPIPE_SHORT='-4 -6 -b -C -D -d -e -F -h -I -i -k -l -M -m -N -n -O -P -p
-	-q -r -s -T -t -U -u -v -W -w -X -x -z'
+	-q -r -S -s -T -t -U -u -V -v -W -w -X -x -Z -z'
 _NETPIPE_LONG='--accept-timeout --allow --allow-file --append-output
-	--broadcast --broker --broker-block --chat --crlf --debug --deny
-	--deny-file --digest --exec --fdpass --half-close --help --hex-dump
-	--inherit-fd --interval --io --ipv4 --ipv6 --join --keep-open
-	--listen --max-conns --min-ttl --mptcp --no-stdin --numeric --output
-	--progress --proxy --proxy-dns --proxy-type --proxy-user --pty
-	--queue-size --quit-after --random-ports --rate --recv-buf
-	--recv-limit --recv-only --scan --scan-parallel --send-buf
-	--send-file --send-flags --send-only --seqpacket --sh-exec --shutdown
-	--size --sockopt --source --source-port --stats --telnet --tls
-	--tls-alpn --tls-ca --tls-cert --tls-key --tls-name --tls-noverify
-	--tls-pin --tos --ttl --udp --unix --verbose --version --wait'
+	--broadcast --broker --broker-block --chat --crlf --dccp --debug
+	--deny --deny-file --digest --exec --fdpass --half-close --help
+	--hex-dump --inherit-fd --interval --io --ipv4 --ipv6 --join
+	--keep-open --listen --max-conns --md5sig --min-ttl --mptcp
+	--no-stdin --numeric --output --progress --proxy --proxy-dns
+	--proxy-type --proxy-user --pty --queue-size --quit-after
+	--random-ports --rate --recv-buf --recv-limit --recv-only --rtable
+	--scan --scan-parallel --send-buf --send-file --send-flags
+	--send-only --seqpacket --sh-exec --shutdown --size --sockopt
+	--source --source-port --stats --telnet --tls --tls-alpn --tls-ca
+	--tls-cert --tls-key --tls-name --tls-noverify --tls-pin --tos --ttl
+	--udp --unix --verbose --version --wait'
 
 # _netpipe_value OPTION CUR: fill COMPREPLY with the values OPTION takes.
 # Returns 1 when OPTION takes no argument, so CUR is something else.
@@ -67,9 +68,10 @@ _netpipe_value()
 		    fastopen= priority= debug broadcast'
 		compopt -o nospace 2>/dev/null
 		;;
-	-I|-i|-M|-m|-O|-P|-p|-q|-s|-W|-w|-x|--accept-timeout|--allow|--deny|\
+	-I|-i|-M|-m|-O|-P|-p|-q|-s|-V|-W|-w|-x|--accept-timeout|--allow|--deny|\
 	--inherit-fd|--interval|--join|--max-conns|--min-ttl|--proxy|\
 	--proxy-user|--queue-size|--quit-after|--rate|--recv-buf|--recv-limit|\
+	--rtable|\
 	--scan-parallel|--send-buf|--size|--source|--source-port|--tls-name|\
 	--tls-pin|--ttl|--wait)
 		# A number, an address or a name: nothing to offer.

@@ -91,7 +91,7 @@ for n, line in enumerate(src, 1):
 	all=$(comp netpipe -)
 	# nc.openbsd's letters and netpipe's -e and -F: none missing.
 	assert_equal "$(printf -- '-%s\n' 4 6 b C D d e F h I i k l M m N n O P p \
-	    q r s T t U u v W w X x z | grep -vxF -f <(echo "$all"))" ""
+	    q r S s T t U u V v W w X x Z z | grep -vxF -f <(echo "$all"))" ""
 }
 
 @test "completing --io, -X, -T, --digest and --send-flags offers their keywords" {
@@ -243,4 +243,20 @@ alpine"
 	assert_success
 	[ ! -e "$comp" ]
 	[ ! -e "$root/usr/bin/netpipe" ]
+}
+
+@test "every -T keyword netpipe takes is named in netpipe.1, critical, inetcontrol and netcontrol too" {
+	local kw missing=()
+	for kw in lowdelay throughput reliability critical inetcontrol \
+	    netcontrol ef af11 af23 af43 cs0 cs7; do
+		# Taken: a scan of port 1 fails (1), a bad keyword would be 2.
+		run timeout 10 "${NP[@]}" -T "$kw" -z -w 1 127.0.0.1 1
+		[ "$status" -ne 2 ] || fail "-T $kw is refused"
+	done
+	for kw in lowdelay throughput reliability critical inetcontrol \
+	    netcontrol ef af11 af43 cs0 cs7; do
+		sed -n '/^\.It Fl T Ar keyword/,/^\.It Fl t /p' "$MAN" |
+		    grep -qE "(^\.| )Cm $kw( |$)" || missing+=("$kw")
+	done
+	assert_equal "${missing[*]}" ""
 }

@@ -280,3 +280,173 @@ print(c.recv(100).hex())
 	np_status "$pid"
 	assert_equal "$NP_STATUS" 0
 }
+
+@test "a usage error prints its line, then usage: and Try 'netpipe --help', as GNU tools do; -h keeps the full text" {
+	run -2 --separate-stderr timeout 10 "${NP[@]}" -w 80x 127.0.0.1 1 \
+	    </dev/null
+	assert_output ""
+	assert_equal "$stderr" "$(printf '%s\n' 'netpipe: -w: "80x" is invalid' \
+	    'usage: netpipe [options] destination port' \
+	    "Try 'netpipe --help' for more information.")"
+	# getopt's own complaint ends the same way.
+	run -2 --separate-stderr timeout 10 "${NP[@]}" -Q 127.0.0.1 1 </dev/null
+	assert_equal "${#stderr_lines[@]}" 3
+	assert_equal "${stderr_lines[2]}" \
+	    "Try 'netpipe --help' for more information."
+	run -0 --separate-stderr timeout 10 "${NP[@]}" -h
+	assert_line --index 0 --regexp '^usage: netpipe \[-46bCDdFhklNnrStUuvZz\] '
+	assert_line --partial -- '--md5sig'
+	((${#lines[@]} > 60))
+}
+
+# PY_BLACKHOLE: a listener whose queue is full, so a connect hangs in SYN.
+PY_BLACKHOLE='
+import time
+s.listen(0)
+fill = []
+for i in range(3):
+    f = socket.socket()
+    f.setblocking(i == 0)
+    try:
+        f.connect(("127.0.0.1", s.getsockname()[1]))
+    except BlockingIOError:
+        pass
+    fill.append(f)
+print("full", flush=True)
+time.sleep(30)
+'
+
+@test "refused, timed out, a missing Unix path and a source address we lack keep nc.openbsd's words" {
+	local want
+	np_closed_port
+	want=$(np_nc_words -v 127.0.0.1 "$CLOSED_PORT")
+	assert_equal "$want" \
+	    "connect to 127.0.0.1 port $CLOSED_PORT (tcp) failed: Connection refused"
+	np_fails 1 "netpipe: $want" 127.0.0.1 "$CLOSED_PORT"
+
+	np_python_listen STREAM "$PY_BLACKHOLE"
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^full$'
+	want=$(np_nc_words -v -w 1 127.0.0.1 "$PY_PORT")
+	assert_equal "$want" \
+	    "connect to 127.0.0.1 port $PY_PORT (tcp) timed out: Operation now in progress"
+	np_fails 1 "netpipe: $want (no answer in 1 s, -w)" -w 1 127.0.0.1 "$PY_PORT"
+
+	want=$(np_nc_words -U "$BATS_TEST_TMPDIR/missing.sock")
+	assert_equal "$want" "$BATS_TEST_TMPDIR/missing.sock: No such file or directory"
+	np_fails 1 "netpipe: $want" -U "$BATS_TEST_TMPDIR/missing.sock"
+
+	# 192.0.2.1 (TEST-NET-1) is no address of this host.
+	want=$(np_nc_words -s 192.0.2.1 127.0.0.1 "$CLOSED_PORT")
+	assert_equal "$want" "bind failed: Cannot assign requested address"
+	np_fails 1 "netpipe: $want (192.0.2.1 port 0)" \
+	    -s 192.0.2.1 127.0.0.1 "$CLOSED_PORT"
+}
+
+@test "a connect to a name names its address too, as nc.openbsd does" {
+	local want
+	np_closed_port
+	want=$(np_nc_words -v -4 localhost "$CLOSED_PORT")
+	assert_equal "$want" \
+	    "connect to localhost (127.0.0.1) port $CLOSED_PORT (tcp) failed: Connection refused"
+	np_fails 1 "netpipe: $want" -4 localhost "$CLOSED_PORT"
+}
+
+@test "a name that does not resolve keeps nc.openbsd's getaddrinfo words, for a client, a listener, -s and -z" {
+	local want
+	# -n makes a name fail without any lookup: no query leaves the host.
+	want=$(np_nc_words -n localhost 9)
+	assert_equal "$want" \
+	    'getaddrinfo for host "localhost" port 9: Name or service not known'
+	np_fails 1 "netpipe: $want" -n localhost 9
+
+	want=$(np_nc_words -z -n localhost 80)
+	assert_equal "$want" \
+	    'getaddrinfo for host "localhost" port 80: Name or service not known'
+	np_fails 1 "netpipe: $want" -z -n localhost 80
+	np_fails 1 "netpipe: $want" -z -n localhost 80-82,90
+
+	want=$(np_nc_words -l -n localhost 9)
+	assert_equal "$want" 'getaddrinfo: Name or service not known'
+	np_fails 1 "netpipe: $want (host \"localhost\" port 9)" -l -n localhost 9
+
+}
+
+# no_dns CMD...: run CMD in a network and mount namespace of its own,
+# whose resolv.conf names 127.0.0.1, where nothing answers: a lookup
+# fails there, and no query can leave the machine.
+no_dns() {
+	local conf=$BATS_TEST_TMPDIR/resolv.conf
+	echo "nameserver 127.0.0.1" >"$conf"
+	unshare -mn sh -c 'mount --bind "$1" /etc/resolv.conf &&
+	    ip link set lo up && shift && exec "$@"' sh "$conf" "$@"
+}
+
+@test "a -s name that does not resolve keeps nc.openbsd's getaddrinfo words (in a namespace without DNS)" {
+	local want
+	no_dns true 2>/dev/null || skip "cannot make a namespace here (unshare -mn)"
+	want=$(no_dns nc.openbsd -s nosuch.invalid 127.0.0.1 9 2>&1 |
+	    sed 's/^nc\.openbsd: //')
+	[[ $want == "getaddrinfo: "* ]] || fail "nc.openbsd said: $want"
+	run -1 --separate-stderr no_dns timeout 10 "${NP[@]}" \
+	    -s nosuch.invalid 127.0.0.1 9 </dev/null
+	assert_equal "$stderr" \
+	    "netpipe: $want (host \"nosuch.invalid\" port 0)"
+}
+
+@test "netpipe -z no-such-host 80 names port 80, as nc.openbsd does (in a namespace without DNS)" {
+	local want
+	no_dns true 2>/dev/null || skip "cannot make a namespace here (unshare -mn)"
+	want=$(no_dns nc.openbsd -z no-such-host 80 2>&1 |
+	    sed 's/^nc\.openbsd: //')
+	[[ $want == 'getaddrinfo for host "no-such-host" port 80: '* ]] ||
+	    fail "nc.openbsd said: $want"
+	run -1 --separate-stderr no_dns timeout 10 "${NP[@]}" \
+	    -z no-such-host 80 </dev/null
+	assert_equal "$stderr" "netpipe: $want"
+}
+
+@test "a missing --send-file, an --output or --hex-dump that cannot be made, or a missing TLS file: exit 1, and nobody is connected to" {
+	local log=$BATS_TEST_TMPDIR/hold.log d=$BATS_TEST_TMPDIR
+	np_hold_ports o
+	np_fails 1 "netpipe: $d/fiel: No such file or directory" \
+	    --send-file "$d/fiel" 127.0.0.1 "$HOLD_PORT"
+	np_fails 1 "netpipe: $d/no/out: No such file or directory" \
+	    --output "$d/no/out" 127.0.0.1 "$HOLD_PORT"
+	np_fails 1 "netpipe: $d/no/hex: No such file or directory" \
+	    --hex-dump "$d/no/hex" 127.0.0.1 "$HOLD_PORT"
+	np_fails 1 "netpipe: $d/fiel: No such file or directory" \
+	    --send-file "$d/fiel" -x "127.0.0.1:$HOLD_PORT" 127.0.0.1 80
+	np_fails 1 "netpipe: --tls-ca: $d/ca.pem: No such file or directory" \
+	    --tls --tls-ca "$d/ca.pem" 127.0.0.1 "$HOLD_PORT"
+	# One connection of our own: the holder logs accepts in order, so
+	# once it shows, any earlier one would have shown before it.
+	timeout 10 nc.openbsd -z 127.0.0.1 "$HOLD_PORT"
+	np_wait_for "$log" '^accept '
+	assert_equal "$(grep -c '^accept ' "$log")" 1
+}
+
+@test "a listener whose --output, --hex-dump or --allow-file cannot be opened exits 1 before it listens" {
+	local d=$BATS_TEST_TMPDIR
+	np_fails 1 "netpipe: $d/no/out: No such file or directory" \
+	    -v -l --output "$d/no/out" 127.0.0.1 0
+	assert_equal "${#stderr_lines[@]}" 1
+	np_fails 1 "netpipe: $d/no/hex: No such file or directory" \
+	    -v -l --hex-dump "$d/no/hex" 127.0.0.1 0
+	assert_equal "${#stderr_lines[@]}" 1
+	np_fails 1 "netpipe: --allow-file: $d/acl: No such file or directory" \
+	    -v -l --allow-file "$d/acl" 127.0.0.1 0
+	assert_equal "${#stderr_lines[@]}" 1
+	np_fails 1 "netpipe: $d/no/out: No such file or directory" \
+	    -v -l -u --output "$d/no/out" 127.0.0.1 0
+	assert_equal "${#stderr_lines[@]}" 1
+}
+
+@test "-F with --send-file, --output or --hex-dump is a usage error: the file would never be used" {
+	np_fails 2 'netpipe: -F and --send-file cannot be used together' \
+	    -F --send-file /etc/hostname 127.0.0.1 1
+	np_fails 2 'netpipe: -F and --output cannot be used together' \
+	    -F --output "$BATS_TEST_TMPDIR/out" 127.0.0.1 1
+	np_fails 2 'netpipe: -F and --hex-dump cannot be used together' \
+	    -F --hex-dump "$BATS_TEST_TMPDIR/hex" 127.0.0.1 1
+	[ ! -e "$BATS_TEST_TMPDIR/out" ] && [ ! -e "$BATS_TEST_TMPDIR/hex" ]
+}

@@ -448,17 +448,32 @@ threading.Event().wait(60)
 
 # np_fails STATUS MESSAGE ARGS...: run netpipe ARGS (stdin /dev/null) and
 # assert exit STATUS, MESSAGE as the first line of stderr, nothing on
-# stdout and, for a usage error (2), the usage text on the next line.
+# stdout and, for a usage error (2), exactly the two lines of the short
+# usage after it, as GNU tools print them.
 np_fails() {
 	local want=$1 msg=$2
 	shift 2
 	run -"$want" --separate-stderr timeout 10 "${NP[@]}" "$@" </dev/null
 	assert_equal "${stderr_lines[0]-}" "$msg"
 	assert_equal "$output" ""
-	if [ "$want" = 2 ] && [[ ${stderr_lines[1]-} != "usage: netpipe"* ]]
-	then
-		fail "no usage line after the message: ${stderr_lines[1]-}"
+	if [ "$want" = 2 ]; then
+		assert_equal "${stderr_lines[1]-}" \
+		    "usage: netpipe [options] destination port"
+		assert_equal "${stderr_lines[2]-}" \
+		    "Try 'netpipe --help' for more information."
+		assert_equal "${#stderr_lines[@]}" 3
 	fi
+}
+
+# np_nc_words ARGS...: what nc.openbsd prints on stderr for ARGS (stdin
+# /dev/null), its "nc.openbsd: " prefix taken off; NP_NC_RC gets its exit
+# status.  netpipe keeps these words after its own prefix.
+np_nc_words() {
+	local err=$BATS_TEST_TMPDIR/nc.words
+	NP_NC_RC=0
+	timeout 10 nc.openbsd "$@" </dev/null >/dev/null 2>"$err" ||
+	    NP_NC_RC=$?
+	sed 's/^nc\.openbsd: //' "$err"
 }
 
 # np_hex STRING: the bytes of `printf %b STRING`, as lowercase hex.

@@ -444,7 +444,7 @@ while True:
 	run --separate-stderr timeout 10 "${NP[@]}" -w 1 -d 127.0.0.1 "$NP_PORT"
 	assert_failure 1
 	assert_equal "${stderr_lines[0]}" \
-	    "netpipe: connect to 127.0.0.1 port $NP_PORT (tcp) failed: Connection timed out"
+	    "netpipe: connect to 127.0.0.1 port $NP_PORT (tcp) timed out: Operation now in progress (no answer in 1 s, -w)"
 	run --separate-stderr timeout 10 "${NP[@]}" --ttl 255 -N 127.0.0.1 \
 	    "$NP_PORT" <<<"high ttl"
 	assert_success
@@ -568,4 +568,168 @@ c.close()
 	assert_equal "$NP_STATUS" 0
 	np_wait_for "$BATS_TEST_TMPDIR/py.out" '.'
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "$(np_hex 'late\n')"
+}
+
+@test "-p afs3-bos -u works as -u -p afs3-bos does: a service name is looked up once -u is known" {
+	# afs3-bos is 7007/udp only.  A fixed port, so in a network
+	# namespace of the test's own, where no other test can hold it.
+	getent services afs3-bos/udp >/dev/null || skip "no afs3-bos/udp"
+	! getent services afs3-bos/tcp >/dev/null || skip "afs3-bos/tcp exists"
+	unshare -n true 2>/dev/null || skip "cannot make a namespace here"
+	cat >"$BATS_TEST_TMPDIR/ns.sh" <<'SH'
+dir=$1
+shift
+ip link set lo up || exit 1
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+open(sys.argv[1] + "/ns.port", "w").write(str(s.getsockname()[1]))
+for i in range(2):
+    d, peer = s.recvfrom(100)
+    print(peer[1], d.decode().strip(), flush=True)
+' "$dir" >"$dir/ns.out" &
+for i in $(seq 500); do
+	[ -s "$dir/ns.port" ] && break
+	sleep 0.02
+done
+port=$(cat "$dir/ns.port")
+echo before | timeout 10 "$@" -p afs3-bos -u -q 0 127.0.0.1 "$port" || exit 2
+echo after | timeout 10 "$@" -u -p afs3-bos -q 0 127.0.0.1 "$port" || exit 3
+wait
+cat "$dir/ns.out"
+SH
+	run -0 --separate-stderr timeout 30 unshare -n bash \
+	    "$BATS_TEST_TMPDIR/ns.sh" "$BATS_TEST_TMPDIR" "${NP[@]}"
+	assert_equal "$output" "$(printf '7007 before\n7007 after')"
+}
+
+@test "-S signs with TCP_MD5SIG: netpipe -S on both sides carry data; a peer without the key cannot connect" {
+	export NETPIPE_MD5SIG_KEY=s3cret
+	np_listen_exec -S 127.0.0.1 0
+	run -1 --separate-stderr env -u NETPIPE_MD5SIG_KEY timeout 10 \
+	    "${NP[@]}" -w 1 -d 127.0.0.1 "$NP_PORT"
+	assert_equal "$stderr" \
+	    "netpipe: connect to 127.0.0.1 port $NP_PORT (tcp) timed out: Operation now in progress (no answer in 1 s, -w)"
+	run -1 --separate-stderr env NETPIPE_MD5SIG_KEY=other timeout 10 \
+	    "${NP[@]}" -S -w 1 -d 127.0.0.1 "$NP_PORT"
+	[[ $stderr == *"timed out"* ]]
+	run -0 timeout 10 "${NP[@]}" --md5sig -N 127.0.0.1 "$NP_PORT" <<<signed
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" signed
+}
+
+# md5_py: python3 code that gives socket s the TCP_MD5SIG key in $KEY for
+# any IPv4 peer: struct tcp_md5sig of <linux/tcp.h> with the prefix flag
+# and a prefix of 0, through TCP_MD5SIG_EXT (32).
+md5_py='
+import os, struct
+def md5sig(s, key):
+    addr = struct.pack("=H", socket.AF_INET).ljust(128, b"\0")
+    s.setsockopt(socket.IPPROTO_TCP, 32,
+        addr + struct.pack("=BBHI", 1, 0, len(key), 0) + key.ljust(80, b"\0"))
+md5sig(s, os.environb[b"KEY"])
+'
+
+@test "-S reaches a python3 listener that holds the same TCP_MD5SIG key, and is reached by a python3 client" {
+	KEY=k3y np_python_listen STREAM "$md5_py
+c, _ = s.accept()
+print(c.recv(100).decode(), end='', flush=True)
+"
+	run -0 env NETPIPE_MD5SIG_KEY=k3y timeout 10 "${NP[@]}" -S -N \
+	    127.0.0.1 "$PY_PORT" <<<"to python"
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^to python$'
+	NETPIPE_MD5SIG_KEY=k3y np_listen_exec -S 127.0.0.1 0
+	run -0 env KEY=k3y timeout 10 python3 -c "
+import socket, sys
+s = socket.socket()
+$md5_py
+s.connect(('127.0.0.1', int(sys.argv[1])))
+s.sendall(b'from python\n')
+s.close()" "$NP_PORT"
+	np_status "$NP_PID"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "from python"
+}
+
+@test "-S without a key exits 1 naming NETPIPE_MD5SIG_KEY; with -u or -U it is a usage error" {
+	# setsid: no controlling terminal to ask on.
+	run -1 --separate-stderr env -u NETPIPE_MD5SIG_KEY setsid -w \
+	    timeout 10 "${NP[@]}" -S 127.0.0.1 1 </dev/null
+	assert_equal "$stderr" \
+	    "netpipe: -S: no key: set NETPIPE_MD5SIG_KEY or run on a terminal"
+	run -1 --separate-stderr env NETPIPE_MD5SIG_KEY= \
+	    timeout 10 "${NP[@]}" -S 127.0.0.1 1 </dev/null
+	assert_equal "$stderr" "netpipe: -S: the key must be 1 to 80 bytes"
+	np_fails 2 'netpipe: -S and -u cannot be used together' -S -u 127.0.0.1 1
+	np_fails 2 'netpipe: -S and -U cannot be used together' -S -U /x
+}
+
+@test "-V 0 is the main table; another routing table exits 1 saying Linux has none; -V x is a usage error" {
+	np_python_listen STREAM 's.accept()'
+	run -0 --separate-stderr timeout 10 "${NP[@]}" -V 0 -z 127.0.0.1 \
+	    "$PY_PORT"
+	np_fails 1 'netpipe: -V 1: Linux has no routing tables for sockets (rtable); only 0, the main table, is there' \
+	    --rtable 1 127.0.0.1 "$PY_PORT"
+	np_fails 2 'netpipe: -V: "x" is invalid' -V x 127.0.0.1 1
+	np_fails 2 'netpipe: -V: "256" is too large' -V 256 127.0.0.1 1
+}
+
+@test "-Z is accepted, and where the kernel has no DCCP exits 1 saying so, before any socket" {
+	if python3 -c '
+import socket
+socket.socket(socket.AF_INET, 6, 33)' 2>/dev/null; then
+		skip "this kernel has DCCP"
+	fi
+	np_hold_ports o
+	np_fails 1 'netpipe: -Z: this kernel has no DCCP: socket: Socket type not supported' \
+	    -Z 127.0.0.1 "$HOLD_PORT"
+	np_fails 1 'netpipe: -Z: this kernel has no DCCP: socket: Socket type not supported' \
+	    --dccp -l 127.0.0.1 0
+	np_fails 2 'netpipe: -Z and -u cannot be used together' -Z -u 127.0.0.1 1
+	timeout 10 nc.openbsd -z 127.0.0.1 "$HOLD_PORT"
+	np_wait_for "$BATS_TEST_TMPDIR/hold.log" '^accept '
+	assert_equal "$(grep -c '^accept ' "$BATS_TEST_TMPDIR/hold.log")" 1
+}
+
+@test "every letter nc.openbsd -h lists is a letter netpipe takes" {
+	local nc np
+	nc=$(nc.openbsd -h 2>&1 | sed -nE 's/^\t+-([[:alnum:]]).*/\1/p' | sort)
+	np=$("${NP[@]}" -h | sed -nE 's/^  -([[:alnum:]]),.*/\1/p' | sort)
+	[ -n "$nc" ]
+	assert_equal "$(comm -23 <(echo "$nc") <(echo "$np"))" ""
+}
+
+@test "-S talks to nc.openbsd -S, which reads the same key from its terminal; without -S nc.openbsd is out of reach" {
+	local d=$BATS_TEST_TMPDIR
+	# nc.openbsd asks for the key on /dev/tty only: give it a pty.
+	python3 -c '
+import os, pty, select, sys, time
+d, key = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("sh", ["sh", "-c", "exec nc.openbsd -S -d -v -l 127.0.0.1 0 " +
+        ">\"$0/nc.out\" 2>\"$0/nc.err\"", d])
+seen, end = b"", time.monotonic() + 10
+while b"password" not in seen.lower() and time.monotonic() < end:
+    if select.select([fd], [], [], 0.5)[0]:
+        seen += os.read(fd, 100)
+os.write(fd, key.encode() + b"\n")
+while True:
+    try:
+        if not os.read(fd, 100):
+            break
+    except OSError:
+        break
+print("exit", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+' "$d" "nc-key" >"$d/pty.out" 3>&- &
+	np_track $!
+	np_wait_for "$d/nc.err" '^Listening on '
+	port=$(awk '/^Listening on/ { print $NF }' "$d/nc.err")
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -w 1 -d 127.0.0.1 "$port"
+	[[ $stderr == *"timed out"* ]]
+	run -0 env NETPIPE_MD5SIG_KEY=nc-key timeout 10 "${NP[@]}" -S -N \
+	    127.0.0.1 "$port" <<<"signed for nc"
+	np_wait_for "$d/pty.out" '^exit 0$'
+	assert_equal "$(cat "$d/nc.out")" "signed for nc"
 }

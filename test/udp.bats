@@ -502,3 +502,31 @@ print("exit", p.wait(timeout=10))
 	assert_output "$(printf '%s\n' "b'one'" "b'two\\x00'" "b'three'" \
 	    "b'four'" 'exit 0')"
 }
+
+# shutdown_traced CMD...: run CMD under strace with stdin "over\n" and print
+# the shutdown(2) calls it made, descriptors decoded (-yy).
+shutdown_traced() {
+	local trace=$BATS_TEST_TMPDIR/shutdown.trace
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    timeout 10 strace -f -qq -yy -e signal=none -e trace=shutdown \
+	    -o "$trace" "$@" <<<over >/dev/null 2>&1 || return 1
+	sed -E 's/^[0-9]+ +//' "$trace"
+}
+
+@test "-N on a UDP client calls shutdown(SHUT_WR) at input EOF, as nc.openbsd does" {
+	strace -qq -o /dev/null true 2>/dev/null ||
+	    skip "strace cannot trace here (ptrace is not permitted)"
+	np_python_listen DGRAM '
+while True:
+    print(s.recv(65536).hex(), flush=True)
+'
+	local re='^shutdown\([0-9]+<UDP:\[127\.0\.0\.1:[0-9]+->127\.0\.0\.1:'$PY_PORT'\]>, SHUT_WR\) = 0$'
+	run -0 shutdown_traced nc.openbsd -N -u -w 1 127.0.0.1 "$PY_PORT"
+	assert_line --regexp "$re"
+	run -0 shutdown_traced "${NP[@]}" -N -u -w 1 127.0.0.1 "$PY_PORT"
+	assert_line --regexp "$re"
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" "^$(np_hex 'over\n')$" 10 2
+	# Without -N there is no shutdown, in either.
+	run -0 shutdown_traced "${NP[@]}" -u -w 1 127.0.0.1 "$PY_PORT"
+	refute_output --partial 'shutdown('
+}

@@ -330,20 +330,16 @@ s.listen(1)" "$sock"
 	[ ! -e "$cli" ]
 }
 
-@test "-uU client removes its temporary socket path on exit" {
+@test "-uU client binds an autobound abstract name, as the man page says, and leaves no file" {
 	local sock=$BATS_TEST_TMPDIR/d.sock peer
 	np_python_unix DGRAM "$sock" "$PY_DGRAM_BYE"
 	run -0 timeout 10 "${NP[@]}" -u -U -W 1 "$sock" < <(echo hi)
 	assert_output bye
 	np_wait_for "$BATS_TEST_TMPDIR/py.out" .
 	peer=$(cat "$BATS_TEST_TMPDIR/py.out")
-	# A path in the file system must be gone; an autobound abstract
-	# address (printed as bytes) leaves nothing behind by itself.
-	if [[ $peer == /* ]]; then
-		[ ! -e "$peer" ]
-	else
-		[[ $peer == "b'\\x00"* ]]
-	fi
+	# The man page says what it is: an autobound abstract name, five
+	# hex digits after the NUL (python3 prints it as bytes); no file.
+	[[ $peer =~ ^b\'\\x00[0-9a-f]{5}\'$ ]] || fail "peer address: $peer"
 }
 
 @test "-U client to a path nobody listens on fails (exit 1)" {
@@ -351,4 +347,88 @@ s.listen(1)" "$sock"
 	    "$BATS_TEST_TMPDIR/missing.sock" </dev/null
 	[[ $stderr == "netpipe: "*"No such file or directory" ]]
 	assert_output ""
+}
+
+# long_abstract N: "@" and N characters; 107 fill the whole of sun_path.
+long_abstract() {
+	local n=$1
+	printf '@np%s-' "$$"
+	printf 'x%.0s' $(seq $((n - 3 - ${#$})))
+}
+
+@test "-lU @name of 107 characters, filling sun_path without a NUL, listens; nc.openbsd and -U reach it" {
+	local name
+	name=$(long_abstract 107)
+	[ "${#name}" = 108 ]
+	np_listen_exec -U "$name"
+	assert_equal "$(head -n 1 "$BATS_TEST_TMPDIR/listen.err")" \
+	    "Listening on $name"
+	# python3 sees the full 107 bytes after the NUL, no more, no less.
+	run -0 timeout 10 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect("\0" + sys.argv[1][1:])
+print(len(s.getpeername()))
+s.close()' "$name"
+	assert_output 108
+	np_status "$NP_PID"
+	np_listen_exec -U "$name"
+	echo "via nc" | timeout 10 nc.openbsd -N -U "$name"
+	np_status "$NP_PID"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "via nc"
+	np_listen_exec -U "$name"
+	echo "via netpipe" | timeout 10 "${NP[@]}" -N -U "$name"
+	np_status "$NP_PID"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "via netpipe"
+	# One more character cannot fit.
+	run -2 --separate-stderr timeout 10 "${NP[@]}" -lU "${name}y" </dev/null
+	assert_equal "${stderr_lines[0]}" "netpipe: ${name}y: path is too long"
+}
+
+@test "-uU -s @name of 107 characters binds the client there; the peer sees all of it" {
+	local sock=$BATS_TEST_TMPDIR/d.sock name
+	name=$(long_abstract 107)
+	np_python_unix DGRAM "$sock" '
+d, peer = s.recvfrom(65536)
+print(peer.decode() if isinstance(peer, bytes) else peer, flush=True)
+s.sendto(b"bye\n", peer)
+'
+	run -0 timeout 10 "${NP[@]}" -u -U -s "$name" -W 1 "$sock" < <(echo hi)
+	assert_output bye
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" .
+	assert_equal "$(tr '\0' @ <"$BATS_TEST_TMPDIR/py.out")" "$name"
+	# A -luU -v listener prints all 107 characters of the sender's name,
+	# and answers it there (the client waits for that answer).
+	echo reply >"$BATS_TEST_TMPDIR/reply"
+	NP_IN=$BATS_TEST_TMPDIR/reply np_listen_exec -u -U \
+	    "$BATS_TEST_TMPDIR/l.sock"
+	run -0 timeout 10 "${NP[@]}" -u -U -s "$name" -W 1 \
+	    "$BATS_TEST_TMPDIR/l.sock" <<<hi
+	assert_output reply
+	assert_equal "$(sed -n 2p "$BATS_TEST_TMPDIR/listen.err")" \
+	    "Connection received on $name"
+}
+
+@test "-lU -s PATH listens on PATH, as nc.openbsd takes it; a path given twice is a usage error" {
+	local sock=$BATS_TEST_TMPDIR/s.sock
+	np_listen_exec -U -s "$sock"
+	assert_equal "$(head -n 1 "$BATS_TEST_TMPDIR/listen.err")" \
+	    "Listening on $sock"
+	echo "to -s" | timeout 10 nc.openbsd -N -U "$sock"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "to -s"
+	[ ! -e "$sock" ]
+	np_fails 2 "netpipe: -s $sock and $sock.2: give the socket path once" \
+	    -lU -s "$sock" "$sock.2"
+	[ ! -e "$sock" ] && [ ! -e "$sock.2" ]
+}
+
+@test "-luU -s PATH binds the datagram listener at PATH" {
+	local sock=$BATS_TEST_TMPDIR/s.sock
+	np_listen_exec -u -U -s "$sock" -W 1
+	printf 'dgram' | timeout 10 socat -u - "UNIX-SENDTO:$sock"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" dgram
 }
