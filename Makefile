@@ -23,7 +23,7 @@ NP_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) 
 	-DNP_TLS_SONAME='"$(TLS_SONAME)"'
 NP_LIBS = $(BSD_LIBS) -lmd -ldl -pthread
 
-SRCS = filter.c netpipe.c options.c proxy.c sock.c session.c stats.c tls.c transfer.c \
+SRCS = filter.c loop.c netpipe.c options.c proxy.c sock.c session.c stats.c tls.c transfer.c \
 	acl.c broker.c exec.c pty.c writer.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
@@ -54,6 +54,7 @@ acl.o: acl.c netpipe.h Makefile
 broker.o: broker.c netpipe.h Makefile
 exec.o: exec.c netpipe.h Makefile
 filter.o: filter.c netpipe.h Makefile
+loop.o: loop.c netpipe.h Makefile
 netpipe.o: netpipe.c netpipe.h Makefile
 options.o: options.c netpipe.h Makefile
 proxy.o: proxy.c netpipe.h Makefile

@@ -11,19 +11,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "netpipe.h"
-
-/*
- * The signal that asked us to stop, or 0, and the read end of a pipe the
- * handler writes to, so that every poll wakes up: the only global state.
- */
-volatile sig_atomic_t np_signal;
-int np_sigfd = -1;
-static int sigfd_w = -1;
 
 static const struct {
 	enum np_mode	 mode;
@@ -34,21 +24,8 @@ static const struct {
 	{ MODE_SCAN,	session_scan },
 };
 
-static void	 on_signal(int);
 static void	 fix_stdio(void);
 static void	 signals_init(void);
-
-static void
-on_signal(int sig)
-{
-	int saved = errno;
-
-	np_signal = sig;
-	if (write(sigfd_w, "", 1) == -1) {
-		/* Full already: one byte is all it takes to wake poll. */
-	}
-	errno = saved;
-}
 
 /*
  * A closed fd 0, 1 or 2 would be handed to the first socket, and then
@@ -69,59 +46,18 @@ fix_stdio(void)
 }
 
 /*
- * No SA_RESTART: a signal must interrupt a blocking write or poll, so
- * that every loop sees np_signal promptly and exits through its cleanup.
+ * The loop's signals (loop.c), then the ones nobody handles: a write to
+ * a closed pipe or socket fails with EPIPE instead of killing us, and
+ * past a file-size limit (ulimit -f) a write fails with EFBIG, so the
+ * user reads "stdout: File too large", whichever thread wrote.
  */
 static void
 signals_init(void)
 {
-	struct sigaction sa;
-	int fds[2];
-
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == -1)
+	if (loop_signals() == -1)
 		err(NP_EXIT_FAIL, "pipe");
-	np_sigfd = fds[0];
-	sigfd_w = fds[1];
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	/*
-	 * Past a file-size limit (ulimit -f) a write fails with EFBIG and
-	 * the user reads "stdout: File too large", whichever thread wrote.
-	 */
 	signal(SIGXFSZ, SIG_IGN);
-}
-
-/* Set *ts to ms milliseconds from now on the monotonic clock. */
-void
-np_deadline_set(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-/* Milliseconds left until *ts, rounded up; 0 once it has passed. */
-int
-np_deadline_ms(const struct timespec *ts)
-{
-	struct timespec now;
-	long long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(ts->tv_sec - now.tv_sec) * 1000 +
-	    (ts->tv_nsec - now.tv_nsec + 999999) / 1000000;
-	if (ms < 0)
-		return 0;
-	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
 /* Linux has no pledge(2); this keeps its place until seccomp lands. */

@@ -324,10 +324,35 @@ int	 ntls_close_step(struct tls *, short *);
 void	 ntls_close_notify(struct tls *, int);
 void	 ntls_free(struct tls *);
 
-/* netpipe.c */
+/*
+ * loop.c: the event loop (redis ae.c on poll(2)), the signal flag and
+ * its self-pipe, and the monotonic deadline helpers.  A file procedure
+ * gets the events that fired: LOOP_READ, LOOP_WRITE, and LOOP_HUP or
+ * LOOP_ERR whatever the interest.  A timer procedure returns the next
+ * delay in ms, or LOOP_NOMORE.
+ */
+#define LOOP_READ	0x01
+#define LOOP_WRITE	0x02
+#define LOOP_HUP	0x04
+#define LOOP_ERR	0x08
+#define LOOP_NOMORE	(-1)
+struct loop;
 extern volatile sig_atomic_t np_signal;
 extern int np_sigfd;
+int	 loop_signals(void);
 int	 np_deadline_ms(const struct timespec *);
 void	 np_deadline_set(struct timespec *, int);
+struct loop	*loop_new(void);
+void	 loop_free(struct loop *);
+int	 loop_fd(struct loop *, int, int,
+	    void (*)(struct loop *, int, int, void *), void *);
+int	 loop_fd_mask(struct loop *, int, int);
+void	 loop_fd_del(struct loop *, int);
+long long loop_timer(struct loop *, int,
+	    int (*)(struct loop *, long long, void *), void *);
+void	 loop_timer_del(struct loop *, long long);
+int	 loop_once(struct loop *);
+void	 loop_stop(struct loop *);
+int	 loop_run(struct loop *);
 
 #endif /* NETPIPE_H */
