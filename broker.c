@@ -43,6 +43,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,12 @@
 #define CHAT_LINE	1024
 #define CHAT_NICK	32
 #define CHAT_OBUF	(16 * 1024)
+/*
+ * The most one chat line puts in a queue: "<nick> ", its text with every
+ * control byte shown as two ("^M"), and '\n'.  An announcement is
+ * shorter.  A chat queue holds at least this much, so a line can go.
+ */
+#define CHAT_OUT_MAX	(CHAT_NICK + 4 + 2 * CHAT_LINE)
 
 enum hub_mode { HUB_FAN, HUB_BROKER, HUB_CHAT };
 
@@ -114,8 +121,14 @@ struct peer {
 	char		 name[NP_PEER_NAMELEN];
 	char		 nick[CHAT_NICK + 1];
 	struct queue	 out;
+	/*
+	 * --broker-block: what was read from it but had no room yet in the
+	 * queues it goes to.  It is not read again until this is gone.
+	 */
+	struct queue	 pend;
 	unsigned char	*line;	/* chat: a line not yet ended */
 	size_t		 linelen;
+	int		 cut;	/* chat: the last piece was cut at CHAT_LINE */
 };
 
 struct hub {
@@ -189,19 +202,25 @@ static ssize_t	 peer_out(struct hub *, struct peer *, const void *,
 static void	 peer_send(struct hub *, struct peer *, const void *,
 		    size_t);
 static void	 peer_read(struct hub *, void *);
+static size_t	 peer_deliver(struct hub *, struct peer *, const void *,
+		    size_t);
+static size_t	 hub_room(const struct hub *, const struct peer *);
+static int	 peer_full(const struct hub *, const struct peer *);
+static void	 hub_backlog(struct hub *);
 static void	 peer_write(struct hub *, void *);
 static void	 relay(struct hub *, struct peer *, const void *, size_t);
 static void	 fan_stdin(struct hub *, void *);
 static void	 fan_stdout(struct hub *, void *);
-static void	 announce(struct hub *, struct peer *, struct peer *,
+static size_t	 announce(struct hub *, struct peer *, struct peer *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
-static void	 chat_input(struct hub *, struct peer *,
+static size_t	 chat_input(struct hub *, struct peer *,
 		    const unsigned char *, size_t);
-static void	 chat_line(struct hub *, struct peer *,
+static size_t	 chat_line(struct hub *, struct peer *,
 		    const unsigned char *, size_t);
-static void	 chat_flush(struct hub *, struct peer *);
+static size_t	 chat_text(unsigned char *, const char *, size_t);
+static size_t	 chat_flush(struct hub *, struct peer *);
 static void	 chat_batch(struct hub *, struct peer *);
-static void	 chat_nick(struct hub *, struct peer *, const char *,
+static size_t	 chat_nick(struct hub *, struct peer *, const char *,
 		    size_t);
 static int	 chat_reserved(const char *, size_t);
 static const char *chat_nick_bad(const struct hub *, const char *, size_t);
@@ -337,7 +356,7 @@ hub_register(struct hub *h)
 	    (h->o->keep_open || h->mode != HUB_FAN || !h->accepted))
 		ev_add(h, h->lfd, POLLIN, 0, hub_accept, NULL, h);
 	for (i = 0; i < h->npeers; i++)
-		if (queue_len(&h->peers[i]->out) >= h->qmax) {
+		if (peer_full(h, h->peers[i])) {
 			full++;
 			fullpeer = i;
 		}
@@ -350,9 +369,17 @@ hub_register(struct hub *h)
 	for (i = 0; i < h->npeers; i++) {
 		if (h->mode == HUB_FAN)
 			reading = queue_len(&h->outq) < h->qmax;
+		else if (h->drop)
+			reading = 1;
 		else
-			reading = h->drop || full == 0 ||
-			    (full == 1 && fullpeer == i);
+			/*
+			 * A broker peer that alone is full may still send to
+			 * the others; a chat peer's own queue takes the
+			 * answers to what it sends, so a full one is not read.
+			 */
+			reading = queue_len(&h->peers[i]->pend) == 0 &&
+			    (full == 0 || (h->mode == HUB_BROKER &&
+			    full == 1 && fullpeer == i));
 		/*
 		 * For -w: a peer that is not read, or not sent stdin, because
 		 * another is full is silent by the hub's doing, not its own.
@@ -629,6 +656,7 @@ peer_close(struct peer *p, int notify)
 	ntls_free(p->tls);
 	close(p->fd);
 	free(p->out.data);
+	free(p->pend.data);
 	free(p->line);
 	free(p);
 }
@@ -769,7 +797,15 @@ peer_send(struct hub *h, struct peer *p, const void *data, size_t n)
 	}
 	if (n == 0)
 		return;
-	if (h->drop && queue_len(&p->out) + n > h->qmax) {
+	if (queue_len(&p->out) + n > h->qmax) {
+		/*
+		 * Blocking, data is read only when it has room (hub_register,
+		 * peer_deliver): what gets here is an announcement of a join
+		 * or a leave, or the last words of a peer that left, and the
+		 * bound matters more.
+		 */
+		if (!h->drop)
+			return;
 		warnx("%s: output queue full (%zu bytes), peer dropped",
 		    p->name, h->qmax);
 		peer_kill(h, p, NULL);
@@ -820,6 +856,7 @@ peer_read(struct hub *h, void *arg)
 	struct peer *p = arg;
 	const char *why = NULL;
 	ssize_t n;
+	size_t k;
 
 	if (p->tls != NULL) {
 		n = ntls_peer_io(p->tls, 0, h->rbuf, h->readsz, &p->rwait,
@@ -836,25 +873,109 @@ peer_read(struct hub *h, void *arg)
 		return;
 	}
 	peer_touch(h, p);
-	if (h->mode == HUB_BROKER)
-		relay(h, p, h->rbuf, n);
-	else if (h->mode == HUB_CHAT)
-		chat_input(h, p, h->rbuf, n);
-	else if (queue_push(&h->outq, h->rbuf, n) == -1) {
-		warn("stdout");
-		h->rc = NP_EXIT_FAIL;
+	if (h->mode == HUB_FAN) {
+		if (queue_push(&h->outq, h->rbuf, n) == -1) {
+			warn("stdout");
+			h->rc = NP_EXIT_FAIL;
+		}
+		return;
+	}
+	k = peer_deliver(h, p, h->rbuf, n);
+	if ((size_t)n > k && queue_push(&p->pend, h->rbuf + k, n - k) == -1) {
+		warn("%s: peer dropped", p->name);
+		peer_kill(h, p, NULL);
 	}
 }
 
-/* Fan mode: what arrives on stdin goes to every peer. */
+/*
+ * Route n bytes that p sent: relayed (broker) or taken as chat lines.
+ * With --broker-block only as much goes as every queue it goes to has
+ * room for; returns how much that was, and the caller keeps the rest.
+ */
+static size_t
+peer_deliver(struct hub *h, struct peer *p, const void *d, size_t n)
+{
+	size_t room;
+
+	if (h->mode == HUB_CHAT)
+		return chat_input(h, p, d, n);
+	room = h->drop ? n : hub_room(h, p);
+	if (n > room)
+		n = room;
+	if (n > 0)
+		relay(h, p, d, n);
+	return n;
+}
+
+/*
+ * The room left in the fullest queue of the peers that have joined,
+ * skip aside (NULL for none), or SIZE_MAX when there is no such peer.
+ */
+static size_t
+hub_room(const struct hub *h, const struct peer *skip)
+{
+	const struct peer *q;
+	size_t i, len, room = SIZE_MAX;
+
+	for (i = 0; i < h->npeers; i++) {
+		q = h->peers[i];
+		if (q == skip || q->dead || q->hs)
+			continue;
+		len = queue_len(&q->out);
+		if (len >= h->qmax)
+			return 0;
+		if (h->qmax - len < room)
+			room = h->qmax - len;
+	}
+	return room;
+}
+
+/*
+ * Whether p's queue has no room for one more read's worth of what it
+ * is sent: any byte in a broker, a whole chat line in a chat.
+ */
+static int
+peer_full(const struct hub *h, const struct peer *p)
+{
+	size_t need = h->mode == HUB_CHAT ? CHAT_OUT_MAX : 1;
+
+	return queue_len(&p->out) + need > h->qmax;
+}
+
+/*
+ * --broker-block: send on what senders had to keep (peer_read) as far as
+ * the queues have room now.  Each round, before the poll set is made.
+ */
+static void
+hub_backlog(struct hub *h)
+{
+	struct peer *p;
+	size_t i, k;
+
+	for (i = 0; i < h->npeers; i++) {
+		p = h->peers[i];
+		if (p->dead || queue_len(&p->pend) == 0)
+			continue;
+		k = peer_deliver(h, p, p->pend.data + p->pend.start,
+		    queue_len(&p->pend));
+		queue_consumed(&p->pend, k);
+	}
+}
+
+/*
+ * Fan mode: what arrives on stdin goes to every peer, no more at once
+ * than the fullest queue has room for (hub_register polls stdin only
+ * when there is some).
+ */
 static void
 fan_stdin(struct hub *h, void *arg)
 {
 	ssize_t n;
-	size_t i;
+	size_t i, room;
 
 	(void)arg;
-	n = read(STDIN_FILENO, h->rbuf, h->readsz);
+	room = hub_room(h, NULL);
+	n = read(STDIN_FILENO, h->rbuf, room < h->readsz ? room : h->readsz);
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR) {
 			warn("stdin");
@@ -891,9 +1012,9 @@ fan_stdout(struct hub *h, void *arg)
 
 /*
  * Send a formatted line to one peer (to, when not NULL) or to everyone
- * but skip (which may be NULL).
+ * but skip (which may be NULL).  Returns its length.
  */
-static void
+static size_t
 announce(struct hub *h, struct peer *skip, struct peer *to,
     const char *fmt, ...)
 {
@@ -905,25 +1026,34 @@ announce(struct hub *h, struct peer *skip, struct peer *to,
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return;
+		return 0;
 	if ((size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1;
 	if (to != NULL)
 		peer_send(h, to, msg, n);
 	else
 		relay(h, skip, msg, n);
+	return n;
 }
 
-/* Cut a chat peer's bytes into lines, each handled by chat_line. */
-static void
+/*
+ * Cut a chat peer's bytes into lines, each handled by chat_line.  With
+ * --broker-block a piece is taken only while every queue has room for
+ * the most a line can add to it.  Returns the bytes taken.
+ */
+static size_t
 chat_input(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
 {
 	const unsigned char *nl;
-	size_t take;
+	size_t take, used = 0, done = 0, avail;
 
+	avail = h->drop ? SIZE_MAX : hub_room(h, NULL);
 	if (p->line == NULL && (p->line = malloc(CHAT_LINE)) == NULL)
 		err(NP_EXIT_FAIL, "malloc");
 	while (n > 0 && !p->dead) {
+		if (!h->drop && (avail < CHAT_OUT_MAX ||
+		    used > avail - CHAT_OUT_MAX))
+			break;
 		nl = memchr(d, '\n', n);
 		take = nl != NULL ? (size_t)(nl - d) + 1 : n;
 		if (take > CHAT_LINE - p->linelen)
@@ -932,11 +1062,13 @@ chat_input(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
 		p->linelen += take;
 		d += take;
 		n -= take;
+		done += take;
 		if (p->line[p->linelen - 1] == '\n' ||
 		    p->linelen == CHAT_LINE)
-			chat_flush(h, p);
+			used += chat_flush(h, p);
 	}
 	chat_batch(h, p);
+	return done;
 }
 
 /* Send the lines formed so far to everyone but their sender. */
@@ -948,39 +1080,75 @@ chat_batch(struct hub *h, struct peer *p)
 	h->olen = 0;
 }
 
-/* A line (or a piece of one that grew too long, or ended with EOF). */
-static void
+/*
+ * A line (or a piece of one that grew too long, or ended with EOF).  The
+ * line end that comes right after a piece cut at CHAT_LINE ends that
+ * piece, and is no empty line of its own.  Returns what chat_line does.
+ */
+static size_t
 chat_flush(struct hub *h, struct peer *p)
 {
-	if (p->linelen == 0)
-		return;
-	chat_line(h, p, p->line, p->linelen);
+	const unsigned char *l = p->line;
+	size_t n = p->linelen, cost = 0;
+	int cut = n == CHAT_LINE && l[n - 1] != '\n';
+
+	if (n == 0)
+		return 0;
+	if (!p->cut || !((n == 1 && l[0] == '\n') ||
+	    (n == 2 && l[0] == '\r' && l[1] == '\n')))
+		cost = chat_line(h, p, l, n);
+	p->cut = cut;
 	p->linelen = 0;
+	return cost;
 }
 
 /*
  * "<nick> line\n" into the batch for everyone else, or a /nick command.
  * Lines are batched so a burst costs one send per peer, not one per line.
+ * Returns the bytes that this put in any one queue.
  */
-static void
+static size_t
 chat_line(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
 {
 	const char *arg;
-	size_t len, need;
+	size_t len, need, start;
 
 	if (broker_chat_parse(d, n, &arg, &len) == BROKER_CHAT_NICK) {
 		chat_batch(h, p);
-		chat_nick(h, p, arg, len);
-		return;
+		return chat_nick(h, p, arg, len);
 	}
-	need = strlen(p->nick) + 3 + len + 1;
+	need = strlen(p->nick) + 3 + 2 * len + 1;
 	if (h->olen + need > CHAT_OBUF)
 		chat_batch(h, p);
+	start = h->olen;
 	h->olen += snprintf((char *)h->obuf + h->olen, CHAT_OBUF - h->olen,
 	    "<%s> ", p->nick);
-	memcpy(h->obuf + h->olen, d, len);
-	h->olen += len;
+	h->olen += chat_text(h->obuf + h->olen, arg, len);
 	h->obuf[h->olen++] = '\n';
+	return h->olen - start;
+}
+
+/*
+ * Copy n bytes of chat text to dst, each control byte but TAB shown as
+ * '^' and a letter (CR as ^M, ESC as ^[, DEL as ^?), so that a peer
+ * cannot move the cursor on another's terminal, nor write over the name
+ * in front of its own line.  dst has room for 2 * n bytes.  Returns the
+ * bytes written.
+ */
+static size_t
+chat_text(unsigned char *dst, const char *src, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
+			dst[k++] = '^';
+			dst[k++] = s[i] ^ 0x40;
+		} else
+			dst[k++] = s[i];
+	}
+	return k;
 }
 
 /*
@@ -988,7 +1156,8 @@ chat_line(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
  * BROKER_CHAT_NICK for a /nick command, with *arg and *len the name it
  * asks for (blanks around it and a CR after it dropped; *len may be
  * 0), or BROKER_CHAT_TEXT with *len the length of the text without its
- * '\n'.  Pure, so that a fuzzer can call it; *arg points into d.
+ * line end ('\n' or CR LF).  Pure, so that a fuzzer can call it; *arg
+ * points into d.
  */
 int
 broker_chat_parse(const unsigned char *d, size_t n, const char **arg,
@@ -996,8 +1165,11 @@ broker_chat_parse(const unsigned char *d, size_t n, const char **arg,
 {
 	const char *s;
 
-	if (n > 0 && d[n - 1] == '\n')
+	if (n > 0 && d[n - 1] == '\n') {
 		n--;
+		if (n > 0 && d[n - 1] == '\r')
+			n--;
+	}
 	*arg = (const char *)d;
 	*len = n;
 	if (n < 5 || memcmp(d, "/nick", 5) != 0 || (n > 5 && d[5] != ' '))
@@ -1074,22 +1246,24 @@ chat_nick_bad(const struct hub *h, const char *s, size_t n)
 	return NULL;
 }
 
-/* /nick NAME: a new name, announced to everyone, the sender included. */
-static void
+/*
+ * /nick NAME: a new name, announced to everyone, the sender included, or
+ * a refusal to the sender.  Returns the length of what was sent.
+ */
+static size_t
 chat_nick(struct hub *h, struct peer *p, const char *arg, size_t n)
 {
 	char old[CHAT_NICK + 1];
 	const char *why;
 
-	if ((why = chat_nick_bad(h, arg, n)) != NULL) {
-		announce(h, NULL, p, "<announce> /nick refused: %s.\n", why);
-		return;
-	}
+	if ((why = chat_nick_bad(h, arg, n)) != NULL)
+		return announce(h, NULL, p, "<announce> /nick refused: %s.\n",
+		    why);
 	strlcpy(old, p->nick, sizeof(old));
 	memcpy(p->nick, arg, n);
 	p->nick[n] = '\0';
-	announce(h, NULL, NULL, "<announce> <%s> is now known as <%s>.\n",
-	    old, p->nick);
+	return announce(h, NULL, NULL,
+	    "<announce> <%s> is now known as <%s>.\n", old, p->nick);
 }
 
 static int
@@ -1105,6 +1279,8 @@ hub_init(struct hub *h, const struct np_opts *o, const struct acl *acl,
 	h->mode = o->chat ? HUB_CHAT : o->broker ? HUB_BROKER : HUB_FAN;
 	h->drop = h->mode != HUB_FAN && !o->broker_block;
 	h->qmax = o->queue_size > 0 ? (size_t)o->queue_size : HUB_QUEUE_DEF;
+	if (h->mode == HUB_CHAT && h->qmax < CHAT_OUT_MAX)
+		h->qmax = CHAT_OUT_MAX;
 	h->maxpeers = o->max_conns > 0 ? (size_t)o->max_conns :
 	    HUB_CONNS_DEF;
 	h->readsz = h->mode == HUB_CHAT ? HUB_CHAT_READSZ : HUB_READSZ;
@@ -1168,6 +1344,9 @@ broker_run(const struct np_opts *o, const struct acl *acl, int lfd,
 			h.rc = NP_EXIT_SIGNAL + np_signal;
 			break;
 		}
+		/* What waited for room may go now; that may end a peer. */
+		hub_backlog(&h);
+		hub_sweep(&h);
 		hub_register(&h);
 		if ((timeout = hub_timeout(&h, &deadline)) == 0 && h.rc != -1)
 			break;
