@@ -55,8 +55,6 @@
 /* One read from a peer or stdin; a chat reads less, people type slowly. */
 #define HUB_READSZ	(64 * 1024)
 #define HUB_CHAT_READSZ	4096
-/* A TLS handshake without -w must end within this. */
-#define HUB_HANDSHAKE_MS (10 * 1000)
 /* --queue-size and --max-conns (with --broker) by default. */
 #define HUB_QUEUE_DEF	(1024 * 1024)
 #define HUB_CONNS_DEF	100
@@ -537,7 +535,7 @@ hub_accept(struct hub *h, void *arg)
 /*
  * A peer accepted: it joins at once, or with --tls once its handshake is
  * done.  The handshake is stepped from the loop (peer_handshake) within
- * -w, or HUB_HANDSHAKE_MS without it; the first step is taken now, as
+ * -w, or NTLS_HANDSHAKE_MS without it; the first step is taken now, as
  * the client's hello has often arrived with its connection.
  */
 static void
@@ -580,7 +578,7 @@ peer_add(struct hub *h, int fd, const char *name)
 	}
 	p->hs = 1;
 	np_deadline_set(&p->hs_end, h->o->wait > 0 ? h->o->wait * 1000 :
-	    HUB_HANDSHAKE_MS);
+	    NTLS_HANDSHAKE_MS);
 	peer_handshake(h, p);
 }
 

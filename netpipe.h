@@ -287,6 +287,8 @@ void	 meter_finish(struct meter *);
  * whole record (16 KiB of data and its overhead).
  */
 #define NTLS_RECORD	(16 * 1024 + 512)
+/* A TLS handshake without -w must end within this. */
+#define NTLS_HANDSHAKE_MS (10 * 1000)
 struct tls;
 struct tls	*ntls_client(const struct np_opts *, int);
 struct tls	*ntls_server(const struct np_opts *);
