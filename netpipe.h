@@ -155,6 +155,7 @@ void	 sock_opts_check(const struct np_opts *);
 int	 sock_opt_given(const struct np_opts *, const char *);
 void	 sock_dgram_buffer(const struct np_opts *, int);
 int	 sock_wait(int, short, int);
+void	 sock_unbind(void);
 const char *sock_ntop(const struct sockaddr *, socklen_t, char *, size_t);
 
 /*
