@@ -276,6 +276,7 @@ void	 meter_start(struct meter *);
 int	 meter_needs_data(const struct np_opts *);
 void	 meter_add(struct meter *, int, const void *, size_t);
 void	 meter_finish(struct meter *);
+int	 meter_failed(const struct meter *);
 
 /*
  * tls.c: libtls behind the pump and the broker; the non-blocking calls

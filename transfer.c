@@ -179,6 +179,7 @@ static int	 net_fill(struct pump *);
 static int	 net_drain(struct pump *);
 static size_t	 telnet(struct pump *, unsigned char *, size_t);
 static int	 io_failed(const char *);
+static const char *out_name(const struct pump *);
 static int	 net_broken(struct pump *, const char *);
 static int	 input_broken(struct pump *);
 static int	 send_failed(void);
@@ -333,6 +334,9 @@ pump_run(struct pump *p, int net, int flags)
 	while ((rc = pump_step(p)) == -1)
 		;
 	p->tls = NULL;
+	/* A side file that could not be written is an I/O failure too. */
+	if (rc == NP_EXIT_OK && meter_failed(p->meter))
+		rc = NP_EXIT_FAIL;
 	return rc;
 }
 
@@ -561,7 +565,7 @@ zc_refused(struct pump *p, int *flag, const char *what)
 		return net_broken(p, "recv");
 	if (strcmp(what, "sendfile") == 0)
 		return send_failed();
-	return io_failed("stdout");
+	return io_failed(out_name(p));
 }
 
 static int
@@ -672,7 +676,7 @@ writer_drain(struct pump *p)
 
 	if (p->jobs > 0) {
 		if ((ended = writer_reap(p->writer)) == -1)
-			return io_failed("stdout");
+			return io_failed(out_name(p));
 		if (ended > 0 && p->jobs == WRITER_JOBS)
 			pipes_swap(p);
 		p->jobs -= ended;
@@ -929,6 +933,13 @@ io_failed(const char *what)
 	return NP_EXIT_FAIL;
 }
 
+/* What the output is called in a message: the --output file, or stdout. */
+static const char *
+out_name(const struct pump *p)
+{
+	return p->o->output != NULL ? p->o->output : "stdout";
+}
+
 /*
  * Reading the input failed: what was read before still goes to the
  * peer, then the pump exits 1.
@@ -1021,13 +1032,13 @@ pump_drain(struct pump *p)
 	if (buf_empty(b)) {
 		/* Only POLLERR or POLLHUP can bring us here. */
 		errno = EPIPE;
-		return io_failed("stdout");
+		return io_failed(out_name(p));
 	}
 	n = write(p->out, b->data + b->start, b->end - b->start);
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
 			return -1;
-		return io_failed("stdout");
+		return io_failed(out_name(p));
 	}
 	buf_consumed(b, n);
 	touch(p);
@@ -1357,7 +1368,7 @@ batch_drain(struct pump *p)
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
 			return -1;
-		return io_failed("stdout");
+		return io_failed(out_name(p));
 	}
 	batch_written(bt, n);
 	touch(p);
