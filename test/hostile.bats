@@ -188,3 +188,171 @@ silent_peer() {
 @test "-k --max-conns: a peer that never reads holds endless stdin back within the bound" {
 	NP_IN=/dev/zero silent_peer "sent all" -k --max-conns 4
 }
+
+# A fake proxy (env HP_MODE: http, socks4 or socks5) that reads the
+# client's request and answers with HP_REPLY (a Python bytes literal)
+# followed, when HP_FLOOD is set, by CRs without end.  With HP_PIDFILE it
+# stops the client (SIGSTOP) once the request is in, fills the socket
+# with the flood, sends SIGTERM and lets it go on (SIGCONT): the client
+# wakes to a signal with the flood already waiting to be read.
+PY_PROXY='
+import os, signal, time
+c, _ = s.accept()
+c.settimeout(10)
+mode = os.environ["HP_MODE"]
+if mode == "http":
+    b = b""
+    while b"\r\n\r\n" not in b:
+        b += c.recv(4096)
+elif mode == "socks5":
+    c.recv(3)
+else:
+    c.recv(9)
+reply = eval("b\"" + os.environ.get("HP_REPLY", "") + "\"")
+pid = None
+if os.environ.get("HP_PIDFILE"):
+    end = time.time() + 10
+    while not os.path.exists(os.environ["HP_PIDFILE"]) and time.time() < end:
+        time.sleep(0.01)
+    pid = int(open(os.environ["HP_PIDFILE"]).read())
+    os.kill(pid, signal.SIGSTOP)
+c.sendall(reply)
+if os.environ.get("HP_FLOOD"):
+    c.setblocking(False)
+    try:
+        while True:
+            c.send(b"\r" * 65536)
+    except BlockingIOError:
+        pass
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGCONT)
+    c.setblocking(True)
+    c.settimeout(20)
+    try:
+        while True:
+            c.sendall(b"\r" * 65536)
+    except OSError:
+        pass
+else:
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGCONT)
+    c.recv(1)
+'
+
+# proxy_client TYPE ARGS...: netpipe -X TYPE through the fake proxy to
+# 127.0.0.1 port 80, in the background; sets CLIENT_PID and writes it
+# to HP_PIDFILE for the proxy.
+proxy_client() {
+	local type=$1
+	shift
+	"${NP[@]}" -X "$type" -x "127.0.0.1:$PY_PORT" "$@" 127.0.0.1 80 \
+	    </dev/null >/dev/null 2>"$BATS_TEST_TMPDIR/client.err" 3>&- &
+	CLIENT_PID=$!
+	np_track "$CLIENT_PID"
+	echo "$CLIENT_PID" >"$BATS_TEST_TMPDIR/pid.tmp"
+	mv "$BATS_TEST_TMPDIR/pid.tmp" "$BATS_TEST_TMPDIR/client.pid"
+}
+
+@test "an HTTP proxy that floods CRs is cut off at the line bound, exit 1 with a message" {
+	HP_MODE=http HP_REPLY='HTTP/1.1 200 OK\r\n' HP_FLOOD=1 \
+	    np_python_listen STREAM "$PY_PROXY"
+	np_io /dev/null /dev/null -X connect -x "127.0.0.1:$PY_PORT" -w 2 \
+	    127.0.0.1 80
+	assert_equal "$NP_RC" 1
+	assert_equal "$NP_STDERR" "netpipe: proxy 127.0.0.1 port $PY_PORT: HTTP reply line longer than 1023 bytes"
+}
+
+@test "an HTTP proxy that floods CRs from its first byte is cut off too" {
+	HP_MODE=http HP_FLOOD=1 np_python_listen STREAM "$PY_PROXY"
+	np_io /dev/null /dev/null -X connect -x "127.0.0.1:$PY_PORT" \
+	    127.0.0.1 80
+	assert_equal "$NP_RC" 1
+	assert_equal "$NP_STDERR" "netpipe: proxy 127.0.0.1 port $PY_PORT: HTTP reply line longer than 1023 bytes"
+}
+
+# flood_sigterm MODE TYPE [REPLY]: SIGTERM arrives while a flood from the
+# proxy waits to be read; the client exits 143 at once, with no message.
+flood_sigterm() {
+	HP_MODE=$1 HP_REPLY=${3:-} HP_FLOOD=1 \
+	    HP_PIDFILE=$BATS_TEST_TMPDIR/client.pid \
+	    np_python_listen STREAM "$PY_PROXY"
+	proxy_client "$2"
+	np_status "$CLIENT_PID"
+	assert_equal "$NP_STATUS" 143
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/client.err")" ""
+}
+
+@test "SIGTERM during an HTTP proxy's flood: exit 143 at once" {
+	flood_sigterm http connect 'HTTP/1.1 200 OK\r\n'
+}
+
+@test "SIGTERM during a SOCKS5 proxy's flood: exit 143 at once" {
+	flood_sigterm socks5 5
+}
+
+@test "SIGTERM during a SOCKS4 proxy's flood: exit 143 at once" {
+	flood_sigterm socks4 4
+}
+
+@test "SIGTERM while a proxy says nothing: exit 143 at once" {
+	HP_MODE=socks5 HP_PIDFILE=$BATS_TEST_TMPDIR/client.pid \
+	    np_python_listen STREAM "$PY_PROXY"
+	proxy_client 5
+	np_status "$CLIENT_PID"
+	assert_equal "$NP_STATUS" 143
+}
+
+# bad_reply MODE TYPE REPLY MESSAGE: the proxy's reply is refused with
+# exit 1 and MESSAGE (after "netpipe: proxy ADDR PORT: ").
+bad_reply() {
+	HP_MODE=$1 HP_REPLY=$3 np_python_listen STREAM "$PY_PROXY"
+	np_io /dev/null /dev/null -X "$2" -x "127.0.0.1:$PY_PORT" -w 5 \
+	    127.0.0.1 80
+	assert_equal "$NP_RC" 1
+	assert_equal "$NP_STDERR" "netpipe: proxy 127.0.0.1 port $PY_PORT: $4"
+}
+
+@test "a SOCKS4 reply whose version byte is not 0 is refused" {
+	bad_reply socks4 4 '\x09\x5a\0\0\0\0\0\0' \
+	    "SOCKS4: not a SOCKS4 reply (version 9)"
+}
+
+@test "malformed SOCKS and HTTP replies are refused, exit 1 with a message" {
+	bad_reply socks4 4 '\0\x5b\0\0\0\0\0\0' \
+	    "SOCKS4 connect to 127.0.0.1 port 80 failed: Request rejected or failed"
+	np_cleanup
+	bad_reply socks5 5 '\x04\0' "not a SOCKS5 proxy (version 4 in its reply)"
+	np_cleanup
+	bad_reply http connect 'SSH-2.0-x\r\n\r\n' \
+	    'not an HTTP proxy: it answered "SSH-2.0-x"'
+	np_cleanup
+	bad_reply http connect 'HTTP/1.1 2000 OK\r\n\r\n' \
+	    'not an HTTP proxy: it answered "HTTP/1.1 2000 OK"'
+}
+
+@test "a proxy that sends endless header lines is cut off at 64 of them" {
+	local i hdrs=
+	for ((i = 0; i < 100; i++)); do
+		hdrs+='X-Pad: y\r\n'
+	done
+	bad_reply http connect "HTTP/1.1 200 OK\\r\\n$hdrs" \
+	    "more than 64 header lines in the reply"
+}
+
+@test "-X given twice takes the last, as nc.openbsd and getopt tools do" {
+	HP_MODE=http HP_REPLY='HTTP/1.1 407 Auth\r\n\r\n' \
+	    np_python_listen STREAM "$PY_PROXY"
+	np_io /dev/null /dev/null -X 5 -X connect \
+	    -x "127.0.0.1:$PY_PORT" -w 5 127.0.0.1 80
+	assert_equal "$NP_RC" 1
+	[[ $NP_STDERR == *"CONNECT to 127.0.0.1 port 80 failed"* ]] ||
+	    fail "stderr: $NP_STDERR"
+	np_cleanup
+	HP_MODE=socks5 HP_REPLY='\x05\xff' np_python_listen STREAM "$PY_PROXY"
+	np_io /dev/null /dev/null -X connect -X 5 \
+	    -x "127.0.0.1:$PY_PORT" -w 5 127.0.0.1 80
+	assert_equal "$NP_RC" 1
+	[[ $NP_STDERR == *SOCKS5* ]] || fail "stderr: $NP_STDERR"
+}
