@@ -356,3 +356,68 @@ bad_reply() {
 	assert_equal "$NP_RC" 1
 	[[ $NP_STDERR == *SOCKS5* ]] || fail "stderr: $NP_STDERR"
 }
+
+@test "-lU: a regular file put in place of the socket is not removed at exit" {
+	local path=$BATS_TEST_TMPDIR/s
+	np_listen_exec -U "$path"
+	np_wait_socket "$path"
+	rm "$path"
+	echo precious >"$path"
+	kill "$NP_PID"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 143
+	assert_equal "$(cat "$path")" precious
+}
+
+@test "-lU: a swapped symbolic link of the parent does not send the unlink to the other directory" {
+	local d=$BATS_TEST_TMPDIR
+	mkdir "$d/a" "$d/b"
+	ln -s a "$d/link"
+	np_listen_exec -U "$d/link/s"
+	np_wait_socket "$d/a/s"
+	echo precious >"$d/b/s"
+	ln -sfn b "$d/link"
+	kill "$NP_PID"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 143
+	assert_equal "$(cat "$d/b/s")" precious
+	# Its own socket file, in the directory it bound in, is gone.
+	[ ! -e "$d/a/s" ]
+}
+
+@test "-lU: a socket file of another listener put in its place is not removed" {
+	local path=$BATS_TEST_TMPDIR/s
+	np_listen_exec -U "$path"
+	np_wait_socket "$path"
+	rm "$path"
+	np_python_unix STREAM "$path" 'c, _ = s.accept()'
+	kill "$NP_PID"
+	np_status "$NP_PID"
+	[ -S "$path" ]
+}
+
+@test "-lU: its own socket file is removed on SIGTERM and on a normal end" {
+	local path=$BATS_TEST_TMPDIR/s
+	np_listen_exec -U "$path"
+	np_wait_socket "$path"
+	kill "$NP_PID"
+	np_status "$NP_PID"
+	[ ! -e "$path" ]
+	np_listen_exec -U "$path"
+	np_wait_socket "$path"
+	run -0 timeout 10 "${NP[@]}" -N -U "$path" </dev/null
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	[ ! -e "$path" ]
+}
+
+@test "-lU @ reports the abstract name the kernel chose, and a client reaches it" {
+	local name
+	np_listen_exec -U @
+	name=$(sed -n 's/^Listening on //p' "$BATS_TEST_TMPDIR/listen.err")
+	[[ $name =~ ^@[0-9a-f]{5}$ ]] || fail "reported: $name"
+	echo hello | timeout 10 "${NP[@]}" -N -U "$name"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" hello
+}
