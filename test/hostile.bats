@@ -421,3 +421,54 @@ bad_reply() {
 	assert_equal "$NP_STATUS" 0
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" hello
 }
+
+@test "--hex-dump /dev/full: one message, the transfer goes on, exit 1" {
+	local data
+	data=$(np_random_file data 256K)
+	NP_OUT=$BATS_TEST_TMPDIR/got np_listen_exec 127.0.0.1 0
+	np_io "$data" /dev/null --hex-dump /dev/full -N 127.0.0.1 "$NP_PORT"
+	assert_equal "$NP_RC" 1
+	assert_equal "$NP_STDERR" "netpipe: hex dump /dev/full: No space left on device"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$data")"
+}
+
+# A tmpfs of 64 KiB in a mount namespace of its own (unshare -m), so that
+# nothing is left mounted whatever happens; ARGS run there, in $mnt.
+in_small_fs() {
+	unshare -m sh -c 'mount -t tmpfs -o size=64k tmpfs "$1" && shift &&
+	    exec "$@"' sh "$@"
+}
+
+@test "--hex-dump onto a full file system: one message naming the file, the data all there, exit 1" {
+	local data mnt=$BATS_TEST_TMPDIR/small
+	mkdir "$mnt"
+	unshare -m true 2>/dev/null || skip "no mount namespaces here"
+	in_small_fs "$mnt" true 2>/dev/null || skip "cannot mount a tmpfs here"
+	data=$(np_random_file data 256K)
+	NP_OUT=$BATS_TEST_TMPDIR/got np_listen_exec 127.0.0.1 0
+	run -1 --separate-stderr in_small_fs "$mnt" timeout 10 \
+	    "${NP[@]}" --hex-dump "$mnt/dump" -N 127.0.0.1 "$NP_PORT" <"$data"
+	assert_equal "$stderr" "netpipe: hex dump $mnt/dump: No space left on device"
+	np_status "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$data")"
+}
+
+@test "--output onto a full file system names the file in its message" {
+	local mnt=$BATS_TEST_TMPDIR/small
+	mkdir "$mnt"
+	unshare -m true 2>/dev/null || skip "no mount namespaces here"
+	in_small_fs "$mnt" true 2>/dev/null || skip "cannot mount a tmpfs here"
+	NP_IN=$(np_random_file data 1M) np_listen_exec -N 127.0.0.1 0
+	run -1 --separate-stderr in_small_fs "$mnt" timeout 10 \
+	    "${NP[@]}" --output "$mnt/got" 127.0.0.1 "$NP_PORT" </dev/null
+	assert_equal "$stderr" "netpipe: $mnt/got: No space left on device"
+}
+
+@test "--output /dev/full names /dev/full in its message, not stdout" {
+	NP_IN=$(np_random_file data 1M) np_listen_exec -N 127.0.0.1 0
+	np_io /dev/null /dev/null --output /dev/full 127.0.0.1 "$NP_PORT"
+	assert_equal "$NP_RC" 1
+	assert_equal "$NP_STDERR" "netpipe: /dev/full: No space left on device"
+}
