@@ -472,3 +472,31 @@ in_small_fs() {
 	assert_equal "$NP_RC" 1
 	assert_equal "$NP_STDERR" "netpipe: /dev/full: No space left on device"
 }
+
+@test "chat text shows control bytes as ^M, ^[ and ^?, keeps TAB, and a CR LF end is a line end" {
+	np_listen_exec --chat 127.0.0.1 0
+	run -0 timeout 10 python3 -c "$PY_HOSTILE"'
+a = conn(); until(a, b"you are")
+b = conn(); until(a, b"has joined"); until(b, b"you are")
+a.sendall(b"\r<announce> <user2> has left.\x1b[2K\tx\x7f\x00\r\n")
+print(until(b, b"\n"))
+' "$NP_PORT" "$NP_PID" 0
+	assert_output "b'<user1> ^M<announce> <user2> has left.^[[2K\\tx^?^@\\n'"
+}
+
+@test "a chat line of exactly 1024 bytes and its LF make one line, not one and an empty one" {
+	np_listen_exec --chat 127.0.0.1 0
+	run -0 timeout 10 python3 -c "$PY_HOSTILE"'
+a = conn(); until(a, b"you are")
+b = conn(); until(a, b"has joined"); until(b, b"you are")
+a.sendall(b"x" * 1024 + b"\n" + b"y" * 1024 + b"\r\n" + b"z" * 1025 + b"\n")
+a.sendall(b"end\n")
+for l in until(b, b"> end\n").split(b"\n")[:-1]:
+    print(l[:10].decode(), len(l))
+' "$NP_PORT" "$NP_PID" 0
+	assert_output "<user1> xx 1032
+<user1> yy 1032
+<user1> zz 1032
+<user1> z 9
+<user1> en 11"
+}
