@@ -9,6 +9,10 @@
 
 load helpers
 
+setup_file() {
+	tls_pki
+}
+
 # Whether RSS can be measured: not under ASan or valgrind, whose own
 # memory grows by design (as np_rss_within says).
 rss_measured() {
@@ -499,4 +503,113 @@ for l in until(b, b"> end\n").split(b"\n")[:-1]:
 <user1> zz 1032
 <user1> z 9
 <user1> en 11"
+}
+
+@test "-k --tls without -w gives up a client that says nothing after 10 s, and serves the next" {
+	NP_OUT=$BATS_TEST_TMPDIR/got tls_listen -k 127.0.0.1 0
+	python3 -c '
+import socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+time.sleep(60)' "$NP_PORT" 3>&- &
+	np_track $!
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Connection received on '
+	echo hello | timeout 40 "${NP[@]}" --tls --tls-ca "$TLS_DIR/ca.pem" \
+	    --tls-name localhost -w 30 -N 127.0.0.1 "$NP_PORT"
+	np_wait_for "$BATS_TEST_TMPDIR/got" '^hello$'
+	run -0 grep -c '^netpipe: tls: handshake: Connection timed out$' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+}
+
+@test "SIGTERM while a -k --tls listener waits on a silent client's handshake: exit 143" {
+	tls_listen -k 127.0.0.1 0
+	python3 -c '
+import socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+time.sleep(60)' "$NP_PORT" 3>&- &
+	np_track $!
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Connection received on '
+	kill "$NP_PID"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 143
+}
+
+# Connections that are reset as soon as they are made (SO_LINGER 0), N
+# of them to argv[1] (a port, or a Unix path).
+PY_RESETS='
+import socket, struct, sys
+where, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    if where.isdigit():
+        s = socket.socket()
+        addr = ("127.0.0.1", int(where))
+    else:
+        s = socket.socket(socket.AF_UNIX)
+        addr = where
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.connect(addr)
+    s.close()
+'
+
+# resets_then_ping ARGS...: a listener with ARGS takes 200 connections
+# that reset at once, then a client whose line arrives on its stdout.
+resets_then_ping() {
+	NP_OUT=$BATS_TEST_TMPDIR/got np_listen_exec -k "$@" 127.0.0.1 0
+	run -0 timeout 30 python3 -c "$PY_RESETS" "$NP_PORT" 200
+	kill -0 "$NP_PID"
+	echo ping | timeout 10 "${NP[@]}" -N 127.0.0.1 "$NP_PORT"
+	np_wait_for "$BATS_TEST_TMPDIR/got" '^ping$'
+}
+
+@test "connect-and-reset bursts: -k serves the next client" {
+	resets_then_ping
+}
+
+@test "connect-and-reset bursts: -k --max-conns serves the next client" {
+	resets_then_ping --max-conns 8
+}
+
+@test "connect-and-reset bursts: -k -e serves the next client" {
+	np_listen_exec -k -e /bin/cat 127.0.0.1 0
+	run -0 timeout 30 python3 -c "$PY_RESETS" "$NP_PORT" 200
+	run -0 timeout 10 "${NP[@]}" -N 127.0.0.1 "$NP_PORT" <<<ping
+	assert_output ping
+}
+
+@test "connect-and-reset bursts: --broker and --chat relay for the next peers" {
+	local mode
+	for mode in --broker --chat; do
+		np_listen_exec "$mode" 127.0.0.1 0
+		run -0 timeout 30 python3 -c "$PY_RESETS" "$NP_PORT" 200
+		run -0 timeout 10 python3 -c "$PY_HOSTILE"'
+a = conn(); b = conn()
+b.settimeout(0.05)
+got, end = b"", time.time() + 10
+# b is relayed to once it has joined: say it until it is heard.
+while b"ping\n" not in got and time.time() < end:
+    a.sendall(b"ping\n")
+    try:
+        got += b.recv(65536)
+    except socket.timeout:
+        pass
+print("relayed" if b"ping\n" in got else "lost")
+' "$NP_PORT" "$NP_PID" 0
+		assert_output relayed
+		np_cleanup
+	done
+}
+
+@test "connect-and-reset bursts: -k --tls serves the next client" {
+	NP_OUT=$BATS_TEST_TMPDIR/got tls_listen -k 127.0.0.1 0
+	run -0 timeout 30 python3 -c "$PY_RESETS" "$NP_PORT" 200
+	echo ping | timeout 10 "${NP[@]}" --tls --tls-ca "$TLS_DIR/ca.pem" \
+	    --tls-name localhost -N 127.0.0.1 "$NP_PORT"
+	np_wait_for "$BATS_TEST_TMPDIR/got" '^ping$'
+}
+
+@test "connect-and-reset bursts: -lU -k serves the next client" {
+	local path=$BATS_TEST_TMPDIR/s
+	NP_OUT=$BATS_TEST_TMPDIR/got np_listen_exec -k -U "$path"
+	run -0 timeout 30 python3 -c "$PY_RESETS" "$path" 200
+	echo ping | timeout 10 "${NP[@]}" -N -U "$path"
+	np_wait_for "$BATS_TEST_TMPDIR/got" '^ping$'
 }
