@@ -223,6 +223,9 @@ int	 broker_run(const struct np_opts *, const struct acl *, int,
 int	 broker_chat_parse(const unsigned char *, size_t, const char **,
 	    size_t *);
 const char *broker_nick_bad(const char *, size_t);
+#ifdef NP_FUZZ
+int	 broker_fuzz(const struct np_opts *, const unsigned char *, size_t);
+#endif
 
 /* transfer.c; pump_run() flags. */
 #define PUMP_DGRAM		0x01	/* one message per read and write */
