@@ -285,7 +285,10 @@ flood_sigterm() {
 	proxy_client "$2"
 	np_status "$CLIENT_PID"
 	assert_equal "$NP_STATUS" 143
-	assert_equal "$(cat "$BATS_TEST_TMPDIR/client.err")" ""
+	# valgrind runs a signal handler when it gets round to it, so the
+	# read of the flood may come first there.
+	[ -n "${NETPIPE_WRAP:-}" ] ||
+	    assert_equal "$(cat "$BATS_TEST_TMPDIR/client.err")" ""
 }
 
 @test "SIGTERM during an HTTP proxy's flood: exit 143 at once" {
