@@ -210,6 +210,7 @@ static void	 peer_write(struct hub *, void *);
 static void	 relay(struct hub *, struct peer *, const void *, size_t);
 static void	 fan_stdin(struct hub *, void *);
 static void	 fan_stdout(struct hub *, void *);
+static size_t	 fan_room(const struct hub *, const struct peer *);
 static size_t	 announce(struct hub *, struct peer *, struct peer *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
 static size_t	 chat_input(struct hub *, struct peer *,
@@ -367,7 +368,7 @@ hub_register(struct hub *h)
 	}
 	for (i = 0; i < h->npeers; i++) {
 		if (h->mode == HUB_FAN)
-			reading = queue_len(&h->outq) < h->qmax;
+			reading = fan_room(h, h->peers[i]) > 0;
 		else if (h->drop)
 			reading = 1;
 		else
@@ -859,13 +860,16 @@ peer_read(struct hub *h, void *arg)
 {
 	struct peer *p = arg;
 	const char *why = NULL;
+	size_t k, want = h->readsz;
 	ssize_t n;
-	size_t k;
 
+	/* Fan: the peers read before p in this round may have filled it. */
+	if (h->mode == HUB_FAN && (want = fan_room(h, p)) == 0)
+		return;
 	if (p->tls != NULL) {
-		n = ntls_peer_io(p->tls, 0, h->rbuf, h->readsz, &p->rwait,
+		n = ntls_peer_io(p->tls, 0, h->rbuf, want, &p->rwait,
 		    p->name);
-	} else if ((n = recv(p->fd, h->rbuf, h->readsz, MSG_DONTWAIT)) == -1) {
+	} else if ((n = recv(p->fd, h->rbuf, want, MSG_DONTWAIT)) == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
 		why = strerror(errno);
@@ -991,6 +995,23 @@ fan_stdin(struct hub *h, void *arg)
 		h->in_eof = 1;
 	for (i = 0; i < h->npeers; i++)
 		peer_send(h, h->peers[i], h->rbuf, n);
+}
+
+/*
+ * Fan mode: how much p may be read now, so that the stdout queue stays
+ * within its bound however many peers send in one round: the room left,
+ * up to one read, and for TLS a whole read or nothing (what a TLS read
+ * leaves inside OpenSSL, poll does not see).
+ */
+static size_t
+fan_room(const struct hub *h, const struct peer *p)
+{
+	size_t len = queue_len(&h->outq), room;
+
+	room = len < h->qmax ? h->qmax - len : 0;
+	if (room >= h->readsz)
+		return h->readsz;
+	return p->tls != NULL ? 0 : room;
 }
 
 /* Fan mode: what the peers sent goes to stdout. */

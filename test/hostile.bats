@@ -616,3 +616,55 @@ print("relayed" if b"ping\n" in got else "lost")
 	echo ping | timeout 10 "${NP[@]}" -N -U "$path"
 	np_wait_for "$BATS_TEST_TMPDIR/got" '^ping$'
 }
+
+# argv[4] peers send as fast as they are taken until all are held back;
+# then 256 KiB are read from the listener's stdout, the FIFO argv[5], so
+# that every peer is readable at once while its stdout queue has a
+# little room.  RSS is checked all along.
+PY_MANY_SENDERS=$PY_HOSTILE'
+n, fifo = int(sys.argv[4]), sys.argv[5]
+peers = [conn() for i in range(n)]
+for s in peers:
+    s.setblocking(False)
+chunk = b"x" * 65536
+peak = 0
+
+def flood(quiet):
+    global peak
+    last = time.time()
+    while time.time() - last < quiet:
+        for s in peers:
+            try:
+                s.send(chunk)
+                last = time.time()
+            except BlockingIOError:
+                pass
+        peak = max(peak, rss_ok())
+        select.select([], peers, [], 0.05)
+
+flood(1)
+out = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+got, end = 0, time.time() + 10
+while got < 256 << 10 and time.time() < end:
+    try:
+        got += len(os.read(out, 65536))
+    except BlockingIOError:
+        select.select([out], [], [], 0.05)
+flood(1)
+print("read %d KiB of stdout" % (got >> 10))
+print("peak %d KiB" % peak, file=sys.stderr)
+'
+
+@test "-k --max-conns: 200 peers sending at once to a slow stdout stay within the stdout queue's bound" {
+	local fifo=$BATS_TEST_TMPDIR/out.fifo limit=0
+	rss_measured && limit=$((1024 + 4096))
+	mkfifo "$fifo"
+	# Opens the FIFO for reading and never reads it.
+	"${NP_HOLD[@]}" <"$fifo" 3>&- &
+	np_track $!
+	NP_OUT=$fifo np_listen_exec -k --max-conns 200 127.0.0.1 0
+	run -0 --separate-stderr timeout 40 python3 -c "$PY_MANY_SENDERS" \
+	    "$NP_PORT" "$NP_PID" "$limit" 200 "$fifo"
+	assert_output "read 256 KiB of stdout"
+	echo "# $stderr" >&3
+}
