@@ -72,7 +72,7 @@ struct proxy_dest {
 struct proxy_conn {
 	const struct np_opts	*o;
 	int			 fd;
-	int			 secs;		/* the bound, -w or the default */
+	int			 secs;		/* -w, or the default */
 	struct timespec		 deadline;
 	struct proxy_dest	 dest;
 	char			 password[PROXY_SECRET];
