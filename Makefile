@@ -134,8 +134,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = options filter acl proxy chat sockopt
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE $(BSD_CFLAGS) \
-	$(TLS_CFLAGS) -Dmain=np_main -Wno-missing-prototypes
-FUZZ_WRAP = -Wl,--wrap=exit,--wrap=errx,--wrap=err
+	$(TLS_CFLAGS) -Dmain=np_main -DNP_FUZZ -Wno-missing-prototypes
+FUZZ_WRAP = -Wl,--wrap=exit,--wrap=errx,--wrap=err,--wrap=warn,--wrap=warnx
 
 fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/common.c fuzz/common.h $(SRCS) netpipe.h \
     Makefile

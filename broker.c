@@ -43,6 +43,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +55,6 @@
 /* One read from a peer or stdin; a chat reads less, people type slowly. */
 #define HUB_READSZ	(64 * 1024)
 #define HUB_CHAT_READSZ	4096
-/* A TLS handshake without -w must end within this. */
-#define HUB_HANDSHAKE_MS (10 * 1000)
 /* --queue-size and --max-conns (with --broker) by default. */
 #define HUB_QUEUE_DEF	(1024 * 1024)
 #define HUB_CONNS_DEF	100
@@ -69,6 +68,12 @@
 #define CHAT_LINE	1024
 #define CHAT_NICK	32
 #define CHAT_OBUF	(16 * 1024)
+/*
+ * The most one chat line puts in a queue: "<nick> ", its text with every
+ * control byte shown as two ("^M"), and '\n'.  An announcement is
+ * shorter.  A chat queue holds at least this much, so a line can go.
+ */
+#define CHAT_OUT_MAX	(CHAT_NICK + 4 + 2 * CHAT_LINE)
 
 enum hub_mode { HUB_FAN, HUB_BROKER, HUB_CHAT };
 
@@ -114,8 +119,14 @@ struct peer {
 	char		 name[NP_PEER_NAMELEN];
 	char		 nick[CHAT_NICK + 1];
 	struct queue	 out;
+	/*
+	 * --broker-block: what was read from it but had no room yet in the
+	 * queues it goes to.  It is not read again until this is gone.
+	 */
+	struct queue	 pend;
 	unsigned char	*line;	/* chat: a line not yet ended */
 	size_t		 linelen;
+	int		 cut;	/* chat: the last piece was cut at CHAT_LINE */
 };
 
 struct hub {
@@ -123,6 +134,7 @@ struct hub {
 	const struct acl	*acl;
 	enum hub_mode		 mode;
 	int			 drop;	/* full peer: drop, or block */
+	int			 lossy;	/* sending what may be left out */
 	int			 lfd;
 	struct pollfd		*pfd;	/* this round's poll set */
 	struct ev		*ev;
@@ -189,19 +201,26 @@ static ssize_t	 peer_out(struct hub *, struct peer *, const void *,
 static void	 peer_send(struct hub *, struct peer *, const void *,
 		    size_t);
 static void	 peer_read(struct hub *, void *);
+static size_t	 peer_deliver(struct hub *, struct peer *, const void *,
+		    size_t);
+static size_t	 hub_room(const struct hub *, const struct peer *);
+static int	 peer_full(const struct hub *, const struct peer *);
+static void	 hub_backlog(struct hub *);
 static void	 peer_write(struct hub *, void *);
 static void	 relay(struct hub *, struct peer *, const void *, size_t);
 static void	 fan_stdin(struct hub *, void *);
 static void	 fan_stdout(struct hub *, void *);
-static void	 announce(struct hub *, struct peer *, struct peer *,
+static size_t	 fan_room(const struct hub *, const struct peer *);
+static size_t	 announce(struct hub *, struct peer *, struct peer *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
-static void	 chat_input(struct hub *, struct peer *,
+static size_t	 chat_input(struct hub *, struct peer *,
 		    const unsigned char *, size_t);
-static void	 chat_line(struct hub *, struct peer *,
+static size_t	 chat_line(struct hub *, struct peer *,
 		    const unsigned char *, size_t);
-static void	 chat_flush(struct hub *, struct peer *);
+static size_t	 chat_text(unsigned char *, const char *, size_t);
+static size_t	 chat_flush(struct hub *, struct peer *);
 static void	 chat_batch(struct hub *, struct peer *);
-static void	 chat_nick(struct hub *, struct peer *, const char *,
+static size_t	 chat_nick(struct hub *, struct peer *, const char *,
 		    size_t);
 static int	 chat_reserved(const char *, size_t);
 static const char *chat_nick_bad(const struct hub *, const char *, size_t);
@@ -337,7 +356,7 @@ hub_register(struct hub *h)
 	    (h->o->keep_open || h->mode != HUB_FAN || !h->accepted))
 		ev_add(h, h->lfd, POLLIN, 0, hub_accept, NULL, h);
 	for (i = 0; i < h->npeers; i++)
-		if (queue_len(&h->peers[i]->out) >= h->qmax) {
+		if (peer_full(h, h->peers[i])) {
 			full++;
 			fullpeer = i;
 		}
@@ -349,10 +368,18 @@ hub_register(struct hub *h)
 	}
 	for (i = 0; i < h->npeers; i++) {
 		if (h->mode == HUB_FAN)
-			reading = queue_len(&h->outq) < h->qmax;
+			reading = fan_room(h, h->peers[i]) > 0;
+		else if (h->drop)
+			reading = 1;
 		else
-			reading = h->drop || full == 0 ||
-			    (full == 1 && fullpeer == i);
+			/*
+			 * A broker peer that alone is full may still send to
+			 * the others; a chat peer's own queue takes the
+			 * answers to what it sends, so a full one is not read.
+			 */
+			reading = queue_len(&h->peers[i]->pend) == 0 &&
+			    (full == 0 || (h->mode == HUB_BROKER &&
+			    full == 1 && fullpeer == i));
 		/*
 		 * For -w: a peer that is not read, or not sent stdin, because
 		 * another is full is silent by the hub's doing, not its own.
@@ -510,7 +537,7 @@ hub_accept(struct hub *h, void *arg)
 /*
  * A peer accepted: it joins at once, or with --tls once its handshake is
  * done.  The handshake is stepped from the loop (peer_handshake) within
- * -w, or HUB_HANDSHAKE_MS without it; the first step is taken now, as
+ * -w, or NTLS_HANDSHAKE_MS without it; the first step is taken now, as
  * the client's hello has often arrived with its connection.
  */
 static void
@@ -553,7 +580,7 @@ peer_add(struct hub *h, int fd, const char *name)
 	}
 	p->hs = 1;
 	np_deadline_set(&p->hs_end, h->o->wait_ms > 0 ? h->o->wait_ms :
-	    HUB_HANDSHAKE_MS);
+	    NTLS_HANDSHAKE_MS);
 	peer_handshake(h, p);
 }
 
@@ -607,8 +634,10 @@ static void
 peer_end(struct hub *h, struct peer *p, int clean, const char *why)
 {
 	if (h->mode == HUB_CHAT) {
+		h->lossy = 1;
 		chat_flush(h, p);
 		chat_batch(h, p);
+		h->lossy = 0;
 	}
 	p->bye = clean && queue_len(&p->out) == 0;
 	peer_kill(h, p, why);
@@ -629,6 +658,7 @@ peer_close(struct peer *p, int notify)
 	ntls_free(p->tls);
 	close(p->fd);
 	free(p->out.data);
+	free(p->pend.data);
 	free(p->line);
 	free(p);
 }
@@ -769,11 +799,22 @@ peer_send(struct hub *h, struct peer *p, const void *data, size_t n)
 	}
 	if (n == 0)
 		return;
-	if (h->drop && queue_len(&p->out) + n > h->qmax) {
-		warnx("%s: output queue full (%zu bytes), peer dropped",
-		    p->name, h->qmax);
-		peer_kill(h, p, NULL);
-		return;
+	if (queue_len(&p->out) + n > h->qmax) {
+		/*
+		 * Blocking, data is read only when it has room (hub_register,
+		 * peer_deliver).  An announcement of a join or a leave, or
+		 * the last words of a peer that left, is left out rather than
+		 * break the bound.  Anything else would be a bug in that
+		 * reckoning, and it is queued, not lost: the fuzzer sees it.
+		 */
+		if (!h->drop && h->lossy)
+			return;
+		if (h->drop) {
+			warnx("%s: output queue full (%zu bytes), peer "
+			    "dropped", p->name, h->qmax);
+			peer_kill(h, p, NULL);
+			return;
+		}
 	}
 	if (queue_push(&p->out, d, n) == -1) {
 		warn("%s: peer dropped", p->name);
@@ -819,12 +860,16 @@ peer_read(struct hub *h, void *arg)
 {
 	struct peer *p = arg;
 	const char *why = NULL;
+	size_t k, want = h->readsz;
 	ssize_t n;
 
+	/* Fan: the peers read before p in this round may have filled it. */
+	if (h->mode == HUB_FAN && (want = fan_room(h, p)) == 0)
+		return;
 	if (p->tls != NULL) {
-		n = ntls_peer_io(p->tls, 0, h->rbuf, h->readsz, &p->rwait,
+		n = ntls_peer_io(p->tls, 0, h->rbuf, want, &p->rwait,
 		    p->name);
-	} else if ((n = recv(p->fd, h->rbuf, h->readsz, MSG_DONTWAIT)) == -1) {
+	} else if ((n = recv(p->fd, h->rbuf, want, MSG_DONTWAIT)) == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
 		why = strerror(errno);
@@ -836,25 +881,109 @@ peer_read(struct hub *h, void *arg)
 		return;
 	}
 	peer_touch(h, p);
-	if (h->mode == HUB_BROKER)
-		relay(h, p, h->rbuf, n);
-	else if (h->mode == HUB_CHAT)
-		chat_input(h, p, h->rbuf, n);
-	else if (queue_push(&h->outq, h->rbuf, n) == -1) {
-		warn("stdout");
-		h->rc = NP_EXIT_FAIL;
+	if (h->mode == HUB_FAN) {
+		if (queue_push(&h->outq, h->rbuf, n) == -1) {
+			warn("stdout");
+			h->rc = NP_EXIT_FAIL;
+		}
+		return;
+	}
+	k = peer_deliver(h, p, h->rbuf, n);
+	if ((size_t)n > k && queue_push(&p->pend, h->rbuf + k, n - k) == -1) {
+		warn("%s: peer dropped", p->name);
+		peer_kill(h, p, NULL);
 	}
 }
 
-/* Fan mode: what arrives on stdin goes to every peer. */
+/*
+ * Route n bytes that p sent: relayed (broker) or taken as chat lines.
+ * With --broker-block only as much goes as every queue it goes to has
+ * room for; returns how much that was, and the caller keeps the rest.
+ */
+static size_t
+peer_deliver(struct hub *h, struct peer *p, const void *d, size_t n)
+{
+	size_t room;
+
+	if (h->mode == HUB_CHAT)
+		return chat_input(h, p, d, n);
+	room = h->drop ? n : hub_room(h, p);
+	if (n > room)
+		n = room;
+	if (n > 0)
+		relay(h, p, d, n);
+	return n;
+}
+
+/*
+ * The room left in the fullest queue of the peers that have joined,
+ * skip aside (NULL for none), or SIZE_MAX when there is no such peer.
+ */
+static size_t
+hub_room(const struct hub *h, const struct peer *skip)
+{
+	const struct peer *q;
+	size_t i, len, room = SIZE_MAX;
+
+	for (i = 0; i < h->npeers; i++) {
+		q = h->peers[i];
+		if (q == skip || q->dead || q->hs)
+			continue;
+		len = queue_len(&q->out);
+		if (len >= h->qmax)
+			return 0;
+		if (h->qmax - len < room)
+			room = h->qmax - len;
+	}
+	return room;
+}
+
+/*
+ * Whether p's queue has no room for one more read's worth of what it
+ * is sent: any byte in a broker, a whole chat line in a chat.
+ */
+static int
+peer_full(const struct hub *h, const struct peer *p)
+{
+	size_t need = h->mode == HUB_CHAT ? CHAT_OUT_MAX : 1;
+
+	return queue_len(&p->out) + need > h->qmax;
+}
+
+/*
+ * --broker-block: send on what senders had to keep (peer_read) as far as
+ * the queues have room now.  Each round, before the poll set is made.
+ */
+static void
+hub_backlog(struct hub *h)
+{
+	struct peer *p;
+	size_t i, k;
+
+	for (i = 0; i < h->npeers; i++) {
+		p = h->peers[i];
+		if (p->dead || queue_len(&p->pend) == 0)
+			continue;
+		k = peer_deliver(h, p, p->pend.data + p->pend.start,
+		    queue_len(&p->pend));
+		queue_consumed(&p->pend, k);
+	}
+}
+
+/*
+ * Fan mode: what arrives on stdin goes to every peer, no more at once
+ * than the fullest queue has room for (hub_register polls stdin only
+ * when there is some).
+ */
 static void
 fan_stdin(struct hub *h, void *arg)
 {
 	ssize_t n;
-	size_t i;
+	size_t i, room;
 
 	(void)arg;
-	n = read(STDIN_FILENO, h->rbuf, h->readsz);
+	room = hub_room(h, NULL);
+	n = read(STDIN_FILENO, h->rbuf, room < h->readsz ? room : h->readsz);
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR) {
 			warn("stdin");
@@ -866,6 +995,23 @@ fan_stdin(struct hub *h, void *arg)
 		h->in_eof = 1;
 	for (i = 0; i < h->npeers; i++)
 		peer_send(h, h->peers[i], h->rbuf, n);
+}
+
+/*
+ * Fan mode: how much p may be read now, so that the stdout queue stays
+ * within its bound however many peers send in one round: the room left,
+ * up to one read, and for TLS a whole read or nothing (what a TLS read
+ * leaves inside OpenSSL, poll does not see).
+ */
+static size_t
+fan_room(const struct hub *h, const struct peer *p)
+{
+	size_t len = queue_len(&h->outq), room;
+
+	room = len < h->qmax ? h->qmax - len : 0;
+	if (room >= h->readsz)
+		return h->readsz;
+	return p->tls != NULL ? 0 : room;
 }
 
 /* Fan mode: what the peers sent goes to stdout. */
@@ -891,39 +1037,50 @@ fan_stdout(struct hub *h, void *arg)
 
 /*
  * Send a formatted line to one peer (to, when not NULL) or to everyone
- * but skip (which may be NULL).
+ * but skip (which may be NULL).  Returns its length.
  */
-static void
+static size_t
 announce(struct hub *h, struct peer *skip, struct peer *to,
     const char *fmt, ...)
 {
 	char msg[CHAT_LINE];
 	va_list ap;
-	int n;
+	int n, was = h->lossy;
 
 	va_start(ap, fmt);
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return;
+		return 0;
 	if ((size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1;
+	h->lossy = 1;
 	if (to != NULL)
 		peer_send(h, to, msg, n);
 	else
 		relay(h, skip, msg, n);
+	h->lossy = was;
+	return n;
 }
 
-/* Cut a chat peer's bytes into lines, each handled by chat_line. */
-static void
+/*
+ * Cut a chat peer's bytes into lines, each handled by chat_line.  With
+ * --broker-block a piece is taken only while every queue has room for
+ * the most a line can add to it.  Returns the bytes taken.
+ */
+static size_t
 chat_input(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
 {
 	const unsigned char *nl;
-	size_t take;
+	size_t take, used = 0, done = 0, avail;
 
+	avail = h->drop ? SIZE_MAX : hub_room(h, NULL);
 	if (p->line == NULL && (p->line = malloc(CHAT_LINE)) == NULL)
 		err(NP_EXIT_FAIL, "malloc");
 	while (n > 0 && !p->dead) {
+		if (!h->drop && (avail < CHAT_OUT_MAX ||
+		    used > avail - CHAT_OUT_MAX))
+			break;
 		nl = memchr(d, '\n', n);
 		take = nl != NULL ? (size_t)(nl - d) + 1 : n;
 		if (take > CHAT_LINE - p->linelen)
@@ -932,11 +1089,13 @@ chat_input(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
 		p->linelen += take;
 		d += take;
 		n -= take;
+		done += take;
 		if (p->line[p->linelen - 1] == '\n' ||
 		    p->linelen == CHAT_LINE)
-			chat_flush(h, p);
+			used += chat_flush(h, p);
 	}
 	chat_batch(h, p);
+	return done;
 }
 
 /* Send the lines formed so far to everyone but their sender. */
@@ -948,39 +1107,75 @@ chat_batch(struct hub *h, struct peer *p)
 	h->olen = 0;
 }
 
-/* A line (or a piece of one that grew too long, or ended with EOF). */
-static void
+/*
+ * A line (or a piece of one that grew too long, or ended with EOF).  The
+ * line end that comes right after a piece cut at CHAT_LINE ends that
+ * piece, and is no empty line of its own.  Returns what chat_line does.
+ */
+static size_t
 chat_flush(struct hub *h, struct peer *p)
 {
-	if (p->linelen == 0)
-		return;
-	chat_line(h, p, p->line, p->linelen);
+	const unsigned char *l = p->line;
+	size_t n = p->linelen, cost = 0;
+	int cut = n == CHAT_LINE && l[n - 1] != '\n';
+
+	if (n == 0)
+		return 0;
+	if (!p->cut || !((n == 1 && l[0] == '\n') ||
+	    (n == 2 && l[0] == '\r' && l[1] == '\n')))
+		cost = chat_line(h, p, l, n);
+	p->cut = cut;
 	p->linelen = 0;
+	return cost;
 }
 
 /*
  * "<nick> line\n" into the batch for everyone else, or a /nick command.
  * Lines are batched so a burst costs one send per peer, not one per line.
+ * Returns the bytes that this put in any one queue.
  */
-static void
+static size_t
 chat_line(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
 {
 	const char *arg;
-	size_t len, need;
+	size_t len, need, start;
 
 	if (broker_chat_parse(d, n, &arg, &len) == BROKER_CHAT_NICK) {
 		chat_batch(h, p);
-		chat_nick(h, p, arg, len);
-		return;
+		return chat_nick(h, p, arg, len);
 	}
-	need = strlen(p->nick) + 3 + len + 1;
+	need = strlen(p->nick) + 3 + 2 * len + 1;
 	if (h->olen + need > CHAT_OBUF)
 		chat_batch(h, p);
+	start = h->olen;
 	h->olen += snprintf((char *)h->obuf + h->olen, CHAT_OBUF - h->olen,
 	    "<%s> ", p->nick);
-	memcpy(h->obuf + h->olen, d, len);
-	h->olen += len;
+	h->olen += chat_text(h->obuf + h->olen, arg, len);
 	h->obuf[h->olen++] = '\n';
+	return h->olen - start;
+}
+
+/*
+ * Copy n bytes of chat text to dst, each control byte but TAB shown as
+ * '^' and a letter (CR as ^M, ESC as ^[, DEL as ^?), so that a peer
+ * cannot move the cursor on another's terminal, nor write over the name
+ * in front of its own line.  dst has room for 2 * n bytes.  Returns the
+ * bytes written.
+ */
+static size_t
+chat_text(unsigned char *dst, const char *src, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
+			dst[k++] = '^';
+			dst[k++] = s[i] ^ 0x40;
+		} else
+			dst[k++] = s[i];
+	}
+	return k;
 }
 
 /*
@@ -988,7 +1183,8 @@ chat_line(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
  * BROKER_CHAT_NICK for a /nick command, with *arg and *len the name it
  * asks for (blanks around it and a CR after it dropped; *len may be
  * 0), or BROKER_CHAT_TEXT with *len the length of the text without its
- * '\n'.  Pure, so that a fuzzer can call it; *arg points into d.
+ * line end ('\n' or CR LF).  Pure, so that a fuzzer can call it; *arg
+ * points into d.
  */
 int
 broker_chat_parse(const unsigned char *d, size_t n, const char **arg,
@@ -996,8 +1192,11 @@ broker_chat_parse(const unsigned char *d, size_t n, const char **arg,
 {
 	const char *s;
 
-	if (n > 0 && d[n - 1] == '\n')
+	if (n > 0 && d[n - 1] == '\n') {
 		n--;
+		if (n > 0 && d[n - 1] == '\r')
+			n--;
+	}
 	*arg = (const char *)d;
 	*len = n;
 	if (n < 5 || memcmp(d, "/nick", 5) != 0 || (n > 5 && d[5] != ' '))
@@ -1074,22 +1273,24 @@ chat_nick_bad(const struct hub *h, const char *s, size_t n)
 	return NULL;
 }
 
-/* /nick NAME: a new name, announced to everyone, the sender included. */
-static void
+/*
+ * /nick NAME: a new name, announced to everyone, the sender included, or
+ * a refusal to the sender.  Returns the length of what was sent.
+ */
+static size_t
 chat_nick(struct hub *h, struct peer *p, const char *arg, size_t n)
 {
 	char old[CHAT_NICK + 1];
 	const char *why;
 
-	if ((why = chat_nick_bad(h, arg, n)) != NULL) {
-		announce(h, NULL, p, "<announce> /nick refused: %s.\n", why);
-		return;
-	}
+	if ((why = chat_nick_bad(h, arg, n)) != NULL)
+		return announce(h, NULL, p, "<announce> /nick refused: %s.\n",
+		    why);
 	strlcpy(old, p->nick, sizeof(old));
 	memcpy(p->nick, arg, n);
 	p->nick[n] = '\0';
-	announce(h, NULL, NULL, "<announce> <%s> is now known as <%s>.\n",
-	    old, p->nick);
+	return announce(h, NULL, NULL,
+	    "<announce> <%s> is now known as <%s>.\n", old, p->nick);
 }
 
 static int
@@ -1105,6 +1306,8 @@ hub_init(struct hub *h, const struct np_opts *o, const struct acl *acl,
 	h->mode = o->chat ? HUB_CHAT : o->broker ? HUB_BROKER : HUB_FAN;
 	h->drop = h->mode != HUB_FAN && !o->broker_block;
 	h->qmax = o->queue_size > 0 ? (size_t)o->queue_size : HUB_QUEUE_DEF;
+	if (h->mode == HUB_CHAT && h->qmax < CHAT_OUT_MAX)
+		h->qmax = CHAT_OUT_MAX;
 	h->maxpeers = o->max_conns > 0 ? (size_t)o->max_conns :
 	    HUB_CONNS_DEF;
 	h->readsz = h->mode == HUB_CHAT ? HUB_CHAT_READSZ : HUB_READSZ;
@@ -1168,6 +1371,9 @@ broker_run(const struct np_opts *o, const struct acl *acl, int lfd,
 			h.rc = NP_EXIT_SIGNAL + np_signal;
 			break;
 		}
+		/* What waited for room may go now; that may end a peer. */
+		hub_backlog(&h);
+		hub_sweep(&h);
 		hub_register(&h);
 		if ((timeout = hub_timeout(&h, &deadline)) == 0 && h.rc != -1)
 			break;
@@ -1320,3 +1526,113 @@ dgram_run(const struct np_opts *o, const struct acl *acl, int fd)
 	free(buf);
 	return rc;
 }
+
+#ifdef NP_FUZZ
+/* Peers of the fuzzer's hub; the far ends of their socket pairs. */
+#define FUZZ_PEERS	4
+static int	 fuzz_far[FUZZ_PEERS];
+
+/* Whether hub_register asked to read p in this round, as poll would. */
+static int
+fuzz_reading(const struct hub *h, const struct peer *p)
+{
+	size_t i;
+
+	for (i = 0; i < h->nev; i++)
+		if (h->ev[i].data == p && h->ev[i].rproc == peer_read &&
+		    (h->ev[i].rev & POLLIN))
+			return 1;
+	return 0;
+}
+
+/* Whether every queue is within its bound: the fuzzer's assertion. */
+static int
+fuzz_bounded(const struct hub *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->npeers; i++)
+		if (queue_len(&h->peers[i]->out) > h->qmax ||
+		    queue_len(&h->peers[i]->pend) > h->readsz)
+			return 0;
+	return 1;
+}
+
+/*
+ * One step of the input c, d[0..n): the peer c picks (its low bits)
+ * sends up to 2^((c >> 2) & 15) bytes of d, which the hub reads when it
+ * would read that peer; or its far end reads what waits and the hub
+ * writes on; or it leaves.  Returns the bytes of d used.
+ */
+static size_t
+fuzz_step(struct hub *h, unsigned char c, const unsigned char *d, size_t n)
+{
+	unsigned char junk[4096];
+	struct peer *p = h->peers[(c & 3) % h->npeers];
+	int far = fuzz_far[(p->id - 1) % FUZZ_PEERS];
+	size_t k = (size_t)1 << ((c >> 2) & 15);
+	ssize_t sent = 0;
+
+	switch (c >> 6) {
+	case 0:
+	case 1:
+		if (k > n)
+			k = n;
+		if (k > 0 && (sent = send(far, d, k, MSG_NOSIGNAL |
+		    MSG_DONTWAIT)) == -1)
+			sent = 0;
+		if (fuzz_reading(h, p))
+			peer_read(h, p);
+		return sent;
+	case 2:
+		while (recv(far, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+			;
+		peer_write(h, p);
+		return 0;
+	default:
+		peer_end(h, p, 1, NULL);
+		return 0;
+	}
+}
+
+/*
+ * fuzz/fuzz_chat.c: d as what FUZZ_PEERS peers of a broker or chat (o)
+ * send, on socket pairs whose far ends read only when d says so.  After
+ * every step, as after every round of broker_run, no queue may be past
+ * its bound.  Returns 0, or -1 when one was.
+ */
+int
+broker_fuzz(const struct np_opts *o, const unsigned char *d, size_t n)
+{
+	struct hub h;
+	int sv[2], sz = 4096, rc = 0;
+	size_t i, k;
+
+	if (hub_init(&h, o, NULL, -1, NULL) == -1) {
+		hub_free(&h);
+		return 0;
+	}
+	for (i = 0; i < FUZZ_PEERS; i++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0, sv) == -1)
+			err(NP_EXIT_FAIL, "socketpair");
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		fuzz_far[i] = sv[1];
+		peer_add(&h, sv[0], "fuzz");
+	}
+	while (n > 0 && h.npeers > 0 && rc == 0) {
+		hub_register(&h);
+		k = fuzz_step(&h, d[0], d + 1, n - 1);
+		d += 1 + k;
+		n -= 1 + k;
+		hub_sweep(&h);
+		hub_backlog(&h);
+		hub_sweep(&h);
+		rc = fuzz_bounded(&h) ? 0 : -1;
+	}
+	hub_free(&h);
+	for (i = 0; i < FUZZ_PEERS; i++)
+		close(fuzz_far[i]);
+	return rc;
+}
+#endif /* NP_FUZZ */

@@ -173,6 +173,7 @@ void	 sock_features(struct np_opts *);
 int	 sock_opt_given(const struct np_opts *, const char *);
 void	 sock_dgram_buffer(const struct np_opts *, int);
 int	 sock_wait(int, short, int);
+void	 sock_unbind(void);
 const char *sock_ntop(const struct sockaddr *, socklen_t, char *, size_t);
 
 /*
@@ -245,6 +246,9 @@ int	 broker_run(const struct np_opts *, const struct acl *, int,
 int	 broker_chat_parse(const unsigned char *, size_t, const char **,
 	    size_t *);
 const char *broker_nick_bad(const char *, size_t);
+#ifdef NP_FUZZ
+int	 broker_fuzz(const struct np_opts *, const unsigned char *, size_t);
+#endif
 
 /* transfer.c; pump_run() flags. */
 #define PUMP_DGRAM		0x01	/* one message per read and write */
@@ -298,6 +302,7 @@ void	 meter_start(struct meter *);
 int	 meter_needs_data(const struct np_opts *);
 void	 meter_add(struct meter *, int, const void *, size_t);
 void	 meter_finish(struct meter *);
+int	 meter_failed(const struct meter *);
 
 /*
  * tls.c: libtls behind the pump and the broker; the non-blocking calls
@@ -310,6 +315,8 @@ void	 meter_finish(struct meter *);
  * whole record (16 KiB of data and its overhead).
  */
 #define NTLS_RECORD	(16 * 1024 + 512)
+/* A TLS handshake without -w must end within this. */
+#define NTLS_HANDSHAKE_MS (10 * 1000)
 struct tls;
 struct tls	*ntls_client(const struct np_opts *, int);
 struct tls	*ntls_server(const struct np_opts *);

@@ -53,6 +53,11 @@
 
 /* Room for a password: the environment or the terminal may give more. */
 #define PROXY_SECRET	1024
+/*
+ * A handshake without -w must end within this, the proxy's own connect
+ * to the destination included: whatever a proxy sends, or does not.
+ */
+#define PROXY_HANDSHAKE_S	60
 
 /* The destination in the form the request needs it. */
 struct proxy_dest {
@@ -68,7 +73,7 @@ struct proxy_dest {
 struct proxy_conn {
 	const struct np_opts	*o;
 	int			 fd;
-	int			 timed;
+	int			 ms;		/* -w, or the default */
 	struct timespec		 deadline;
 	struct proxy_dest	 dest;
 	char			 password[PROXY_SECRET];
@@ -77,6 +82,7 @@ struct proxy_conn {
 static void	 proxy_fail(const struct proxy_conn *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static int	 proxy_poll(struct proxy_conn *, short);
+static int	 proxy_due(struct proxy_conn *);
 static int	 proxy_write(struct proxy_conn *, const void *, size_t);
 static int	 proxy_read(struct proxy_conn *, void *, size_t);
 static int	 proxy_password(struct proxy_conn *);
@@ -123,16 +129,36 @@ proxy_poll(struct proxy_conn *pc, short events)
 {
 	int n;
 
-	n = sock_wait(pc->fd, events,
-	    pc->timed ? np_deadline_ms(&pc->deadline) : -1);
+	n = sock_wait(pc->fd, events, np_deadline_ms(&pc->deadline));
 	if (n == 1)
 		return 0;
 	if (n == 0) {
 		proxy_fail(pc, "no answer from the proxy within %g s",
-		    pc->o->wait_ms / 1000.0);
+		    pc->ms / 1000.0);
 		errno = ETIMEDOUT;
 	} else if (errno != EINTR)
 		proxy_fail(pc, "poll: %s", strerror(errno));
+	return -1;
+}
+
+/*
+ * Whether the handshake may go on: checked before every read and write,
+ * not only when the socket makes us wait, so that a proxy that floods
+ * is cut off by the deadline and by a signal too.  0, or -1 as
+ * proxy_poll() returns it.
+ */
+static int
+proxy_due(struct proxy_conn *pc)
+{
+	if (np_signal) {
+		errno = EINTR;
+		return -1;
+	}
+	if (np_deadline_ms(&pc->deadline) > 0)
+		return 0;
+	proxy_fail(pc, "no end to the handshake within %g s",
+	    pc->ms / 1000.0);
+	errno = ETIMEDOUT;
 	return -1;
 }
 
@@ -144,6 +170,8 @@ proxy_write(struct proxy_conn *pc, const void *buf, size_t len)
 	ssize_t n;
 
 	while (len > 0) {
+		if (proxy_due(pc) == -1)
+			return -1;
 		if ((n = send(pc->fd, p, len, MSG_NOSIGNAL)) > 0) {
 			p += n;
 			len -= n;
@@ -170,6 +198,8 @@ proxy_read(struct proxy_conn *pc, void *buf, size_t len)
 	ssize_t n;
 
 	while (len > 0) {
+		if (proxy_due(pc) == -1)
+			return -1;
 		if ((n = recv(pc->fd, p, len, 0)) > 0) {
 			p += n;
 			len -= n;
@@ -384,6 +414,12 @@ proxy_socks4_reply(const struct np_opts *o, const unsigned char *buf,
 	if (len < 8) {
 		snprintf(err, size, "SOCKS4: a reply of %zu bytes is too short",
 		    len);
+		return -1;
+	}
+	/* The reply's version is 0, whatever the request's was. */
+	if (buf[0] != 0) {
+		snprintf(err, size, "SOCKS4: not a SOCKS4 reply (version %u)",
+		    buf[0]);
 		return -1;
 	}
 	if (buf[1] != SOCKS4_GRANTED) {
@@ -701,24 +737,26 @@ http_request(struct proxy_conn *pc)
 /*
  * One header line without its CR LF.  Byte by byte, as nc does it: the
  * bytes after the empty line are the peer's and must stay in the socket.
+ * A CR is dropped but counts toward the bound like any byte, so that
+ * CRs without end are a line too long.
  */
 static int
 http_read_line(struct proxy_conn *pc, char *buf, size_t size)
 {
-	size_t off = 0;
+	size_t off = 0, got = 0;
 
 	for (;;) {
 		if (proxy_read(pc, buf + off, 1) == -1)
 			return -1;
 		if (buf[off] == '\n')
 			break;
-		if (buf[off] == '\r')
-			continue;
-		if (++off == size) {
+		if (++got == size) {
 			proxy_fail(pc, "HTTP reply line longer than %zu bytes",
 			    size - 1);
 			return -1;
 		}
+		if (buf[off] != '\r')
+			off++;
 	}
 	buf[off] = '\0';
 	return 0;
@@ -809,10 +847,9 @@ http_handshake(struct proxy_conn *pc)
 static int
 proxy_handshake(struct proxy_conn *pc)
 {
-	if (pc->o->wait_ms > 0) {
-		pc->timed = 1;
-		np_deadline_set(&pc->deadline, pc->o->wait_ms);
-	}
+	pc->ms = pc->o->wait_ms > 0 ? pc->o->wait_ms :
+	    PROXY_HANDSHAKE_S * 1000;
+	np_deadline_set(&pc->deadline, pc->ms);
 	switch (pc->o->proxy_type) {
 	case PROXY_SOCKS4:
 	case PROXY_SOCKS4A:

@@ -50,11 +50,12 @@ signal_or(int rc)
 	return np_signal ? NP_EXIT_SIGNAL + np_signal : rc;
 }
 
+/* The Unix socket file we bound, if it is still ours (sock.c). */
 static void
 unlink_bound(const struct np_opts *o)
 {
-	if (o->unix_sock && o->host[0] != '@')
-		unlink(o->host);
+	if (o->unix_sock)
+		sock_unbind();
 }
 
 /*
@@ -123,7 +124,7 @@ session_connect(const struct np_opts *o)
 	if (fd != -1)
 		close(fd);
 	if (bound[0] != '\0')
-		unlink(bound);
+		sock_unbind();
 	return signal_or(rc);
 }
 

@@ -230,6 +230,8 @@ static int	 unix_dgram_bind(const struct np_opts *, int, char *, size_t);
 static int	 unix_connect(const struct np_opts *, char *, size_t);
 static int	 unix_listen(const struct np_opts *);
 static int	 unix_claim(const char *);
+static void	 unix_remember(const char *);
+static void	 unix_report(const struct np_opts *, int);
 static int	 listen_one(const struct np_opts *, const struct addrinfo *,
 		    int *);
 static void	 listen_ready(const struct np_opts *, int);
@@ -1094,6 +1096,20 @@ sock_connect(const struct np_opts *o, char *bound, size_t boundlen)
 	return -1;
 }
 
+/*
+ * The Unix socket file this process bound (-lU, or -s with -uU), for
+ * sock_unbind(): its directory, held open so that a parent directory
+ * renamed or a symbolic link swapped meanwhile cannot send the unlink
+ * elsewhere, its name in there, and its device and inode.  One per
+ * process, as the signal pipe is.
+ */
+static struct {
+	int	 dirfd;
+	char	 name[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t	 dev;
+	ino_t	 ino;
+} unix_bound = { -1, "", 0, 0 };
+
 /* -U: stream, datagram (-u) or sequenced packets (--seqpacket). */
 static int
 unix_type(const struct np_opts *o)
@@ -1148,8 +1164,10 @@ unix_dgram_bind(const struct np_opts *o, int fd, char *bound,
 		warn("bind %s", o->source != NULL ? o->source : "");
 		return -1;
 	}
-	if (o->source != NULL && o->source[0] != '@')
+	if (o->source != NULL && o->source[0] != '@') {
 		strlcpy(bound, o->source, boundlen);
+		unix_remember(o->source);
+	}
 	return 0;
 }
 
@@ -1251,17 +1269,107 @@ unix_listen(const struct np_opts *o)
 		return -1;
 	}
 	len = unix_addr(o->host, &sun);
-	if (bind(fd, (struct sockaddr *)&sun, len) == -1 ||
-	    (!o->udp && listen(fd, LISTEN_BACKLOG) == -1)) {
+	/* "@" alone: the kernel picks a name (autobind), reported below. */
+	if (strcmp(o->host, "@") == 0)
+		len = sizeof(sa_family_t);
+	if (bind(fd, (struct sockaddr *)&sun, len) == -1) {
 		warn("%s", o->host);
 		close(fd);
 		return -1;
 	}
+	if (o->host[0] != '@')
+		unix_remember(o->host);
+	if (!o->udp && listen(fd, LISTEN_BACKLOG) == -1) {
+		warn("%s", o->host);
+		close(fd);
+		sock_unbind();
+		return -1;
+	}
 	sock_report(o, fd, AF_UNIX, PH_SOCKET | PH_LISTENER);
-	if (o->verbose > 0)
-		fprintf(stderr, "%s on %s\n", o->udp ? "Bound" : "Listening",
-		    o->host);
+	unix_report(o, fd);
 	return fd;
+}
+
+/*
+ * -v: the address a Unix listener got; for an abstract one, the name as
+ * the kernel has it, which is the only way to learn an autobound name.
+ */
+static void
+unix_report(const struct np_opts *o, int fd)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+	const char *name = o->host;
+	size_t off = offsetof(struct sockaddr_un, sun_path);
+
+	if (o->verbose == 0)
+		return;
+	if (o->host[0] == '@' &&
+	    getsockname(fd, (struct sockaddr *)&sun, &len) == 0 &&
+	    len > off + 1 && len <= sizeof(sun) && sun.sun_path[0] == '\0') {
+		/* Abstract names are not NUL-terminated: sun_path[0] is. */
+		sun.sun_path[0] = '@';
+		name = sun.sun_path;
+		if (len < sizeof(sun))
+			((char *)&sun)[len] = '\0';
+		else
+			sun.sun_path[sizeof(sun.sun_path) - 1] = '\0';
+	}
+	fprintf(stderr, "%s on %s\n", o->udp ? "Bound" : "Listening", name);
+}
+
+/*
+ * Right after bind: remember path's directory (an O_PATH descriptor) and
+ * the socket file's device and inode, for sock_unbind().  A file that is
+ * already not a socket here is not ours, and is not remembered.
+ */
+static void
+unix_remember(const char *path)
+{
+	char dir[sizeof(unix_bound.name)];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	int fd;
+
+	if (strlcpy(dir, path, sizeof(dir)) >= sizeof(dir))
+		return;
+	if (slash == NULL)
+		strlcpy(dir, ".", sizeof(dir));
+	else
+		dir[slash == path ? 1 : slash - path] = '\0';
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return;
+	strlcpy(unix_bound.name, slash != NULL ? slash + 1 : path,
+	    sizeof(unix_bound.name));
+	if (fstatat(fd, unix_bound.name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISSOCK(st.st_mode)) {
+		close(fd);
+		return;
+	}
+	unix_bound.dirfd = fd;
+	unix_bound.dev = st.st_dev;
+	unix_bound.ino = st.st_ino;
+}
+
+/*
+ * Remove the Unix socket file this process bound, if its name still
+ * names that very file: never a file put in its place, nor one in
+ * another directory that a swapped link of a parent points to now.
+ */
+void
+sock_unbind(void)
+{
+	struct stat st;
+
+	if (unix_bound.dirfd == -1)
+		return;
+	if (fstatat(unix_bound.dirfd, unix_bound.name, &st,
+	    AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == unix_bound.dev && st.st_ino == unix_bound.ino)
+		unlinkat(unix_bound.dirfd, unix_bound.name, 0);
+	close(unix_bound.dirfd);
+	unix_bound.dirfd = -1;
 }
 
 /*

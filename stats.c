@@ -42,6 +42,7 @@ struct meter {
 	SHA2_CTX		 sha[2];
 	FILE			*hex;		/* --hex-dump */
 	unsigned long long	 hexoff[2];
+	int			 hex_failed;	/* reported; no more dump */
 };
 
 static double	 elapsed(const struct meter *);
@@ -53,6 +54,7 @@ static void	 fit_fields(char [NFIELDS][32], int);
 static void	 hex_block(struct meter *, int, const unsigned char *, size_t);
 static void	 print_stats(const struct meter *);
 static void	 print_digests(struct meter *);
+static void	 hex_failed(struct meter *);
 
 /* The terminal was resized: measure it again before the next draw. */
 static volatile sig_atomic_t winch;
@@ -128,7 +130,7 @@ meter_add(struct meter *m, int dir, const void *data, size_t n)
 	m->bytes[dir] += n;
 	if (data != NULL && m->o->digest)
 		SHA256Update(&m->sha[dir], data, n);
-	if (data != NULL && m->hex != NULL)
+	if (data != NULL && m->hex != NULL && !m->hex_failed)
 		hex_block(m, dir, data, n);
 	if (m->progress)
 		draw_progress(m, 0);
@@ -153,9 +155,28 @@ meter_finish(struct meter *m)
 		print_stats(m);
 	if (started && m->o->digest)
 		print_digests(m);
-	if (m->hex != NULL && m->hex != stderr && fclose(m->hex) == EOF)
-		warn("%s", m->o->hex_dump);
+	if (m->hex != NULL && m->hex != stderr && fclose(m->hex) == EOF &&
+	    !m->hex_failed)
+		warn("hex dump %s", m->o->hex_dump);
 	free(m);
+}
+
+/*
+ * Whether a side file (--hex-dump) could not be written: the transfer
+ * went on, but its exit status says so.
+ */
+int
+meter_failed(const struct meter *m)
+{
+	return m != NULL && m->hex_failed;
+}
+
+/* The dump cannot be written (a full disk, /dev/full): say so once. */
+static void
+hex_failed(struct meter *m)
+{
+	warn("hex dump %s", m->o->hex_dump);
+	m->hex_failed = 1;
 }
 
 static double
@@ -333,5 +354,6 @@ hex_block(struct meter *m, int dir, const unsigned char *d, size_t n)
 		fputs("|\n", m->hex);
 	}
 	m->hexoff[dir] += n;
-	fflush(m->hex);
+	if (fflush(m->hex) == EOF || ferror(m->hex))
+		hex_failed(m);
 }

@@ -180,7 +180,11 @@ ntls_step(struct tls *ctx, const char *name, short *events)
 	return -1;
 }
 
-/* Drive the handshake to its end, waiting at most -w seconds. */
+/*
+ * Drive the handshake to its end, waiting at most -w seconds, or
+ * NTLS_HANDSHAKE_MS without -w: a peer that says nothing must not hold
+ * a listener for ever.
+ */
 static int
 ntls_handshake(const struct np_opts *o, struct tls *ctx, int fd)
 {
@@ -188,11 +192,10 @@ ntls_handshake(const struct np_opts *o, struct tls *ctx, int fd)
 	short events;
 	int rc, n;
 
-	if (o->wait_ms > 0)
-		np_deadline_set(&deadline, o->wait_ms);
+	np_deadline_set(&deadline, o->wait_ms > 0 ? o->wait_ms :
+	    NTLS_HANDSHAKE_MS);
 	while ((rc = ntls_step(ctx, NULL, &events)) == NTLS_WANT) {
-		n = sock_wait(fd, events,
-		    o->wait_ms > 0 ? np_deadline_ms(&deadline) : -1);
+		n = sock_wait(fd, events, np_deadline_ms(&deadline));
 		if (n == 0)
 			warnx("tls: handshake: %s", strerror(ETIMEDOUT));
 		if (n <= 0)

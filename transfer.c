@@ -181,6 +181,7 @@ static int	 net_fill(struct pump *);
 static int	 net_drain(struct pump *);
 static size_t	 telnet(struct pump *, unsigned char *, size_t);
 static int	 io_failed(const char *);
+static const char *out_name(const struct pump *);
 static int	 net_broken(struct pump *, const char *);
 static int	 input_broken(struct pump *);
 static int	 send_failed(void);
@@ -340,6 +341,9 @@ pump_run(struct pump *p, int net, int flags)
 	while ((rc = pump_step(p)) == -1)
 		;
 	p->tls = NULL;
+	/* A side file that could not be written is an I/O failure too. */
+	if (rc == NP_EXIT_OK && meter_failed(p->meter))
+		rc = NP_EXIT_FAIL;
 	return rc;
 }
 
@@ -607,7 +611,7 @@ static int
 out_failed(struct pump *p)
 {
 	if (errno != EPIPE && errno != ECONNRESET)
-		return io_failed("stdout");
+		return io_failed(out_name(p));
 	p->out_gone = 1;
 	p->out_errno = errno;
 	return -1;
@@ -1032,6 +1036,13 @@ io_failed(const char *what)
 {
 	warn("%s", what);
 	return NP_EXIT_FAIL;
+}
+
+/* What the output is called in a message: the --output file, or stdout. */
+static const char *
+out_name(const struct pump *p)
+{
+	return p->o->output != NULL ? p->o->output : "stdout";
 }
 
 /*

@@ -37,3 +37,19 @@ __wrap_err(int code, const char *fmt, ...)
 	(void)fmt;
 	__wrap_exit(code);
 }
+
+/*
+ * Warnings are dropped: a broker fed by the fuzzer drops peers with a
+ * message, thousands of times a second.
+ */
+void
+__wrap_warn(const char *fmt, ...)
+{
+	(void)fmt;
+}
+
+void
+__wrap_warnx(const char *fmt, ...)
+{
+	(void)fmt;
+}

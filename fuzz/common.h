@@ -11,3 +11,5 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 void	__wrap_exit(int) __attribute__((noreturn));
 void	__wrap_errx(int, const char *, ...) __attribute__((noreturn));
 void	__wrap_err(int, const char *, ...) __attribute__((noreturn));
+void	__wrap_warn(const char *, ...);
+void	__wrap_warnx(const char *, ...);

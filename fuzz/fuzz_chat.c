@@ -4,6 +4,11 @@
  * bytes, and each line is copied to a buffer of its own size, so that a
  * read past the line is caught.  A name the parser accepts is checked
  * against the rules a name must follow.
+ *
+ * Then the same input drives a real hub (broker_fuzz): its first byte
+ * picks broker or chat, drop or --broker-block and a small --queue-size,
+ * the rest is what four peers send, and when their far ends read or
+ * they leave.  No queue may pass its bound after any step.
  */
 
 #include <stdint.h>
@@ -18,6 +23,7 @@
 #define CHAT_NICK	32
 
 static void	 chat_check(const unsigned char *, size_t);
+static void	 hub_check(const uint8_t *, size_t);
 static int	 chat_name_ok(const char *, size_t);
 
 /* Whether a name follows the rules broker_nick_bad() should enforce. */
@@ -50,8 +56,9 @@ chat_check(const unsigned char *d, size_t n)
 	size_t len;
 
 	if (broker_chat_parse(d, n, &arg, &len) == BROKER_CHAT_TEXT) {
-		if (arg != (const char *)d ||
-		    (len != n && !(len + 1 == n && d[len] == '\n')))
+		if (arg != (const char *)d || (len != n &&
+		    !(len + 1 == n && d[len] == '\n') &&
+		    !(len + 2 == n && d[len] == '\r' && d[len + 1] == '\n')))
 			abort();
 		return;
 	}
@@ -64,6 +71,25 @@ chat_check(const unsigned char *d, size_t n)
 		abort();
 }
 
+/* The hub over the input, with options from its first byte. */
+static void
+hub_check(const uint8_t *data, size_t size)
+{
+	struct np_opts o;
+
+	if (size == 0)
+		return;
+	memset(&o, 0, sizeof(o));
+	o.broker = 1;
+	o.chat = data[0] & 1;
+	o.broker_block = (data[0] & 2) != 0;
+	o.queue_size = ((data[0] >> 2) & 0x3f) * 64 + 1;
+	o.no_stdin = 1;
+	o.inherit_fd = -1;
+	if (broker_fuzz(&o, data + 1, size - 1) == -1)
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -71,6 +97,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned char *line;
 	size_t take;
 
+	hub_check(data, size);
 	while (size > 0) {
 		nl = memchr(data, '\n', size);
 		take = nl != NULL ? (size_t)(nl - data) + 1 : size;

@@ -38,7 +38,7 @@ proxy_check_socks(const struct np_opts *o, const unsigned char *d,
 		return;
 	memcpy(buf, d, n);
 	if (proxy_socks4_reply(o, buf, n, err, sizeof(err)) == 0 &&
-	    (n < 8 || buf[1] != 90))
+	    (n < 8 || buf[0] != 0 || buf[1] != 90))
 		abort();
 	m = proxy_socks5_method(o, buf, n, err, sizeof(err));
 	if (m != -1 && m != 0 && !(m == 2 && o->proxy_user != NULL))

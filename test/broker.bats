@@ -255,7 +255,7 @@ b: b'<announce> <user1> is now known as <alice>.\\n'
 b: b'<announce> /nick refused: control bytes, blanks, < and > are not allowed.\\n'
 b: b'<announce> /nick refused: that name is taken.\\n'
 b: b'<announce> /nick refused: that name is reserved.\\n'
-a: b'<user2> hi alice\\r\\n'
+a: b'<user2> hi alice\\n'
 b: b'<alice> no newline\\n'
 b: b'<announce> <alice> has left.\\n'"
 }
