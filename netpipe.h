@@ -265,15 +265,9 @@ void	 pump_set_tls(struct pump *, struct tls *);
 void	 pump_set_acl(struct pump *, const struct acl *);
 int	 pump_run(struct pump *, int, int);
 void	 pump_free(struct pump *);
-/*
- * Whether errno e refuses a zero-copy path itself (the descriptor does
- * not support it), as against an I/O error on it.
- */
-#define NP_ZC_REFUSED(e)	((e) == EINVAL || (e) == ENOSYS || \
-				    (e) == EOPNOTSUPP)
+int	 pump_zc_refused(int);
 
 /* writer.c: a regular-file output written on a second thread. */
-#define WRITER_JOBS	2		/* pipes the thread may hold */
 struct writer;
 int		 writer_useful(void);
 struct writer	*writer_new(int, int);

@@ -36,6 +36,18 @@
  */
 #define PUMP_PIPESZ	(1024 * 1024)
 #define PUMP_SENDFILE	(16 * 1024 * 1024)
+/*
+ * The splice path's pipes: the one splice_in fills and the one the
+ * writer thread empties, so the writer holds at most this many jobs.
+ */
+#define PUMP_PIPES	2
+/*
+ * The writer thread is started when a connection proves to be bulk: its
+ * pipe holds PUMP_BULK bytes or more.  Until then the pump writes the
+ * pipe out itself, at the peer's end or PUMP_HOLD_MS after the first
+ * bytes came, so a short connection costs no thread and no hand-off.
+ */
+#define PUMP_HOLD_MS	20
 /* Room kept free in the outgoing buffer for telnet refusals (-t). */
 #define PUMP_TN_RESERVE	1024
 
@@ -134,6 +146,7 @@ struct pump {
 	int			 wpipe[2];	/* the pipe the writer empties */
 	int			 jobs;		/* pipes it holds: wpipe, pipefd */
 	int			 threaded;	/* pipes go to the writer */
+	struct timespec		 hold;		/* a writer may yet pay off */
 
 	/* Per connection. */
 	int			 net;
@@ -170,7 +183,8 @@ struct pump {
 
 static int	 buf_empty(const struct buf *);
 static size_t	 buf_room(const struct pump *, const struct buf *);
-static void	 buf_consumed(struct buf *, size_t);
+static size_t	 buf_cap(const struct pump *, const struct buf *);
+static void	 buf_consumed(const struct pump *, struct buf *, size_t);
 static int	 pump_step(struct pump *);
 static int	 pump_finished(struct pump *);
 static int	 pump_timeout(struct pump *);
@@ -192,6 +206,8 @@ static int	 splice_in(struct pump *);
 static int	 splice_out(struct pump *);
 static int	 pipe_new(int [2], size_t *);
 static int	 writer_wanted(struct pump *);
+static int	 writer_ready(struct pump *);
+static int	 writer_holding(const struct pump *);
 static int	 writer_drain(struct pump *);
 static int	 writer_due(const struct pump *);
 static void	 pipes_swap(struct pump *);
@@ -507,7 +523,8 @@ pump_choose(struct pump *p)
 	if (p->pipefd[0] == -1 && pipe_new(p->pipefd, &p->pipesz) == -1)
 		return;
 	p->zc_recv = 1;
-	p->threaded = p->out_regular && writer_wanted(p);
+	p->threaded = p->out_regular &&
+	    (p->writer != NULL || writer_useful());
 }
 
 /* A pipe for the splice path, as large as we may make it; its size. */
@@ -553,6 +570,47 @@ writer_wanted(struct pump *p)
 }
 
 /*
+ * Whether errno e refuses a zero-copy path itself (the descriptor does
+ * not support it), as against an I/O error on it; writer.c asks too.
+ */
+int
+pump_zc_refused(int e)
+{
+	return e == EINVAL || e == ENOSYS || e == EOPNOTSUPP;
+}
+
+/*
+ * Whether the pipe goes to the writer thread now: once it runs, and
+ * before that once the pipe holds a bulk connection's worth, when the
+ * thread is made.  A short connection's few bytes are written by the
+ * pump itself.
+ */
+static int
+writer_ready(struct pump *p)
+{
+	if (p->writer != NULL)
+		return 1;
+	if (p->piped < PUMP_BULK && !p->pipe_full && p->piped < p->pipesz)
+		return 0;
+	if (writer_wanted(p))
+		return 1;
+	p->threaded = 0;
+	return 0;
+}
+
+/*
+ * Whether the pump waits before writing the pipe itself: more may come
+ * that makes the connection bulk, and then the writer takes it all.
+ */
+static int
+writer_holding(const struct pump *p)
+{
+	return p->threaded && p->writer == NULL && p->piped > 0 &&
+	    p->piped < PUMP_BULK && !p->pipe_full && !p->net_eof &&
+	    np_deadline_ms(&p->hold) > 0;
+}
+
+/*
  * A zero-copy call failed.  When the kernel refuses the path itself,
  * turn it off for this descriptor and go on with the copy loop (-1);
  * otherwise it is a real I/O error: report it and return the exit code.
@@ -562,7 +620,7 @@ zc_refused(struct pump *p, int *flag, const char *what)
 {
 	if (errno == EINTR || errno == EAGAIN)
 		return -1;
-	if (NP_ZC_REFUSED(errno)) {
+	if (pump_zc_refused(errno)) {
 		if (p->o->verbose > 1)
 			warn("%s refused; using the copy loop", what);
 		*flag = 0;
@@ -707,6 +765,8 @@ splice_in(struct pump *p)
 		p->net_eof = 1;
 		return -1;
 	}
+	if (p->piped == 0 && p->threaded && p->writer == NULL)
+		np_deadline_set(&p->hold, PUMP_HOLD_MS);
 	p->piped += n;
 	p->packets++;
 	lowat_update(p, n);
@@ -752,7 +812,7 @@ static int
 writer_due(const struct pump *p)
 {
 	return p->piped > 0 && (p->jobs == 0 ||
-	    (p->jobs < WRITER_JOBS && (p->pipe_full || p->piped == p->pipesz)));
+	    (p->jobs < PUMP_PIPES && (p->pipe_full || p->piped == p->pipesz)));
 }
 
 /*
@@ -769,7 +829,7 @@ writer_drain(struct pump *p)
 	if (p->jobs > 0) {
 		if ((ended = writer_reap(p->writer)) == -1)
 			return out_failed(p);
-		if (ended > 0 && p->jobs == WRITER_JOBS)
+		if (ended > 0 && p->jobs == PUMP_PIPES)
 			pipes_swap(p);
 		p->jobs -= ended;
 	}
@@ -823,32 +883,43 @@ buf_empty(const struct buf *b)
 	return b->start == b->end;
 }
 
+/* What b may hold: the outgoing buffer keeps room for -t's refusals. */
+static size_t
+buf_cap(const struct pump *p, const struct buf *b)
+{
+	return b == &p->up && p->o->telnet ? PUMP_BUFSZ - PUMP_TN_RESERVE :
+	    PUMP_BUFSZ;
+}
+
 /* Free space at the end; a datagram buffer holds one message at a time. */
 static size_t
 buf_room(const struct pump *p, const struct buf *b)
 {
-	size_t cap = PUMP_BUFSZ;
+	size_t cap = buf_cap(p, b);
 
 	if (p->dgram && !buf_empty(b))
 		return 0;
-	if (b == &p->up && p->o->telnet)
-		cap -= PUMP_TN_RESERVE;
-	if (b->end >= cap && b->start > 0 && b->end - b->start < cap / 4) {
-		/* Rare and small: cheaper than stalling the reader. */
-		memmove(b->data, (unsigned char *)b->data + b->start,
-		    b->end - b->start);
-		((struct buf *)b)->end -= b->start;
-		((struct buf *)b)->start = 0;
-	}
 	return b->end < cap ? cap - b->end : 0;
 }
 
+/*
+ * n bytes of b were written.  A buffer filled to its end keeps a small
+ * rest at its start again: rare and small, cheaper than stalling the
+ * reader until the rest is written.
+ */
 static void
-buf_consumed(struct buf *b, size_t n)
+buf_consumed(const struct pump *p, struct buf *b, size_t n)
 {
+	size_t cap = buf_cap(p, b);
+
 	b->start += n;
 	if (b->start == b->end)
 		b->start = b->end = 0;
+	else if (b->end >= cap && b->end - b->start < cap / 4) {
+		memmove(b->data, b->data + b->start, b->end - b->start);
+		b->end -= b->start;
+		b->start = 0;
+	}
 }
 
 static void
@@ -954,6 +1025,11 @@ pump_timeout(struct pump *p)
 		if (t == -1 || d < t)
 			t = d;
 	}
+	if (writer_holding(p)) {
+		d = np_deadline_ms(&p->hold);
+		if (t == -1 || d < t)
+			t = d;
+	}
 	if (p->lowat > 1) {
 		d = np_deadline_ms(&p->lowat_end);
 		if (t == -1 || d < t)
@@ -1009,8 +1085,9 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 	 * Once it has, it is polled no more (POLLERR stays).
 	 */
 	pfd[PUMP_STDOUT].fd = p->out_gone ? -1 : p->out;
-	pfd[PUMP_STDOUT].events = down_pending(p) ? POLLOUT : 0;
-	if (p->jobs == WRITER_JOBS || (p->jobs > 0 && !writer_due(p))) {
+	pfd[PUMP_STDOUT].events = down_pending(p) && !writer_holding(p) ?
+	    POLLOUT : 0;
+	if (p->jobs == PUMP_PIPES || (p->jobs > 0 && !writer_due(p))) {
 		pfd[PUMP_STDOUT].fd = writer_fd(p->writer);
 		pfd[PUMP_STDOUT].events = POLLIN;
 	}
@@ -1024,7 +1101,7 @@ net_ready(const struct pump *p)
 {
 	if (p->zc_recv)
 		return p->piped < p->pipesz && !p->pipe_full &&
-		    p->jobs < WRITER_JOBS;
+		    p->jobs < PUMP_PIPES;
 	if (p->batching)
 		return p->batch->next == p->batch->n;
 	return buf_room(p, &p->down) > (p->tls != NULL ? NTLS_RECORD : 0) &&
@@ -1125,7 +1202,7 @@ pump_drain(struct pump *p)
 
 	if (down_pending(p) && p->batching)
 		return batch_drain(p);
-	if (p->jobs > 0 || (p->threaded && p->piped > 0))
+	if (p->jobs > 0 || (p->threaded && p->piped > 0 && writer_ready(p)))
 		return writer_drain(p);
 	if (buf_empty(b) && p->piped > 0) {
 		if ((rc = splice_out(p)) != -1)
@@ -1148,7 +1225,7 @@ pump_drain(struct pump *p)
 			return -1;
 		return out_failed(p);
 	}
-	buf_consumed(b, n);
+	buf_consumed(p, b, n);
 	touch(p);
 	return -1;
 }
@@ -1351,7 +1428,7 @@ net_drain(struct pump *p)
 	if (p->o->interval_ms > 0 && d[n - 1] == '\n')
 		np_deadline_set(&p->pace, p->o->interval_ms);
 	moved(p, METER_SENT, d, n);
-	buf_consumed(b, n);
+	buf_consumed(p, b, n);
 	return -1;
 }
 

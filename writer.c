@@ -27,6 +27,11 @@
 
 #include "netpipe.h"
 
+/*
+ * The jobs the thread may hold: one per pipe the pump has to give it (a
+ * full pipe while the other is written).
+ */
+#define WRITER_JOBS	2
 /* The copy loop's bite once splice(2) into the output is refused. */
 #define WRITER_BUFSZ	(64 * 1024)
 
@@ -223,7 +228,7 @@ writer_job(struct writer *w, int from, size_t len)
 			return EPIPE;
 		if (errno == EINTR)
 			continue;
-		if (!NP_ZC_REFUSED(errno))
+		if (!pump_zc_refused(errno))
 			return errno;
 		if (w->verbose > 1)
 			warn("splice to output refused; using the copy loop");
