@@ -118,12 +118,39 @@ struct batch {
 	size_t			 off;		/* bytes of it written */
 };
 
+struct pump;
+
+/*
+ * A side of the transfer and its operations, picked once per connection
+ * by ends_pick() (and again for that side alone when the kernel refuses
+ * a zero-copy path): the pump calls them and never asks which they are.
+ * fill takes from the side into the direction it feeds, drain gives the
+ * direction that feeds it to the side; both return -1 to go on or an
+ * exit code.  send is a stream or datagram endpoint's primitive under
+ * drain's pacing: bytes taken, -1 with errno, or NTLS_WANT.  ready says
+ * whether fill has room to land in (back-pressure), events what poll
+ * waits for before fill (LOOP_READ) or send (LOOP_WRITE).
+ */
+struct endpoint {
+	const char	*name;
+	int		(*fill)(struct pump *);
+	int		(*drain)(struct pump *);
+	ssize_t		(*send)(struct pump *, void *, size_t, int);
+	int		(*ready)(const struct pump *);
+	short		(*events)(const struct pump *, int);
+	int		 direct;	/* fill writes the other side's fd */
+};
+/* send(): failed, and the message is out already. */
+#define PUMP_SEND_FAILED	(-3)
+
 /*
  * Everything that outlives one connection (stdin's state and unsent
  * input, so -k never drops bytes) plus the current connection.
  */
 struct pump {
 	const struct np_opts	*o;
+	struct endpoint		 local;		/* stdio, files, pipes */
+	struct endpoint		 remote;	/* the socket */
 	struct buf		 up;		/* stdin -> network */
 	struct buf		 down;		/* network -> stdout */
 	unsigned char		*scratch;	/* -C: raw input */
@@ -189,9 +216,6 @@ static int	 pump_step(struct pump *);
 static int	 pump_finished(struct pump *);
 static int	 pump_timeout(struct pump *);
 static void	 pump_pollset(struct pump *, struct pollfd *);
-static int	 pump_fill(struct pump *);
-static int	 pump_drain(struct pump *);
-static int	 net_fill(struct pump *);
 static int	 net_drain(struct pump *);
 static size_t	 telnet(struct pump *, unsigned char *, size_t);
 static int	 io_failed(const char *);
@@ -206,12 +230,35 @@ static int	 splice_in(struct pump *);
 static int	 splice_out(struct pump *);
 static int	 pipe_new(int [2], size_t *);
 static int	 writer_wanted(struct pump *);
+static void	 ends_pick(struct pump *);
+static int	 stdio_fill(struct pump *);
+static int	 crlf_fill(struct pump *);
+static int	 sendfile_fill(struct pump *);
+static int	 stdio_drain(struct pump *);
+static int	 pipe_drain(struct pump *);
+static int	 recv_fill(struct pump *);
+static int	 read_fill(struct pump *);
+static int	 dgram_fill(struct pump *);
+static int	 tls_fill(struct pump *);
+static ssize_t	 stream_send(struct pump *, void *, size_t, int);
+static ssize_t	 write_send(struct pump *, void *, size_t, int);
+static ssize_t	 dgram_send(struct pump *, void *, size_t, int);
+static ssize_t	 tls_send(struct pump *, void *, size_t, int);
+static int	 buf_ready(const struct pump *);
+static int	 pipe_ready(const struct pump *);
+static int	 batch_ready(const struct pump *);
+static short	 plain_events(const struct pump *, int);
+static short	 tls_events(const struct pump *, int);
+static size_t	 up_room(const struct pump *);
+static size_t	 down_room(struct pump *);
+static int	 input_done(struct pump *, ssize_t);
+static int	 recv_done(struct pump *, ssize_t, const struct sockaddr *,
+		    socklen_t);
 static int	 writer_ready(struct pump *);
 static int	 writer_holding(const struct pump *);
 static int	 writer_drain(struct pump *);
 static int	 writer_due(const struct pump *);
 static void	 pipes_swap(struct pump *);
-static int	 sendfile_out(struct pump *);
 static int	 down_pending(const struct pump *);
 static unsigned long long down_bytes(const struct pump *);
 static int	 out_failed(struct pump *);
@@ -225,10 +272,8 @@ static void	 moved(struct pump *, int, const void *, size_t);
 static long long input_size(struct pump *);
 static void	 net_setup(struct pump *);
 static size_t	 sendable(const struct pump *);
-static int	 tls_fill(struct pump *, size_t);
 static int	 received(struct pump *, size_t);
 static void	 lowat_update(struct pump *, size_t);
-static int	 net_ready(const struct pump *);
 static int	 dgram_take(struct pump *, const struct sockaddr *,
 		    socklen_t);
 static void	 batch_choose(struct pump *, int);
@@ -353,6 +398,7 @@ pump_run(struct pump *p, int net, int flags)
 	p->tls_in = POLLIN;
 	p->tls_out = POLLOUT;
 	pump_choose(p);
+	ends_pick(p);
 	touch(p);
 	while ((rc = pump_step(p)) == -1)
 		;
@@ -624,6 +670,7 @@ zc_refused(struct pump *p, int *flag, const char *what)
 		if (p->o->verbose > 1)
 			warn("%s refused; using the copy loop", what);
 		*flag = 0;
+		ends_pick(p);
 		return -1;
 	}
 	if (strcmp(what, "splice from socket") == 0)
@@ -757,6 +804,7 @@ splice_in(struct pump *p)
 	if ((n == 0 || (n == -1 && errno == EAGAIN)) && !p->dgram &&
 	    ioctl(p->net, SIOCATMARK, &atmark) == 0 && atmark) {
 		p->zc_recv = 0;
+		ends_pick(p);
 		return -1;
 	}
 	if (n == -1)
@@ -854,9 +902,12 @@ pipes_swap(struct pump *p)
 	memcpy(p->pipefd, fds, sizeof(fds));
 }
 
-/* Regular file straight into the socket. */
+/*
+ * A regular file straight into the socket: a fill that is direct, so
+ * the socket's room for writing, not the file, is what it waits for.
+ */
 static int
-sendfile_out(struct pump *p)
+sendfile_fill(struct pump *p)
 {
 	size_t want = rate_limit(p, METER_SENT, PUMP_SENDFILE);
 	ssize_t n;
@@ -959,13 +1010,13 @@ pump_step(struct pump *p)
 		return -1;
 	}
 	/* Read the peer first so that its EOF is seen before a send fails. */
-	if (pfd[PUMP_NETIN].revents && (rc = net_fill(p)) != -1)
+	if (pfd[PUMP_NETIN].revents && (rc = p->remote.fill(p)) != -1)
 		return rc;
-	if (pfd[PUMP_STDOUT].revents && (rc = pump_drain(p)) != -1)
+	if (pfd[PUMP_STDOUT].revents && (rc = p->local.drain(p)) != -1)
 		return rc;
-	if (pfd[PUMP_STDIN].revents && (rc = pump_fill(p)) != -1)
+	if (pfd[PUMP_STDIN].revents && (rc = p->local.fill(p)) != -1)
 		return rc;
-	if (pfd[PUMP_NETOUT].revents && (rc = net_drain(p)) != -1)
+	if (pfd[PUMP_NETOUT].revents && (rc = p->remote.drain(p)) != -1)
 		return rc;
 	return -1;
 }
@@ -1059,7 +1110,7 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 
 	pfd[PUMP_STDIN].fd = p->in;
 	pfd[PUMP_STDIN].events = 0;
-	if (!p->in_eof && !p->zc_send && !p->net_failed &&
+	if (!p->in_eof && !p->local.direct && !p->net_failed &&
 	    (!p->net_eof || o->half_close) && buf_room(p, &p->up) > 0)
 		pfd[PUMP_STDIN].events = POLLIN;
 	if (pfd[PUMP_STDIN].events == 0)
@@ -1067,16 +1118,17 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 
 	pfd[PUMP_NETOUT].fd = p->net;
 	pfd[PUMP_NETOUT].events = (sendable(p) > 0 ||
-	    (p->zc_send && !p->in_eof && (!p->net_eof || o->half_close))) &&
+	    (p->local.direct && !p->in_eof &&
+	    (!p->net_eof || o->half_close))) &&
 	    !pacing && !p->net_failed &&
 	    !(p->unconnected && p->peerlen == 0) &&
-	    rate_ready(p, METER_SENT) ? p->tls_out : 0;
+	    rate_ready(p, METER_SENT) ? p->remote.events(p, LOOP_WRITE) : 0;
 	if (pfd[PUMP_NETOUT].events == 0)
 		pfd[PUMP_NETOUT].fd = -1;
 
 	pfd[PUMP_NETIN].fd = p->net;
-	pfd[PUMP_NETIN].events = reading && net_ready(p) &&
-	    rate_ready(p, METER_RECV) ? p->tls_in : 0;
+	pfd[PUMP_NETIN].events = reading && p->remote.ready(p) &&
+	    rate_ready(p, METER_RECV) ? p->remote.events(p, LOOP_READ) : 0;
 	if (pfd[PUMP_NETIN].events == 0)
 		pfd[PUMP_NETIN].fd = -1;
 
@@ -1095,17 +1147,73 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 	pfd[PUMP_SIGNAL].events = POLLIN;
 }
 
-/* Whether a receive has room to land in: back-pressure from stdout. */
+/*
+ * Whether a receive has room to land in: back-pressure from the output.
+ * A TLS reader offers room for a whole record (NTLS_RECORD).
+ */
 static int
-net_ready(const struct pump *p)
+buf_ready(const struct pump *p)
 {
-	if (p->zc_recv)
-		return p->piped < p->pipesz && !p->pipe_full &&
-		    p->jobs < PUMP_PIPES;
-	if (p->batching)
-		return p->batch->next == p->batch->n;
 	return buf_room(p, &p->down) > (p->tls != NULL ? NTLS_RECORD : 0) &&
 	    p->piped == 0;
+}
+
+static int
+pipe_ready(const struct pump *p)
+{
+	return p->piped < p->pipesz && !p->pipe_full && p->jobs < PUMP_PIPES;
+}
+
+static int
+batch_ready(const struct pump *p)
+{
+	return p->batch->next == p->batch->n;
+}
+
+/* What poll waits for before a fill (LOOP_READ) or a send (LOOP_WRITE). */
+static short
+plain_events(const struct pump *p, int dir)
+{
+	(void)p;
+	return dir == LOOP_READ ? POLLIN : POLLOUT;
+}
+
+/* TLS: a read may wait for POLLOUT and a write for POLLIN (renegotiation). */
+static short
+tls_events(const struct pump *p, int dir)
+{
+	return dir == LOOP_READ ? p->tls_in : p->tls_out;
+}
+
+/*
+ * Pick each side's operations from what this connection is: the one
+ * place that asks whether it is TLS, spliced, batched or a datagram.
+ * Called when the connection starts, and again when the kernel refuses
+ * a zero-copy path, for the copy loop.
+ */
+static void
+ends_pick(struct pump *p)
+{
+	struct endpoint *l = &p->local, *r = &p->remote;
+
+	l->name = p->zc_send ? "sendfile" : p->o->crlf ? "crlf" : "stdio";
+	l->fill = p->zc_send ? sendfile_fill : p->o->crlf ? crlf_fill :
+	    stdio_fill;
+	l->direct = p->zc_send;
+	l->drain = p->batching ? batch_drain : p->zc_recv || p->piped > 0 ||
+	    p->jobs > 0 ? pipe_drain : stdio_drain;
+	r->name = p->zc_recv ? "splice" : p->batching ? "recvmmsg" :
+	    p->tls != NULL ? "tls" : p->rw ? "rw" : p->dgram ? "dgram" :
+	    "stream";
+	r->fill = p->zc_recv ? splice_in : p->batching ? batch_fill :
+	    p->tls != NULL ? tls_fill : p->rw ? read_fill :
+	    p->dgram ? dgram_fill : recv_fill;
+	r->drain = net_drain;
+	r->send = p->tls != NULL ? tls_send : p->rw ? write_send :
+	    p->unconnected ? dgram_send : stream_send;
+	r->ready = p->zc_recv ? pipe_ready : p->batching ? batch_ready :
+	    buf_ready;
+	r->events = p->tls != NULL ? tls_events : plain_events;
 }
 
 static int
@@ -1160,29 +1268,19 @@ net_broken(struct pump *p, const char *what)
 	return -1;
 }
 
-/* Read stdin into the outgoing buffer: -1 to go on, or an exit code. */
-static int
-pump_fill(struct pump *p)
+/* Room for the next read of input; a datagram has a largest size. */
+static size_t
+up_room(const struct pump *p)
 {
-	struct buf *b = &p->up;
-	size_t room = buf_room(p, b);
-	ssize_t n;
+	size_t room = buf_room(p, &p->up);
 
-	if (room == 0)
-		return -1;
-	if (p->dgram && room > PUMP_DGRAM_MAX)
-		room = PUMP_DGRAM_MAX;
-	if (p->o->crlf) {
-		/* Expansion at most doubles what was read. */
-		n = read(p->in, p->scratch, room / 2 > 0 ? room / 2 : 1);
-		if (n > 0)
-			b->end += filter_crlf(&p->filter, p->scratch, n,
-			    b->data + b->end);
-	} else {
-		n = read(p->in, b->data + b->end, room);
-		if (n > 0)
-			b->end += n;
-	}
+	return p->dgram && room > PUMP_DGRAM_MAX ? PUMP_DGRAM_MAX : room;
+}
+
+/* After a read of input: its end, a failure, or bytes that arrived. */
+static int
+input_done(struct pump *p, ssize_t n)
+{
 	if (n == 0)
 		p->in_eof = 1;
 	if (n == -1 && errno != EINTR && errno != EAGAIN)
@@ -1192,16 +1290,49 @@ pump_fill(struct pump *p)
 	return -1;
 }
 
-/* Write the incoming buffer to stdout: -1 to go on, or an exit code. */
+/* Plain input: read into the outgoing buffer as it is. */
 static int
-pump_drain(struct pump *p)
+stdio_fill(struct pump *p)
+{
+	struct buf *b = &p->up;
+	size_t room = up_room(p);
+	ssize_t n;
+
+	if (room == 0)
+		return -1;
+	if ((n = read(p->in, b->data + b->end, room)) > 0)
+		b->end += n;
+	return input_done(p, n);
+}
+
+/* -C: a layer over plain input; expansion at most doubles what is read. */
+static int
+crlf_fill(struct pump *p)
+{
+	struct buf *b = &p->up;
+	size_t room = up_room(p);
+	ssize_t n;
+
+	if (room == 0)
+		return -1;
+	n = read(p->in, p->scratch, room / 2 > 0 ? room / 2 : 1);
+	if (n > 0)
+		b->end += filter_crlf(&p->filter, p->scratch, n,
+		    b->data + b->end);
+	return input_done(p, n);
+}
+
+/*
+ * The splice path's output: the writer thread's turn, or the pipe into
+ * the output (or, once splice is refused, back into the buffer), then
+ * the buffer as stdio_drain writes it.
+ */
+static int
+pipe_drain(struct pump *p)
 {
 	struct buf *b = &p->down;
-	ssize_t n;
 	int rc;
 
-	if (down_pending(p) && p->batching)
-		return batch_drain(p);
 	if (p->jobs > 0 || (p->threaded && p->piped > 0 && writer_ready(p)))
 		return writer_drain(p);
 	if (buf_empty(b) && p->piped > 0) {
@@ -1211,6 +1342,16 @@ pump_drain(struct pump *p)
 		if (buf_empty(b))
 			return -1;
 	}
+	return stdio_drain(p);
+}
+
+/* Write the incoming buffer to the output: -1 to go on, or an exit code. */
+static int
+stdio_drain(struct pump *p)
+{
+	struct buf *b = &p->down;
+	ssize_t n;
+
 	if (buf_empty(b)) {
 		/*
 		 * Only POLLERR or POLLHUP can bring us here: the reader left
@@ -1230,47 +1371,81 @@ pump_drain(struct pump *p)
 	return -1;
 }
 
-/* Receive from the socket: -1 to go on, or an exit code. */
-static int
-net_fill(struct pump *p)
+/* Room for a receive in the incoming buffer, paced by --rate: 0 if none. */
+static size_t
+down_room(struct pump *p)
 {
-	struct buf *b = &p->down;
-	size_t room = buf_room(p, b);
-	struct sockaddr_storage from;
-	socklen_t len = sizeof(from);
-	ssize_t n;
+	size_t room = buf_room(p, &p->down);
 
-	if (p->zc_recv)
-		return splice_in(p);
-	if (p->batching)
-		return batch_fill(p);
-	if (room == 0)
-		return -1;
-	room = rate_limit(p, METER_RECV, room);
-	if (p->tls != NULL)
-		return tls_fill(p, room);
-	if (p->rw)
-		n = read(p->net, b->data + b->end, room);
-	else if (p->dgram)
-		n = recvfrom(p->net, b->data + b->end, room, MSG_DONTWAIT,
-		    (struct sockaddr *)&from, &len);
-	else
-		n = recv(p->net, b->data + b->end, room, MSG_DONTWAIT);
+	return room == 0 ? 0 : rate_limit(p, METER_RECV, room);
+}
+
+/*
+ * After a receive of n bytes (from, for a datagram, says whose): its
+ * failure, a datagram not taken, the end of the stream, or bytes kept.
+ * A zero-length datagram is a packet, not an end of stream.
+ */
+static int
+recv_done(struct pump *p, ssize_t n, const struct sockaddr *from,
+    socklen_t len)
+{
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
 			return -1;
 		return net_broken(p, "recv");
 	}
 	/* Into the buffer but not yet kept: b->end moves in received(). */
-	if (p->dgram && !dgram_take(p, (struct sockaddr *)&from, len))
+	if (from != NULL && !dgram_take(p, from, len))
 		return -1;
-	if (n == 0 && (!p->dgram || p->seqpacket)) {
+	if (n == 0 && (from == NULL || p->seqpacket)) {
 		p->net_eof = 1;
 		return -1;
 	}
 	lowat_update(p, n);
-	/* A zero-length datagram is a packet, not an end of stream. */
 	return received(p, n);
+}
+
+/* A stream socket's receive. */
+static int
+recv_fill(struct pump *p)
+{
+	struct buf *b = &p->down;
+	size_t room = down_room(p);
+
+	if (room == 0)
+		return -1;
+	return recv_done(p, recv(p->net, b->data + b->end, room,
+	    MSG_DONTWAIT), NULL, 0);
+}
+
+/* --io rw: read(2) on the socket. */
+static int
+read_fill(struct pump *p)
+{
+	struct buf *b = &p->down;
+	size_t room = down_room(p);
+
+	if (room == 0)
+		return -1;
+	return recv_done(p, read(p->net, b->data + b->end, room), NULL, 0);
+}
+
+/* One datagram, judged by its sender. */
+static int
+dgram_fill(struct pump *p)
+{
+	struct buf *b = &p->down;
+	struct sockaddr_storage from;
+	socklen_t len = sizeof(from);
+	size_t room = down_room(p);
+	ssize_t n;
+
+	if (room == 0)
+		return -1;
+	/* Apart from recv_done's call: it takes len as recvfrom leaves it. */
+	n = recvfrom(p->net, b->data + b->end, room, MSG_DONTWAIT,
+	    (struct sockaddr *)&from, &len);
+	return recv_done(p, n, (struct sockaddr *)&from, len);
 }
 
 /*
@@ -1342,13 +1517,16 @@ received(struct pump *p, size_t n)
 	return -1;
 }
 
-/* net_fill's TLS branch: records in, clean or cut end told apart. */
+/* TLS records in; a clean end and a cut one told apart. */
 static int
-tls_fill(struct pump *p, size_t room)
+tls_fill(struct pump *p)
 {
 	struct buf *b = &p->down;
+	size_t room = down_room(p);
 	ssize_t n;
 
+	if (room == 0)
+		return -1;
 	n = ntls_io(p->tls, 0, b->data + b->end, room, &p->tls_in);
 	if (n == NTLS_WANT)
 		return -1;
@@ -1392,7 +1570,7 @@ net_drain(struct pump *p)
 	if (p->net_failed)
 		return -1;	/* the peer is gone; one message is enough */
 	if (buf_empty(b))
-		return p->zc_send ? sendfile_out(p) : -1;
+		return p->local.direct ? p->local.fill(p) : -1;
 	if (len == 0)
 		return -1;
 	if (p->o->interval_ms > 0 && (nl = memchr(d, '\n', len)) != NULL)
@@ -1405,18 +1583,10 @@ net_drain(struct pump *p)
 	/* More input surely follows from a file: let TCP fill segments. */
 	if (p->in_regular && !p->in_eof && !p->dgram)
 		flags |= MSG_MORE;
-	if (p->tls != NULL)
-		n = ntls_io(p->tls, 1, d, len, &p->tls_out);
-	else if (p->rw)
-		n = write(p->net, d, len);
-	else if (p->unconnected)
-		n = sendto(p->net, d, len, flags,
-		    (struct sockaddr *)&p->peer, p->peerlen);
-	else
-		n = send(p->net, d, len, flags);
+	n = p->remote.send(p, d, len, flags);
 	if (n == NTLS_WANT)
 		return -1;
-	if (n == -1 && p->tls != NULL)
+	if (n == PUMP_SEND_FAILED)
 		return NP_EXIT_FAIL;
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
@@ -1430,6 +1600,39 @@ net_drain(struct pump *p)
 	moved(p, METER_SENT, d, n);
 	buf_consumed(p, b, n);
 	return -1;
+}
+
+static ssize_t
+stream_send(struct pump *p, void *d, size_t len, int flags)
+{
+	return send(p->net, d, len, flags);
+}
+
+/* --io rw: write(2) on the socket. */
+static ssize_t
+write_send(struct pump *p, void *d, size_t len, int flags)
+{
+	(void)flags;
+	return write(p->net, d, len);
+}
+
+/* UDP -k: to whoever sent last. */
+static ssize_t
+dgram_send(struct pump *p, void *d, size_t len, int flags)
+{
+	return sendto(p->net, d, len, flags, (struct sockaddr *)&p->peer,
+	    p->peerlen);
+}
+
+/* TLS: a failure was reported already, so it is not send's errno. */
+static ssize_t
+tls_send(struct pump *p, void *d, size_t len, int flags)
+{
+	ssize_t n;
+
+	(void)flags;
+	n = ntls_io(p->tls, 1, d, len, &p->tls_out);
+	return n == -1 ? PUMP_SEND_FAILED : n;
 }
 
 /*
