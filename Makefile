@@ -126,6 +126,7 @@ uninstall:
 bench: netpipe
 	./bench/run
 	./bench/meter
+	./bench/conns
 
 # libFuzzer targets link the whole program with main renamed, so every
 # parser is reachable; exit() and errx() are wrapped for the option parser.

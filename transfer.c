@@ -51,13 +51,28 @@
 /* Room kept free in the outgoing buffer for telnet refusals (-t). */
 #define PUMP_TN_RESERVE	1024
 
+/*
+ * What the pump waits for, in the order it acts on them: a slot is an fd
+ * and its events, and the socket fills two.  The loop (loop.c) watches
+ * them, and the signal pipe.
+ */
 enum {
 	PUMP_STDIN,
 	PUMP_NETOUT,
 	PUMP_NETIN,
 	PUMP_STDOUT,
-	PUMP_SIGNAL,
 	PUMP_NFDS
+};
+/* The deadlines the loop wakes the pump for. */
+enum {
+	PT_IDLE,
+	PT_QUIT,
+	PT_PACE,
+	PT_HOLD,
+	PT_LOWAT,
+	PT_RATE,
+	PT_RATE_RECV,
+	PT_COUNT
 };
 
 /*
@@ -149,6 +164,12 @@ struct endpoint {
  */
 struct pump {
 	const struct np_opts	*o;
+	struct loop		*loop;		/* the pump's own */
+	struct pollfd		 armed[PUMP_NFDS]; /* as the loop has them */
+	int			 fired[PUMP_NFDS];	/* this round */
+	int			 reg[PUMP_NFDS];	/* fds registered */
+	int			 nreg;
+	long long		 timer[PT_COUNT];	/* ids; 0 none */
 	struct endpoint		 local;		/* stdio, files, pipes */
 	struct endpoint		 remote;	/* the socket */
 	struct buf		 up;		/* stdin -> network */
@@ -214,8 +235,14 @@ static size_t	 buf_cap(const struct pump *, const struct buf *);
 static void	 buf_consumed(const struct pump *, struct buf *, size_t);
 static int	 pump_step(struct pump *);
 static int	 pump_finished(struct pump *);
-static int	 pump_timeout(struct pump *);
+static void	 pump_timers(struct pump *);
+static void	 pump_timer(struct pump *, int, const struct timespec *, int);
+static int	 pump_wake(struct loop *, long long, void *);
 static void	 pump_pollset(struct pump *, struct pollfd *);
+static int	 pump_arm(struct pump *, const struct pollfd *);
+static void	 pump_io(struct loop *, int, int, void *);
+static void	 pump_disarm(struct pump *);
+static int	 events_mask(short);
 static int	 net_drain(struct pump *);
 static size_t	 telnet(struct pump *, unsigned char *, size_t);
 static int	 io_failed(const char *);
@@ -301,8 +328,9 @@ pump_new(const struct np_opts *o)
 	p->wpipe[0] = p->wpipe[1] = -1;
 	p->up.data = malloc(PUMP_BUFSZ);
 	p->down.data = malloc(PUMP_BUFSZ);
+	p->loop = loop_new();
 	p->scratch = o->crlf ? malloc(PUMP_BUFSZ / 2) : NULL;
-	if (p->up.data == NULL || p->down.data == NULL ||
+	if (p->up.data == NULL || p->down.data == NULL || p->loop == NULL ||
 	    (o->crlf && p->scratch == NULL)) {
 		warn("pump");
 		pump_free(p);
@@ -341,6 +369,7 @@ pump_free(struct pump *p)
 	free(p->up.data);
 	free(p->down.data);
 	free(p->scratch);
+	loop_free(p->loop);
 	free(p);
 }
 
@@ -402,6 +431,7 @@ pump_run(struct pump *p, int net, int flags)
 	touch(p);
 	while ((rc = pump_step(p)) == -1)
 		;
+	pump_disarm(p);
 	p->tls = NULL;
 	/* A side file that could not be written is an I/O failure too. */
 	if (rc == NP_EXIT_OK && meter_failed(p->meter))
@@ -985,7 +1015,7 @@ static int
 pump_step(struct pump *p)
 {
 	struct pollfd pfd[PUMP_NFDS];
-	int n, timeout, rc;
+	int rc;
 
 	if (np_signal)
 		return NP_EXIT_SIGNAL + np_signal;
@@ -994,15 +1024,13 @@ pump_step(struct pump *p)
 	if (p->lowat > 1 && np_deadline_ms(&p->lowat_end) == 0)
 		lowat_set(p, 1);
 	pump_pollset(p, pfd);
-	timeout = pump_timeout(p);
-	n = poll(pfd, PUMP_NFDS, timeout);
-	if (n == -1) {
-		if (errno == EINTR || errno == EAGAIN)
-			return -1;
+	if (pump_arm(p, pfd) == -1 || loop_once(p->loop) == -1) {
 		warn("poll");
 		return NP_EXIT_FAIL;
 	}
-	if (n == 0) {
+	if (!p->fired[PUMP_NETIN] && !p->fired[PUMP_STDOUT] &&
+	    !p->fired[PUMP_STDIN] && !p->fired[PUMP_NETOUT]) {
+		/* Only a deadline (or a signal) woke us. */
 		if (p->o->wait_ms > 0 && np_deadline_ms(&p->idle) == 0)
 			return NP_EXIT_OK;
 		if (p->quit.tv_sec != 0 && np_deadline_ms(&p->quit) == 0)
@@ -1010,13 +1038,13 @@ pump_step(struct pump *p)
 		return -1;
 	}
 	/* Read the peer first so that its EOF is seen before a send fails. */
-	if (pfd[PUMP_NETIN].revents && (rc = p->remote.fill(p)) != -1)
+	if (p->fired[PUMP_NETIN] && (rc = p->remote.fill(p)) != -1)
 		return rc;
-	if (pfd[PUMP_STDOUT].revents && (rc = p->local.drain(p)) != -1)
+	if (p->fired[PUMP_STDOUT] && (rc = p->local.drain(p)) != -1)
 		return rc;
-	if (pfd[PUMP_STDIN].revents && (rc = p->local.fill(p)) != -1)
+	if (p->fired[PUMP_STDIN] && (rc = p->local.fill(p)) != -1)
 		return rc;
-	if (pfd[PUMP_NETOUT].revents && (rc = p->remote.drain(p)) != -1)
+	if (p->fired[PUMP_NETOUT] && (rc = p->remote.drain(p)) != -1)
 		return rc;
 	return -1;
 }
@@ -1059,41 +1087,123 @@ pump_finished(struct pump *p)
 	return -1;
 }
 
-static int
-pump_timeout(struct pump *p)
+/*
+ * The deadlines this round waits for, each a timer of the pump's loop
+ * that only wakes it: pump_step judges what woke it.  A rate bucket's
+ * deadline counts only while it holds its direction back.
+ */
+static void
+pump_timers(struct pump *p)
 {
-	int t = -1, d, i;
+	int i;
 
-	if (p->o->wait_ms > 0)
-		t = np_deadline_ms(&p->idle);
-	if (p->quit.tv_sec != 0 && !p->quitting) {
-		d = np_deadline_ms(&p->quit);
-		if (t == -1 || d < t)
-			t = d;
-	}
-	if (p->pace.tv_sec != 0 && !buf_empty(&p->up)) {
-		d = np_deadline_ms(&p->pace);
-		if (t == -1 || d < t)
-			t = d;
-	}
-	if (writer_holding(p)) {
-		d = np_deadline_ms(&p->hold);
-		if (t == -1 || d < t)
-			t = d;
-	}
-	if (p->lowat > 1) {
-		d = np_deadline_ms(&p->lowat_end);
-		if (t == -1 || d < t)
-			t = d;
-	}
-	for (i = 0; i < 2 && p->o->rate > 0; i++) {
-		if (p->rate[i].ready.tv_sec == 0)
+	pump_timer(p, PT_IDLE, &p->idle, p->o->wait_ms > 0);
+	pump_timer(p, PT_QUIT, &p->quit, p->quit.tv_sec != 0 && !p->quitting);
+	pump_timer(p, PT_PACE, &p->pace,
+	    p->pace.tv_sec != 0 && !buf_empty(&p->up));
+	pump_timer(p, PT_HOLD, &p->hold, writer_holding(p));
+	pump_timer(p, PT_LOWAT, &p->lowat_end, p->lowat > 1);
+	for (i = 0; i < 2; i++)
+		pump_timer(p, PT_RATE + i, &p->rate[i].ready,
+		    p->o->rate > 0 && p->rate[i].ready.tv_sec != 0 &&
+		    np_deadline_ms(&p->rate[i].ready) > 0);
+}
+
+/* Timer k wakes the pump at *when if on; it replaces the last one. */
+static void
+pump_timer(struct pump *p, int k, const struct timespec *when, int on)
+{
+	loop_timer_del(p->loop, p->timer[k]);
+	p->timer[k] = 0;
+	if (on && (p->timer[k] = loop_timer(p->loop, np_deadline_ms(when),
+	    pump_wake, p)) == -1)
+		p->timer[k] = 0;
+}
+
+static int
+pump_wake(struct loop *l, long long id, void *data)
+{
+	(void)l;
+	(void)id;
+	(void)data;
+	return LOOP_NOMORE;
+}
+
+static int
+events_mask(short ev)
+{
+	return ((ev & POLLIN) ? LOOP_READ : 0) |
+	    ((ev & POLLOUT) ? LOOP_WRITE : 0);
+}
+
+/*
+ * Hand this round's slots and deadlines to the loop: one registration
+ * per fd (the socket's two slots merged), and none for an fd no slot
+ * watches now.  0, or -1 with errno set.
+ */
+static int
+pump_arm(struct pump *p, const struct pollfd *pfd)
+{
+	int fds[PUMP_NFDS], mask[PUMP_NFDS], i, j, n = 0;
+
+	for (i = 0; i < PUMP_NFDS; i++) {
+		p->fired[i] = 0;
+		if (pfd[i].fd == -1)
 			continue;
-		d = np_deadline_ms(&p->rate[i].ready);
-		if (t == -1 || d < t)
-			t = d;
+		for (j = 0; j < n && fds[j] != pfd[i].fd; j++)
+			;
+		if (j == n) {
+			fds[n] = pfd[i].fd;
+			mask[n++] = 0;
+		}
+		mask[j] |= events_mask(pfd[i].events);
 	}
-	return t;
+	for (i = 0; i < p->nreg; i++) {
+		for (j = 0; j < n && fds[j] != p->reg[i]; j++)
+			;
+		if (j == n)
+			loop_fd_del(p->loop, p->reg[i]);
+	}
+	memcpy(p->armed, pfd, sizeof(p->armed));
+	memcpy(p->reg, fds, sizeof(fds));
+	p->nreg = n;
+	for (j = 0; j < n; j++)
+		if (loop_fd(p->loop, fds[j], mask[j], pump_io, p) == -1)
+			return -1;
+	pump_timers(p);
+	return 0;
+}
+
+/*
+ * The loop found fd ready: mark each slot it satisfies, as poll's
+ * revents would (an error or hang-up satisfies every slot of the fd).
+ */
+static void
+pump_io(struct loop *l, int fd, int fired, void *data)
+{
+	struct pump *p = data;
+	int i;
+
+	(void)l;
+	for (i = 0; i < PUMP_NFDS; i++)
+		if (p->armed[i].fd == fd && (fired & (LOOP_HUP | LOOP_ERR |
+		    events_mask(p->armed[i].events))))
+			p->fired[i] = 1;
+}
+
+/* The connection ended: the loop forgets its fds and deadlines. */
+static void
+pump_disarm(struct pump *p)
+{
+	int i;
+
+	for (i = 0; i < p->nreg; i++)
+		loop_fd_del(p->loop, p->reg[i]);
+	p->nreg = 0;
+	for (i = 0; i < PT_COUNT; i++) {
+		loop_timer_del(p->loop, p->timer[i]);
+		p->timer[i] = 0;
+	}
 }
 
 /*
@@ -1143,8 +1253,6 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 		pfd[PUMP_STDOUT].fd = writer_fd(p->writer);
 		pfd[PUMP_STDOUT].events = POLLIN;
 	}
-	pfd[PUMP_SIGNAL].fd = np_sigfd;
-	pfd[PUMP_SIGNAL].events = POLLIN;
 }
 
 /*
