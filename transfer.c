@@ -185,6 +185,8 @@ struct pump {
 	struct bucket		 rate[2];	/* METER_SENT, METER_RECV */
 	int			 in_regular;	/* input is a regular file */
 	int			 out_regular;	/* output is a regular file */
+	int			 out_splice;	/* splice(2) may fill it */
+	int			 cpus;		/* 2: the writer may help */
 	struct batch		*batch;		/* UDP: recvmmsg, made once */
 	int			 pipefd[2];	/* splice path, made once */
 	size_t			 pipesz;
@@ -252,6 +254,7 @@ static int	 input_broken(struct pump *);
 static int	 send_failed(void);
 static int	 open_stdio(struct pump *);
 static void	 pump_choose(struct pump *);
+static void	 out_probe(struct pump *);
 static int	 zc_refused(struct pump *, int *, const char *);
 static int	 splice_in(struct pump *);
 static int	 splice_out(struct pump *);
@@ -283,6 +286,7 @@ static int	 recv_done(struct pump *, ssize_t, const struct sockaddr *,
 		    socklen_t);
 static int	 writer_ready(struct pump *);
 static int	 writer_holding(const struct pump *);
+static int	 writer_maybe(const struct pump *, size_t);
 static int	 writer_drain(struct pump *);
 static int	 writer_due(const struct pump *);
 static void	 pipes_swap(struct pump *);
@@ -336,8 +340,12 @@ pump_new(const struct np_opts *o)
 		pump_free(p);
 		return NULL;
 	}
-	if (open_stdio(p) == -1 ||
-	    (p->meter = meter_new(o, input_size(p))) == NULL) {
+	if (open_stdio(p) == -1) {
+		pump_free(p);
+		return NULL;
+	}
+	out_probe(p);
+	if ((p->meter = meter_new(o, input_size(p))) == NULL) {
 		pump_free(p);
 		return NULL;
 	}
@@ -577,30 +585,41 @@ static void
 pump_choose(struct pump *p)
 {
 	const struct np_opts *o = p->o;
-	struct stat st;
 	int zc = (o->io == IO_AUTO || o->io == IO_ZEROCOPY) &&
 	    !meter_needs_data(o) && p->tls == NULL;
-	int fl;
 
 	p->rw = o->io == IO_RW && !p->dgram && p->tls == NULL;
 	p->threaded = 0;
 	p->zc_send = zc && !p->dgram && !p->in_eof && !o->crlf &&
 	    o->interval_ms == 0 && !o->send_oob && p->in_regular;
 	p->zc_recv = 0;
-	if (fstat(p->out, &st) == -1)
-		return;
-	p->out_regular = S_ISREG(st.st_mode);
-	if (!zc || p->dgram || o->telnet || !(S_ISREG(st.st_mode) ||
-	    S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)))
-		return;
-	/* splice(2) into an O_APPEND file fails; don't start what will. */
-	if ((fl = fcntl(p->out, F_GETFL)) == -1 || (fl & O_APPEND))
+	if (!zc || p->dgram || o->telnet || !p->out_splice)
 		return;
 	if (p->pipefd[0] == -1 && pipe_new(p->pipefd, &p->pipesz) == -1)
 		return;
 	p->zc_recv = 1;
-	p->threaded = p->out_regular &&
-	    (p->writer != NULL || writer_useful());
+	p->threaded = p->out_regular && p->cpus > 1;
+}
+
+/*
+ * What the output is, learnt once for every connection: a regular file
+ * (the writer thread's), one that splice(2) may fill, and whether a
+ * second CPU may run the writer.
+ */
+static void
+out_probe(struct pump *p)
+{
+	struct stat st;
+	int fl;
+
+	if (fstat(p->out, &st) == -1)
+		return;
+	p->out_regular = S_ISREG(st.st_mode);
+	/* splice(2) into an O_APPEND file fails; don't start what will. */
+	p->out_splice = (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) ||
+	    S_ISCHR(st.st_mode)) && (fl = fcntl(p->out, F_GETFL)) != -1 &&
+	    !(fl & O_APPEND);
+	p->cpus = writer_useful() ? 2 : 1;
 }
 
 /* A pipe for the splice path, as large as we may make it; its size. */
@@ -666,12 +685,24 @@ writer_ready(struct pump *p)
 {
 	if (p->writer != NULL)
 		return 1;
-	if (p->piped < PUMP_BULK && !p->pipe_full && p->piped < p->pipesz)
+	if (p->piped < PUMP_BULK)
 		return 0;
 	if (writer_wanted(p))
 		return 1;
 	p->threaded = 0;
 	return 0;
+}
+
+/*
+ * Whether a writer may yet be made once the pipe holds n more bytes.
+ * Until then a short splice does not mean a full pipe: fewer than
+ * PUMP_BULK bytes fill a few of its buffers, and a full one says EAGAIN.
+ * The socket stays polled, so a short connection's end is seen at once.
+ */
+static int
+writer_maybe(const struct pump *p, size_t n)
+{
+	return p->threaded && p->writer == NULL && p->piped + n < PUMP_BULK;
 }
 
 /*
@@ -819,7 +850,7 @@ splice_in(struct pump *p)
 	 * does: wait for splice_out rather than poll a socket that stays
 	 * readable.
 	 */
-	if (n > 0 && (size_t)n < want)
+	if (n > 0 && (size_t)n < want && !writer_maybe(p, n))
 		p->pipe_full = 1;
 	if (n == -1 && errno == EAGAIN && p->piped > 0) {
 		p->pipe_full = 1;
