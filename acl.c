@@ -30,6 +30,12 @@
 #define ACL_LABEL_MAX	63
 /* Out of descriptors, a busy listener says so at most this often. */
 #define ACL_EMFILE_QUIET_MS	(60 * 1000)
+/*
+ * Out of descriptors or memory, a listener waits this long before it
+ * accepts again (sooner when a peer leaves): not a busy loop, and short
+ * enough that a peer in the backlog hardly notices.
+ */
+#define ACL_PAUSE_MS	100
 
 struct acl_list {
 	struct acl_rule	*v;
@@ -52,6 +58,8 @@ static void	 acl_add(const struct np_opts *, struct acl_list *,
 		    const char *, const char *, const char *);
 static void	 acl_file(const struct np_opts *, struct acl_list *,
 		    const char *, const char *);
+static void	 acl_listen_ready(struct loop *, int, int, void *);
+static int	 acl_listen_retry(struct loop *, long long, void *);
 
 /*
  * A prefix length: decimal digits only, no sign, no leading zero, at
@@ -381,8 +389,8 @@ acl_peer_name(int lfd, const struct sockaddr *sa, socklen_t len, char *name,
  * with -v.  Returns -1 with errno EAGAIN when nobody was waiting, EACCES
  * when the peer was refused (closed, and logged with -v) or its socket
  * options could not be set (closed, after a message), EMFILE when out of
- * descriptors (the peer stays in the backlog; said at most once a
- * minute), or another errno after a message.
+ * descriptors or memory (the peer stays in the backlog; said at most once
+ * a minute), or another errno after a message.
  */
 int
 acl_accept(const struct np_opts *o, const struct acl *acl, int lfd,
@@ -401,10 +409,13 @@ acl_accept(const struct np_opts *o, const struct acl *acl, int lfd,
 			errno = EAGAIN;
 			return -1;
 		}
-		if (errno == EMFILE || errno == ENFILE) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
 			/* The peer waits in the backlog: say so, not often. */
 			if (quiet.tv_sec == 0 || np_deadline_ms(&quiet) == 0) {
-				warn("accept (waiting for a free descriptor)");
+				warn(errno == EMFILE || errno == ENFILE ?
+				    "accept (waiting for a free descriptor)" :
+				    "accept (waiting for memory)");
 				np_deadline_set(&quiet, ACL_EMFILE_QUIET_MS);
 			}
 			errno = EMFILE;
@@ -458,4 +469,96 @@ acl_timeout(const struct np_opts *o)
 
 	warnx("accept: timed out after %s (--accept-timeout)",
 	    opts_time_str(o->accept_timeout_ms, t, sizeof(t)));
+}
+
+/*
+ * Start watching al->lfd on al->loop.  Returns 0, or -1 with errno set.
+ * The listener stays the caller's; acl_listen_end() stops watching it.
+ */
+int
+acl_listen(struct acl_listener *al)
+{
+	al->pause = 0;
+	al->held = 0;
+	return loop_fd(al->loop, al->lfd, LOOP_READ, acl_listen_ready, al);
+}
+
+/*
+ * Accept no more until acl_listen_resume().  The listener leaves the poll
+ * set rather than staying with no interest: a pending peer is no event.
+ */
+void
+acl_listen_hold(struct acl_listener *al)
+{
+	al->held = 1;
+	loop_fd_del(al->loop, al->lfd);
+}
+
+/* Accept again, at once: there is room, or a descriptor came free. */
+void
+acl_listen_resume(struct acl_listener *al)
+{
+	loop_timer_del(al->loop, al->pause);
+	al->pause = 0;
+	if (al->held && loop_fd(al->loop, al->lfd, LOOP_READ,
+	    acl_listen_ready, al) == 0)
+		al->held = 0;
+}
+
+/* Stop watching the listener and cancel its back-off. */
+void
+acl_listen_end(struct acl_listener *al)
+{
+	loop_timer_del(al->loop, al->pause);
+	al->pause = 0;
+	acl_listen_hold(al);
+}
+
+/*
+ * The listener is readable: accept until nobody waits, peer() asks to
+ * hold, or the process runs out of descriptors or memory, which pauses
+ * accepting for ACL_PAUSE_MS on a timer.  Refused peers are skipped.
+ */
+static void
+acl_listen_ready(struct loop *l, int fd, int fired, void *arg)
+{
+	struct acl_listener *al = arg;
+	char name[NP_PEER_NAMELEN];
+	int cfd;
+
+	(void)fd;
+	(void)fired;
+	while (!al->held) {
+		cfd = acl_accept(al->o, al->acl, al->lfd, name, sizeof(name));
+		if (cfd != -1) {
+			if (al->peer(al, cfd, name) == 0)
+				acl_listen_hold(al);
+		} else if (errno == EAGAIN)
+			return;
+		else if (errno == EMFILE) {
+			acl_listen_hold(al);
+			if ((al->pause = loop_timer(l, ACL_PAUSE_MS,
+			    acl_listen_retry, al)) == -1) {
+				warn("accept");
+				al->pause = 0;
+				al->fail(al);
+			}
+		} else if (errno != EACCES) {
+			al->fail(al);
+			return;
+		}
+	}
+}
+
+/* The back-off is over: try again. */
+static int
+acl_listen_retry(struct loop *l, long long id, void *arg)
+{
+	struct acl_listener *al = arg;
+
+	(void)l;
+	(void)id;
+	al->pause = 0;
+	acl_listen_resume(al);
+	return LOOP_NOMORE;
 }

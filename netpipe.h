@@ -225,6 +225,32 @@ void	 acl_peer_name(int, const struct sockaddr *, socklen_t, char *,
 	    size_t);
 void	 acl_timeout(const struct np_opts *);
 
+/*
+ * A listener on an event loop (acl.c): each read event accepts the peers
+ * waiting and hands each, with its name, to peer(), which owns the
+ * socket and returns 0 to hold the listener until acl_listen_resume().
+ * Out of descriptors or memory the listener holds for one back-off and
+ * tries again (or sooner, on acl_listen_resume()); a failed accept calls
+ * fail() after its message.  Fill in the first seven fields.
+ */
+struct loop;
+struct acl_listener {
+	struct loop		*loop;
+	const struct np_opts	*o;
+	const struct acl	*acl;
+	int			 lfd;
+	int			(*peer)(struct acl_listener *, int,
+				    const char *);
+	void			(*fail)(struct acl_listener *);
+	void			*data;
+	long long		 pause;		/* the back-off timer, or 0 */
+	int			 held;		/* lfd not watched */
+};
+int	 acl_listen(struct acl_listener *);
+void	 acl_listen_hold(struct acl_listener *);
+void	 acl_listen_resume(struct acl_listener *);
+void	 acl_listen_end(struct acl_listener *);
+
 /* exec.c: -e and --sh-exec. */
 int	 exec_run(const struct np_opts *, int);
 int	 exec_listen(const struct np_opts *, const struct acl *, int);
