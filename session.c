@@ -25,17 +25,32 @@
  */
 #define SCAN_PARALLEL	16
 
+/* What a listener's loop waits for: a peer, or why there is none. */
+struct listen_ctx {
+	const struct np_opts	*o;
+	const struct acl	*acl;
+	struct loop		*loop;
+	struct acl_listener	 al;
+	int			 lfd;
+	int			 fd;	/* the stream peer let in, or -1 */
+	int			 state;	/* 0 waiting, 1 a peer, -1 none */
+};
+
 static int	 signal_or(int);
-static int	 listen_wait(const struct np_opts *, int,
-		    const struct timespec *);
 static void	 unlink_bound(const struct np_opts *);
 static int	 listen_stream(const struct np_opts *, const struct acl *,
 		    struct pump *, int, struct tls *);
 static void	 listen_check(const struct np_opts *);
 static int	 listen_socket(const struct np_opts *, int *);
 static int	 listen_inherit(const struct np_opts *, int);
-static int	 listen_accept(const struct np_opts *, const struct acl *,
-		    int, int);
+static int	 listen_begin(struct listen_ctx *, const struct np_opts *,
+		    const struct acl *, int);
+static int	 listen_run(struct listen_ctx *, int);
+static int	 listen_timeout(struct loop *, long long, void *);
+static int	 listen_peer(struct acl_listener *, int, const char *);
+static void	 listen_fail(struct acl_listener *);
+static int	 listen_accept(struct listen_ctx *, int);
+static void	 listen_dgram_ready(struct loop *, int, int, void *);
 static int	 listen_dgram_wait(const struct np_opts *, const struct acl *,
 		    int);
 static int	 listen_dgram(const struct np_opts *, const struct acl *,
@@ -136,11 +151,20 @@ static int
 listen_stream(const struct np_opts *o, const struct acl *acl,
     struct pump *p, int lfd, struct tls *server)
 {
+	struct listen_ctx c;
 	int fd, rc = NP_EXIT_OK, first = 1;
 
+	if (listen_begin(&c, o, acl, lfd) == -1 ||
+	    acl_listen(&c.al) == -1) {
+		warn("poll");
+		loop_free(c.loop);
+		return NP_EXIT_FAIL;
+	}
 	do {
-		if ((fd = listen_accept(o, acl, lfd, first)) == -1)
-			return signal_or(NP_EXIT_FAIL);
+		if ((fd = listen_accept(&c, first)) == -1) {
+			rc = NP_EXIT_FAIL;
+			break;
+		}
 		first = 0;
 		/* A SOCK_SEQPACKET peer's messages keep their bounds. */
 		rc = session_pump(o, p, server, fd,
@@ -149,24 +173,87 @@ listen_stream(const struct np_opts *o, const struct acl *acl,
 		if (o->verbose > 0 && o->keep_open && !np_signal)
 			fprintf(stderr, "Connection closed\n");
 	} while (o->keep_open && !np_signal);
+	acl_listen_end(&c.al);
+	loop_free(c.loop);
 	return signal_or(rc);
 }
 
 /*
- * Wait until lfd has a peer; with deadline (the first peer only) no
- * longer than --accept-timeout.  Returns 0, or -1 on a signal or after
- * the timeout's message.
+ * A loop for listener lfd, to wait for peers on.  Returns 0, or -1 with
+ * errno set; the caller frees c->loop.
  */
 static int
-listen_wait(const struct np_opts *o, int lfd, const struct timespec *deadline)
+listen_begin(struct listen_ctx *c, const struct np_opts *o,
+    const struct acl *acl, int lfd)
 {
-	int n;
+	memset(c, 0, sizeof(*c));
+	c->o = o;
+	c->acl = acl;
+	c->lfd = lfd;
+	c->fd = -1;
+	if ((c->loop = loop_new()) == NULL)
+		return -1;
+	c->al = (struct acl_listener){ .loop = c->loop, .o = o, .acl = acl,
+	    .lfd = lfd, .peer = listen_peer, .fail = listen_fail, .data = c };
+	return 0;
+}
 
-	n = sock_wait(lfd, POLLIN, deadline != NULL &&
-	    o->accept_timeout_ms > 0 ? np_deadline_ms(deadline) : -1);
-	if (n == 0)
-		acl_timeout(o);
-	return n == 1 ? 0 : -1;
+/*
+ * Run c's loop until a peer comes, or (timed) --accept-timeout passes.
+ * Returns 0, or -1 on a signal or after a message.
+ */
+static int
+listen_run(struct listen_ctx *c, int timed)
+{
+	long long t = 0;
+
+	c->state = 0;
+	if (timed && c->o->accept_timeout_ms > 0 &&
+	    (t = loop_timer(c->loop, c->o->accept_timeout_ms,
+	    listen_timeout, c)) == -1) {
+		warn("accept");
+		return -1;
+	}
+	if (loop_run(c->loop) == -1)
+		warn("poll");
+	loop_timer_del(c->loop, t);
+	return c->state == 1 ? 0 : -1;
+}
+
+/* Nobody came within --accept-timeout. */
+static int
+listen_timeout(struct loop *l, long long id, void *arg)
+{
+	struct listen_ctx *c = arg;
+
+	(void)id;
+	acl_timeout(c->o);
+	c->state = -1;
+	loop_stop(l);
+	return LOOP_NOMORE;
+}
+
+/* A stream peer was let in: take it, and accept no more for now. */
+static int
+listen_peer(struct acl_listener *al, int fd, const char *name)
+{
+	struct listen_ctx *c = al->data;
+
+	(void)name;
+	c->fd = fd;
+	c->state = 1;
+	loop_stop(al->loop);
+	return 0;
+}
+
+/* accept(2) failed, after its message. */
+static void
+listen_fail(struct acl_listener *al)
+{
+	struct listen_ctx *c = al->data;
+
+	c->state = -1;
+	loop_stop(al->loop);
 }
 
 /*
@@ -175,26 +262,37 @@ listen_wait(const struct np_opts *o, int lfd, const struct timespec *deadline)
  * message or on a signal.
  */
 static int
-listen_accept(const struct np_opts *o, const struct acl *acl, int lfd,
-    int first)
+listen_accept(struct listen_ctx *c, int first)
 {
-	char name[NP_PEER_NAMELEN];
-	struct timespec deadline;
-	int fd;
+	c->fd = -1;
+	acl_listen_resume(&c->al);
+	if (listen_run(c, first) == -1)
+		return -1;
+	return c->fd;
+}
 
-	np_deadline_set(&deadline, o->accept_timeout_ms);
-	for (;;) {
-		if (listen_wait(o, lfd, first ? &deadline : NULL) == -1)
-			return -1;
-		if ((fd = acl_accept(o, acl, lfd, name, sizeof(name))) != -1)
-			return fd;
-		if (errno == EMFILE) {
-			/* Out of descriptors: pause, or the listener spins. */
-			if (sock_wait(-1, 0, 100) == -1)
-				return -1;
-		} else if (errno != EAGAIN && errno != EACCES)
-			return -1;
+/*
+ * A datagram is waiting: peek at its sender, and drop it unless the
+ * access rules let the sender in.  The one let in stays queued.
+ */
+static void
+listen_dgram_ready(struct loop *l, int fd, int fired, void *arg)
+{
+	struct listen_ctx *c = arg;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char ch;
+
+	(void)fired;
+	if (recvfrom(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT,
+	    (struct sockaddr *)&ss, &len) == -1)
+		return;
+	if (acl_dgram(c->o, c->acl, (struct sockaddr *)&ss, len)) {
+		c->state = 1;
+		loop_stop(l);
+		return;
 	}
+	recv(fd, &ch, 1, MSG_DONTWAIT);
 }
 
 /*
@@ -205,23 +303,16 @@ listen_accept(const struct np_opts *o, const struct acl *acl, int lfd,
 static int
 listen_dgram_wait(const struct np_opts *o, const struct acl *acl, int lfd)
 {
-	struct sockaddr_storage ss;
-	struct timespec deadline;
-	socklen_t len;
-	char c;
+	struct listen_ctx c;
+	int rc = -1;
 
-	np_deadline_set(&deadline, o->accept_timeout_ms);
-	for (;;) {
-		if (listen_wait(o, lfd, &deadline) == -1)
-			return -1;
-		len = sizeof(ss);
-		if (recvfrom(lfd, &c, 1, MSG_PEEK | MSG_DONTWAIT,
-		    (struct sockaddr *)&ss, &len) == -1)
-			continue;
-		if (acl_dgram(o, acl, (struct sockaddr *)&ss, len))
-			return 0;
-		recv(lfd, &c, 1, MSG_DONTWAIT);
-	}
+	if (listen_begin(&c, o, acl, lfd) == -1 ||
+	    loop_fd(c.loop, lfd, LOOP_READ, listen_dgram_ready, &c) == -1)
+		warn("poll");
+	else
+		rc = listen_run(&c, 1);
+	loop_free(c.loop);
+	return rc;
 }
 
 /*
