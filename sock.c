@@ -733,22 +733,17 @@ unix_report(const struct np_opts *o, int fd)
 {
 	struct sockaddr_un sun;
 	socklen_t len = sizeof(sun);
+	char buf[sizeof(sun.sun_path) + 2];
 	const char *name = o->host;
-	size_t off = offsetof(struct sockaddr_un, sun_path);
 
 	if (o->verbose == 0)
 		return;
+	/* An abstract name fills sun_path with no NUL: sock_ntop knows. */
 	if (o->host[0] == '@' &&
 	    getsockname(fd, (struct sockaddr *)&sun, &len) == 0 &&
-	    len > off + 1 && len <= sizeof(sun) && sun.sun_path[0] == '\0') {
-		/* Abstract names are not NUL-terminated: sun_path[0] is. */
-		sun.sun_path[0] = '@';
-		name = sun.sun_path;
-		if (len < sizeof(sun))
-			((char *)&sun)[len] = '\0';
-		else
-			sun.sun_path[sizeof(sun.sun_path) - 1] = '\0';
-	}
+	    len <= sizeof(sun))
+		name = sock_ntop((struct sockaddr *)&sun, len, buf,
+		    sizeof(buf));
 	fprintf(stderr, "%s on %s\n", o->udp ? "Bound" : "Listening", name);
 }
 
