@@ -24,7 +24,7 @@ NP_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) 
 NP_LIBS = $(BSD_LIBS) -lmd -ldl -pthread
 
 SRCS = filter.c netpipe.c options.c proxy.c scan.c sock.c sockopt.c session.c \
-	stats.c tls.c transfer.c acl.c broker.c exec.c pty.c writer.c
+	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
@@ -52,6 +52,7 @@ netpipe: $(OBJS)
 
 acl.o: acl.c netpipe.h Makefile
 broker.o: broker.c netpipe.h Makefile
+chat.o: chat.c netpipe.h Makefile
 exec.o: exec.c netpipe.h Makefile
 filter.o: filter.c netpipe.h Makefile
 netpipe.o: netpipe.c netpipe.h Makefile

@@ -284,21 +284,24 @@ int	 pty_spawn(const struct np_opts *, char *const [], int, pid_t *);
 void	 pty_raw_begin(const struct np_opts *);
 void	 pty_raw_end(void);
 
-/*
- * broker.c: many peers at once (-k --max-conns, --broker, --chat).
- * broker_chat_parse() returns BROKER_CHAT_TEXT or BROKER_CHAT_NICK.
- */
-#define BROKER_CHAT_TEXT	0
-#define BROKER_CHAT_NICK	1
+/* broker.c: many peers at once (-k --max-conns, --broker, --chat). */
 struct tls;
 int	 broker_run(const struct np_opts *, const struct acl *, int,
 	    struct tls *);
-int	 broker_chat_parse(const unsigned char *, size_t, const char **,
-	    size_t *);
-const char *broker_nick_bad(const char *, size_t);
 #ifdef NP_FUZZ
 int	 broker_fuzz(const struct np_opts *, const unsigned char *, size_t);
 #endif
+
+/*
+ * chat.c: the --chat protocol, pure (fuzz target).  chat_parse() returns
+ * CHAT_TEXT or CHAT_NICK_CMD.
+ */
+#define CHAT_TEXT	0
+#define CHAT_NICK_CMD	1
+#define CHAT_NICK	32	/* the longest name, in bytes */
+int	 chat_parse(const unsigned char *, size_t, const char **, size_t *);
+const char *chat_name_bad(const char *, size_t);
+size_t	 chat_text(unsigned char *, const char *, size_t);
 
 /* transfer.c; pump_run() flags. */
 #define PUMP_DGRAM		0x01	/* one message per read and write */
