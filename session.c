@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <err.h>
 #include <errno.h>
@@ -40,7 +41,6 @@ static int	 signal_or(int);
 static void	 unlink_bound(const struct np_opts *);
 static int	 listen_stream(const struct np_opts *, const struct acl *,
 		    struct pump *, int, struct tls *);
-static void	 listen_check(const struct np_opts *);
 static int	 listen_socket(const struct np_opts *, int *);
 static int	 listen_inherit(const struct np_opts *, int);
 static int	 listen_begin(struct listen_ctx *, const struct np_opts *,
@@ -111,7 +111,8 @@ session_pump(const struct np_opts *o, struct pump *p, struct tls *server,
 int
 session_connect(const struct np_opts *o)
 {
-	char bound[sizeof(((struct sockaddr_storage *)0)->__ss_padding)];
+	/* The -uU client's -s path: options.c checked it fits sun_path. */
+	char bound[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct pump *p = NULL;
 	int fd, rc;
 
@@ -337,30 +338,6 @@ listen_dgram(const struct np_opts *o, const struct acl *acl, struct pump *p,
 }
 
 /*
- * Combinations of listener options that the option table cannot
- * express; usage errors, found before any socket is made.
- */
-static void
-listen_check(const struct np_opts *o)
-{
-	const char *e = o->exec_shell ? "--sh-exec" : "-e";
-
-	if (o->inherit_fd >= 0 && (o->port[0] != '\0' || o->host != NULL))
-		opts_usage_error("--inherit-fd: the socket is inherited; "
-		    "give no address, port or path");
-	if (o->max_conns > 0 && !o->keep_open && !o->broker)
-		opts_usage_error("--max-conns requires -k or --broker");
-	if (!o->udp || !o->keep_open || o->broker)
-		return;
-	/* -u -k answers whoever sent last; only --broker tells peers apart. */
-	if (o->exec_cmd != NULL)
-		opts_usage_error("%s and -u -k cannot be used together", e);
-	if (o->max_conns > 1)
-		opts_usage_error("--max-conns and -u -k cannot be used "
-		    "together without --broker");
-}
-
-/*
  * An inherited socket (inetd passes it as stdin, systemd as fd 3): check
  * that it is the kind the options ask for, move it off the standard
  * descriptors, and announce it as sock_listen() would.  Returns the new
@@ -419,12 +396,9 @@ listen_inherit(const struct np_opts *o, int fd)
 static int
 listen_socket(const struct np_opts *o, int *inherited)
 {
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
 	int fd = o->inherit_fd;
 
-	if (fd == -1 && pid != NULL && fds != NULL &&
-	    strtonum(pid, 1, INT_MAX, NULL) == getpid() &&
-	    strtonum(fds, 1, INT_MAX, NULL) >= 1) {
+	if (o->systemd_fd) {
 		fd = 3;		/* SD_LISTEN_FDS_START */
 		/* Meant for us alone, not for the children of -e. */
 		unsetenv("LISTEN_PID");
@@ -434,9 +408,6 @@ listen_socket(const struct np_opts *o, int *inherited)
 	*inherited = fd != -1;
 	if (fd != -1)
 		return listen_inherit(o, fd);
-	if (o->unix_sock ? o->host == NULL : o->port[0] == '\0')
-		opts_usage_error(o->unix_sock ? "missing socket path" :
-		    "missing port");
 	return sock_listen(o);
 }
 
@@ -454,8 +425,8 @@ session_listen(const struct np_opts *o)
 	struct acl *acl;
 	int lfd, rc, inherited, brokered;
 
-	listen_check(o);
-	acl = acl_new(o);
+	if ((acl = acl_new(o)) == NULL)
+		return NP_EXIT_FAIL;
 	brokered = o->broker || (o->max_conns > 1 && o->exec_cmd == NULL);
 	if (!brokered && o->exec_cmd == NULL && (p = pump_new(o)) == NULL) {
 		acl_free(acl);
@@ -499,7 +470,7 @@ session_scan(const struct np_opts *o)
 	int n, any = 0;
 
 	if (o->interval_ms == 0) {
-		n = sock_scan(o, 0, o->nports, o->scan_parallel > 0 ?
+		n = scan_run(o, 0, o->nports, o->scan_parallel > 0 ?
 		    o->scan_parallel : SCAN_PARALLEL);
 		if (n == -1)
 			return signal_or(NP_EXIT_FAIL);
@@ -511,7 +482,7 @@ session_scan(const struct np_opts *o)
 			while (!np_signal && np_deadline_ms(&pause) > 0)
 				sock_wait(-1, 0, np_deadline_ms(&pause));
 		}
-		if (np_signal || (n = sock_scan(o, i, 1, 1)) == -1)
+		if (np_signal || (n = scan_run(o, i, 1, 1)) == -1)
 			return signal_or(NP_EXIT_FAIL);
 		any |= n > 0;
 	}
