@@ -401,6 +401,9 @@ loop_once(struct loop *l)
 
 	if (np_signal)
 		return 0;
+	/* A loop of timers alone still polls the signal pipe. */
+	if (l->cap == 0 && fds_grow(l) == -1)
+		return -1;
 	l->stop = 0;
 	npfd = poll_build(l);
 	n = poll(l->pfd, npfd, loop_timeout(l));

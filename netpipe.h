@@ -225,6 +225,7 @@ const char *sock_ntop(const struct sockaddr *, socklen_t, char *, size_t);
 
 /* scan.c: -z. */
 int	 scan_run(const struct np_opts *, size_t, size_t, int);
+int	 scan_pause(int);
 
 /*
  * proxy.c: -x, -X, -P and -F.  The reply parsers are pure (fuzz

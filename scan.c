@@ -13,11 +13,9 @@
 
 #include <err.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "netpipe.h"
@@ -30,11 +28,12 @@
 
 /* -z: one probe in flight, and the scan it belongs to. */
 struct probe {
+	struct scan		*scan;
 	int			 fd;	/* -1: the slot is free */
 	size_t			 idx;	/* into scan.ports */
 	const struct addrinfo	*ai;	/* the address being tried */
-	struct timespec		 deadline;
-	int			 timed;	/* the deadline applies */
+	long long		 timer;	/* -w (or SCAN_UDP_MS), or 0 */
+	int			 expired; /* its timer fired */
 };
 
 struct scan {
@@ -44,8 +43,9 @@ struct scan {
 	struct addrinfo		*res;
 	int			*result; /* SCAN_PENDING, 0 open, or errno */
 	struct probe		*probes;
-	struct pollfd		*pfd;
+	struct loop		*loop;
 	int			 nprobes;
+	int			 failed; /* a probe failed, after a message */
 	size_t			 next;	/* the next port to start */
 	size_t			 shown;	/* ports reported, in order */
 	int			 nopen;
@@ -58,10 +58,13 @@ static int	 scan_loop(struct scan *);
 static int	 scan_fill(struct scan *);
 static int	 scan_try(struct scan *, struct probe *);
 static int	 scan_started(struct scan *, struct probe *, int);
-static int	 scan_check(struct scan *, struct probe *, short);
+static void	 scan_ready(struct loop *, int, int, void *);
+static int	 scan_expire(struct loop *, long long, void *);
+static int	 scan_check(struct scan *, struct probe *, int);
+static void	 scan_close(struct scan *, struct probe *);
 static void	 scan_done(struct scan *, struct probe *, int);
-static int	 scan_timeout(const struct scan *);
 static void	 scan_show(struct scan *);
+static int	 scan_paused(struct loop *, long long, void *);
 
 /*
  * -z: probe count ports of o->ports from first on, parallel at a time,
@@ -115,13 +118,15 @@ scan_init(struct scan *s, const struct np_opts *o, size_t first,
 		return -1;
 	s->result = calloc(count > 0 ? count : 1, sizeof(*s->result));
 	s->probes = calloc(s->nprobes, sizeof(*s->probes));
-	s->pfd = calloc(s->nprobes + 1, sizeof(*s->pfd));
-	if (s->result == NULL || s->probes == NULL || s->pfd == NULL) {
+	s->loop = loop_new();
+	if (s->result == NULL || s->probes == NULL || s->loop == NULL) {
 		warn("scan");
 		return -1;
 	}
-	for (i = 0; i < s->nprobes; i++)
+	for (i = 0; i < s->nprobes; i++) {
+		s->probes[i].scan = s;
 		s->probes[i].fd = -1;
+	}
 	for (j = 0; j < count; j++)
 		s->result[j] = SCAN_PENDING;
 	return 0;
@@ -139,14 +144,18 @@ scan_free(struct scan *s)
 		freeaddrinfo(s->res);
 	free(s->result);
 	free(s->probes);
-	free(s->pfd);
+	loop_free(s->loop);
 }
 
-/* Start probes while slots are free, poll, and settle what is ready. */
+/*
+ * Start probes while slots are free, wait on the loop, and settle what
+ * is ready; a probe whose time ran out is settled after the round, so
+ * that an answer that came with it still counts.
+ */
 static int
 scan_loop(struct scan *s)
 {
-	int i, n, active;
+	int i, active;
 
 	for (;;) {
 		if (np_signal) {
@@ -158,21 +167,22 @@ scan_loop(struct scan *s)
 		scan_show(s);
 		if (active == 0 && s->next == s->nports)
 			return 0;
-		n = poll(s->pfd, s->nprobes + 1, scan_timeout(s));
-		if (n == -1 && errno != EINTR && errno != EAGAIN) {
+		if (loop_once(s->loop) == -1) {
 			warn("poll");
 			return -1;
 		}
-		for (i = 0; i < s->nprobes; i++)
-			if (scan_check(s, &s->probes[i],
-			    n > 0 ? s->pfd[i].revents : 0) == -1)
+		for (i = 0; i < s->nprobes && !s->failed; i++)
+			if (s->probes[i].expired &&
+			    scan_check(s, &s->probes[i], 0) == -1)
 				return -1;
+		if (s->failed)
+			return -1;
 	}
 }
 
 /*
- * Fill the free slots with the next ports and build the poll set.
- * Returns the number of probes in flight, or -1 after a message.
+ * Fill the free slots with the next ports.  Returns the number of probes
+ * in flight, or -1 after a message.
  */
 static int
 scan_fill(struct scan *s)
@@ -188,14 +198,8 @@ scan_fill(struct scan *s)
 			if (scan_try(s, pr) == -1)
 				return -1;
 		}
-		s->pfd[i].fd = pr->fd;
-		s->pfd[i].events = s->o->udp ? POLLIN : POLLOUT;
-		s->pfd[i].revents = 0;
 		active += pr->fd != -1;
 	}
-	s->pfd[s->nprobes].fd = np_sigfd;
-	s->pfd[s->nprobes].events = POLLIN;
-	s->pfd[s->nprobes].revents = 0;
 	return active;
 }
 
@@ -237,8 +241,7 @@ scan_try(struct scan *s, struct probe *pr)
 		if (errno == EINPROGRESS)
 			return scan_started(s, pr, 0);
 		e = errno;
-		close(pr->fd);
-		pr->fd = -1;
+		scan_close(s, pr);
 	}
 	scan_done(s, pr, e);
 	return 0;
@@ -246,7 +249,8 @@ scan_try(struct scan *s, struct probe *pr)
 
 /*
  * pr's socket is connecting (or, connected, done).  A UDP probe sends
- * its empty datagram and waits a moment for a refusal.
+ * its empty datagram and waits a moment for a refusal.  Returns 0, or
+ * -1 after a message (no memory to watch it).
  */
 static int
 scan_started(struct scan *s, struct probe *pr, int connected)
@@ -262,19 +266,49 @@ scan_started(struct scan *s, struct probe *pr, int connected)
 		scan_done(s, pr, 0);
 		return 0;
 	}
-	pr->timed = ms >= 0;
-	if (pr->timed)
-		np_deadline_set(&pr->deadline, ms);
+	if (loop_fd(s->loop, pr->fd, o->udp ? LOOP_READ : LOOP_WRITE,
+	    scan_ready, pr) == -1 || (ms >= 0 && (pr->timer =
+	    loop_timer(s->loop, ms, scan_expire, pr)) == -1)) {
+		pr->timer = 0;
+		warn("scan");
+		return -1;
+	}
 	return 0;
 }
 
+/* pr's socket is ready: settle it. */
+static void
+scan_ready(struct loop *l, int fd, int fired, void *arg)
+{
+	struct probe *pr = arg;
+
+	(void)fd;
+	if (scan_check(pr->scan, pr, fired) == -1) {
+		pr->scan->failed = 1;
+		loop_stop(l);
+	}
+}
+
+/* pr's time is up: scan_loop() settles it once the round is over. */
+static int
+scan_expire(struct loop *l, long long id, void *arg)
+{
+	struct probe *pr = arg;
+
+	(void)l;
+	(void)id;
+	pr->timer = 0;
+	pr->expired = 1;
+	return LOOP_NOMORE;
+}
+
 /*
- * Settle pr if poll said it is ready (revents) or its time is up.  A TCP
- * port that fails on one address is tried on the next.  Returns 0, or -1
- * after a message.
+ * Settle pr: its socket is ready (fired), or (fired 0) its time is up.
+ * A TCP port that fails on one address is tried on the next.  Returns
+ * 0, or -1 after a message.
  */
 static int
-scan_check(struct scan *s, struct probe *pr, short revents)
+scan_check(struct scan *s, struct probe *pr, int fired)
 {
 	socklen_t len = sizeof(int);
 	int e = 0;
@@ -282,9 +316,7 @@ scan_check(struct scan *s, struct probe *pr, short revents)
 
 	if (pr->fd == -1)
 		return 0;
-	if (revents == 0) {
-		if (!pr->timed || np_deadline_ms(&pr->deadline) > 0)
-			return 0;
+	if (fired == 0) {
 		/* UDP: silence is all an open port can say. */
 		e = s->o->udp ? 0 : EINPROGRESS;
 	} else if (s->o->udp) {
@@ -296,8 +328,7 @@ scan_check(struct scan *s, struct probe *pr, short revents)
 	} else if (getsockopt(pr->fd, SOL_SOCKET, SO_ERROR, &e, &len) == -1)
 		e = errno;
 	if (e != 0 && !s->o->udp && pr->ai->ai_next != NULL) {
-		close(pr->fd);
-		pr->fd = -1;
+		scan_close(s, pr);
 		pr->ai = pr->ai->ai_next;
 		return scan_try(s, pr);
 	}
@@ -305,31 +336,26 @@ scan_check(struct scan *s, struct probe *pr, short revents)
 	return 0;
 }
 
+/* Close pr's socket, if open, and stop watching it and its time. */
+static void
+scan_close(struct scan *s, struct probe *pr)
+{
+	if (pr->fd != -1) {
+		loop_fd_del(s->loop, pr->fd);
+		close(pr->fd);
+	}
+	loop_timer_del(s->loop, pr->timer);
+	pr->fd = -1;
+	pr->timer = 0;
+	pr->expired = 0;
+}
+
 /* Record pr's result (0: open, or why not) and free its slot. */
 static void
 scan_done(struct scan *s, struct probe *pr, int e)
 {
 	s->result[pr->idx] = e;
-	if (pr->fd != -1)
-		close(pr->fd);
-	pr->fd = -1;
-	pr->timed = 0;
-}
-
-/* The poll timeout: until the nearest probe deadline, or none. */
-static int
-scan_timeout(const struct scan *s)
-{
-	int i, d, t = -1;
-
-	for (i = 0; i < s->nprobes; i++) {
-		if (s->probes[i].fd == -1 || !s->probes[i].timed)
-			continue;
-		d = np_deadline_ms(&s->probes[i].deadline);
-		if (t == -1 || d < t)
-			t = d;
-	}
-	return t;
+	scan_close(s, pr);
 }
 
 /* Report, in order, every port whose result and predecessors' are in. */
@@ -352,4 +378,36 @@ scan_show(struct scan *s)
 			    s->res->ai_addr : NULL, s->res->ai_addrlen, e);
 		s->shown++;
 	}
+}
+
+/*
+ * -i: wait ms between ports, on a loop of its own.  Returns 0, or -1 on
+ * a signal (errno EINTR) or after a message.
+ */
+int
+scan_pause(int ms)
+{
+	struct loop *l;
+	int rc = 0;
+
+	if ((l = loop_new()) == NULL ||
+	    loop_timer(l, ms, scan_paused, NULL) == -1 || loop_run(l) == -1) {
+		warn("scan");
+		rc = -1;
+	} else if (np_signal) {
+		errno = EINTR;
+		rc = -1;
+	}
+	loop_free(l);
+	return rc;
+}
+
+/* The pause is over. */
+static int
+scan_paused(struct loop *l, long long id, void *arg)
+{
+	(void)id;
+	(void)arg;
+	loop_stop(l);
+	return LOOP_NOMORE;
 }

@@ -465,7 +465,6 @@ session_listen(const struct np_opts *o)
 int
 session_scan(const struct np_opts *o)
 {
-	struct timespec pause;
 	size_t i;
 	int n, any = 0;
 
@@ -477,11 +476,8 @@ session_scan(const struct np_opts *o)
 		return n > 0 ? NP_EXIT_OK : NP_EXIT_FAIL;
 	}
 	for (i = 0; i < o->nports; i++) {
-		if (i > 0) {
-			np_deadline_set(&pause, o->interval_ms);
-			while (!np_signal && np_deadline_ms(&pause) > 0)
-				sock_wait(-1, 0, np_deadline_ms(&pause));
-		}
+		if (i > 0 && scan_pause(o->interval_ms) == -1)
+			return signal_or(NP_EXIT_FAIL);
 		if (np_signal || (n = scan_run(o, i, 1, 1)) == -1)
 			return signal_or(NP_EXIT_FAIL);
 		any |= n > 0;
