@@ -39,6 +39,8 @@ static int	 sock_apply(const struct np_opts *, int, int, int);
 static int	 sock_md5sig(const struct np_opts *, int, int);
 static void	 md5sig_key(struct np_opts *);
 static int	 sock_family(int);
+static void	 sock_ready(struct loop *, int, int, void *);
+static int	 sock_expired(struct loop *, long long, void *);
 static int	 sock_timed_connect(int, const struct sockaddr *, socklen_t,
 		    int);
 static int	 sock_bind_source(const struct np_opts *, int, int);
@@ -280,40 +282,73 @@ sock_addrinfo(const struct np_opts *o, const char *host, const char *port,
 	return -1;
 }
 
+/* What sock_wait() waits for: its fd, or its time. */
+struct sock_waiter {
+	int	 ready;
+	int	 expired;
+};
+
+/* sock_wait()'s fd is ready. */
+static void
+sock_ready(struct loop *l, int fd, int fired, void *arg)
+{
+	struct sock_waiter *w = arg;
+
+	(void)l;
+	(void)fd;
+	(void)fired;
+	w->ready = 1;
+}
+
+/* sock_wait()'s time is up. */
+static int
+sock_expired(struct loop *l, long long id, void *arg)
+{
+	struct sock_waiter *w = arg;
+
+	(void)l;
+	(void)id;
+	w->expired = 1;
+	return LOOP_NOMORE;
+}
+
 /*
- * Wait until fd is ready for events or ms pass (-1: forever; fd -1 just
- * waits).  Returns 1 when ready, 0 on timeout, -1 with errno EINTR once a
- * signal arrived.
+ * Wait until fd is ready for events (POLLIN, POLLOUT) or ms pass (-1:
+ * forever; fd -1 just waits): a small synchronous wait on a loop of its
+ * own, for the steps that have nothing else to do meanwhile.  Returns 1
+ * when ready, 0 on timeout, -1 with errno EINTR once a signal arrived,
+ * or -1 with another errno.
  */
 int
 sock_wait(int fd, short events, int ms)
 {
-	struct pollfd pfd[2];
-	struct timespec deadline;
-	int n;
+	struct sock_waiter w = { 0, 0 };
+	struct loop *l;
+	int mask, rc = -1;
 
-	if (ms >= 0)
-		np_deadline_set(&deadline, ms);
-	for (;;) {
-		if (np_signal) {
-			errno = EINTR;
-			return -1;
-		}
-		pfd[0].fd = fd;
-		pfd[0].events = events;
-		/* The self-pipe closes the gap between the check and poll. */
-		pfd[1].fd = np_sigfd;
-		pfd[1].events = POLLIN;
-		n = poll(pfd, 2, ms >= 0 ? np_deadline_ms(&deadline) : -1);
-		if (n > 0 && pfd[0].revents != 0)
-			return 1;
-		if (n > 0)
-			continue;
-		if (n == 0)
-			return 0;
-		if (errno != EINTR && errno != EAGAIN)
-			return -1;
+	if (np_signal) {
+		errno = EINTR;
+		return -1;
 	}
+	mask = ((events & POLLIN) ? LOOP_READ : 0) |
+	    ((events & POLLOUT) ? LOOP_WRITE : 0);
+	if ((l = loop_new()) == NULL ||
+	    (fd != -1 && loop_fd(l, fd, mask, sock_ready, &w) == -1) ||
+	    (ms >= 0 && loop_timer(l, ms, sock_expired, &w) == -1)) {
+		loop_free(l);
+		return -1;
+	}
+	while (!w.ready && !w.expired && !np_signal)
+		if (loop_once(l) == -1)
+			break;
+	if (w.ready)
+		rc = 1;
+	else if (np_signal)
+		errno = EINTR;
+	else if (w.expired)
+		rc = 0;
+	loop_free(l);
+	return rc;
 }
 
 /* Non-blocking connect bounded by ms (-1: the kernel's own limit). */
