@@ -15,7 +15,6 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -210,18 +209,24 @@ exec_reap(const struct np_opts *o, pid_t pid)
 /*
  * netpipe is being stopped: its children serve connections of a server
  * that is going away, so they are asked to stop too, and reaped if they
- * do within EXEC_REAP_MS.  init inherits any that take longer.
+ * do within EXEC_REAP_MS.  init inherits any that take longer.  The loop
+ * no longer runs once a signal has come, so the wait is for SIGCHLD
+ * itself, blocked since exec_sigchld() and so kept pending for us.
  */
 static void
 exec_kill(pid_t *kids, size_t n)
 {
-	struct timespec deadline;
+	struct timespec deadline, ts;
+	sigset_t chld;
 	size_t i, left = n;
+	int ms;
 
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
 	for (i = 0; i < n; i++)
 		kill(kids[i], SIGTERM);
 	np_deadline_set(&deadline, EXEC_REAP_MS);
-	while (left > 0 && np_deadline_ms(&deadline) > 0) {
+	while (left > 0 && (ms = np_deadline_ms(&deadline)) > 0) {
 		for (i = 0, left = 0; i < n; i++) {
 			if (kids[i] != -1 &&
 			    waitpid(kids[i], NULL, WNOHANG) == 0)
@@ -229,8 +234,10 @@ exec_kill(pid_t *kids, size_t n)
 			else
 				kids[i] = -1;
 		}
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (long)(ms % 1000) * 1000000L;
 		if (left > 0)
-			poll(NULL, 0, 10);
+			sigtimedwait(&chld, NULL, &ts);
 	}
 }
 

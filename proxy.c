@@ -76,7 +76,7 @@ struct proxy_conn {
 	int			 fd;
 	int			 ms;		/* -w, or the default */
 	struct loop		*loop;
-	int			 ready;		/* fd was, for proxy_poll() */
+	int			 ready;		/* fd was, for proxy_wait() */
 	int			 expired;	/* the ms are over */
 	struct proxy_dest	 dest;
 	char			 password[PROXY_SECRET];
@@ -86,7 +86,7 @@ static void	 proxy_fail(const struct proxy_conn *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	 proxy_ready(struct loop *, int, int, void *);
 static int	 proxy_expire(struct loop *, long long, void *);
-static int	 proxy_poll(struct proxy_conn *, int);
+static int	 proxy_wait(struct proxy_conn *, int);
 static int	 proxy_due(struct proxy_conn *);
 static int	 proxy_write(struct proxy_conn *, const void *, size_t);
 static int	 proxy_read(struct proxy_conn *, void *, size_t);
@@ -125,7 +125,7 @@ proxy_fail(const struct proxy_conn *pc, const char *fmt, ...)
 	    msg);
 }
 
-/* The socket is ready for what proxy_poll() waits for. */
+/* The socket is ready for what proxy_wait() waits for. */
 static void
 proxy_ready(struct loop *l, int fd, int fired, void *arg)
 {
@@ -156,7 +156,7 @@ proxy_expire(struct loop *l, long long id, void *arg)
  * or error, or -1 with errno EINTR and no message when a signal arrived.
  */
 static int
-proxy_poll(struct proxy_conn *pc, int mask)
+proxy_wait(struct proxy_conn *pc, int mask)
 {
 	pc->ready = 0;
 	if (loop_fd(pc->loop, pc->fd, mask, proxy_ready, pc) == -1) {
@@ -186,7 +186,7 @@ proxy_poll(struct proxy_conn *pc, int mask)
  * proxy that floods.  The timer is seen whenever the socket makes us
  * wait; a proxy that never does is bounded by the reply's own limits
  * (fixed SOCKS replies, HTTP_MAXHDRS lines of HTTP_LINE bytes).  0, or
- * -1 as proxy_poll() returns it.
+ * -1 as proxy_wait() returns it.
  */
 static int
 proxy_due(struct proxy_conn *pc)
@@ -203,7 +203,7 @@ proxy_due(struct proxy_conn *pc)
 	return -1;
 }
 
-/* Send all of buf; 0, or -1 as proxy_poll() returns it. */
+/* Send all of buf; 0, or -1 as proxy_wait() returns it. */
 static int
 proxy_write(struct proxy_conn *pc, const void *buf, size_t len)
 {
@@ -222,7 +222,7 @@ proxy_write(struct proxy_conn *pc, const void *buf, size_t len)
 			proxy_fail(pc, "send: %s", strerror(errno));
 			return -1;
 		}
-		if (proxy_poll(pc, LOOP_WRITE) == -1)
+		if (proxy_wait(pc, LOOP_WRITE) == -1)
 			return -1;
 	}
 	return 0;
@@ -256,7 +256,7 @@ proxy_read(struct proxy_conn *pc, void *buf, size_t len)
 			proxy_fail(pc, "recv: %s", strerror(errno));
 			return -1;
 		}
-		if (proxy_poll(pc, LOOP_READ) == -1)
+		if (proxy_wait(pc, LOOP_READ) == -1)
 			return -1;
 	}
 	return 0;
@@ -888,7 +888,7 @@ http_handshake(struct proxy_conn *pc)
 /*
  * The handshake on the connected pc->fd, within -w (or
  * PROXY_HANDSHAKE_S) on a loop of its own.  Returns 0, or -1 as
- * proxy_poll() does.
+ * proxy_wait() does.
  */
 static int
 proxy_handshake(struct proxy_conn *pc)
