@@ -30,6 +30,12 @@
 #define ACL_LABEL_MAX	63
 /* Out of descriptors, a busy listener says so at most this often. */
 #define ACL_EMFILE_QUIET_MS	(60 * 1000)
+/*
+ * Out of descriptors or memory, a listener waits this long before it
+ * accepts again (sooner when a peer leaves): not a busy loop, and short
+ * enough that a peer in the backlog hardly notices.
+ */
+#define ACL_PAUSE_MS	100
 
 struct acl_list {
 	struct acl_rule	*v;
@@ -46,12 +52,12 @@ static int	 acl_hostname(const char *);
 static void	 acl_to_v6(const struct sockaddr *, unsigned char *);
 static int	 acl_match(const struct acl_list *, const unsigned char *);
 static void	 acl_push(struct acl_list *, const struct acl_rule *);
-static void	 acl_resolve(const struct np_opts *, struct acl_list *,
-		    const char *, const char *);
-static void	 acl_add(const struct np_opts *, struct acl_list *,
-		    const char *, const char *, const char *);
-static void	 acl_file(const struct np_opts *, struct acl_list *,
-		    const char *, const char *);
+static int	 acl_resolve(struct acl_list *, const char *, const char *);
+static int	 acl_add(struct acl_list *, const char *,
+		    const struct np_strlist *);
+static const char *acl_time_str(int, char *, size_t);
+static void	 acl_listen_ready(struct loop *, int, int, void *);
+static int	 acl_listen_retry(struct loop *, long long, void *);
 
 /*
  * A prefix length: decimal digits only, no sign, no leading zero, at
@@ -217,10 +223,12 @@ acl_push(struct acl_list *l, const struct acl_rule *r)
 	l->v[l->n++] = *r;
 }
 
-/* Every address of a host name becomes a rule of its own. */
-static void
-acl_resolve(const struct np_opts *o, struct acl_list *l, const char *flag,
-    const char *name)
+/*
+ * Every address of a host name becomes a rule of its own.  Returns 0,
+ * or -1 after a message when the name does not resolve.
+ */
+static int
+acl_resolve(struct acl_list *l, const char *flag, const char *name)
 {
 	struct addrinfo hints, *res, *ai;
 	struct acl_rule r;
@@ -229,12 +237,11 @@ acl_resolve(const struct np_opts *o, struct acl_list *l, const char *flag,
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	if (o->numeric)
-		opts_usage_error("%s: \"%s\" is not a numeric address (-n)",
-		    flag, name);
-	if ((e = getaddrinfo(name, NULL, &hints, &res)) != 0)
-		errx(NP_EXIT_FAIL, "%s: getaddrinfo for host \"%s\": %s",
-		    flag, name, gai_strerror(e));
+	if ((e = getaddrinfo(name, NULL, &hints, &res)) != 0) {
+		warnx("%s: getaddrinfo for host \"%s\": %s", flag, name,
+		    gai_strerror(e));
+		return -1;
+	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
 			continue;
@@ -243,28 +250,36 @@ acl_resolve(const struct np_opts *o, struct acl_list *l, const char *flag,
 		acl_push(l, &r);
 	}
 	freeaddrinfo(res);
+	return 0;
 }
 
-/* where names the file and line of a rule read from a file, or is NULL. */
-static void
-acl_add(const struct np_opts *o, struct acl_list *l, const char *flag,
-    const char *spec, const char *where)
+/*
+ * The rules of one list, as given with flag: options.c has parsed each
+ * and refused what is malformed (and names under -n), so what is left
+ * to fail is a name that does not resolve.  Returns 0, or -1 after a
+ * message.
+ */
+static int
+acl_add(struct acl_list *l, const char *flag, const struct np_strlist *specs)
 {
 	struct acl_rule r;
+	size_t i;
 
-	switch (acl_parse(spec, &r)) {
-	case ACL_ADDRESS:
-		acl_push(l, &r);
-		break;
-	case ACL_HOSTNAME:
-		acl_resolve(o, l, flag, spec);
-		break;
-	default:
-		if (where != NULL)
-			opts_usage_error("%s: %s: \"%s\" is invalid", flag,
-			    where, spec);
-		opts_usage_error("%s: \"%s\" is invalid", flag, spec);
+	for (i = 0; i < specs->n; i++) {
+		switch (acl_parse(specs->v[i], &r)) {
+		case ACL_ADDRESS:
+			acl_push(l, &r);
+			break;
+		case ACL_HOSTNAME:
+			if (acl_resolve(l, flag, specs->v[i]) == -1)
+				return -1;
+			break;
+		default:
+			warnx("%s: \"%s\" is invalid", flag, specs->v[i]);
+			return -1;
+		}
 	}
+	return 0;
 }
 
 /*
@@ -285,52 +300,26 @@ acl_line(char *line)
 	return *s != '\0' ? s : NULL;
 }
 
-/* One rule per line; blank lines and comments are skipped. */
-static void
-acl_file(const struct np_opts *o, struct acl_list *l, const char *flag,
-    const char *path)
-{
-	char *line = NULL, *s, where[PATH_MAX + 32];
-	size_t cap = 0, lineno = 0;
-	FILE *fp;
-
-	if ((fp = fopen(path, "re")) == NULL)
-		err(NP_EXIT_FAIL, "%s: %s", flag, path);
-	while (getline(&line, &cap, fp) != -1) {
-		lineno++;
-		if ((s = acl_line(line)) == NULL)
-			continue;
-		snprintf(where, sizeof(where), "%s:%zu", path, lineno);
-		acl_add(o, l, flag, s, where);
-	}
-	if (ferror(fp))
-		err(NP_EXIT_FAIL, "%s: %s", flag, path);
-	free(line);
-	fclose(fp);
-}
-
 /*
- * Build the rules of o, resolving host names now, once.  A malformed
- * rule is a usage error (exit 2), a name that does not resolve or a file
- * that cannot be read exits 1.  Returns an acl the caller frees with
- * acl_free(); it lets everyone in when no rule was given.
+ * Build the rules of o (--allow, --deny and what options.c read from
+ * their files), resolving host names now, once.  Returns an acl the
+ * caller frees with acl_free(), which lets everyone in when no rule was
+ * given, or NULL after a message when a name does not resolve.
  */
 struct acl *
 acl_new(const struct np_opts *o)
 {
 	struct acl *acl;
-	size_t i;
 
 	if ((acl = calloc(1, sizeof(*acl))) == NULL)
 		err(NP_EXIT_FAIL, "calloc");
-	for (i = 0; i < o->allow.n; i++)
-		acl_add(o, &acl->allow, "--allow", o->allow.v[i], NULL);
-	for (i = 0; i < o->allow_files.n; i++)
-		acl_file(o, &acl->allow, "--allow-file", o->allow_files.v[i]);
-	for (i = 0; i < o->deny.n; i++)
-		acl_add(o, &acl->deny, "--deny", o->deny.v[i], NULL);
-	for (i = 0; i < o->deny_files.n; i++)
-		acl_file(o, &acl->deny, "--deny-file", o->deny_files.v[i]);
+	if (acl_add(&acl->allow, "--allow", &o->allow) == -1 ||
+	    acl_add(&acl->allow, "--allow-file", &o->allow_read) == -1 ||
+	    acl_add(&acl->deny, "--deny", &o->deny) == -1 ||
+	    acl_add(&acl->deny, "--deny-file", &o->deny_read) == -1) {
+		acl_free(acl);
+		return NULL;
+	}
 	return acl;
 }
 
@@ -381,8 +370,8 @@ acl_peer_name(int lfd, const struct sockaddr *sa, socklen_t len, char *name,
  * with -v.  Returns -1 with errno EAGAIN when nobody was waiting, EACCES
  * when the peer was refused (closed, and logged with -v) or its socket
  * options could not be set (closed, after a message), EMFILE when out of
- * descriptors (the peer stays in the backlog; said at most once a
- * minute), or another errno after a message.
+ * descriptors or memory (the peer stays in the backlog; said at most once
+ * a minute), or another errno after a message.
  */
 int
 acl_accept(const struct np_opts *o, const struct acl *acl, int lfd,
@@ -401,10 +390,13 @@ acl_accept(const struct np_opts *o, const struct acl *acl, int lfd,
 			errno = EAGAIN;
 			return -1;
 		}
-		if (errno == EMFILE || errno == ENFILE) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
 			/* The peer waits in the backlog: say so, not often. */
 			if (quiet.tv_sec == 0 || np_deadline_ms(&quiet) == 0) {
-				warn("accept (waiting for a free descriptor)");
+				warn(errno == EMFILE || errno == ENFILE ?
+				    "accept (waiting for a free descriptor)" :
+				    "accept (waiting for memory)");
 				np_deadline_set(&quiet, ACL_EMFILE_QUIET_MS);
 			}
 			errno = EMFILE;
@@ -450,6 +442,29 @@ acl_dgram(const struct np_opts *o, const struct acl *acl,
 	return 0;
 }
 
+/*
+ * A time in milliseconds as messages print it: "1 second", "2 seconds",
+ * "1.5 seconds".  Returns buf.
+ */
+static const char *
+acl_time_str(int ms, char *buf, size_t len)
+{
+	char frac[8];
+	size_t n;
+
+	if (ms % 1000 == 0) {
+		snprintf(buf, len, "%d second%s", ms / 1000,
+		    ms == 1000 || ms == -1000 ? "" : "s");
+		return buf;
+	}
+	snprintf(frac, sizeof(frac), "%03d", abs(ms % 1000));
+	for (n = strlen(frac); n > 0 && frac[n - 1] == '0'; n--)
+		frac[n - 1] = '\0';
+	snprintf(buf, len, "%s%d.%s seconds", ms < 0 && ms > -1000 ? "-" : "",
+	    ms / 1000, frac);
+	return buf;
+}
+
 /* The one message for a listener that nobody reached in time. */
 void
 acl_timeout(const struct np_opts *o)
@@ -457,5 +472,97 @@ acl_timeout(const struct np_opts *o)
 	char t[32];
 
 	warnx("accept: timed out after %s (--accept-timeout)",
-	    opts_time_str(o->accept_timeout_ms, t, sizeof(t)));
+	    acl_time_str(o->accept_timeout_ms, t, sizeof(t)));
+}
+
+/*
+ * Start watching al->lfd on al->loop.  Returns 0, or -1 with errno set.
+ * The listener stays the caller's; acl_listen_end() stops watching it.
+ */
+int
+acl_listen(struct acl_listener *al)
+{
+	al->pause = 0;
+	al->held = 0;
+	return loop_fd(al->loop, al->lfd, LOOP_READ, acl_listen_ready, al);
+}
+
+/*
+ * Accept no more until acl_listen_resume().  The listener leaves the poll
+ * set rather than staying with no interest: a pending peer is no event.
+ */
+void
+acl_listen_hold(struct acl_listener *al)
+{
+	al->held = 1;
+	loop_fd_del(al->loop, al->lfd);
+}
+
+/* Accept again, at once: there is room, or a descriptor came free. */
+void
+acl_listen_resume(struct acl_listener *al)
+{
+	loop_timer_del(al->loop, al->pause);
+	al->pause = 0;
+	if (al->held && loop_fd(al->loop, al->lfd, LOOP_READ,
+	    acl_listen_ready, al) == 0)
+		al->held = 0;
+}
+
+/* Stop watching the listener and cancel its back-off. */
+void
+acl_listen_end(struct acl_listener *al)
+{
+	loop_timer_del(al->loop, al->pause);
+	al->pause = 0;
+	acl_listen_hold(al);
+}
+
+/*
+ * The listener is readable: accept until nobody waits, peer() asks to
+ * hold, or the process runs out of descriptors or memory, which pauses
+ * accepting for ACL_PAUSE_MS on a timer.  Refused peers are skipped.
+ */
+static void
+acl_listen_ready(struct loop *l, int fd, int fired, void *arg)
+{
+	struct acl_listener *al = arg;
+	char name[NP_PEER_NAMELEN];
+	int cfd;
+
+	(void)fd;
+	(void)fired;
+	while (!al->held) {
+		cfd = acl_accept(al->o, al->acl, al->lfd, name, sizeof(name));
+		if (cfd != -1) {
+			if (al->peer(al, cfd, name) == 0)
+				acl_listen_hold(al);
+		} else if (errno == EAGAIN)
+			return;
+		else if (errno == EMFILE) {
+			acl_listen_hold(al);
+			if ((al->pause = loop_timer(l, ACL_PAUSE_MS,
+			    acl_listen_retry, al)) == -1) {
+				warn("accept");
+				al->pause = 0;
+				al->fail(al);
+			}
+		} else if (errno != EACCES) {
+			al->fail(al);
+			return;
+		}
+	}
+}
+
+/* The back-off is over: try again. */
+static int
+acl_listen_retry(struct loop *l, long long id, void *arg)
+{
+	struct acl_listener *al = arg;
+
+	(void)l;
+	(void)id;
+	al->pause = 0;
+	acl_listen_resume(al);
+	return LOOP_NOMORE;
 }

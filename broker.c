@@ -1,6 +1,7 @@
 /*
- * broker.c: a listener that serves many peers at once, from one poll(2)
- * loop over non-blocking sockets, with no thread or process per peer.
+ * broker.c: a listener that serves many peers at once, from the event
+ * loop (loop.c) over non-blocking sockets, with no thread or process per
+ * peer.
  *
  * Three ways of routing share the loop:
  *  - fan (-k --max-conns N): standard input goes to every peer, what any
@@ -15,13 +16,13 @@
  * senders are no longer read until it catches up.  Fan mode always
  * blocks, as the pump does.  A UDP broker relays datagrams instead.
  *
- * The loop has the shape of redis ae.c: before each poll every
- * descriptor is registered with the events it waits for and a callback
- * for each (ev_add), and poll's answers are dispatched to the callbacks.
+ * Before each round of the loop every descriptor is registered with the
+ * events it waits for and a callback for each (ev_add); the loop hands
+ * what poll answers to them (hub_event).
  *
  * With -w a peer that moves no data for that long is closed as if it had
- * left.  Each peer keeps its own deadline, and poll sleeps until the
- * nearest one: the clock is read once a round, not once a peer.
+ * left.  Each peer keeps its own deadline and a loop timer that wakes the
+ * loop for it: the clock is read once a round, not once a peer.
  *
  * With --tls every peer speaks TLS, and nothing in the loop may block
  * for one of them: a peer's handshake is taken a step at a time as its
@@ -62,11 +63,8 @@
 #define HUB_KEEP	(16 * 1024)
 /* The most one write to stdout is asked to take. */
 #define HUB_WRITESZ	(64 * 1024)
-/* Out of descriptors, accepting is tried again this often. */
-#define HUB_PAUSE_MS	100
 /* Chat lines longer than CHAT_LINE go out in pieces; names, CHAT_NICK. */
 #define CHAT_LINE	1024
-#define CHAT_NICK	32
 #define CHAT_OBUF	(16 * 1024)
 /*
  * The most one chat line puts in a queue: "<nick> ", its text with every
@@ -80,11 +78,12 @@ enum hub_mode { HUB_FAN, HUB_BROKER, HUB_CHAT };
 struct hub;
 
 /*
- * One registered descriptor: ae.c's aeFileEvent on poll(2).  rev and
- * wev are the events that call rproc and wproc: for a TLS peer's read
- * side POLLOUT may be the one.
+ * One registered descriptor, by fd: rev and wev are the events that
+ * call rproc and wproc: for a TLS peer's read side POLLOUT may be the
+ * one.
  */
 struct ev {
+	int	 on;	/* registered with the loop */
 	short	 rev;
 	short	 wev;
 	void	(*rproc)(struct hub *, void *);
@@ -102,6 +101,7 @@ struct queue {
 
 struct peer {
 	int		 fd;
+	struct hub	*hub;
 	int		 dead;	/* closed at the end of this round */
 	int		 logged; /* its end was reported already */
 	int		 shut;	/* fan -N: write side shut down */
@@ -111,6 +111,8 @@ struct peer {
 	int		 hs;	/* --tls: handshaking, not joined yet */
 	struct timespec	 hs_end; /* when the handshake is given up */
 	struct timespec	 idle_end; /* -w: when it is closed as idle */
+	long long	 timer;	/* wakes the loop at its deadline, or 0 */
+	int		 due;	/* the timer fired: hub_expire looks */
 	int		 held;	/* -w: held back by back-pressure */
 	short		 rwait;	/* what a read (or handshake) waits for */
 	short		 wwait;	/* what a write waits for */
@@ -136,10 +138,12 @@ struct hub {
 	int			 drop;	/* full peer: drop, or block */
 	int			 lossy;	/* sending what may be left out */
 	int			 lfd;
-	struct pollfd		*pfd;	/* this round's poll set */
-	struct ev		*ev;
+	struct loop		*loop;
+	struct acl_listener	 al;	/* lfd, when there is one */
+	int			 listening;
+	int			 freed;	/* a peer left this round */
+	struct ev		*ev;	/* by fd */
 	size_t			 nev;
-	size_t			 evcap;
 	struct tls		*server; /* --tls: accepts peers */
 	struct peer		**peers;
 	size_t			 npeers;
@@ -149,7 +153,9 @@ struct hub {
 	size_t			 readsz;
 	unsigned		 nextid;
 	int			 accepted; /* some peer was let in */
-	struct timespec		 paused; /* out of descriptors until */
+	long long		 accept_timer; /* --accept-timeout */
+	int			 due;	/* some peer's timer fired */
+	int			 round;	/* idle_end is not this round's yet */
 	struct timespec		 idle_end; /* -w: for data moved now */
 	unsigned char		*rbuf;
 	unsigned char		*obuf;	/* chat: lines to send */
@@ -165,6 +171,19 @@ struct dpeer {
 	socklen_t		 len;
 	unsigned long long	 last;	/* when it last sent */
 	struct timespec		 idle_end; /* -w: dropped unheard at */
+	long long		 timer;	/* -w: its loop timer, or 0 */
+};
+
+/* The UDP broker: its peers, and what its loop waits for. */
+struct dhub {
+	const struct np_opts	*o;
+	const struct acl	*acl;
+	struct loop		*loop;
+	struct dpeer		*tab;
+	size_t			 ntab;
+	unsigned char		*buf;
+	unsigned long long	 now;	/* datagrams let in, as a clock */
+	int			 rc;	/* -1 while serving */
 };
 
 static size_t	 queue_len(const struct queue *);
@@ -173,16 +192,18 @@ static void	 queue_consumed(struct queue *, size_t);
 static void	 ev_add(struct hub *, int, short, short,
 		    void (*)(struct hub *, void *),
 		    void (*)(struct hub *, void *), void *);
-static void	 ev_dispatch(struct hub *);
+static void	 ev_del(struct hub *, int);
+static void	 hub_event(struct loop *, int, int, void *);
 static void	 hub_register(struct hub *);
+static void	 hub_listen(struct hub *);
 static void	 peer_register(struct hub *, struct peer *, int);
-static int	 ts_before(const struct timespec *, const struct timespec *);
 static const struct timespec *peer_deadline(const struct hub *,
 		    const struct peer *);
-static int	 hub_timeout(struct hub *, const struct timespec *);
+static int	 peer_due(struct loop *, long long, void *);
+static int	 hub_timeout(struct loop *, long long, void *);
 static void	 hub_expire(struct hub *);
-static void	 hub_accept(struct hub *, void *);
-static void	 hub_nothing(struct hub *, void *);
+static int	 hub_accept(struct acl_listener *, int, const char *);
+static void	 hub_accept_fail(struct acl_listener *);
 static void	 hub_sweep(struct hub *);
 static void	 hub_free(struct hub *);
 static int	 hub_init(struct hub *, const struct np_opts *,
@@ -217,18 +238,17 @@ static size_t	 chat_input(struct hub *, struct peer *,
 		    const unsigned char *, size_t);
 static size_t	 chat_line(struct hub *, struct peer *,
 		    const unsigned char *, size_t);
-static size_t	 chat_text(unsigned char *, const char *, size_t);
 static size_t	 chat_flush(struct hub *, struct peer *);
 static void	 chat_batch(struct hub *, struct peer *);
 static size_t	 chat_nick(struct hub *, struct peer *, const char *,
 		    size_t);
-static int	 chat_reserved(const char *, size_t);
 static const char *chat_nick_bad(const struct hub *, const char *, size_t);
 static struct dpeer *dgram_peer(const struct np_opts *, struct dpeer **,
 		    size_t *, const struct sockaddr_storage *, socklen_t,
 		    unsigned long long);
-static int	 dgram_expire(const struct np_opts *, struct dpeer *,
-		    size_t *);
+static int	 dgram_due(struct loop *, long long, void *);
+static int	 dgram_timeout(struct loop *, long long, void *);
+static void	 dgram_ready(struct loop *, int, int, void *);
 static int	 dgram_run(const struct np_opts *, const struct acl *, int);
 
 static size_t
@@ -280,61 +300,75 @@ queue_consumed(struct queue *q, size_t n)
 	}
 }
 
-/* Register fd for this round: rev calls rproc, wev calls wproc. */
+/*
+ * Register fd for this round: rev calls rproc, wev calls wproc.  A
+ * descriptor that waits for nothing leaves the loop, so that a hang-up
+ * it has not been asked about cannot spin it.
+ */
 static void
 ev_add(struct hub *h, int fd, short rev, short wev,
     void (*rproc)(struct hub *, void *), void (*wproc)(struct hub *, void *),
     void *data)
 {
-	size_t cap;
+	struct ev *e;
+	size_t n;
+	short all = rev | wev;
 
-	if ((rev | wev) == 0)
-		return;
-	if (h->nev == h->evcap) {
-		cap = h->evcap > 0 ? h->evcap * 2 : 64;
-		h->pfd = reallocarray(h->pfd, cap, sizeof(*h->pfd));
-		h->ev = reallocarray(h->ev, cap, sizeof(*h->ev));
-		if (h->pfd == NULL || h->ev == NULL)
+	if ((size_t)fd >= h->nev) {
+		for (n = h->nev > 0 ? h->nev : 64; n <= (size_t)fd; n *= 2)
+			;
+		if ((e = reallocarray(h->ev, n, sizeof(*e))) == NULL)
 			err(NP_EXIT_FAIL, "reallocarray");
-		h->evcap = cap;
+		memset(e + h->nev, 0, (n - h->nev) * sizeof(*e));
+		h->ev = e;
+		h->nev = n;
 	}
-	h->pfd[h->nev].fd = fd;
-	h->pfd[h->nev].events = rev | wev;
-	h->pfd[h->nev].revents = 0;
-	h->ev[h->nev].rev = rev;
-	h->ev[h->nev].wev = wev;
-	h->ev[h->nev].rproc = rproc;
-	h->ev[h->nev].wproc = wproc;
-	h->ev[h->nev].data = data;
-	h->nev++;
+	e = &h->ev[fd];
+	if (all == 0) {
+		if (e->on)
+			loop_fd_del(h->loop, fd);
+		e->on = 0;
+		return;
+	}
+	if (loop_fd(h->loop, fd, ((all & POLLIN) ? LOOP_READ : 0) |
+	    ((all & POLLOUT) ? LOOP_WRITE : 0), hub_event, h) == -1)
+		err(NP_EXIT_FAIL, "poll");
+	*e = (struct ev){ .on = 1, .rev = rev, .wev = wev, .rproc = rproc,
+	    .wproc = wproc, .data = data };
+}
+
+/* Stop watching fd, which is about to be closed. */
+static void
+ev_del(struct hub *h, int fd)
+{
+	ev_add(h, fd, 0, 0, NULL, NULL, NULL);
 }
 
 /*
- * Hand each answer to its callback.  An error or hang-up goes to the
- * callback that was asked for, which sees it as a failed read or write.
- * A peer a callback killed gets no more calls; it is freed in hub_sweep,
- * so no pointer here goes stale.
+ * Hand what poll said about fd to its callbacks.  An error or hang-up
+ * goes to the callback that was asked for, which sees it as a failed
+ * read or write.  A peer a callback killed gets no more calls; it is
+ * freed in hub_sweep, so no pointer here goes stale.  Once the exit code
+ * is decided the round ends.
  */
 static void
-ev_dispatch(struct hub *h)
+hub_event(struct loop *l, int fd, int fired, void *arg)
 {
-	struct pollfd *p;
-	struct ev *e;
-	size_t i;
+	struct hub *h = arg;
+	struct ev *e = &h->ev[fd];
+	short rev;
 
-	for (i = 0; i < h->nev && h->rc == -1; i++) {
-		p = &h->pfd[i];
-		e = &h->ev[i];
-		if (p->revents == 0)
-			continue;
-		if (e->rev != 0 && (p->revents & (e->rev | POLLERR | POLLHUP |
-		    POLLNVAL)))
-			e->rproc(h, e->data);
-		if (e->data != h && ((struct peer *)e->data)->dead)
-			continue;
-		if (e->wev != 0 && (p->revents & (e->wev | POLLERR | POLLHUP)))
-			e->wproc(h, e->data);
-	}
+	rev = ((fired & LOOP_READ) ? POLLIN : 0) |
+	    ((fired & LOOP_WRITE) ? POLLOUT : 0) |
+	    ((fired & LOOP_HUP) ? POLLHUP : 0) |
+	    ((fired & LOOP_ERR) ? POLLERR : 0);
+	if (h->rc == -1 && e->rev != 0 && (rev & (e->rev | POLLERR | POLLHUP)))
+		e->rproc(h, e->data);
+	if (h->rc == -1 && (e->data == h || !((struct peer *)e->data)->dead) &&
+	    e->wev != 0 && (rev & (e->wev | POLLERR | POLLHUP)))
+		e->wproc(h, e->data);
+	if (h->rc != -1)
+		loop_stop(l);
 }
 
 /*
@@ -348,13 +382,7 @@ hub_register(struct hub *h)
 	size_t i, full = 0, fullpeer = 0;
 	int reading;
 
-	h->nev = 0;
-	ev_add(h, np_sigfd, POLLIN, 0, hub_nothing, NULL, h);
-	if (h->paused.tv_sec != 0 && np_deadline_ms(&h->paused) == 0)
-		h->paused.tv_sec = 0;
-	if (h->npeers < h->maxpeers && h->paused.tv_sec == 0 &&
-	    (h->o->keep_open || h->mode != HUB_FAN || !h->accepted))
-		ev_add(h, h->lfd, POLLIN, 0, hub_accept, NULL, h);
+	hub_listen(h);
 	for (i = 0; i < h->npeers; i++)
 		if (peer_full(h, h->peers[i])) {
 			full++;
@@ -391,13 +419,36 @@ hub_register(struct hub *h)
 }
 
 /*
+ * Accept while there is room (only the first peer in fan mode without
+ * -k).  Room a peer left ends a pause for descriptors at once.
+ */
+static void
+hub_listen(struct hub *h)
+{
+	if (!h->listening)
+		return;
+	if (h->npeers >= h->maxpeers ||
+	    (!h->o->keep_open && h->mode == HUB_FAN && h->accepted))
+		acl_listen_end(&h->al);
+	else if (h->freed || (h->al.held && h->al.pause == 0))
+		acl_listen_resume(&h->al);
+	h->freed = 0;
+}
+
+/*
  * What p waits for in this round: its handshake's wish, or reading
  * (when what it sends has room to go) and writing (when it has
- * something to be sent), each as its side of TLS asks.
+ * something to be sent), each as its side of TLS asks.  A peer with a
+ * deadline has a timer to wake the loop for it: set when it gets one,
+ * it sees to itself after that (peer_due).
  */
 static void
 peer_register(struct hub *h, struct peer *p, int reading)
 {
+	if (p->timer == 0 && peer_deadline(h, p) != NULL &&
+	    (p->timer = loop_timer(h->loop, np_deadline_ms(peer_deadline(h,
+	    p)), peer_due, p)) == -1)
+		err(NP_EXIT_FAIL, "calloc");
 	if (p->hs) {
 		ev_add(h, p->fd, p->rwait, 0, peer_handshake, NULL, p);
 		return;
@@ -408,22 +459,6 @@ peer_register(struct hub *h, struct peer *p, int reading)
 	ev_add(h, p->fd, reading ? p->rwait : 0,
 	    queue_len(&p->out) > 0 || p->closing ? p->wwait : 0,
 	    peer_read, peer_write, p);
-}
-
-/* The signal pipe only wakes poll; the loop looks at np_signal. */
-static void
-hub_nothing(struct hub *h, void *arg)
-{
-	(void)h;
-	(void)arg;
-}
-
-/* Whether a comes before b on the monotonic clock. */
-static int
-ts_before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec ||
-	    (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
 /*
@@ -446,36 +481,43 @@ peer_deadline(const struct hub *h, const struct peer *p)
 }
 
 /*
- * Milliseconds poll may sleep: until --accept-timeout, the end of a
- * pause for descriptors, the nearest handshake or idle deadline, or
- * forever.  The deadlines are compared as they are, so the clock is
- * read once however many peers there are.
+ * p's timer: while its deadline is ahead, wait on for it (the deadline
+ * moves on each time p moves data, and the timer with it only now); once
+ * it has passed, hub_expire gives p up after this round's reads.  With no
+ * deadline (held back) the timer ends; peer_register sets it again.
  */
 static int
-hub_timeout(struct hub *h, const struct timespec *deadline)
+peer_due(struct loop *l, long long id, void *arg)
 {
-	const struct timespec *d, *first = NULL;
-	size_t i;
-	int t = -1, ms;
+	struct peer *p = arg;
+	const struct timespec *d;
+	int ms;
 
-	if (h->paused.tv_sec != 0)
-		t = np_deadline_ms(&h->paused);
-	for (i = 0; i < h->npeers; i++) {
-		d = peer_deadline(h, h->peers[i]);
-		if (d != NULL && (first == NULL || ts_before(d, first)))
-			first = d;
-	}
-	if (first != NULL && ((ms = np_deadline_ms(first)) < t || t == -1))
-		t = ms;
-	if (h->accepted || h->o->accept_timeout_ms == 0)
-		return t;
-	if (np_deadline_ms(deadline) == 0) {
+	(void)l;
+	(void)id;
+	if ((d = peer_deadline(p->hub, p)) != NULL &&
+	    (ms = np_deadline_ms(d)) > 0)
+		return ms;
+	p->timer = 0;
+	if (d != NULL)
+		p->due = p->hub->due = 1;
+	return LOOP_NOMORE;
+}
+
+/* --accept-timeout: nobody came. */
+static int
+hub_timeout(struct loop *l, long long id, void *arg)
+{
+	struct hub *h = arg;
+
+	(void)id;
+	h->accept_timer = 0;
+	if (!h->accepted) {
 		acl_timeout(h->o);
 		h->rc = NP_EXIT_FAIL;
+		loop_stop(l);
 	}
-	if (t == -1 || np_deadline_ms(deadline) < t)
-		t = np_deadline_ms(deadline);
-	return t;
+	return LOOP_NOMORE;
 }
 
 /*
@@ -489,14 +531,18 @@ static void
 hub_expire(struct hub *h)
 {
 	const struct timespec *d;
-	struct timespec now;
 	struct peer *p;
 	size_t i;
 
-	np_deadline_set(&now, 0);
+	if (!h->due)
+		return;
+	h->due = 0;
 	for (i = 0; i < h->npeers; i++) {
 		p = h->peers[i];
-		if ((d = peer_deadline(h, p)) == NULL || ts_before(&now, d))
+		if (!p->due)
+			continue;
+		p->due = 0;
+		if ((d = peer_deadline(h, p)) == NULL || np_deadline_ms(d) > 0)
 			continue;
 		if (!p->hs) {
 			peer_end(h, p, 1, NULL);
@@ -507,31 +553,26 @@ hub_expire(struct hub *h)
 	}
 }
 
-/* Let in everyone who is waiting, up to --max-conns. */
-static void
-hub_accept(struct hub *h, void *arg)
+/* A peer let in; accept more while there is room. */
+static int
+hub_accept(struct acl_listener *al, int fd, const char *name)
 {
-	char name[NP_PEER_NAMELEN];
-	int fd;
+	struct hub *h = al->data;
 
-	(void)arg;
-	while (h->npeers < h->maxpeers) {
-		fd = acl_accept(h->o, h->acl, h->lfd, name, sizeof(name));
-		if (fd == -1 && errno == EACCES)
-			continue;
-		if (fd == -1 && errno == EAGAIN)
-			return;
-		if (fd == -1 && errno == EMFILE) {
-			/* Until a peer leaves, or a while: not a busy loop. */
-			np_deadline_set(&h->paused, HUB_PAUSE_MS);
-			return;
-		}
-		if (fd == -1) {
-			h->rc = NP_EXIT_FAIL;
-			return;
-		}
-		peer_add(h, fd, name);
-	}
+	loop_timer_del(h->loop, h->accept_timer);
+	h->accept_timer = 0;
+	peer_add(h, fd, name);
+	return h->npeers < h->maxpeers;
+}
+
+/* accept(2) failed, after its message. */
+static void
+hub_accept_fail(struct acl_listener *al)
+{
+	struct hub *h = al->data;
+
+	h->rc = NP_EXIT_FAIL;
+	loop_stop(h->loop);
 }
 
 /*
@@ -562,6 +603,7 @@ peer_add(struct hub *h, int fd, const char *name)
 	 */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	p->fd = fd;
+	p->hub = h;
 	p->id = ++h->nextid;
 	p->rwait = POLLIN;
 	p->wwait = POLLOUT;
@@ -617,11 +659,16 @@ peer_join(struct hub *h, struct peer *p)
 
 /*
  * -w: p moved data in this round, so its idle time starts again.  The
- * deadline is the round's (broker_run), not a clock read per peer.
+ * deadline is the round's, read once a round when the first peer moves
+ * data, not a clock read per peer.
  */
 static void
 peer_touch(struct hub *h, struct peer *p)
 {
+	if (h->round && h->o->wait_ms > 0) {
+		np_deadline_set(&h->idle_end, h->o->wait_ms);
+		h->round = 0;
+	}
 	p->idle_end = h->idle_end;
 }
 
@@ -720,7 +767,9 @@ hub_sweep(struct hub *h)
 				continue;
 			}
 			h->peers[i] = h->peers[--h->npeers];
-			h->paused.tv_sec = 0;
+			h->freed = 1;
+			ev_del(h, p->fd);
+			loop_timer_del(h->loop, p->timer);
 			again |= peer_leave(h, p);
 			peer_close(p, p->bye);
 		}
@@ -1140,7 +1189,7 @@ chat_line(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
 	const char *arg;
 	size_t len, need, start;
 
-	if (broker_chat_parse(d, n, &arg, &len) == BROKER_CHAT_NICK) {
+	if (chat_parse(d, n, &arg, &len) == CHAT_NICK_CMD) {
 		chat_batch(h, p);
 		return chat_nick(h, p, arg, len);
 	}
@@ -1155,108 +1204,6 @@ chat_line(struct hub *h, struct peer *p, const unsigned char *d, size_t n)
 	return h->olen - start;
 }
 
-/*
- * Copy n bytes of chat text to dst, each control byte but TAB shown as
- * '^' and a letter (CR as ^M, ESC as ^[, DEL as ^?), so that a peer
- * cannot move the cursor on another's terminal, nor write over the name
- * in front of its own line.  dst has room for 2 * n bytes.  Returns the
- * bytes written.
- */
-static size_t
-chat_text(unsigned char *dst, const char *src, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)src;
-	size_t i, k = 0;
-
-	for (i = 0; i < n; i++) {
-		if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
-			dst[k++] = '^';
-			dst[k++] = s[i] ^ 0x40;
-		} else
-			dst[k++] = s[i];
-	}
-	return k;
-}
-
-/*
- * One chat line of n bytes, its '\n' included when it has one.  Returns
- * BROKER_CHAT_NICK for a /nick command, with *arg and *len the name it
- * asks for (blanks around it and a CR after it dropped; *len may be
- * 0), or BROKER_CHAT_TEXT with *len the length of the text without its
- * line end ('\n' or CR LF).  Pure, so that a fuzzer can call it; *arg
- * points into d.
- */
-int
-broker_chat_parse(const unsigned char *d, size_t n, const char **arg,
-    size_t *len)
-{
-	const char *s;
-
-	if (n > 0 && d[n - 1] == '\n') {
-		n--;
-		if (n > 0 && d[n - 1] == '\r')
-			n--;
-	}
-	*arg = (const char *)d;
-	*len = n;
-	if (n < 5 || memcmp(d, "/nick", 5) != 0 || (n > 5 && d[5] != ' '))
-		return BROKER_CHAT_TEXT;
-	s = (const char *)d + 5;
-	n -= 5;
-	while (n > 0 && *s == ' ') {
-		s++;
-		n--;
-	}
-	while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' '))
-		n--;
-	*arg = s;
-	*len = n;
-	return BROKER_CHAT_NICK;
-}
-
-/*
- * Whether s, n bytes not NUL-terminated, is a name only netpipe gives:
- * userN, kept for peers that have not chosen, and announce.
- */
-static int
-chat_reserved(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 8 && memcmp(s, "announce", 8) == 0)
-		return 1;
-	if (n <= 4 || memcmp(s, "user", 4) != 0)
-		return 0;
-	/* Not strspn(): s ends at n, with no NUL after it. */
-	for (i = 4; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
-/*
- * Why s, n bytes not NUL-terminated, can be nobody's chat name, or NULL
- * when it is a good one; whether a peer holds it already is the
- * caller's question.  Control bytes, blanks and angle brackets are
- * refused so that a name cannot forge a line of its own.  Returns a
- * constant string.  Pure, so that a fuzzer can call it.
- */
-const char *
-broker_nick_bad(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > CHAT_NICK)
-		return "a name has 1 to 32 bytes";
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x21 || s[i] == 0x7f ||
-		    s[i] == '<' || s[i] == '>')
-			return "control bytes, blanks, < and > are not allowed";
-	if (chat_reserved(s, n))
-		return "that name is reserved";
-	return NULL;
-}
-
 /* Why a name cannot be taken by anyone here, or NULL. */
 static const char *
 chat_nick_bad(const struct hub *h, const char *s, size_t n)
@@ -1264,7 +1211,7 @@ chat_nick_bad(const struct hub *h, const char *s, size_t n)
 	const char *why;
 	size_t i;
 
-	if ((why = broker_nick_bad(s, n)) != NULL)
+	if ((why = chat_name_bad(s, n)) != NULL)
 		return why;
 	for (i = 0; i < h->npeers; i++)
 		if (strlen(h->peers[i]->nick) == n &&
@@ -1316,10 +1263,22 @@ hub_init(struct hub *h, const struct np_opts *o, const struct acl *acl,
 	h->in_eof = o->no_stdin;
 	h->rbuf = malloc(h->readsz);
 	h->obuf = h->mode == HUB_CHAT ? malloc(CHAT_OBUF) : NULL;
-	if (h->rbuf == NULL || (h->mode == HUB_CHAT && h->obuf == NULL)) {
+	h->loop = loop_new();
+	if (h->rbuf == NULL || (h->mode == HUB_CHAT && h->obuf == NULL) ||
+	    h->loop == NULL) {
 		warn("malloc");
 		return -1;
 	}
+	if (lfd == -1)
+		return 0;
+	h->al = (struct acl_listener){ .loop = h->loop, .o = o, .acl = acl,
+	    .lfd = lfd, .peer = hub_accept, .fail = hub_accept_fail,
+	    .data = h };
+	if (acl_listen(&h->al) == -1) {
+		warn("poll");
+		return -1;
+	}
+	h->listening = 1;
 	return 0;
 }
 
@@ -1332,7 +1291,7 @@ hub_free(struct hub *h)
 	for (i = 0; i < h->npeers; i++)
 		peer_close(h->peers[i], 1);
 	free(h->peers);
-	free(h->pfd);
+	loop_free(h->loop);
 	free(h->ev);
 	free(h->rbuf);
 	free(h->obuf);
@@ -1349,9 +1308,7 @@ int
 broker_run(const struct np_opts *o, const struct acl *acl, int lfd,
     struct tls *server)
 {
-	struct timespec deadline;
 	struct hub h;
-	int n, timeout;
 
 	if (o->udp)
 		return dgram_run(o, acl, lfd);
@@ -1365,7 +1322,9 @@ broker_run(const struct np_opts *o, const struct acl *acl, int lfd,
 	 * second listen() as a new backlog.
 	 */
 	listen(lfd, SOMAXCONN);
-	np_deadline_set(&deadline, o->accept_timeout_ms);
+	if (o->accept_timeout_ms > 0 && (h.accept_timer = loop_timer(h.loop,
+	    o->accept_timeout_ms, hub_timeout, &h)) == -1)
+		err(NP_EXIT_FAIL, "calloc");
 	while (h.rc == -1) {
 		if (np_signal) {
 			h.rc = NP_EXIT_SIGNAL + np_signal;
@@ -1375,18 +1334,12 @@ broker_run(const struct np_opts *o, const struct acl *acl, int lfd,
 		hub_backlog(&h);
 		hub_sweep(&h);
 		hub_register(&h);
-		if ((timeout = hub_timeout(&h, &deadline)) == 0 && h.rc != -1)
-			break;
-		n = poll(h.pfd, h.nev, timeout);
-		if (n == -1 && errno != EINTR && errno != EAGAIN) {
+		/* A peer that moves data in this round is kept -w from now. */
+		h.round = 1;
+		if (loop_once(h.loop) == -1) {
 			warn("poll");
 			h.rc = NP_EXIT_FAIL;
 		}
-		/* A peer that moves data in this round is kept -w from now. */
-		if (o->wait_ms > 0)
-			np_deadline_set(&h.idle_end, o->wait_ms);
-		if (n > 0)
-			ev_dispatch(&h);
 		hub_expire(&h);
 		hub_sweep(&h);
 	}
@@ -1418,6 +1371,7 @@ dgram_peer(const struct np_opts *o, struct dpeer **tab, size_t *n,
 		if (*tab == NULL)
 			err(NP_EXIT_FAIL, "reallocarray");
 		old = (*n)++;
+		(*tab)[old].timer = 0;
 	}
 	memcpy(&(*tab)[old].ss, ss, len);
 	(*tab)[old].len = len;
@@ -1432,38 +1386,80 @@ dgram_peer(const struct np_opts *o, struct dpeer **tab, size_t *n,
 }
 
 /*
- * -w: forget the peers not heard from for that long, as if they had left;
- * what is sent to a peer does not count, as nothing says it arrived.
- * Returns the milliseconds until the next one is due, or -1 for never.
+ * -w: p's timer.  A peer not heard from for that long is forgotten, as
+ * if it had left; what is sent to a peer does not count, as nothing says
+ * it arrived.  The deadline moves on with each datagram, and the timer
+ * with it only when it comes: found by its id, as the table moves.
  */
 static int
-dgram_expire(const struct np_opts *o, struct dpeer *tab, size_t *n)
+dgram_due(struct loop *l, long long id, void *arg)
 {
+	struct dhub *d = arg;
 	char name[NP_PEER_NAMELEN];
-	struct timespec now, next;
 	size_t i;
-	int any = 0;
+	int ms;
 
-	if (o->wait_ms <= 0)
-		return -1;
-	np_deadline_set(&now, 0);
-	for (i = 0; i < *n;) {
-		if (ts_before(&now, &tab[i].idle_end)) {
-			if (!any || ts_before(&tab[i].idle_end, &next))
-				next = tab[i].idle_end;
-			any = 1;
-			i++;
-			continue;
-		}
-		if (o->verbose > 0) {
-			acl_peer_name(-1, (const struct sockaddr *)&tab[i].ss,
-			    tab[i].len, name, sizeof(name));
-			fprintf(stderr, "Connection closed on %s\n"
-			    "Peers connected: %zu\n", name, *n - 1);
-		}
-		tab[i] = tab[--*n];
+	(void)l;
+	for (i = 0; i < d->ntab && d->tab[i].timer != id; i++)
+		;
+	if (i == d->ntab)
+		return LOOP_NOMORE;
+	if ((ms = np_deadline_ms(&d->tab[i].idle_end)) > 0)
+		return ms;
+	if (d->o->verbose > 0) {
+		acl_peer_name(-1, (const struct sockaddr *)&d->tab[i].ss,
+		    d->tab[i].len, name, sizeof(name));
+		fprintf(stderr, "Connection closed on %s\n"
+		    "Peers connected: %zu\n", name, d->ntab - 1);
 	}
-	return any ? np_deadline_ms(&next) : -1;
+	d->tab[i] = d->tab[--d->ntab];
+	return LOOP_NOMORE;
+}
+
+/* --accept-timeout: no datagram the rules let in came. */
+static int
+dgram_timeout(struct loop *l, long long id, void *arg)
+{
+	struct dhub *d = arg;
+
+	(void)id;
+	if (d->now == 0) {
+		acl_timeout(d->o);
+		d->rc = NP_EXIT_FAIL;
+		loop_stop(l);
+	}
+	return LOOP_NOMORE;
+}
+
+/* A datagram: send it on to every other peer. */
+static void
+dgram_ready(struct loop *l, int fd, int fired, void *arg)
+{
+	struct dhub *d = arg;
+	struct sockaddr_storage ss;
+	struct dpeer *from;
+	socklen_t len = sizeof(ss);
+	ssize_t n;
+	size_t i;
+
+	(void)fired;
+	n = recvfrom(fd, d->buf, HUB_READSZ, MSG_DONTWAIT,
+	    (struct sockaddr *)&ss, &len);
+	if (n == -1 || !acl_dgram(d->o, d->acl, (struct sockaddr *)&ss, len))
+		return;
+	from = dgram_peer(d->o, &d->tab, &d->ntab, &ss, len, ++d->now);
+	if (from != NULL)
+		from->last = d->now;
+	if (from != NULL && d->o->wait_ms > 0) {
+		np_deadline_set(&from->idle_end, d->o->wait_ms);
+		if (from->timer == 0 && (from->timer = loop_timer(l,
+		    d->o->wait_ms, dgram_due, d)) == -1)
+			err(NP_EXIT_FAIL, "calloc");
+	}
+	for (i = 0; i < d->ntab; i++)
+		if (&d->tab[i] != from)
+			sendto(fd, d->buf, n, MSG_DONTWAIT | MSG_NOSIGNAL,
+			    (struct sockaddr *)&d->tab[i].ss, d->tab[i].len);
 }
 
 /*
@@ -1477,54 +1473,27 @@ dgram_expire(const struct np_opts *o, struct dpeer *tab, size_t *n)
 static int
 dgram_run(const struct np_opts *o, const struct acl *acl, int fd)
 {
-	struct sockaddr_storage ss;
-	struct timespec deadline;
-	struct dpeer *tab = NULL, *from;
-	unsigned char *buf;
-	unsigned long long now = 0;
-	socklen_t len;
-	ssize_t n;
-	size_t i, ntab = 0;
-	int w, t, rc = -1;
+	struct dhub d;
 
-	if ((buf = malloc(HUB_READSZ)) == NULL)
+	memset(&d, 0, sizeof(d));
+	d.o = o;
+	d.acl = acl;
+	d.rc = -1;
+	if ((d.buf = malloc(HUB_READSZ)) == NULL ||
+	    (d.loop = loop_new()) == NULL)
 		err(NP_EXIT_FAIL, "malloc");
-	np_deadline_set(&deadline, o->accept_timeout_ms);
-	while (rc == -1) {
-		t = dgram_expire(o, tab, &ntab);
-		/* Nobody heard from yet: the table is empty, t is -1. */
-		if (now == 0 && o->accept_timeout_ms > 0)
-			t = np_deadline_ms(&deadline);
-		if ((w = sock_wait(fd, POLLIN, t)) == -1) {
-			rc = np_signal ? NP_EXIT_SIGNAL + np_signal :
-			    NP_EXIT_FAIL;
-			break;
-		}
-		if (w == 0 && now == 0) {
-			acl_timeout(o);
-			rc = NP_EXIT_FAIL;
-			break;
-		}
-		if (w == 0)
-			continue;
-		len = sizeof(ss);
-		n = recvfrom(fd, buf, HUB_READSZ, MSG_DONTWAIT,
-		    (struct sockaddr *)&ss, &len);
-		if (n == -1 || !acl_dgram(o, acl, (struct sockaddr *)&ss, len))
-			continue;
-		from = dgram_peer(o, &tab, &ntab, &ss, len, ++now);
-		if (from != NULL)
-			from->last = now;
-		if (from != NULL && o->wait_ms > 0)
-			np_deadline_set(&from->idle_end, o->wait_ms);
-		for (i = 0; i < ntab; i++)
-			if (&tab[i] != from)
-				sendto(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL,
-				    (struct sockaddr *)&tab[i].ss, tab[i].len);
-	}
-	free(tab);
-	free(buf);
-	return rc;
+	if (loop_fd(d.loop, fd, LOOP_READ, dgram_ready, &d) == -1 ||
+	    (o->accept_timeout_ms > 0 && loop_timer(d.loop,
+	    o->accept_timeout_ms, dgram_timeout, &d) == -1))
+		err(NP_EXIT_FAIL, "poll");
+	if (loop_run(d.loop) == -1)
+		d.rc = NP_EXIT_FAIL;
+	else if (d.rc == -1)
+		d.rc = np_signal ? NP_EXIT_SIGNAL + np_signal : NP_EXIT_FAIL;
+	loop_free(d.loop);
+	free(d.tab);
+	free(d.buf);
+	return d.rc;
 }
 
 #ifdef NP_FUZZ
@@ -1536,13 +1505,12 @@ static int	 fuzz_far[FUZZ_PEERS];
 static int
 fuzz_reading(const struct hub *h, const struct peer *p)
 {
-	size_t i;
+	const struct ev *e;
 
-	for (i = 0; i < h->nev; i++)
-		if (h->ev[i].data == p && h->ev[i].rproc == peer_read &&
-		    (h->ev[i].rev & POLLIN))
-			return 1;
-	return 0;
+	if ((size_t)p->fd >= h->nev)
+		return 0;
+	e = &h->ev[p->fd];
+	return e->on && e->rproc == peer_read && (e->rev & POLLIN);
 }
 
 /* Whether every queue is within its bound: the fuzzer's assertion. */

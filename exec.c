@@ -15,7 +15,6 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -28,18 +27,16 @@
 
 /* How long a stopping netpipe waits to reap the children it stopped. */
 #define EXEC_REAP_MS	1000
-/* Out of descriptors, accepting is tried again this often. */
-#define EXEC_PAUSE_MS	100
-
-enum { EXEC_SIGNAL, EXEC_CHILD, EXEC_LISTEN, EXEC_NFDS };
 
 extern char **environ;
 
-/* A listener's children and what it needs to start more. */
+/* The children of a client or a listener, and what it needs for more. */
 struct exec_srv {
 	const struct np_opts	*o;
-	const struct acl	*acl;
-	int			 lfd;
+	struct loop		*loop;
+	struct acl_listener	 al;	/* listeners only */
+	int			 listening;
+	int			 keep;	/* serve peers after the first */
 	int			 chldfd; /* SIGCHLD signalfd */
 	char			**argv;
 	char			*copy;
@@ -47,7 +44,7 @@ struct exec_srv {
 	size_t			 nkids;
 	size_t			 max;
 	int			 accepted; /* some peer was let in */
-	struct timespec		 paused; /* out of descriptors until */
+	long long		 timeout; /* --accept-timeout's timer */
 	int			 rc;	/* -1 while serving */
 };
 
@@ -58,10 +55,15 @@ static int	 exec_spawn(const struct np_opts *, char *const [], int,
 		    pid_t *);
 static int	 exec_reap(const struct np_opts *, pid_t);
 static void	 exec_kill(pid_t *, size_t);
-static int	 exec_poll(struct exec_srv *, struct pollfd *,
-		    struct timespec *);
-static void	 exec_accept(struct exec_srv *);
-static void	 exec_collect(struct exec_srv *);
+static int	 exec_init(struct exec_srv *, const struct np_opts *,
+		    size_t);
+static void	 exec_serve(struct exec_srv *);
+static void	 exec_done(struct exec_srv *);
+static void	 exec_end(struct exec_srv *, int);
+static void	 exec_child(struct loop *, int, int, void *);
+static int	 exec_peer(struct acl_listener *, int, const char *);
+static void	 exec_fail(struct acl_listener *);
+static int	 exec_timeout(struct loop *, long long, void *);
 
 /*
  * The argument vector: CMD split at blanks for -e (no quoting, no shell),
@@ -88,8 +90,7 @@ exec_argv(const struct np_opts *o, char **copy)
 	for (w = strtok_r(*copy, " \t\n", &save); w != NULL;
 	    w = strtok_r(NULL, " \t\n", &save))
 		argv[n++] = w;
-	if (n == 0)
-		opts_usage_error("-e: the command is empty");
+	/* n > 0: options.c refuses a command of blanks alone. */
 	return argv;
 }
 
@@ -208,18 +209,24 @@ exec_reap(const struct np_opts *o, pid_t pid)
 /*
  * netpipe is being stopped: its children serve connections of a server
  * that is going away, so they are asked to stop too, and reaped if they
- * do within EXEC_REAP_MS.  init inherits any that take longer.
+ * do within EXEC_REAP_MS.  init inherits any that take longer.  The loop
+ * no longer runs once a signal has come, so the wait is for SIGCHLD
+ * itself, blocked since exec_sigchld() and so kept pending for us.
  */
 static void
 exec_kill(pid_t *kids, size_t n)
 {
-	struct timespec deadline;
+	struct timespec deadline, ts;
+	sigset_t chld;
 	size_t i, left = n;
+	int ms;
 
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
 	for (i = 0; i < n; i++)
 		kill(kids[i], SIGTERM);
 	np_deadline_set(&deadline, EXEC_REAP_MS);
-	while (left > 0 && np_deadline_ms(&deadline) > 0) {
+	while (left > 0 && (ms = np_deadline_ms(&deadline)) > 0) {
 		for (i = 0, left = 0; i < n; i++) {
 			if (kids[i] != -1 &&
 			    waitpid(kids[i], NULL, WNOHANG) == 0)
@@ -227,9 +234,76 @@ exec_kill(pid_t *kids, size_t n)
 			else
 				kids[i] = -1;
 		}
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (long)(ms % 1000) * 1000000L;
 		if (left > 0)
-			poll(NULL, 0, 10);
+			sigtimedwait(&chld, NULL, &ts);
 	}
+}
+
+/*
+ * Everything a client or a listener shares: the argument vector, room
+ * for max children, and a loop that watches the SIGCHLD signalfd.
+ * Returns 0, or -1 after a message with s->rc set; exec_done() frees.
+ */
+static int
+exec_init(struct exec_srv *s, const struct np_opts *o, size_t max)
+{
+	memset(s, 0, sizeof(*s));
+	s->o = o;
+	s->rc = -1;
+	s->max = max;
+	s->argv = exec_argv(o, &s->copy);
+	if ((s->kids = calloc(s->max, sizeof(*s->kids))) == NULL)
+		err(NP_EXIT_FAIL, "calloc");
+	if ((s->loop = loop_new()) == NULL)
+		err(NP_EXIT_FAIL, "calloc");
+	if ((s->chldfd = exec_sigchld()) == -1 ||
+	    loop_fd(s->loop, s->chldfd, LOOP_READ, exec_child, s) == -1) {
+		if (s->chldfd != -1)
+			warn("poll");
+		s->rc = NP_EXIT_FAIL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Run the loop until the children's end (or the first peer's) decides
+ * the exit code or a signal stops us; then stop the children left.
+ */
+static void
+exec_serve(struct exec_srv *s)
+{
+	if (s->rc == -1 && loop_run(s->loop) == -1) {
+		warn("poll");
+		s->rc = NP_EXIT_FAIL;
+	}
+	if (np_signal)
+		s->rc = NP_EXIT_SIGNAL + np_signal;
+	exec_kill(s->kids, s->nkids);
+}
+
+/* Free what exec_init() made. */
+static void
+exec_done(struct exec_srv *s)
+{
+	if (s->listening)
+		acl_listen_end(&s->al);
+	if (s->chldfd != -1)
+		close(s->chldfd);
+	loop_free(s->loop);
+	free(s->kids);
+	free(s->argv);
+	free(s->copy);
+}
+
+/* The exit code is decided: stop serving. */
+static void
+exec_end(struct exec_srv *s, int rc)
+{
+	s->rc = rc;
+	loop_stop(s->loop);
 }
 
 /*
@@ -240,122 +314,93 @@ exec_kill(pid_t *kids, size_t n)
 int
 exec_run(const struct np_opts *o, int fd)
 {
-	struct pollfd pfd[2];
-	char **argv, *copy;
-	pid_t pid;
-	int rc = -1;
+	struct exec_srv s;
+	int rc;
 
-	argv = exec_argv(o, &copy);
-	if ((pfd[1].fd = exec_sigchld()) == -1 ||
-	    exec_spawn(o, argv, fd, &pid) == -1)
-		rc = NP_EXIT_FAIL;
-	pfd[0].fd = np_sigfd;
-	pfd[0].events = pfd[1].events = POLLIN;
-	while (rc == -1) {
-		if (poll(pfd, 2, -1) == -1 && errno != EINTR) {
-			warn("poll");
-			exec_kill(&pid, 1);
-			rc = NP_EXIT_FAIL;
-		} else if (np_signal) {
-			exec_kill(&pid, 1);
-			rc = NP_EXIT_SIGNAL + np_signal;
-		} else {
-			exec_drain(pfd[1].fd);
-			rc = exec_reap(o, pid);
-		}
+	if (exec_init(&s, o, 1) == 0) {
+		if (exec_spawn(o, s.argv, fd, &s.kids[0]) == 0)
+			s.nkids = 1;
+		else
+			s.rc = NP_EXIT_FAIL;
 	}
-	if (pfd[1].fd != -1)
-		close(pfd[1].fd);
-	free(argv);
-	free(copy);
+	exec_serve(&s);
+	rc = s.rc;
+	exec_done(&s);
 	return rc;
 }
 
 /*
- * Poll the signal pipe, the SIGCHLD signalfd, and the listener while
- * there is room for another child.  Returns poll's result; 0 also when
- * the --accept-timeout deadline passed with nobody let in.
+ * A child ended: reap the children that did.  The last one's result ends
+ * a run that serves one peer; a -k listener has room again.
  */
-static int
-exec_poll(struct exec_srv *s, struct pollfd *pfd, struct timespec *deadline)
-{
-	const struct np_opts *o = s->o;
-	int timeout = -1;
-
-	if (s->paused.tv_sec != 0 && np_deadline_ms(&s->paused) == 0)
-		s->paused.tv_sec = 0;
-	if (s->paused.tv_sec != 0)
-		timeout = np_deadline_ms(&s->paused);
-	pfd[EXEC_SIGNAL].fd = np_sigfd;
-	pfd[EXEC_CHILD].fd = s->chldfd;
-	pfd[EXEC_LISTEN].fd = s->nkids < s->max && s->paused.tv_sec == 0 &&
-	    (o->keep_open || !s->accepted) ? s->lfd : -1;
-	pfd[EXEC_SIGNAL].events = pfd[EXEC_CHILD].events =
-	    pfd[EXEC_LISTEN].events = POLLIN;
-	if (!s->accepted && o->accept_timeout_ms > 0) {
-		if (np_deadline_ms(deadline) == 0) {
-			acl_timeout(o);
-			s->rc = NP_EXIT_FAIL;
-			return 0;
-		}
-		if (timeout == -1 || np_deadline_ms(deadline) < timeout)
-			timeout = np_deadline_ms(deadline);
-	}
-	return poll(pfd, EXEC_NFDS, timeout);
-}
-
-/* Let in whoever is waiting, each with a child of its own. */
 static void
-exec_accept(struct exec_srv *s)
+exec_child(struct loop *l, int fd, int fired, void *arg)
 {
-	char name[NP_PEER_NAMELEN];
-	int fd;
-
-	while (s->nkids < s->max && (s->o->keep_open || !s->accepted)) {
-		fd = acl_accept(s->o, s->acl, s->lfd, name, sizeof(name));
-		if (fd == -1 && (errno == EAGAIN || errno == EACCES))
-			return;
-		if (fd == -1 && errno == EMFILE) {
-			/* Until a child leaves, or a while: not a busy loop. */
-			np_deadline_set(&s->paused, EXEC_PAUSE_MS);
-			return;
-		}
-		if (fd == -1) {
-			s->rc = NP_EXIT_FAIL;
-			return;
-		}
-		s->accepted = 1;
-		if (exec_spawn(s->o, s->argv, fd, &s->kids[s->nkids]) == 0)
-			s->nkids++;
-		else if (!s->o->keep_open)
-			s->rc = NP_EXIT_FAIL;
-		/* The child has its copy; ours would keep the peer open. */
-		close(fd);
-		if (s->o->verbose > 0 && s->max > 1)
-			fprintf(stderr, "Peers connected: %zu\n", s->nkids);
-	}
-}
-
-/* Reap the children that ended; the last one's result ends a non -k run. */
-static void
-exec_collect(struct exec_srv *s)
-{
+	struct exec_srv *s = arg;
 	size_t i = 0;
 	int r;
 
-	exec_drain(s->chldfd);
+	(void)l;
+	(void)fired;
+	exec_drain(fd);
 	while (i < s->nkids) {
 		if ((r = exec_reap(s->o, s->kids[i])) == -1) {
 			i++;
 			continue;
 		}
 		s->kids[i] = s->kids[--s->nkids];
-		s->paused.tv_sec = 0;
+		/* Until a child leaves, or a while, after EMFILE. */
+		if (s->listening && s->keep)
+			acl_listen_resume(&s->al);
 		if (s->o->verbose > 0 && s->max > 1)
 			fprintf(stderr, "Peers connected: %zu\n", s->nkids);
-		if (!s->o->keep_open && s->nkids == 0)
-			s->rc = r;
+		if (!s->keep && s->nkids == 0)
+			exec_end(s, r);
 	}
+}
+
+/*
+ * A peer let in gets a child of its own.  Returns whether to accept the
+ * next one now: with -k while there is room, otherwise never.
+ */
+static int
+exec_peer(struct acl_listener *al, int fd, const char *name)
+{
+	struct exec_srv *s = al->data;
+
+	(void)name;
+	if (!s->accepted)
+		loop_timer_del(s->loop, s->timeout);
+	s->accepted = 1;
+	if (exec_spawn(s->o, s->argv, fd, &s->kids[s->nkids]) == 0)
+		s->nkids++;
+	else if (!s->keep)
+		exec_end(s, NP_EXIT_FAIL);
+	/* The child has its copy; ours would keep the peer open. */
+	close(fd);
+	if (s->o->verbose > 0 && s->max > 1)
+		fprintf(stderr, "Peers connected: %zu\n", s->nkids);
+	return s->keep && s->nkids < s->max;
+}
+
+/* accept(2) failed, after its message. */
+static void
+exec_fail(struct acl_listener *al)
+{
+	exec_end(al->data, NP_EXIT_FAIL);
+}
+
+/* --accept-timeout passed with nobody let in. */
+static int
+exec_timeout(struct loop *l, long long id, void *arg)
+{
+	struct exec_srv *s = arg;
+
+	(void)l;
+	(void)id;
+	acl_timeout(s->o);
+	exec_end(s, NP_EXIT_FAIL);
+	return LOOP_NOMORE;
 }
 
 /*
@@ -366,44 +411,29 @@ exec_collect(struct exec_srv *s)
 int
 exec_listen(const struct np_opts *o, const struct acl *acl, int lfd)
 {
-	struct pollfd pfd[EXEC_NFDS];
 	struct exec_srv s;
-	struct timespec deadline;
+	int rc;
 
-	memset(&s, 0, sizeof(s));
-	s.o = o;
-	s.acl = acl;
-	s.lfd = lfd;
-	s.rc = -1;
-	s.max = o->max_conns > 0 ? (size_t)o->max_conns : 1;
-	s.argv = exec_argv(o, &s.copy);
-	if ((s.kids = calloc(s.max, sizeof(*s.kids))) == NULL)
-		err(NP_EXIT_FAIL, "calloc");
-	if ((s.chldfd = exec_sigchld()) == -1)
-		s.rc = NP_EXIT_FAIL;
-	/* Many peers at once come in bursts: room for them (broker.c). */
-	if (s.max > 1)
-		listen(lfd, SOMAXCONN);
-	np_deadline_set(&deadline, o->accept_timeout_ms);
-	while (s.rc == -1) {
-		if (exec_poll(&s, pfd, &deadline) == -1 && errno != EINTR) {
+	if (exec_init(&s, o, o->max_conns > 0 ? (size_t)o->max_conns : 1) ==
+	    0) {
+		s.keep = o->keep_open;
+		s.al = (struct acl_listener){ .loop = s.loop, .o = o,
+		    .acl = acl, .lfd = lfd, .peer = exec_peer,
+		    .fail = exec_fail, .data = &s };
+		/* Many peers at once come in bursts: room for them. */
+		if (s.max > 1)
+			listen(lfd, SOMAXCONN);
+		if (acl_listen(&s.al) == -1) {
 			warn("poll");
 			s.rc = NP_EXIT_FAIL;
-		}
-		if (np_signal)
-			s.rc = NP_EXIT_SIGNAL + np_signal;
-		if (s.rc != -1)
-			break;
-		if (pfd[EXEC_LISTEN].fd != -1 && pfd[EXEC_LISTEN].revents)
-			exec_accept(&s);
-		if (pfd[EXEC_CHILD].revents)
-			exec_collect(&s);
+		} else
+			s.listening = 1;
+		if (o->accept_timeout_ms > 0 && (s.timeout = loop_timer(s.loop,
+		    o->accept_timeout_ms, exec_timeout, &s)) == -1)
+			err(NP_EXIT_FAIL, "calloc");
 	}
-	exec_kill(s.kids, s.nkids);
-	if (s.chldfd != -1)
-		close(s.chldfd);
-	free(s.kids);
-	free(s.argv);
-	free(s.copy);
-	return s.rc;
+	exec_serve(&s);
+	rc = s.rc;
+	exec_done(&s);
+	return rc;
 }

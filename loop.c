@@ -31,6 +31,7 @@ static int sigfd_w = -1;
 struct loop_file {
 	int		 mask;		/* LOOP_READ | LOOP_WRITE wanted */
 	int		 active;	/* registered */
+	int		 pos;		/* its index in fds, while active */
 	unsigned long	 serial;	/* which registration this is */
 	void		(*proc)(struct loop *, int, int, void *);
 	void		*data;
@@ -211,6 +212,7 @@ loop_fd(struct loop *l, int fd, int mask,
 	if (!f->active) {
 		if (l->nfds == l->cap && fds_grow(l) == -1)
 			return -1;
+		f->pos = l->nfds;
 		l->fds[l->nfds++] = fd;
 		f->active = 1;
 		f->serial = ++l->next_serial;
@@ -233,20 +235,24 @@ loop_fd_mask(struct loop *l, int fd, int mask)
 	return 0;
 }
 
-/* Stop watching fd (before it is closed); unknown fds are ignored. */
+/*
+ * Stop watching fd (before it is closed); unknown fds are ignored.  The
+ * last fd takes its place, so that a broker that holds back and lets go
+ * of many peers a round pays no search for each.
+ */
 void
 loop_fd_del(struct loop *l, int fd)
 {
-	int i;
+	struct loop_file *f;
+	int last;
 
 	if (fd < 0 || fd >= l->nfiles || !l->files[fd].active)
 		return;
-	l->files[fd].active = 0;
-	for (i = 0; i < l->nfds; i++)
-		if (l->fds[i] == fd) {
-			l->fds[i] = l->fds[--l->nfds];
-			break;
-		}
+	f = &l->files[fd];
+	f->active = 0;
+	last = l->fds[--l->nfds];
+	l->fds[f->pos] = last;
+	l->files[last].pos = f->pos;
 }
 
 /*
@@ -401,6 +407,9 @@ loop_once(struct loop *l)
 
 	if (np_signal)
 		return 0;
+	/* A loop of timers alone still polls the signal pipe. */
+	if (l->cap == 0 && fds_grow(l) == -1)
+		return -1;
 	l->stop = 0;
 	npfd = poll_build(l);
 	n = poll(l->pfd, npfd, loop_timeout(l));

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@ static const struct {
 
 static void	 fix_stdio(void);
 static void	 signals_init(void);
+static void	 parse(struct np_opts *, int, char *[]);
 
 /*
  * A closed fd 0, 1 or 2 would be handed to the first socket, and then
@@ -66,6 +68,43 @@ sandbox_init(void)
 {
 }
 
+/*
+ * The command line into o, or the end of the run: -h and --version print
+ * and exit 0, a usage error prints its message and the short usage and
+ * exits 2, a file the command line names that cannot be read exits 1.
+ */
+static void
+parse(struct np_opts *o, int argc, char *argv[])
+{
+	char msg[8192];
+	int rc;
+
+	switch (opts_parse(o, argc, argv, msg, sizeof(msg))) {
+	case OPTS_RUN:
+		return;
+	case OPTS_HELP:
+		opts_help();
+		rc = NP_EXIT_OK;
+		break;
+	case OPTS_VERSION:
+		printf("netpipe %s\n", NP_VERSION);
+		rc = NP_EXIT_OK;
+		break;
+	case OPTS_FAIL:
+		warnx("%s", msg);
+		rc = NP_EXIT_FAIL;
+		break;
+	default:
+		/* Empty when getopt has said what was wrong. */
+		if (msg[0] != '\0')
+			warnx("%s", msg);
+		opts_usage();
+		rc = NP_EXIT_USAGE;
+	}
+	opts_free(o);
+	exit(rc);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -78,7 +117,7 @@ main(int argc, char *argv[])
 	argv[0] = program_invocation_name;
 	fix_stdio();
 	signals_init();
-	opts_parse(&opts, argc, argv);
+	parse(&opts, argc, argv);
 	sock_features(&opts);
 	sandbox_init();
 	for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)

@@ -41,6 +41,20 @@ enum np_proxy {
 	PROXY_CONNECT
 };
 
+/* --progress: never, only when stderr is a terminal, or always. */
+enum np_progress {
+	PROGRESS_NEVER,
+	PROGRESS_AUTO,
+	PROGRESS_ALWAYS
+};
+
+/* --stats: none, a line of text, or JSON. */
+enum np_stats {
+	STATS_OFF,
+	STATS_TEXT,
+	STATS_JSON
+};
+
 /* Highest port that -z will take in one command line. */
 #define NP_MAX_PORTS	65536
 
@@ -111,6 +125,8 @@ struct np_opts {
 	struct np_strlist allow_files;	/* --allow-file */
 	struct np_strlist deny;		/* --deny */
 	struct np_strlist deny_files;	/* --deny-file */
+	struct np_strlist allow_read;	/* the rules in those, owned */
+	struct np_strlist deny_read;
 	int		 max_conns;	/* --max-conns; 0 default */
 	int		 broker;	/* --broker (set by --chat too) */
 	int		 chat;		/* --chat */
@@ -118,6 +134,7 @@ struct np_opts {
 	long long	 queue_size;	/* --queue-size, bytes; 0 default */
 	int		 broker_block;	/* --broker-block */
 	int		 inherit_fd;	/* --inherit-fd; -1 unset */
+	int		 systemd_fd;	/* LISTEN_PID is ours: serve on fd 3 */
 
 	/* TLS and fd passing. */
 	int		 tls;		/* --tls */
@@ -131,8 +148,8 @@ struct np_opts {
 	int		 fdpass;	/* -F, --fdpass */
 
 	/* What the user sees of a transfer. */
-	int		 progress;	/* --progress: 0 off, 1 on a tty, 2 always */
-	int		 stats;		/* --stats: 0 off, 1 text, 2 json */
+	enum np_progress progress;	/* --progress[=WHEN] */
+	enum np_stats	 stats;		/* --stats[=FORMAT] */
 	const char	*hex_dump;	/* --hex-dump FILE */
 	int		 digest;	/* --digest sha256 */
 	long long	 size;		/* --size, bytes; 0 unknown */
@@ -151,30 +168,64 @@ struct np_opts {
 	size_t		 md5sig_keylen;
 };
 
-/* options.c */
-void	 opts_parse(struct np_opts *, int, char *[]);
+/*
+ * options.c: opts_parse() returns OPTS_RUN, OPTS_HELP or OPTS_VERSION, or
+ * an error with its message in the caller's buffer: OPTS_USAGE (exit 2
+ * after the short usage; the message is empty when getopt printed it)
+ * or OPTS_FAIL (exit 1: a file the command line names cannot be read).
+ */
+#define OPTS_RUN	0
+#define OPTS_USAGE	(-1)
+#define OPTS_FAIL	(-2)
+#define OPTS_HELP	1
+#define OPTS_VERSION	2
+int	 opts_parse(struct np_opts *, int, char *[], char *, size_t);
 void	 opts_free(struct np_opts *);
-void	 usage(int) __attribute__((noreturn));
-void	 opts_usage_error(const char *, ...)
-	    __attribute__((noreturn, format(printf, 1, 2)));
-int	 opts_port(const char *, const char *, int, int);
-int	 opts_tos(const char *, const char *);
-int	 opts_time(const char *, const char *, int, int);
-const char *opts_time_str(int, char *, size_t);
+void	 opts_help(void);
+void	 opts_usage(void);
+
+/*
+ * sockopt.c: the socket-option table.  The kernel copies most options
+ * from a listener to the sockets it accepts; it resets the PH_CONNECTED
+ * ones, so those are set on each connection (socat's PH_PASTSOCKET and
+ * friends).
+ */
+enum sockopt_phase {
+	PH_SOCKET = 0x01,	/* every socket, before bind or connect */
+	PH_CLIENT = 0x02,	/* a connecting socket, before connect */
+	PH_LISTENER = 0x04,	/* a listening socket, before listen */
+	PH_CONNECTED = 0x08	/* each connected socket, once connected */
+};
+int	 sockopt_tos(const char *, const char *, int *, char *, size_t);
+int	 sockopt_check(const struct np_opts *, char *, size_t);
+int	 sockopt_apply(const struct np_opts *, int, int, int);
+void	 sockopt_report(const struct np_opts *, int, int, int);
+int	 sockopt_join_family(const struct np_opts *);
+int	 sockopt_join(const struct np_opts *, int);
+int	 sock_opt_given(const struct np_opts *, const char *);
 
 /* sock.c */
 int	 sock_connect(const struct np_opts *, char *, size_t);
 int	 sock_listen(const struct np_opts *);
 int	 sock_accepted(const struct np_opts *, int);
 int	 sock_dgram_peer(const struct np_opts *, int);
-int	 sock_scan(const struct np_opts *, size_t, size_t, int);
-void	 sock_opts_check(const struct np_opts *);
+struct addrinfo;
+int	 sock_addrinfo(const struct np_opts *, const char *, const char *, int,
+	    struct addrinfo **);
+int	 sock_socket(const struct np_opts *, const struct addrinfo *);
+int	 sock_client_setup(const struct np_opts *, int, int);
+void	 sock_report_connected(const struct np_opts *, const char *);
+void	 sock_report_failed(const struct np_opts *, const char *,
+	    const struct sockaddr *, socklen_t, int);
 void	 sock_features(struct np_opts *);
-int	 sock_opt_given(const struct np_opts *, const char *);
 void	 sock_dgram_buffer(const struct np_opts *, int);
 int	 sock_wait(int, short, int);
 void	 sock_unbind(void);
 const char *sock_ntop(const struct sockaddr *, socklen_t, char *, size_t);
+
+/* scan.c: -z. */
+int	 scan_run(const struct np_opts *, size_t, size_t, int);
+int	 scan_pause(int);
 
 /*
  * proxy.c: -x, -X, -P and -F.  The reply parsers are pure (fuzz
@@ -225,6 +276,32 @@ void	 acl_peer_name(int, const struct sockaddr *, socklen_t, char *,
 	    size_t);
 void	 acl_timeout(const struct np_opts *);
 
+/*
+ * A listener on an event loop (acl.c): each read event accepts the peers
+ * waiting and hands each, with its name, to peer(), which owns the
+ * socket and returns 0 to hold the listener until acl_listen_resume().
+ * Out of descriptors or memory the listener holds for one back-off and
+ * tries again (or sooner, on acl_listen_resume()); a failed accept calls
+ * fail() after its message.  Fill in the first seven fields.
+ */
+struct loop;
+struct acl_listener {
+	struct loop		*loop;
+	const struct np_opts	*o;
+	const struct acl	*acl;
+	int			 lfd;
+	int			(*peer)(struct acl_listener *, int,
+				    const char *);
+	void			(*fail)(struct acl_listener *);
+	void			*data;
+	long long		 pause;		/* the back-off timer, or 0 */
+	int			 held;		/* lfd not watched */
+};
+int	 acl_listen(struct acl_listener *);
+void	 acl_listen_hold(struct acl_listener *);
+void	 acl_listen_resume(struct acl_listener *);
+void	 acl_listen_end(struct acl_listener *);
+
 /* exec.c: -e and --sh-exec. */
 int	 exec_run(const struct np_opts *, int);
 int	 exec_listen(const struct np_opts *, const struct acl *, int);
@@ -234,21 +311,24 @@ int	 pty_spawn(const struct np_opts *, char *const [], int, pid_t *);
 void	 pty_raw_begin(const struct np_opts *);
 void	 pty_raw_end(void);
 
-/*
- * broker.c: many peers at once (-k --max-conns, --broker, --chat).
- * broker_chat_parse() returns BROKER_CHAT_TEXT or BROKER_CHAT_NICK.
- */
-#define BROKER_CHAT_TEXT	0
-#define BROKER_CHAT_NICK	1
+/* broker.c: many peers at once (-k --max-conns, --broker, --chat). */
 struct tls;
 int	 broker_run(const struct np_opts *, const struct acl *, int,
 	    struct tls *);
-int	 broker_chat_parse(const unsigned char *, size_t, const char **,
-	    size_t *);
-const char *broker_nick_bad(const char *, size_t);
 #ifdef NP_FUZZ
 int	 broker_fuzz(const struct np_opts *, const unsigned char *, size_t);
 #endif
+
+/*
+ * chat.c: the --chat protocol, pure (fuzz target).  chat_parse() returns
+ * CHAT_TEXT or CHAT_NICK_CMD.
+ */
+#define CHAT_TEXT	0
+#define CHAT_NICK_CMD	1
+#define CHAT_NICK	32	/* the longest name, in bytes */
+int	 chat_parse(const unsigned char *, size_t, const char **, size_t *);
+const char *chat_name_bad(const char *, size_t);
+size_t	 chat_text(unsigned char *, const char *, size_t);
 
 /* transfer.c; pump_run() flags. */
 #define PUMP_DGRAM		0x01	/* one message per read and write */

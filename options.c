@@ -7,14 +7,15 @@
 #include <sys/un.h>
 
 #include <netinet/in.h>
-#include <netinet/ip.h>
 #include <netdb.h>
 
 #include <ctype.h>
 #include <err.h>
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,19 +260,6 @@ static const struct conflict {
 	{ 'X',		'x',		REQUIRES },
 };
 
-static const struct tos_name {
-	const char	*name;
-	int		 value;
-} tos_names[] = {
-	{ "critical",		IPTOS_PREC_CRITIC_ECP },
-	{ "ef",			0xb8 },
-	{ "inetcontrol",	IPTOS_PREC_INTERNETCONTROL },
-	{ "lowdelay",		IPTOS_LOWDELAY },
-	{ "netcontrol",		IPTOS_PREC_NETCONTROL },
-	{ "reliability",	IPTOS_RELIABILITY },
-	{ "throughput",		IPTOS_THROUGHPUT },
-};
-
 /*
  * What only the pump does.  -e, --broker, --chat and a -k listener with
  * --max-conns above 1 move the bytes without it, so these are refused
@@ -283,39 +271,105 @@ static const int pump_only[] = {
 	OPT_STATS,
 };
 
-/*
- * Options whose behaviour has not landed yet.  They are parsed, so the
- * command line stays stable, but refused at once rather than ignored.
- */
-static const int unbuilt[] = {
-	0	/* ends the list */
+/* How a number option is read. */
+enum num_kind {
+	NUM_INT,	/* decimal in [min, max], into an int */
+	NUM_LL,		/* the same, into a long long */
+	NUM_TIME,	/* a time as ncat writes it, in ms, into an int */
+	NUM_SIZE	/* bytes with K, M or G, into a long long */
 };
 
-static long long opts_number(const char *, const char *, long long,
-		    long long);
-static long long opts_size(const char *, const char *);
+/*
+ * Every option that takes a number, and the field it goes to, so that
+ * all of them are read by the same strict code and named by their flag.
+ */
+#define AT(field)	offsetof(struct np_opts, field)
+static const struct num_opt {
+	int		 opt;
+	enum num_kind	 kind;
+	long long	 min;
+	long long	 max;
+	size_t		 off;
+} num_opts[] = {
+	{ 'I', NUM_INT, 1, INT_MAX / 2, AT(recv_buf) },
+	{ 'i', NUM_TIME, 0, 86400000, AT(interval_ms) },
+	{ 'M', NUM_INT, 1, 255, AT(ttl) },
+	{ 'm', NUM_INT, 1, 255, AT(min_ttl) },
+	{ 'O', NUM_INT, 1, INT_MAX / 2, AT(send_buf) },
+	{ 'q', NUM_TIME, -INT_MAX, INT_MAX, AT(quit_after_ms) },
+	{ 'V', NUM_INT, 0, 255, AT(rtable) },
+	{ 'W', NUM_LL, 1, INT_MAX, AT(recv_limit) },
+	{ 'w', NUM_TIME, 1, INT_MAX, AT(wait_ms) },
+	{ OPT_ACCEPT_TIMEOUT, NUM_TIME, 1, INT_MAX, AT(accept_timeout_ms) },
+	{ OPT_INHERIT_FD, NUM_INT, 0, INT_MAX, AT(inherit_fd) },
+	{ OPT_MAX_CONNS, NUM_INT, 1, 65536, AT(max_conns) },
+	{ OPT_QUEUE_SIZE, NUM_SIZE, 0, 0, AT(queue_size) },
+	{ OPT_RATE, NUM_SIZE, 0, 0, AT(rate) },
+	{ OPT_SCAN_PARALLEL, NUM_INT, 1, 1024, AT(scan_parallel) },
+	{ OPT_SIZE, NUM_SIZE, 0, 0, AT(size) },
+};
+
+/* Keyword values, in the order of their enums. */
+static const char *const io_names[] = { "auto", "rw", "send", "zerocopy" };
+static const char *const progress_names[] = { "never", "auto", "always" };
+static const char *const stats_names[] = { NULL, "text", "json" };
+
+/*
+ * One parse in progress: the struct being filled, which options were
+ * seen (for the conflict table), and the caller's buffer for the one
+ * error message, as redis anetSetError() takes it.
+ */
+struct parse {
+	struct np_opts	*o;
+	unsigned char	 seen[OPT_MAX];
+	char		*err;
+	size_t		 errlen;
+};
+
+static int	 fail(struct parse *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static int	 fail_errno(struct parse *, const char *, const char *);
+static int	 parse_number(struct parse *, const char *, const char *,
+		    long long, long long, long long *);
+static int	 parse_size(struct parse *, const char *, const char *,
+		    long long *);
+static int	 parse_time(struct parse *, const char *, const char *, int,
+		    int, int *);
+static int	 parse_port(struct parse *, const char *, const char *, int,
+		    int, int *);
+static int	 parse_keyword(struct parse *, int, const char *,
+		    const char *const *, size_t, int);
 static void	 strlist_add(struct np_strlist *, const char *);
-static void	 check_unbuilt(const unsigned char *);
-static void	 check_tls(const struct np_opts *);
-static void	 check_alpn(const char *);
-static void	 set_short(struct np_opts *, int, const char *);
-static void	 set_long(struct np_opts *, int, const char *);
-static void	 set_long2(struct np_opts *, int, const char *);
-static void	 set_option(struct np_opts *, int, const char *,
-		    unsigned char *);
-static int	 parse_when(const char *, const char *);
-static enum np_proxy parse_proxy_type(const char *);
+static int	 set_number(struct parse *, int, const char *);
+static int	 set_short(struct parse *, int, const char *);
+static int	 set_long(struct parse *, int, const char *);
+static int	 set_long2(struct parse *, int, const char *);
+static int	 set_option(struct parse *, int, const char *);
+static int	 parse_proxy_type(struct parse *, const char *);
+static int	 parse_proxy(struct parse *, const char *);
+static void	 proxy_defaults(struct np_opts *);
 static const char *flag_name(int, char *, size_t);
-static void	 check_conflicts(const unsigned char *);
-static void	 check_pumpless(const struct np_opts *, const unsigned char *);
-static void	 check_one_way(struct np_opts *, const unsigned char *);
-static enum np_io parse_io(const char *);
-static void	 parse_proxy(struct np_opts *, const char *);
-static void	 parse_args(struct np_opts *, int, char *[]);
-static void	 parse_unix_args(struct np_opts *, int, char *[], int);
-static void	 parse_scan_ports(struct np_opts *, int, char *[]);
-static void	 add_port_item(struct np_opts *, char *);
-static void	 check_unix_path(const char *);
+static int	 check_conflicts(struct parse *);
+static int	 check_pumpless(struct parse *);
+static int	 check_one_way(struct parse *);
+static int	 check_tls(struct parse *);
+static int	 check_alpn(struct parse *, const char *);
+static int	 check_exec(struct parse *);
+static int	 check_listen(struct parse *);
+static int	 check_rule(struct parse *, const char *, const char *,
+		    const char *);
+static int	 check_rules(struct parse *);
+static int	 read_rules(struct parse *, const char *, const char *,
+		    struct np_strlist *);
+static int	 systemd_ours(void);
+static int	 parse_flags(struct parse *, int, char *[]);
+static int	 parse_checks(struct parse *);
+static int	 parse_args(struct parse *, int, char *[]);
+static int	 parse_listen_args(struct parse *, int, char *[], int);
+static int	 parse_unix_args(struct parse *, int, char *[], int);
+static int	 parse_scan_ports(struct parse *, int, char *[]);
+static int	 add_port_item(struct parse *, char *);
+static int	 check_unix_path(struct parse *, const char *);
 
 /* -h: one line per option, short letters first, in getopt order. */
 static const char *help_lines[] = {
@@ -398,21 +452,12 @@ static const char *help_lines[] = {
 	"    --version           print the version",
 };
 
-/*
- * -h: the synopsis and the option summary on stdout, exit 0.  After a
- * usage error: two short lines on stderr, as GNU tools print them, so
- * that the message above them stays in sight; exit 2.
- */
+/* -h: the synopsis and the option summary, on stdout. */
 void
-usage(int help)
+opts_help(void)
 {
 	size_t i;
 
-	if (!help) {
-		fprintf(stderr, "usage: netpipe [options] destination port\n"
-		    "Try 'netpipe --help' for more information.\n");
-		exit(NP_EXIT_USAGE);
-	}
 	printf("usage: netpipe [-46bCDdFhklNnrStUuvZz] [-e command] "
 	    "[-I length] [-i interval]\n"
 	    "\t       [-M ttl] [-m minttl] [-O length] [-P proxy_username]\n"
@@ -424,48 +469,65 @@ usage(int help)
 	    "[destination] [port]\n\n");
 	for (i = 0; i < sizeof(help_lines) / sizeof(help_lines[0]); i++)
 		printf("  %s\n", help_lines[i]);
-	exit(NP_EXIT_OK);
 }
 
-/* Report a usage error on one line, then the short usage; exit 2. */
+/*
+ * After a usage error: two short lines on stderr, as GNU tools print
+ * them, so that the message above them stays in sight.
+ */
 void
-opts_usage_error(const char *fmt, ...)
+opts_usage(void)
+{
+	fprintf(stderr, "usage: netpipe [options] destination port\n"
+	    "Try 'netpipe --help' for more information.\n");
+}
+
+/* The one error message of a parse, into the caller's buffer; -1. */
+static int
+fail(struct parse *p, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vwarnx(fmt, ap);
+	vsnprintf(p->err, p->errlen, fmt, ap);
 	va_end(ap);
-	usage(0);
+	return OPTS_USAGE;
+}
+
+/* A file the command line names cannot be read: err(3)'s words. */
+static int
+fail_errno(struct parse *p, const char *flag, const char *path)
+{
+	snprintf(p->err, p->errlen, "%s: %s: %s", flag, path,
+	    strerror(errno));
+	return OPTS_FAIL;
 }
 
 /*
  * The one place numbers are parsed: strict, with the flag and the
  * offending value named in the error.
  */
-static long long
-opts_number(const char *flag, const char *s, long long min, long long max)
+static int
+parse_number(struct parse *p, const char *flag, const char *s,
+    long long min, long long max, long long *n)
 {
 	const char *errstr;
-	long long n;
 
-	n = strtonum(s, min, max, &errstr);
-	if (errstr != NULL) {
-		/* strtonum calls an empty string "invalid" too. */
-		opts_usage_error("%s: \"%s\" is %s", flag, s, errstr);
-	}
-	return n;
+	*n = strtonum(s, min, max, &errstr);
+	/* strtonum calls an empty string "invalid" too. */
+	if (errstr != NULL)
+		return fail(p, "%s: \"%s\" is %s", flag, s, errstr);
+	return 0;
 }
 
 /* A byte count with an optional K, M or G suffix (powers of 1024). */
-static long long
-opts_size(const char *flag, const char *s)
+static int
+parse_size(struct parse *p, const char *flag, const char *s, long long *n)
 {
 	char digits[32];
 	const char *errstr;
 	size_t len = strlen(s);
 	int shift = 0;
-	long long n;
 
 	if (len > 0 && strchr("KkMmGg", s[len - 1]) != NULL) {
 		shift = strchr("Kk", s[len - 1]) ? 10 :
@@ -473,79 +535,110 @@ opts_size(const char *flag, const char *s)
 		len--;
 	}
 	if (len == 0 || len >= sizeof(digits))
-		opts_usage_error("%s: \"%s\" is invalid", flag, s);
+		return fail(p, "%s: \"%s\" is invalid", flag, s);
 	memcpy(digits, s, len);
 	digits[len] = '\0';
 	if (strspn(digits, "0123456789") != len)
-		opts_usage_error("%s: \"%s\" is invalid", flag, s);
-	n = strtonum(digits, 1, LLONG_MAX >> 30, &errstr);
+		return fail(p, "%s: \"%s\" is invalid", flag, s);
+	*n = strtonum(digits, 1, LLONG_MAX >> 30, &errstr);
 	if (errstr != NULL)
-		opts_usage_error("%s: \"%s\" is %s", flag, s, errstr);
-	return n << shift;
+		return fail(p, "%s: \"%s\" is %s", flag, s, errstr);
+	*n <<= shift;
+	return 0;
 }
 
 /*
  * A time as ncat writes it: seconds as a decimal number, with or without
- * a fraction, or followed by a unit (ms, s, m or h, in any case).
- * Returns milliseconds, rounded to the nearest; exits 2 naming the flag
- * and the value when it does not parse or falls outside [min, max] ms.
+ * a fraction, or followed by a unit (ms, s, m or h, in any case), into
+ * *ms, rounded to the nearest millisecond.  -1 naming the flag and the
+ * value when it does not parse or falls outside [min, max] ms.
  */
-int
-opts_time(const char *flag, const char *s, int min, int max)
+static int
+parse_time(struct parse *p, const char *flag, const char *s, int min,
+    int max, int *ms)
 {
 	static const struct { const char *unit; long long ms; } units[] = {
 		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
 		{ "h", 3600000 },
 	};
-	const char *p = s + (*s == '-');
-	long long whole = 0, frac = 0, scale = 1, ms;
+	const char *c = s + (*s == '-');
+	long long whole = 0, frac = 0, scale = 1, v;
 	size_t i, digits = 0;
 
-	for (; isdigit((unsigned char)*p); p++, digits++)
+	for (; isdigit((unsigned char)*c); c++, digits++)
 		if (whole < 100000000000LL)	/* past any max: too large */
-			whole = whole * 10 + (*p - '0');
-	if (*p == '.')
-		for (p++; isdigit((unsigned char)*p); p++, digits++)
+			whole = whole * 10 + (*c - '0');
+	if (*c == '.')
+		for (c++; isdigit((unsigned char)*c); c++, digits++)
 			if (scale < 1000000000LL) {
-				frac = frac * 10 + (*p - '0');
+				frac = frac * 10 + (*c - '0');
 				scale *= 10;
 			}
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strcasecmp(p, units[i].unit) == 0)
+		if (strcasecmp(c, units[i].unit) == 0)
 			break;
 	if (digits == 0 || i == sizeof(units) / sizeof(units[0]))
-		opts_usage_error("%s: \"%s\" is invalid", flag, s);
-	ms = whole * units[i].ms + (frac * units[i].ms + scale / 2) / scale;
+		return fail(p, "%s: \"%s\" is invalid", flag, s);
+	v = whole * units[i].ms + (frac * units[i].ms + scale / 2) / scale;
 	if (*s == '-')
-		ms = -ms;
-	if (ms > max)
-		opts_usage_error("%s: \"%s\" is too large", flag, s);
-	if (ms < min)
-		opts_usage_error("%s: \"%s\" is too small", flag, s);
-	return (int)ms;
+		v = -v;
+	if (v > max)
+		return fail(p, "%s: \"%s\" is too large", flag, s);
+	if (v < min)
+		return fail(p, "%s: \"%s\" is too small", flag, s);
+	*ms = (int)v;
+	return 0;
 }
 
 /*
- * A time in milliseconds as messages print it: "1 second", "2 seconds",
- * "1.5 seconds".  Returns buf.
+ * A port number or service name into *port, in [min, 65535]; names are
+ * looked up for UDP when udp is set.
  */
-const char *
-opts_time_str(int ms, char *buf, size_t len)
+static int
+parse_port(struct parse *p, const char *flag, const char *s, int min,
+    int udp, int *port)
 {
-	char frac[8];
-	size_t n;
+	struct servent *se;
+	long long n;
 
-	if (ms % 1000 == 0) {
-		snprintf(buf, len, "%d second%s", ms / 1000,
-		    ms == 1000 || ms == -1000 ? "" : "s");
-		return buf;
+	if (*s != '\0' && strspn(s, "0123456789") == strlen(s)) {
+		if (parse_number(p, flag, s, min, 65535, &n) == -1)
+			return -1;
+		*port = (int)n;
+		return 0;
 	}
-	snprintf(frac, sizeof(frac), "%03d", abs(ms % 1000));
-	for (n = strlen(frac); n > 0 && frac[n - 1] == '0'; n--)
-		frac[n - 1] = '\0';
-	snprintf(buf, len, "%s%d.%s seconds", ms < 0 && ms > -1000 ? "-" : "",
-	    ms / 1000, frac);
-	return buf;
+	if (*s != '\0' && *s != '-' && !isdigit((unsigned char)*s)) {
+		se = getservbyname(s, udp ? "udp" : "tcp");
+		if (se != NULL && ntohs(se->s_port) >= min) {
+			*port = ntohs(se->s_port);
+			return 0;
+		}
+	}
+	if (*s == '-' && strspn(s + 1, "0123456789") == strlen(s + 1) &&
+	    s[1] != '\0')
+		return fail(p, "%s: \"%s\" is too small", flag, s);
+	return fail(p, "%s: \"%s\" is not a number or a known service", flag,
+	    s);
+}
+
+/*
+ * arg as one of n names (NULL entries never match; a NULL arg is dflt):
+ * returns its index, or -1 naming the option.
+ */
+static int
+parse_keyword(struct parse *p, int opt, const char *arg,
+    const char *const *names, size_t n, int dflt)
+{
+	char flag[32];
+	size_t i;
+
+	if (arg == NULL)
+		return dflt;
+	for (i = 0; i < n; i++)
+		if (names[i] != NULL && strcmp(arg, names[i]) == 0)
+			return (int)i;
+	return fail(p, "%s: \"%s\" is invalid", flag_name(opt, flag,
+	    sizeof(flag)), arg);
 }
 
 static void
@@ -558,86 +651,269 @@ strlist_add(struct np_strlist *l, const char *s)
 }
 
 /*
- * TLS mistakes show before any connection is made: a server without a
- * key pair, a pin that can never match, a file that cannot be read.
+ * An option of the num_opts table into its field.  Returns 1 when opt
+ * is one, 0 when it is not, -1 after an error.
  */
-static void
-check_tls(const struct np_opts *o)
+static int
+set_number(struct parse *p, int opt, const char *arg)
 {
-	const char *files[] = { o->tls_ca, o->tls_cert, o->tls_key };
-	const char *names[] = { "--tls-ca", "--tls-cert", "--tls-key" };
-	size_t i;
+	const struct num_opt *n;
+	char flag[32];
+	long long v = 0;
+	int ms = 0;
 
-	if (o->mode == MODE_LISTEN && (o->tls_cert == NULL ||
-	    o->tls_key == NULL))
-		opts_usage_error("--tls with -l needs --tls-cert and "
-		    "--tls-key");
-	if (o->tls_pin != NULL && (strncasecmp(o->tls_pin, "sha256:", 7) != 0 ||
-	    strlen(o->tls_pin) != 7 + 64 ||
-	    strspn(o->tls_pin + 7, "0123456789abcdefABCDEF") != 64))
-		opts_usage_error("--tls-pin: \"%s\" is invalid (want "
-		    "SHA256:64 hex digits)", o->tls_pin);
-	if (o->tls_alpn != NULL)
-		check_alpn(o->tls_alpn);
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		if (files[i] != NULL && access(files[i], R_OK) == -1)
-			err(NP_EXIT_FAIL, "%s: %s", names[i], files[i]);
+	for (n = num_opts; n < num_opts + sizeof(num_opts) /
+	    sizeof(num_opts[0]); n++)
+		if (n->opt == opt)
+			break;
+	if (n == num_opts + sizeof(num_opts) / sizeof(num_opts[0]))
+		return 0;
+	flag_name(opt, flag, sizeof(flag));
+	switch (n->kind) {
+	case NUM_TIME:
+		if (parse_time(p, flag, arg, n->min, n->max, &ms) == -1)
+			return -1;
+		v = ms;
+		break;
+	case NUM_SIZE:
+		if (parse_size(p, flag, arg, &v) == -1)
+			return -1;
+		break;
+	default:
+		if (parse_number(p, flag, arg, n->min, n->max, &v) == -1)
+			return -1;
+	}
+	if (n->kind == NUM_LL || n->kind == NUM_SIZE)
+		*(long long *)(void *)((char *)p->o + n->off) = v;
+	else
+		*(int *)(void *)((char *)p->o + n->off) = (int)v;
+	return 1;
 }
 
-/*
- * --tls-alpn: protocol names of 1 to 255 bytes, separated by commas, as
- * the ALPN extension carries them (RFC 7301).
- */
-static void
-check_alpn(const char *list)
+/* nc.openbsd's letters; those with a number went to set_number(). */
+static int
+set_short(struct parse *p, int ch, const char *arg)
 {
-	const char *s;
-	size_t n;
+	struct np_opts *o = p->o;
 
-	for (s = list;; s += n + 1) {
-		n = strcspn(s, ",");
-		if (n == 0 || n > 255)
-			opts_usage_error("--tls-alpn: \"%s\" is invalid", list);
-		if (s[n] == '\0')
-			return;
+	switch (ch) {
+	case '4': o->family = AF_INET; break;
+	case '6': o->family = AF_INET6; break;
+	case 'b': o->broadcast = 1; break;
+	case 'C': o->crlf = 1; break;
+	case 'D': o->so_debug = 1; break;
+	case 'd': o->no_stdin = 1; break;
+	case 'e': o->exec_cmd = arg; break;
+	case 'F': o->fdpass = 1; break;
+	case 'h': return OPTS_HELP;
+	case 'k': o->keep_open = 1; break;
+	case 'l': o->mode = MODE_LISTEN; break;
+	case 'N': o->shutdown_wr = 1; break;
+	case 'n': o->numeric = 1; break;
+	case 'P': o->proxy_user = arg; break;
+	case 'p': o->source_port = arg; break;
+	case 'q': o->shutdown_wr = 1; break;
+	case 'r': o->random_ports = 1; break;
+	case 'S': o->md5sig = 1; break;
+	case 's': o->source = arg; break;
+	case 'T': return sockopt_tos("-T", arg, &o->tos, p->err, p->errlen);
+	case 't': o->telnet = 1; break;
+	case 'U': o->unix_sock = 1; break;
+	case 'u': o->udp = 1; break;
+	case 'v': o->verbose++; break;
+	case 'X': return parse_proxy_type(p, arg);
+	case 'x': return parse_proxy(p, arg);
+	case 'Z': o->dccp = 1; break;
+	case 'z': o->mode = MODE_SCAN; break;
+	case 'I': case 'i': case 'M': case 'm': case 'O': case 'V': case 'W':
+	case 'w':
+		break;
+	default:
+		/* getopt has already said what was wrong. */
+		p->err[0] = '\0';
+		return OPTS_USAGE;
 	}
+	return OPTS_RUN;
 }
 
-static void
-check_unbuilt(const unsigned char *seen)
+/* netpipe's own options, which have no letter. */
+static int
+set_long(struct parse *p, int ch, const char *arg)
 {
-	char name[32];
-	size_t i;
+	struct np_opts *o = p->o;
+	int v;
 
-	for (i = 0; unbuilt[i] != 0; i++) {
-		if (!seen[unbuilt[i]])
-			continue;
-		errx(NP_EXIT_FAIL, "%s: not supported yet",
-		    flag_name(unbuilt[i], name, sizeof(name)));
+	switch (ch) {
+	case OPT_ALLOW: strlist_add(&o->allow, arg); break;
+	case OPT_ALLOW_FILE: strlist_add(&o->allow_files, arg); break;
+	case OPT_APPEND_OUTPUT: o->append_output = 1; break;
+	case OPT_BROKER: o->broker = 1; break;
+	case OPT_BROKER_BLOCK: o->broker_block = 1; break;
+	case OPT_CHAT: o->chat = o->broker = 1; break;
+	case OPT_DENY: strlist_add(&o->deny, arg); break;
+	case OPT_DENY_FILE: strlist_add(&o->deny_files, arg); break;
+	case OPT_DIGEST:
+		if (strcmp(arg, "sha256") != 0)
+			return fail(p, "--digest: \"%s\" is invalid", arg);
+		o->digest = 1;
+		break;
+	case OPT_HALF_CLOSE: o->half_close = 1; break;
+	case OPT_HEX_DUMP: o->hex_dump = arg; break;
+	case OPT_IO:
+		if ((v = parse_keyword(p, ch, arg, io_names,
+		    sizeof(io_names) / sizeof(io_names[0]), IO_AUTO)) == -1)
+			return OPTS_USAGE;
+		o->io = (enum np_io)v;
+		break;
+	case OPT_JOIN: o->join = arg; break;
+	case OPT_MPTCP: o->mptcp = 1; break;
+	case OPT_OUTPUT: o->output = arg; break;
+	case OPT_PROGRESS:
+		if ((v = parse_keyword(p, ch, arg, progress_names,
+		    sizeof(progress_names) / sizeof(progress_names[0]),
+		    PROGRESS_AUTO)) == -1)
+			return OPTS_USAGE;
+		o->progress = (enum np_progress)v;
+		break;
+	case OPT_PROXY_DNS: o->proxy_dns = 1; break;
+	case OPT_PTY: o->pty = 1; break;
+	default:
+		return set_long2(p, ch, arg);
 	}
+	return OPTS_RUN;
 }
 
-/*
- * Resolve a port number or service name to a number in [min, 65535];
- * names are looked up for UDP when udp is set.
- */
-int
-opts_port(const char *flag, const char *s, int min, int udp)
+/* The second half of set_long, split only to keep functions short. */
+static int
+set_long2(struct parse *p, int ch, const char *arg)
 {
-	struct servent *se;
+	struct np_opts *o = p->o;
+	int v;
 
-	if (*s != '\0' && strspn(s, "0123456789") == strlen(s))
-		return opts_number(flag, s, min, 65535);
-	if (*s != '\0' && *s != '-' && !isdigit((unsigned char)*s)) {
-		se = getservbyname(s, udp ? "udp" : "tcp");
-		if (se != NULL && ntohs(se->s_port) >= min)
-			return ntohs(se->s_port);
+	switch (ch) {
+	case OPT_SEND_FILE:
+		o->send_file = arg;
+		o->shutdown_wr = 1;
+		break;
+	case OPT_SEND_ONLY: o->send_only = 1; break;
+	case OPT_SEND_FLAGS:
+		if (strcmp(arg, "oob") != 0)
+			return fail(p, "--send-flags: \"%s\" is invalid", arg);
+		o->send_oob = 1;
+		break;
+	case OPT_SEQPACKET: o->seqpacket = 1; break;
+	case OPT_SH_EXEC:
+		o->exec_cmd = arg;
+		o->exec_shell = 1;
+		break;
+	case OPT_SOCKOPT: strlist_add(&o->sockopts, arg); break;
+	case OPT_STATS:
+		if ((v = parse_keyword(p, ch, arg, stats_names,
+		    sizeof(stats_names) / sizeof(stats_names[0]),
+		    STATS_TEXT)) == -1)
+			return OPTS_USAGE;
+		o->stats = (enum np_stats)v;
+		break;
+	case OPT_TLS: o->tls = 1; break;
+	case OPT_TLS_ALPN: o->tls_alpn = arg; break;
+	case OPT_TLS_CA: o->tls_ca = arg; break;
+	case OPT_TLS_CERT: o->tls_cert = arg; break;
+	case OPT_TLS_KEY: o->tls_key = arg; break;
+	case OPT_TLS_NAME: o->tls_name = arg; break;
+	case OPT_TLS_NOVERIFY: o->tls_noverify = 1; break;
+	case OPT_TLS_PIN: o->tls_pin = arg; break;
+	case OPT_VERSION: return OPTS_VERSION;
+	case OPT_ACCEPT_TIMEOUT: case OPT_INHERIT_FD: case OPT_MAX_CONNS:
+	case OPT_QUEUE_SIZE: case OPT_RATE: case OPT_SCAN_PARALLEL:
+	case OPT_SIZE:
+		break;
+	default:
+		p->err[0] = '\0';
+		return OPTS_USAGE;
 	}
-	if (*s == '-' && strspn(s + 1, "0123456789") == strlen(s + 1) &&
-	    s[1] != '\0')
-		opts_usage_error("%s: \"%s\" is too small", flag, s);
-	opts_usage_error("%s: \"%s\" is not a number or a known service",
-	    flag, s);
+	return OPTS_RUN;
+}
+
+/* One option from getopt: OPTS_RUN, OPTS_HELP, OPTS_VERSION or an error. */
+static int
+set_option(struct parse *p, int ch, const char *arg)
+{
+	if (set_number(p, ch, arg) == -1)
+		return OPTS_USAGE;
+	if (ch >= 0 && ch < OPT_MAX)
+		p->seen[ch] = 1;
+	/* --chat is a broker: --queue-size and --broker-block apply. */
+	if (ch == OPT_CHAT)
+		p->seen[OPT_BROKER] = 1;
+	return ch < 256 ? set_short(p, ch, arg) : set_long(p, ch, arg);
+}
+
+static int
+parse_proxy_type(struct parse *p, const char *arg)
+{
+	if (strcmp(arg, "4") == 0)
+		p->o->proxy_type = PROXY_SOCKS4;
+	else if (strcasecmp(arg, "4a") == 0)
+		p->o->proxy_type = PROXY_SOCKS4A;
+	else if (strcmp(arg, "5") == 0)
+		p->o->proxy_type = PROXY_SOCKS5;
+	else if (strcasecmp(arg, "connect") == 0)
+		p->o->proxy_type = PROXY_CONNECT;
+	else
+		return fail(p, "-X: \"%s\" is invalid", arg);
+	return OPTS_RUN;
+}
+
+/* -x host[:port] or [v6addr]:port; the default port depends on -X. */
+static int
+parse_proxy(struct parse *p, const char *arg)
+{
+	struct np_opts *o = p->o;
+	const char *host = arg, *port = NULL, *colon;
+	size_t hlen;
+	int n;
+
+	if (*arg == '[') {
+		colon = strchr(arg, ']');
+		if (colon == NULL || (colon[1] != '\0' && colon[1] != ':'))
+			return fail(p, "-x: \"%s\" is invalid", arg);
+		host = arg + 1;
+		hlen = colon - host;
+		if (colon[1] == ':')
+			port = colon + 2;
+	} else if ((colon = strrchr(arg, ':')) != NULL &&
+	    strchr(arg, ':') == colon) {
+		hlen = colon - arg;
+		port = colon + 1;
+	} else
+		hlen = strlen(arg);
+	if (hlen == 0 || hlen >= sizeof(o->proxy_host))
+		return fail(p, "-x: \"%s\" is invalid", arg);
+	memcpy(o->proxy_host, host, hlen);
+	o->proxy_host[hlen] = '\0';
+	if (port == NULL)
+		return OPTS_RUN;
+	if (parse_port(p, "-x", port, 1, 0, &n) == -1)
+		return OPTS_USAGE;
+	snprintf(o->proxy_port, sizeof(o->proxy_port), "%d", n);
+	return OPTS_RUN;
+}
+
+/* -X's default, and the port each proxy protocol listens on. */
+static void
+proxy_defaults(struct np_opts *o)
+{
+	if (o->proxy_host[0] == '\0')
+		return;
+	if (o->proxy_type == PROXY_NONE)
+		o->proxy_type = PROXY_SOCKS5;
+	/* SOCKS5 and CONNECT send names already, as nc does. */
+	if (o->proxy_dns && o->proxy_type == PROXY_SOCKS4)
+		o->proxy_type = PROXY_SOCKS4A;
+	if (o->proxy_port[0] == '\0')
+		strlcpy(o->proxy_port,
+		    o->proxy_type == PROXY_CONNECT ? "3128" : "1080",
+		    sizeof(o->proxy_port));
 }
 
 static const char *
@@ -656,8 +932,8 @@ flag_name(int opt, char *buf, size_t len)
 	return buf;
 }
 
-static void
-check_conflicts(const unsigned char *seen)
+static int
+check_conflicts(struct parse *p)
 {
 	char a[32], b[32];
 	size_t i;
@@ -665,21 +941,23 @@ check_conflicts(const unsigned char *seen)
 	for (i = 0; i < sizeof(conflicts) / sizeof(conflicts[0]); i++) {
 		const struct conflict *c = &conflicts[i];
 
-		if (!seen[c->a])
+		if (!p->seen[c->a])
 			continue;
 		flag_name(c->a, a, sizeof(a));
 		flag_name(c->b, b, sizeof(b));
-		if (c->rule == CONFLICTS && seen[c->b])
-			opts_usage_error("%s and %s cannot be used together",
-			    a, b);
-		if (c->rule == REQUIRES && !seen[c->b])
-			opts_usage_error("%s requires %s", a, b);
+		if (c->rule == CONFLICTS && p->seen[c->b])
+			return fail(p, "%s and %s cannot be used together", a,
+			    b);
+		if (c->rule == REQUIRES && !p->seen[c->b])
+			return fail(p, "%s requires %s", a, b);
 	}
+	return OPTS_RUN;
 }
 
-static void
-check_pumpless(const struct np_opts *o, const unsigned char *seen)
+static int
+check_pumpless(struct parse *p)
 {
+	const struct np_opts *o = p->o;
 	const char *who = NULL;
 	char name[32];
 	size_t i;
@@ -692,9 +970,10 @@ check_pumpless(const struct np_opts *o, const unsigned char *seen)
 		who = "--max-conns";
 	for (i = 0; who != NULL && i < sizeof(pump_only) /
 	    sizeof(pump_only[0]); i++)
-		if (seen[pump_only[i]])
-			opts_usage_error("%s and %s cannot be used together",
+		if (p->seen[pump_only[i]])
+			return fail(p, "%s and %s cannot be used together",
 			    who, flag_name(pump_only[i], name, sizeof(name)));
+	return OPTS_RUN;
 }
 
 /*
@@ -703,294 +982,257 @@ check_pumpless(const struct np_opts *o, const unsigned char *seen)
  * input is sent (-q 0, unless -q says otherwise).  --append-output
  * needs a file to append to.
  */
-static void
-check_one_way(struct np_opts *o, const unsigned char *seen)
+static int
+check_one_way(struct parse *p)
 {
+	struct np_opts *o = p->o;
+
 	if (o->append_output && o->output == NULL && o->hex_dump == NULL)
-		opts_usage_error("--append-output requires --output or "
+		return fail(p, "--append-output requires --output or "
 		    "--hex-dump");
 	if (!o->send_only)
-		return;
+		return OPTS_RUN;
 	o->output = "/dev/null";
 	o->half_close = !o->udp;
 	o->shutdown_wr = 1;
-	if (!seen['q'])
+	if (!p->seen['q'])
 		o->quit_after_ms = 0;
+	return OPTS_RUN;
 }
 
 /*
- * -T (or --sockopt tos, named by flag): a keyword, a DSCP class name,
- * or a number (decimal or 0x hex).  Exits 2 when it is none of those.
+ * TLS mistakes show before any connection is made: a server without a
+ * key pair, a pin that can never match, a file that cannot be read.
+ */
+static int
+check_tls(struct parse *p)
+{
+	const struct np_opts *o = p->o;
+	const char *files[] = { o->tls_ca, o->tls_cert, o->tls_key };
+	const char *names[] = { "--tls-ca", "--tls-cert", "--tls-key" };
+	size_t i;
+
+	if (!o->tls)
+		return OPTS_RUN;
+	if (o->mode == MODE_LISTEN && (o->tls_cert == NULL ||
+	    o->tls_key == NULL))
+		return fail(p, "--tls with -l needs --tls-cert and --tls-key");
+	if (o->tls_pin != NULL && (strncasecmp(o->tls_pin, "sha256:", 7) != 0 ||
+	    strlen(o->tls_pin) != 7 + 64 ||
+	    strspn(o->tls_pin + 7, "0123456789abcdefABCDEF") != 64))
+		return fail(p, "--tls-pin: \"%s\" is invalid (want "
+		    "SHA256:64 hex digits)", o->tls_pin);
+	if (o->tls_alpn != NULL && check_alpn(p, o->tls_alpn) == -1)
+		return OPTS_USAGE;
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (files[i] != NULL && access(files[i], R_OK) == -1)
+			return fail_errno(p, names[i], files[i]);
+	return OPTS_RUN;
+}
+
+/*
+ * --tls-alpn: protocol names of 1 to 255 bytes, separated by commas, as
+ * the ALPN extension carries them (RFC 7301).
+ */
+static int
+check_alpn(struct parse *p, const char *list)
+{
+	const char *s;
+	size_t n;
+
+	for (s = list;; s += n + 1) {
+		n = strcspn(s, ",");
+		if (n == 0 || n > 255)
+			return fail(p, "--tls-alpn: \"%s\" is invalid", list);
+		if (s[n] == '\0')
+			return OPTS_RUN;
+	}
+}
+
+/* -e and --sh-exec need a command: exec.c splits it at these blanks. */
+static int
+check_exec(struct parse *p)
+{
+	const struct np_opts *o = p->o;
+
+	if (o->exec_cmd != NULL &&
+	    o->exec_cmd[strspn(o->exec_cmd, " \t\n")] == '\0')
+		return fail(p, "%s: the command is empty",
+		    o->exec_shell ? "--sh-exec" : "-e");
+	return OPTS_RUN;
+}
+
+/*
+ * Combinations of listener options that the conflict table cannot
+ * express, then the access rules.
+ */
+static int
+check_listen(struct parse *p)
+{
+	const struct np_opts *o = p->o;
+	const char *e = o->exec_shell ? "--sh-exec" : "-e";
+
+	if (o->inherit_fd >= 0 && (o->port[0] != '\0' || o->host != NULL))
+		return fail(p, "--inherit-fd: the socket is inherited; "
+		    "give no address, port or path");
+	if (o->max_conns > 0 && !o->keep_open && !o->broker)
+		return fail(p, "--max-conns requires -k or --broker");
+	if (o->udp && o->keep_open && !o->broker) {
+		/* -u -k answers whoever sent last; only --broker tells
+		 * peers apart. */
+		if (o->exec_cmd != NULL)
+			return fail(p, "%s and -u -k cannot be used together",
+			    e);
+		if (o->max_conns > 1)
+			return fail(p, "--max-conns and -u -k cannot be used "
+			    "together without --broker");
+	}
+	return check_rules(p);
+}
+
+/*
+ * One access rule: it must parse, and a host name needs the resolver,
+ * which -n forbids.  where names the file and line, or is NULL.
+ */
+static int
+check_rule(struct parse *p, const char *flag, const char *spec,
+    const char *where)
+{
+	struct acl_rule r;
+
+	switch (acl_parse(spec, &r)) {
+	case ACL_ADDRESS:
+		return OPTS_RUN;
+	case ACL_HOSTNAME:
+		if (!p->o->numeric)
+			return OPTS_RUN;
+		return fail(p, "%s: \"%s\" is not a numeric address (-n)",
+		    flag, spec);
+	default:
+		if (where != NULL)
+			return fail(p, "%s: %s: \"%s\" is invalid", flag,
+			    where, spec);
+		return fail(p, "%s: \"%s\" is invalid", flag, spec);
+	}
+}
+
+/*
+ * --allow, --deny and the rule files, read here once into allow_read
+ * and deny_read: a bad rule is a usage error before any socket exists,
+ * and acl_new() has only names left to resolve.
+ */
+static int
+check_rules(struct parse *p)
+{
+	struct np_opts *o = p->o;
+	size_t i;
+	int rc = OPTS_RUN;
+
+	for (i = 0; rc == OPTS_RUN && i < o->allow.n; i++)
+		rc = check_rule(p, "--allow", o->allow.v[i], NULL);
+	for (i = 0; rc == OPTS_RUN && i < o->allow_files.n; i++)
+		rc = read_rules(p, "--allow-file", o->allow_files.v[i],
+		    &o->allow_read);
+	for (i = 0; rc == OPTS_RUN && i < o->deny.n; i++)
+		rc = check_rule(p, "--deny", o->deny.v[i], NULL);
+	for (i = 0; rc == OPTS_RUN && i < o->deny_files.n; i++)
+		rc = read_rules(p, "--deny-file", o->deny_files.v[i],
+		    &o->deny_read);
+	return rc;
+}
+
+/* One rule per line of path into to; blank lines and comments skipped. */
+static int
+read_rules(struct parse *p, const char *flag, const char *path,
+    struct np_strlist *to)
+{
+	char *line = NULL, *s, *copy, where[PATH_MAX + 32];
+	size_t cap = 0, lineno = 0;
+	int rc = OPTS_RUN;
+	FILE *fp;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return fail_errno(p, flag, path);
+	while (rc == OPTS_RUN && getline(&line, &cap, fp) != -1) {
+		lineno++;
+		if ((s = acl_line(line)) == NULL)
+			continue;
+		snprintf(where, sizeof(where), "%s:%zu", path, lineno);
+		if ((rc = check_rule(p, flag, s, where)) != OPTS_RUN)
+			break;
+		if ((copy = strdup(s)) == NULL)
+			err(NP_EXIT_FAIL, "strdup");
+		strlist_add(to, copy);
+	}
+	if (rc == OPTS_RUN && ferror(fp))
+		rc = fail_errno(p, flag, path);
+	free(line);
+	fclose(fp);
+	return rc;
+}
+
+/* systemd's socket activation: LISTEN_FDS passed to this very process. */
+static int
+systemd_ours(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+
+	return pid != NULL && fds != NULL &&
+	    strtonum(pid, 1, INT_MAX, NULL) == getpid() &&
+	    strtonum(fds, 1, INT_MAX, NULL) >= 1;
+}
+
+/* The flags, one at a time, until an error, -h or --version. */
+static int
+parse_flags(struct parse *p, int argc, char *argv[])
+{
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, shortopts, longopts,
+	    NULL)) != -1)
+		if ((rc = set_option(p, ch, optarg)) != OPTS_RUN)
+			return rc;
+	return OPTS_RUN;
+}
+
+/* What the flags say together, checked once all of them are known. */
+static int
+parse_checks(struct parse *p)
+{
+	struct np_opts *o = p->o;
+	int port, rc;
+
+	/* A service name is looked up for -u only once -u is known. */
+	if (o->source_port != NULL) {
+		if (parse_port(p, "-p", o->source_port, 0, o->udp,
+		    &port) == -1)
+			return OPTS_USAGE;
+		snprintf(o->local_port, sizeof(o->local_port), "%d", port);
+	}
+	if ((rc = check_conflicts(p)) != OPTS_RUN ||
+	    (rc = check_pumpless(p)) != OPTS_RUN ||
+	    (rc = check_one_way(p)) != OPTS_RUN ||
+	    (rc = check_tls(p)) != OPTS_RUN ||
+	    (rc = check_exec(p)) != OPTS_RUN)
+		return rc;
+	proxy_defaults(o);
+	return OPTS_RUN;
+}
+
+/*
+ * Parse argv into o.  Returns OPTS_RUN with o complete and consistent,
+ * OPTS_HELP or OPTS_VERSION, or an error (OPTS_USAGE, OPTS_FAIL) with
+ * its message in err.  Either way the caller frees o with opts_free().
+ * Nothing is printed here, except by getopt.
  */
 int
-opts_tos(const char *flag, const char *s)
+opts_parse(struct np_opts *o, int argc, char *argv[], char *err,
+    size_t errlen)
 {
-	size_t i;
-	char *end;
-	long v;
-
-	for (i = 0; i < sizeof(tos_names) / sizeof(tos_names[0]); i++)
-		if (strcmp(s, tos_names[i].name) == 0)
-			return tos_names[i].value;
-	if (strlen(s) == 4 && strncmp(s, "af", 2) == 0 &&
-	    s[2] >= '1' && s[2] <= '4' && s[3] >= '1' && s[3] <= '3')
-		return ((s[2] - '0') * 8 + (s[3] - '0') * 2) << 2;
-	if (strlen(s) == 3 && strncmp(s, "cs", 2) == 0 &&
-	    s[2] >= '0' && s[2] <= '7')
-		return (s[2] - '0') << 5;
-	if (strncmp(s, "0x", 2) == 0 && s[2] != '\0' &&
-	    strspn(s + 2, "0123456789abcdefABCDEF") == strlen(s + 2)) {
-		v = strtol(s + 2, &end, 16);
-		if (v > 255 || strlen(s) > 6)
-			opts_usage_error("%s: \"%s\" is too large", flag, s);
-		return (int)v;
-	}
-	if (*s != '\0' && strspn(s, "0123456789") == strlen(s))
-		return opts_number(flag, s, 0, 255);
-	opts_usage_error("%s: \"%s\" is invalid", flag, s);
-}
-
-static enum np_io
-parse_io(const char *s)
-{
-	static const char *names[] = { "auto", "rw", "send", "zerocopy" };
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(s, names[i]) == 0)
-			return (enum np_io)i;
-	opts_usage_error("--io: \"%s\" is invalid", s);
-}
-
-/* -x host[:port] or [v6addr]:port; the default port depends on -X. */
-static void
-parse_proxy(struct np_opts *o, const char *arg)
-{
-	const char *host = arg, *port = NULL, *colon;
-	size_t hlen;
-
-	if (*arg == '[') {
-		colon = strchr(arg, ']');
-		if (colon == NULL || (colon[1] != '\0' && colon[1] != ':'))
-			opts_usage_error("-x: \"%s\" is invalid", arg);
-		host = arg + 1;
-		hlen = colon - host;
-		if (colon[1] == ':')
-			port = colon + 2;
-	} else if ((colon = strrchr(arg, ':')) != NULL &&
-	    strchr(arg, ':') == colon) {
-		hlen = colon - arg;
-		port = colon + 1;
-	} else
-		hlen = strlen(arg);
-	if (hlen == 0 || hlen >= sizeof(o->proxy_host))
-		opts_usage_error("-x: \"%s\" is invalid", arg);
-	memcpy(o->proxy_host, host, hlen);
-	o->proxy_host[hlen] = '\0';
-	if (port != NULL)
-		snprintf(o->proxy_port, sizeof(o->proxy_port), "%d",
-		    opts_port("-x", port, 1, 0));
-}
-
-/* nc.openbsd's letters. */
-static void
-set_short(struct np_opts *o, int ch, const char *arg)
-{
-	switch (ch) {
-	case '4': o->family = AF_INET; break;
-	case '6': o->family = AF_INET6; break;
-	case 'b': o->broadcast = 1; break;
-	case 'C': o->crlf = 1; break;
-	case 'D': o->so_debug = 1; break;
-	case 'd': o->no_stdin = 1; break;
-	case 'e': o->exec_cmd = arg; break;
-	case 'F': o->fdpass = 1; break;
-	case 'h': usage(1);
-	case 'I': o->recv_buf = opts_number("-I", arg, 1, INT_MAX / 2); break;
-	case 'i': o->interval_ms = opts_time("-i", arg, 0, 86400000); break;
-	case 'k': o->keep_open = 1; break;
-	case 'l': o->mode = MODE_LISTEN; break;
-	case 'M': o->ttl = opts_number("-M", arg, 1, 255); break;
-	case 'm': o->min_ttl = opts_number("-m", arg, 1, 255); break;
-	case 'N': o->shutdown_wr = 1; break;
-	case 'n': o->numeric = 1; break;
-	case 'O': o->send_buf = opts_number("-O", arg, 1, INT_MAX / 2); break;
-	case 'P': o->proxy_user = arg; break;
-	case 'p': o->source_port = arg; break;
-	case 'q':
-		o->quit_after_ms = opts_time("-q", arg, -INT_MAX, INT_MAX);
-		o->shutdown_wr = 1;
-		break;
-	case 'r': o->random_ports = 1; break;
-	case 'S': o->md5sig = 1; break;
-	case 's': o->source = arg; break;
-	case 'T': o->tos = opts_tos("-T", arg); break;
-	case 't': o->telnet = 1; break;
-	case 'U': o->unix_sock = 1; break;
-	case 'u': o->udp = 1; break;
-	case 'V': o->rtable = opts_number("-V", arg, 0, 255); break;
-	case 'v': o->verbose++; break;
-	case 'W': o->recv_limit = opts_number("-W", arg, 1, INT_MAX); break;
-	case 'w': o->wait_ms = opts_time("-w", arg, 1, INT_MAX); break;
-	case 'X': o->proxy_type = parse_proxy_type(arg); break;
-	case 'x': parse_proxy(o, arg); break;
-	case 'Z': o->dccp = 1; break;
-	case 'z': o->mode = MODE_SCAN; break;
-	default:
-		/* getopt has already said what was wrong. */
-		usage(0);
-	}
-}
-
-/* netpipe's own options, which have no letter. */
-static void
-set_long(struct np_opts *o, int ch, const char *arg)
-{
-	switch (ch) {
-	case OPT_ACCEPT_TIMEOUT:
-		o->accept_timeout_ms = opts_time("--accept-timeout", arg, 1,
-		    INT_MAX);
-		break;
-	case OPT_ALLOW: strlist_add(&o->allow, arg); break;
-	case OPT_ALLOW_FILE: strlist_add(&o->allow_files, arg); break;
-	case OPT_APPEND_OUTPUT: o->append_output = 1; break;
-	case OPT_BROKER: o->broker = 1; break;
-	case OPT_BROKER_BLOCK: o->broker_block = 1; break;
-	case OPT_CHAT: o->chat = o->broker = 1; break;
-	case OPT_DENY: strlist_add(&o->deny, arg); break;
-	case OPT_DENY_FILE: strlist_add(&o->deny_files, arg); break;
-	case OPT_DIGEST:
-		if (strcmp(arg, "sha256") != 0)
-			opts_usage_error("--digest: \"%s\" is invalid", arg);
-		o->digest = 1;
-		break;
-	case OPT_HALF_CLOSE: o->half_close = 1; break;
-	case OPT_HEX_DUMP: o->hex_dump = arg; break;
-	case OPT_INHERIT_FD:
-		o->inherit_fd = opts_number("--inherit-fd", arg, 0, INT_MAX);
-		break;
-	case OPT_IO: o->io = parse_io(arg); break;
-	case OPT_JOIN: o->join = arg; break;
-	case OPT_MAX_CONNS:
-		o->max_conns = opts_number("--max-conns", arg, 1, 65536);
-		break;
-	case OPT_MPTCP: o->mptcp = 1; break;
-	case OPT_OUTPUT: o->output = arg; break;
-	case OPT_PROGRESS:
-		o->progress = parse_when("--progress", arg);
-		break;
-	case OPT_PROXY_DNS: o->proxy_dns = 1; break;
-	case OPT_PTY: o->pty = 1; break;
-	case OPT_QUEUE_SIZE: o->queue_size = opts_size("--queue-size", arg);
-		break;
-	case OPT_RATE: o->rate = opts_size("--rate", arg); break;
-	case OPT_SCAN_PARALLEL:
-		o->scan_parallel = opts_number("--scan-parallel", arg, 1, 1024);
-		break;
-	default:
-		set_long2(o, ch, arg);
-	}
-}
-
-/* The second half of set_long, split only to keep functions short. */
-static void
-set_long2(struct np_opts *o, int ch, const char *arg)
-{
-	switch (ch) {
-	case OPT_SEND_FILE:
-		o->send_file = arg;
-		o->shutdown_wr = 1;
-		break;
-	case OPT_SEND_ONLY: o->send_only = 1; break;
-	case OPT_SEND_FLAGS:
-		if (strcmp(arg, "oob") != 0)
-			opts_usage_error("--send-flags: \"%s\" is invalid", arg);
-		o->send_oob = 1;
-		break;
-	case OPT_SEQPACKET: o->seqpacket = 1; break;
-	case OPT_SH_EXEC:
-		o->exec_cmd = arg;
-		o->exec_shell = 1;
-		break;
-	case OPT_SIZE: o->size = opts_size("--size", arg); break;
-	case OPT_SOCKOPT: strlist_add(&o->sockopts, arg); break;
-	case OPT_STATS:
-		if (arg == NULL || strcmp(arg, "text") == 0)
-			o->stats = 1;
-		else if (strcmp(arg, "json") == 0)
-			o->stats = 2;
-		else
-			opts_usage_error("--stats: \"%s\" is invalid", arg);
-		break;
-	case OPT_TLS: o->tls = 1; break;
-	case OPT_TLS_ALPN: o->tls_alpn = arg; break;
-	case OPT_TLS_CA: o->tls_ca = arg; break;
-	case OPT_TLS_CERT: o->tls_cert = arg; break;
-	case OPT_TLS_KEY: o->tls_key = arg; break;
-	case OPT_TLS_NAME: o->tls_name = arg; break;
-	case OPT_TLS_NOVERIFY: o->tls_noverify = 1; break;
-	case OPT_TLS_PIN: o->tls_pin = arg; break;
-	case OPT_VERSION:
-		printf("netpipe %s\n", NP_VERSION);
-		exit(NP_EXIT_OK);
-	default:
-		usage(0);
-	}
-}
-
-static void
-set_option(struct np_opts *o, int ch, const char *arg, unsigned char *seen)
-{
-	if (ch < 256)
-		set_short(o, ch, arg);
-	else
-		set_long(o, ch, arg);
-	if (ch >= 0 && ch < OPT_MAX)
-		seen[ch] = 1;
-	/* --chat is a broker: --queue-size and --broker-block apply. */
-	if (ch == OPT_CHAT)
-		seen[OPT_BROKER] = 1;
-}
-
-/* --progress[=auto|always|never]: auto means only when stderr is a tty. */
-static int
-parse_when(const char *flag, const char *arg)
-{
-	if (arg == NULL || strcmp(arg, "auto") == 0)
-		return 1;
-	if (strcmp(arg, "always") == 0)
-		return 2;
-	if (strcmp(arg, "never") == 0)
-		return 0;
-	opts_usage_error("%s: \"%s\" is invalid", flag, arg);
-}
-
-static enum np_proxy
-parse_proxy_type(const char *arg)
-{
-	if (strcmp(arg, "4") == 0)
-		return PROXY_SOCKS4;
-	if (strcasecmp(arg, "4a") == 0)
-		return PROXY_SOCKS4A;
-	if (strcmp(arg, "5") == 0)
-		return PROXY_SOCKS5;
-	if (strcasecmp(arg, "connect") == 0)
-		return PROXY_CONNECT;
-	opts_usage_error("-X: \"%s\" is invalid", arg);
-}
-
-/*
- * Parse argv into o.  Every error is reported here and exits 2, so the
- * caller gets a struct that is complete and consistent.
- */
-void
-opts_parse(struct np_opts *o, int argc, char *argv[])
-{
-	unsigned char seen[OPT_MAX];
-	int ch;
+	struct parse p;
+	int rc;
 
 	memset(o, 0, sizeof(*o));
-	memset(seen, 0, sizeof(seen));
 	o->mode = MODE_CONNECT;
 	o->family = AF_UNSPEC;
 	o->ttl = o->min_ttl = o->tos = -1;
@@ -998,46 +1240,33 @@ opts_parse(struct np_opts *o, int argc, char *argv[])
 	o->quit_after_ms = -1;
 	o->inherit_fd = -1;
 	o->rtable = -1;
-
-	while ((ch = getopt_long(argc, argv, shortopts, longopts,
-	    NULL)) != -1)
-		set_option(o, ch, optarg, seen);
-	/* A service name is looked up for -u only once -u is known. */
-	if (o->source_port != NULL)
-		snprintf(o->local_port, sizeof(o->local_port), "%d",
-		    opts_port("-p", o->source_port, 0, o->udp));
-	check_conflicts(seen);
-	check_unbuilt(seen);
-	check_pumpless(o, seen);
-	check_one_way(o, seen);
-	if (o->tls)
-		check_tls(o);
-	if (o->exec_cmd != NULL &&
-	    o->exec_cmd[strspn(o->exec_cmd, " \t\n")] == '\0')
-		opts_usage_error("%s: the command is empty",
-		    o->exec_shell ? "--sh-exec" : "-e");
-	if (o->proxy_host[0] != '\0') {
-		if (o->proxy_type == PROXY_NONE)
-			o->proxy_type = PROXY_SOCKS5;
-		/* SOCKS5 and CONNECT send names already, as nc does. */
-		if (o->proxy_dns && o->proxy_type == PROXY_SOCKS4)
-			o->proxy_type = PROXY_SOCKS4A;
-		if (o->proxy_port[0] == '\0')
-			strlcpy(o->proxy_port,
-			    o->proxy_type == PROXY_CONNECT ? "3128" : "1080",
-			    sizeof(o->proxy_port));
-	}
-	parse_args(o, argc - optind, argv + optind);
-	sock_opts_check(o);
+	memset(&p, 0, sizeof(p));
+	p.o = o;
+	p.err = err;
+	p.errlen = errlen;
+	if (errlen > 0)
+		err[0] = '\0';
+	if ((rc = parse_flags(&p, argc, argv)) != OPTS_RUN ||
+	    (rc = parse_checks(&p)) != OPTS_RUN)
+		return rc;
+	if (o->mode == MODE_LISTEN && o->inherit_fd == -1)
+		o->systemd_fd = systemd_ours();
+	if ((rc = parse_args(&p, argc - optind, argv + optind)) != OPTS_RUN)
+		return rc;
+	if (sockopt_check(o, err, errlen) == -1)
+		return OPTS_USAGE;
+	if (o->mode == MODE_LISTEN)
+		return check_listen(&p);
+	return OPTS_RUN;
 }
 
-static void
-check_unix_path(const char *path)
+static int
+check_unix_path(struct parse *p, const char *path)
 {
 	struct sockaddr_un sun;
 
 	if (*path == '\0')
-		opts_usage_error("missing socket path");
+		return fail(p, "missing socket path");
 	/*
 	 * A path needs its terminating NUL inside sun_path; an abstract
 	 * name has none, its "@" stands for the leading NUL, and it may
@@ -1045,91 +1274,100 @@ check_unix_path(const char *path)
 	 */
 	if (strlen(path) > sizeof(sun.sun_path) ||
 	    (path[0] != '@' && strlen(path) == sizeof(sun.sun_path)))
-		opts_usage_error("%s: path is too long", path);
+		return fail(p, "%s: path is too long", path);
+	return OPTS_RUN;
 }
 
 /* -U: the path, or -lU -s path as nc.openbsd takes it. */
-static void
-parse_unix_args(struct np_opts *o, int argc, char *argv[], int inherit)
+static int
+parse_unix_args(struct parse *p, int argc, char *argv[], int inherit)
 {
+	struct np_opts *o = p->o;
+
 	if (argc < 1 && o->mode == MODE_LISTEN && inherit)
-		return;
+		return OPTS_RUN;
 	/* nc.openbsd: -lU -s path, as -l -s addr -p port for IP. */
 	if (o->mode == MODE_LISTEN && o->source != NULL) {
 		if (argc > 0)
-			opts_usage_error("-s %s and %s: give the socket path "
+			return fail(p, "-s %s and %s: give the socket path "
 			    "once", o->source, argv[0]);
-		check_unix_path(o->source);
 		o->host = o->source;
-		return;
+		return check_unix_path(p, o->source);
 	}
 	if (argc < 1)
-		opts_usage_error("missing socket path");
+		return fail(p, "missing socket path");
 	if (argc > 1)
-		opts_usage_error("too many arguments");
-	check_unix_path(argv[0]);
-	if (o->udp && o->source != NULL)
-		check_unix_path(o->source);
+		return fail(p, "too many arguments");
+	if (check_unix_path(p, argv[0]) != OPTS_RUN)
+		return OPTS_USAGE;
+	if (o->udp && o->source != NULL &&
+	    check_unix_path(p, o->source) != OPTS_RUN)
+		return OPTS_USAGE;
 	o->host = argv[0];
+	return OPTS_RUN;
 }
 
-static void
-parse_args(struct np_opts *o, int argc, char *argv[])
+/* nc.openbsd: -l port, -l addr port, or -l -p port [addr]. */
+static int
+parse_listen_args(struct parse *p, int argc, char *argv[], int inherit)
 {
-	/* An inherited listener (--inherit-fd, systemd) is bound already. */
-	int inherit = o->inherit_fd >= 0 || getenv("LISTEN_FDS") != NULL;
+	struct np_opts *o = p->o;
+	int port;
 
-	if (o->unix_sock) {
-		parse_unix_args(o, argc, argv, inherit);
-		return;
+	if (o->local_port[0] != '\0' && argc <= 1) {
+		strlcpy(o->port, o->local_port, sizeof(o->port));
+		o->local_port[0] = '\0';
+		o->host = argc == 1 ? argv[0] : o->source;
+		return OPTS_RUN;
 	}
-	if (o->mode == MODE_SCAN) {
-		if (argc < 1)
-			opts_usage_error("missing destination");
-		if (argc < 2)
-			opts_usage_error("missing port");
-		o->host = argv[0];
-		parse_scan_ports(o, argc - 1, argv + 1);
-		return;
-	}
-	if (o->mode == MODE_LISTEN) {
-		/* nc.openbsd: -l port, -l addr port, or -l -p port [addr]. */
-		if (o->local_port[0] != '\0' && argc <= 1) {
-			strlcpy(o->port, o->local_port, sizeof(o->port));
-			o->local_port[0] = '\0';
-			o->host = argc == 1 ? argv[0] : o->source;
-			return;
-		}
-		if (argc < 1 && inherit)
-			return;
-		if (argc < 1)
-			opts_usage_error("missing port");
-		if (argc > 2 || o->local_port[0] != '\0')
-			opts_usage_error("too many arguments");
-		o->host = argc == 2 ? argv[0] : o->source;
-		snprintf(o->port, sizeof(o->port), "%d",
-		    opts_port("port", argv[argc - 1], 0, o->udp));
-		return;
-	}
+	if (argc < 1 && inherit)
+		return OPTS_RUN;
 	if (argc < 1)
-		opts_usage_error("missing destination");
+		return fail(p, "missing port");
+	if (argc > 2 || o->local_port[0] != '\0')
+		return fail(p, "too many arguments");
+	o->host = argc == 2 ? argv[0] : o->source;
+	if (parse_port(p, "port", argv[argc - 1], 0, o->udp, &port) == -1)
+		return OPTS_USAGE;
+	snprintf(o->port, sizeof(o->port), "%d", port);
+	return OPTS_RUN;
+}
+
+static int
+parse_args(struct parse *p, int argc, char *argv[])
+{
+	struct np_opts *o = p->o;
+	/* An inherited listener (--inherit-fd, systemd) is bound already. */
+	int inherit = o->inherit_fd >= 0 || o->systemd_fd;
+	int port;
+
+	if (o->unix_sock)
+		return parse_unix_args(p, argc, argv, inherit);
+	if (o->mode == MODE_LISTEN)
+		return parse_listen_args(p, argc, argv, inherit);
+	if (argc < 1)
+		return fail(p, "missing destination");
 	if (argc < 2)
-		opts_usage_error("missing port");
-	if (argc > 2)
-		opts_usage_error("too many arguments");
+		return fail(p, "missing port");
 	o->host = argv[0];
-	snprintf(o->port, sizeof(o->port), "%d",
-	    opts_port("port", argv[1], 1, o->udp));
+	if (o->mode == MODE_SCAN)
+		return parse_scan_ports(p, argc - 1, argv + 1);
+	if (argc > 2)
+		return fail(p, "too many arguments");
+	if (parse_port(p, "port", argv[1], 1, o->udp, &port) == -1)
+		return OPTS_USAGE;
+	snprintf(o->port, sizeof(o->port), "%d", port);
+	return OPTS_RUN;
 }
 
 /*
  * Each item is copied out of the comma-separated list into a buffer on
- * the stack: a bad item exits from add_port_item(), and nothing may be
- * left allocated then (the fuzzer turns that exit into a return).
+ * the stack, as a port, range or service name.
  */
-static void
-parse_scan_ports(struct np_opts *o, int argc, char *argv[])
+static int
+parse_scan_ports(struct parse *p, int argc, char *argv[])
 {
+	struct np_opts *o = p->o;
 	char item[256];		/* any port, range or service name */
 	const char *s, *end;
 	size_t j, n;
@@ -1141,59 +1379,74 @@ parse_scan_ports(struct np_opts *o, int argc, char *argv[])
 			if ((n = end - s) == 0)
 				continue;
 			if (n >= sizeof(item))
-				opts_usage_error("port: \"%.*s...\" is too long",
+				return fail(p, "port: \"%.*s...\" is too long",
 				    32, s);
 			memcpy(item, s, n);
 			item[n] = '\0';
-			add_port_item(o, item);
+			if (add_port_item(p, item) != OPTS_RUN)
+				return OPTS_USAGE;
 		}
 	}
 	if (o->nports == 0)
-		opts_usage_error("missing port");
-	if (!o->random_ports || o->nports < 2)
-		return;
-	for (j = o->nports - 1; j > 0; j--) {
+		return fail(p, "missing port");
+	for (j = o->nports - 1; o->random_ports && j > 0; j--) {
 		size_t k = arc4random_uniform(j + 1);
 		int t = o->ports[j];
 
 		o->ports[j] = o->ports[k];
 		o->ports[k] = t;
 	}
+	return OPTS_RUN;
 }
 
 /* One port, service name, or lo-hi range (either order, as nc takes). */
-static void
-add_port_item(struct np_opts *o, char *item)
+static int
+add_port_item(struct parse *p, char *item)
 {
+	struct np_opts *o = p->o;
+	long long lo, hi;
 	char *dash;
-	int lo, hi, p;
+	int n;
 
 	dash = strchr(item, '-');
 	if (dash != NULL && dash != item) {
 		*dash = '\0';
-		lo = opts_number("port", item, 1, 65535);
-		hi = opts_number("port", dash + 1, 1, 65535);
-	} else
-		lo = hi = opts_port("port", item, 1, o->udp);
+		if (parse_number(p, "port", item, 1, 65535, &lo) == -1 ||
+		    parse_number(p, "port", dash + 1, 1, 65535, &hi) == -1)
+			return OPTS_USAGE;
+	} else {
+		if (parse_port(p, "port", item, 1, o->udp, &n) == -1)
+			return OPTS_USAGE;
+		lo = hi = n;
+	}
 	if (lo > hi) {
-		p = lo;
+		n = lo;
 		lo = hi;
-		hi = p;
+		hi = n;
 	}
 	if (o->nports + (size_t)(hi - lo + 1) > 4 * NP_MAX_PORTS)
-		opts_usage_error("port: too many ports to scan");
+		return fail(p, "port: too many ports to scan");
 	o->ports = reallocarray(o->ports, o->nports + (hi - lo + 1),
 	    sizeof(*o->ports));
 	if (o->ports == NULL)
 		err(NP_EXIT_FAIL, "reallocarray");
-	for (p = lo; p <= hi; p++)
-		o->ports[o->nports++] = p;
+	for (n = lo; n <= hi; n++)
+		o->ports[o->nports++] = n;
+	return OPTS_RUN;
 }
 
-/* Release what opts_parse allocated. */
+/* Release what opts_parse() allocated, whatever it returned. */
 void
 opts_free(struct np_opts *o)
 {
+	size_t i;
+
+	for (i = 0; i < o->allow_read.n; i++)
+		free((char *)o->allow_read.v[i]);
+	for (i = 0; i < o->deny_read.n; i++)
+		free((char *)o->deny_read.v[i]);
+	free(o->allow_read.v);
+	free(o->deny_read.v);
 	free(o->sockopts.v);
 	free(o->allow.v);
 	free(o->allow_files.v);

@@ -67,27 +67,33 @@ struct proxy_dest {
 };
 
 /*
- * One handshake: the options, the socket to the proxy, the deadline -w
- * sets, and the password -P asked for (wiped by proxy_connect()).
+ * One handshake: the options, the socket to the proxy, the loop whose
+ * timer ends it after -w, and the password -P asked for (wiped by
+ * proxy_connect()).
  */
 struct proxy_conn {
 	const struct np_opts	*o;
 	int			 fd;
 	int			 ms;		/* -w, or the default */
-	struct timespec		 deadline;
+	struct loop		*loop;
+	int			 ready;		/* fd was, for proxy_wait() */
+	int			 expired;	/* the ms are over */
 	struct proxy_dest	 dest;
 	char			 password[PROXY_SECRET];
 };
 
 static void	 proxy_fail(const struct proxy_conn *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
-static int	 proxy_poll(struct proxy_conn *, short);
+static void	 proxy_ready(struct loop *, int, int, void *);
+static int	 proxy_expire(struct loop *, long long, void *);
+static int	 proxy_wait(struct proxy_conn *, int);
 static int	 proxy_due(struct proxy_conn *);
 static int	 proxy_write(struct proxy_conn *, const void *, size_t);
 static int	 proxy_read(struct proxy_conn *, void *, size_t);
 static int	 proxy_password(struct proxy_conn *);
 static int	 proxy_dest(const struct proxy_conn *, struct proxy_dest *);
 static int	 proxy_handshake(struct proxy_conn *);
+static int	 proxy_protocol(struct proxy_conn *);
 static void	 proxy_report(const struct np_opts *);
 static const char *socks4_strerror(int);
 static const char *socks5_strerror(int);
@@ -119,33 +125,68 @@ proxy_fail(const struct proxy_conn *pc, const char *fmt, ...)
 	    msg);
 }
 
+/* The socket is ready for what proxy_wait() waits for. */
+static void
+proxy_ready(struct loop *l, int fd, int fired, void *arg)
+{
+	struct proxy_conn *pc = arg;
+
+	(void)l;
+	(void)fd;
+	(void)fired;
+	pc->ready = 1;
+}
+
+/* The handshake's time is over. */
+static int
+proxy_expire(struct loop *l, long long id, void *arg)
+{
+	struct proxy_conn *pc = arg;
+
+	(void)l;
+	(void)id;
+	pc->expired = 1;
+	return LOOP_NOMORE;
+}
+
 /*
- * Wait for the socket until the -w deadline.  Returns 0 when ready, -1
- * after a message on timeout or error, or -1 with errno EINTR and no
- * message when a signal arrived.
+ * Wait for the socket (mask: LOOP_READ or LOOP_WRITE) until the -w timer
+ * ends the handshake: a synchronous wait on the loop, which is all a
+ * handshake needs.  Returns 0 when ready, -1 after a message on timeout
+ * or error, or -1 with errno EINTR and no message when a signal arrived.
  */
 static int
-proxy_poll(struct proxy_conn *pc, short events)
+proxy_wait(struct proxy_conn *pc, int mask)
 {
-	int n;
-
-	n = sock_wait(pc->fd, events, np_deadline_ms(&pc->deadline));
-	if (n == 1)
-		return 0;
-	if (n == 0) {
-		proxy_fail(pc, "no answer from the proxy within %g s",
-		    pc->ms / 1000.0);
-		errno = ETIMEDOUT;
-	} else if (errno != EINTR)
+	pc->ready = 0;
+	if (loop_fd(pc->loop, pc->fd, mask, proxy_ready, pc) == -1) {
 		proxy_fail(pc, "poll: %s", strerror(errno));
+		return -1;
+	}
+	while (!pc->ready && !pc->expired && !np_signal)
+		if (loop_once(pc->loop) == -1) {
+			proxy_fail(pc, "poll: %s", strerror(errno));
+			return -1;
+		}
+	if (pc->ready)
+		return 0;
+	if (np_signal) {
+		errno = EINTR;
+		return -1;
+	}
+	proxy_fail(pc, "no answer from the proxy within %g s",
+	    pc->ms / 1000.0);
+	errno = ETIMEDOUT;
 	return -1;
 }
 
 /*
  * Whether the handshake may go on: checked before every read and write,
- * not only when the socket makes us wait, so that a proxy that floods
- * is cut off by the deadline and by a signal too.  0, or -1 as
- * proxy_poll() returns it.
+ * not only when the socket makes us wait, so that a signal cuts off a
+ * proxy that floods.  The timer is seen whenever the socket makes us
+ * wait; a proxy that never does is bounded by the reply's own limits
+ * (fixed SOCKS replies, HTTP_MAXHDRS lines of HTTP_LINE bytes).  0, or
+ * -1 as proxy_wait() returns it.
  */
 static int
 proxy_due(struct proxy_conn *pc)
@@ -154,7 +195,7 @@ proxy_due(struct proxy_conn *pc)
 		errno = EINTR;
 		return -1;
 	}
-	if (np_deadline_ms(&pc->deadline) > 0)
+	if (!pc->expired)
 		return 0;
 	proxy_fail(pc, "no end to the handshake within %g s",
 	    pc->ms / 1000.0);
@@ -162,7 +203,7 @@ proxy_due(struct proxy_conn *pc)
 	return -1;
 }
 
-/* Send all of buf; 0, or -1 as proxy_poll() returns it. */
+/* Send all of buf; 0, or -1 as proxy_wait() returns it. */
 static int
 proxy_write(struct proxy_conn *pc, const void *buf, size_t len)
 {
@@ -181,7 +222,7 @@ proxy_write(struct proxy_conn *pc, const void *buf, size_t len)
 			proxy_fail(pc, "send: %s", strerror(errno));
 			return -1;
 		}
-		if (proxy_poll(pc, POLLOUT) == -1)
+		if (proxy_wait(pc, LOOP_WRITE) == -1)
 			return -1;
 	}
 	return 0;
@@ -215,7 +256,7 @@ proxy_read(struct proxy_conn *pc, void *buf, size_t len)
 			proxy_fail(pc, "recv: %s", strerror(errno));
 			return -1;
 		}
-		if (proxy_poll(pc, POLLIN) == -1)
+		if (proxy_wait(pc, LOOP_READ) == -1)
 			return -1;
 	}
 	return 0;
@@ -844,12 +885,32 @@ http_handshake(struct proxy_conn *pc)
 	return -1;
 }
 
+/*
+ * The handshake on the connected pc->fd, within -w (or
+ * PROXY_HANDSHAKE_S) on a loop of its own.  Returns 0, or -1 as
+ * proxy_wait() does.
+ */
 static int
 proxy_handshake(struct proxy_conn *pc)
 {
+	int rc = -1;
+
 	pc->ms = pc->o->wait_ms > 0 ? pc->o->wait_ms :
 	    PROXY_HANDSHAKE_S * 1000;
-	np_deadline_set(&pc->deadline, pc->ms);
+	if ((pc->loop = loop_new()) == NULL ||
+	    loop_timer(pc->loop, pc->ms, proxy_expire, pc) == -1)
+		proxy_fail(pc, "poll: %s", strerror(errno));
+	else
+		rc = proxy_protocol(pc);
+	loop_free(pc->loop);
+	pc->loop = NULL;
+	return rc;
+}
+
+/* The proxy's own protocol, as -X says.  0, or -1 after a message. */
+static int
+proxy_protocol(struct proxy_conn *pc)
+{
 	switch (pc->o->proxy_type) {
 	case PROXY_SOCKS4:
 	case PROXY_SOCKS4A:

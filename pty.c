@@ -20,13 +20,11 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "netpipe.h"
@@ -47,8 +45,6 @@
  */
 #define PTY_HANGUP_MS	500
 
-enum { PTY_NET, PTY_MASTER, PTY_SIG, PTY_NFDS };
-
 struct pty_buf {
 	unsigned char	 data[PTY_BUFSZ];
 	size_t		 start;
@@ -57,6 +53,8 @@ struct pty_buf {
 
 /* One connection's relay, in the relay process. */
 struct relay {
+	struct loop	*loop;
+	int		 rc;		/* -1 while relaying */
 	int		 net;
 	int		 master;
 	int		 sigfd;		/* SIGCHLD, SIGINT, SIGTERM, SIGHUP */
@@ -66,7 +64,8 @@ struct relay {
 	int		 net_eof;
 	int		 eof_sent;	/* the peer's EOF, as VEOF */
 	int		 master_eof;
-	struct timespec	 linger;
+	long long	 linger;	/* the quiet timer, once reaped */
+	int		 waited;	/* relay_reap()'s timer fired */
 	struct pty_buf	 up;		/* net -> master */
 	struct pty_buf	 down;		/* master -> net */
 };
@@ -79,9 +78,15 @@ static int	 relay_openpty(int *);
 static void	 relay_child(const struct np_opts *, char *const [], int,
 		    int) __attribute__((noreturn));
 static int	 relay_loop(struct relay *);
-static void	 relay_pollset(const struct relay *, struct pollfd *);
+static int	 relay_watch(struct relay *);
+static void	 relay_sig(struct loop *, int, int, void *);
 static int	 relay_signal(struct relay *);
-static int	 relay_io(struct relay *, struct pollfd *);
+static void	 relay_linger(struct relay *);
+static int	 relay_quiet(struct loop *, long long, void *);
+static void	 relay_net(struct loop *, int, int, void *);
+static void	 relay_master(struct loop *, int, int, void *);
+static void	 relay_end(struct relay *, int);
+static int	 relay_waited(struct loop *, long long, void *);
 static int	 relay_move(int, struct pty_buf *, int);
 static int	 relay_send(struct relay *);
 static void	 relay_reap(struct relay *, int, int);
@@ -134,12 +139,18 @@ relay_main(const struct np_opts *o, char *const argv[], int fd)
 		return NP_EXIT_FAIL;
 	}
 	closefrom(4);
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
+	/* The parent's self-pipe went with closefrom; signals come here. */
+	np_sigfd = -1;
+	np_signal = 0;
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->loop = loop_new()) == NULL) {
 		warn("pty");
 		return NP_EXIT_FAIL;
 	}
 	r->net = 3;
+	r->rc = -1;
 	if ((r->sigfd = signalfd(-1, &m, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
+	    loop_fd(r->loop, r->sigfd, LOOP_READ, relay_sig, r) == -1 ||
 	    (slave = relay_openpty(&r->master)) == -1 ||
 	    ioctl(slave, TIOCSWINSZ, &ws) == -1) {
 		warn("pty");
@@ -226,55 +237,58 @@ relay_child(const struct np_opts *o, char *const argv[], int slave,
 static int
 relay_loop(struct relay *r)
 {
-	struct pollfd pfd[PTY_NFDS];
-	int n, rc, timeout;
-
-	while (!r->master_eof || r->down.start < r->down.end) {
-		relay_pollset(r, pfd);
-		timeout = r->reaped && !r->master_eof ?
-		    np_deadline_ms(&r->linger) : -1;
-		if ((n = poll(pfd, PTY_NFDS, timeout)) == -1) {
-			if (errno == EINTR)
-				continue;
+	while (r->rc == -1 && (!r->master_eof || r->down.start < r->down.end))
+		if (relay_watch(r) == -1 || loop_once(r->loop) == -1) {
 			warn("poll");
 			return NP_EXIT_FAIL;
 		}
-		if (n == 0 && r->reaped) {
-			r->master_eof = 1;
-			continue;
-		}
-		if (pfd[PTY_SIG].revents && (rc = relay_signal(r)) != -1)
-			return rc;
-		if ((rc = relay_io(r, pfd)) != -1)
-			return rc;
-	}
+	if (r->rc != -1)
+		return r->rc;
 	shutdown(r->net, SHUT_WR);
 	return -1;
 }
 
-/* Each side is read only when what it gave before has been written. */
-static void
-relay_pollset(const struct relay *r, struct pollfd *pfd)
+/*
+ * Each side is read only when what it gave before has been written.  A
+ * side with nothing to wait for leaves the loop: a hung-up one would be
+ * reported even with no interest, a spin.  Returns 0, or -1 (ENOMEM).
+ */
+static int
+relay_watch(struct relay *r)
 {
-	pfd[PTY_NET].fd = r->net;
-	pfd[PTY_NET].events = 0;
+	int net = 0, master = 0;
+
 	if (!r->net_eof && r->up.start == r->up.end)
-		pfd[PTY_NET].events |= POLLIN;
+		net |= LOOP_READ;
 	if (r->down.start < r->down.end)
-		pfd[PTY_NET].events |= POLLOUT;
-	/* A hung-up side would be reported even with no events: a spin. */
-	if (pfd[PTY_NET].events == 0)
-		pfd[PTY_NET].fd = -1;
-	pfd[PTY_MASTER].fd = r->master;
-	pfd[PTY_MASTER].events = 0;
+		net |= LOOP_WRITE;
 	if (!r->master_eof && r->down.start == r->down.end)
-		pfd[PTY_MASTER].events |= POLLIN;
+		master |= LOOP_READ;
 	if (r->up.start < r->up.end || (r->net_eof && !r->eof_sent))
-		pfd[PTY_MASTER].events |= POLLOUT;
-	if (pfd[PTY_MASTER].events == 0)
-		pfd[PTY_MASTER].fd = -1;
-	pfd[PTY_SIG].fd = r->sigfd;
-	pfd[PTY_SIG].events = POLLIN;
+		master |= LOOP_WRITE;
+	if (net == 0)
+		loop_fd_del(r->loop, r->net);
+	else if (loop_fd(r->loop, r->net, net, relay_net, r) == -1)
+		return -1;
+	if (master == 0)
+		loop_fd_del(r->loop, r->master);
+	else if (loop_fd(r->loop, r->master, master, relay_master, r) == -1)
+		return -1;
+	return 0;
+}
+
+/* The signalfd is readable: see relay_signal(). */
+static void
+relay_sig(struct loop *l, int fd, int fired, void *arg)
+{
+	struct relay *r = arg;
+	int rc;
+
+	(void)l;
+	(void)fd;
+	(void)fired;
+	if ((rc = relay_signal(r)) != -1 && r->rc == -1)
+		relay_end(r, rc);
 }
 
 /*
@@ -294,31 +308,76 @@ relay_signal(struct relay *r)
 		return NP_EXIT_SIGNAL + sig;
 	if (!r->reaped && waitpid(r->pid, &r->status, WNOHANG) == r->pid) {
 		r->reaped = 1;
-		np_deadline_set(&r->linger, PTY_LINGER_MS);
+		relay_linger(r);
 	}
 	return -1;
 }
 
 /*
- * Move what each side has ready.  The peer's EOF reaches the command as
- * the terminal's end-of-file character, as a pipe's EOF reaches it
- * without --pty.  Returns -1 to go on, or an exit code.
+ * The command has ended: the terminal counts as ended once it has been
+ * quiet for PTY_LINGER_MS, counted again after each read.  Without the
+ * memory for a timer it counts as ended now.
  */
-static int
-relay_io(struct relay *r, struct pollfd *pfd)
+static void
+relay_linger(struct relay *r)
 {
-	struct termios t;
-	int n;
+	loop_timer_del(r->loop, r->linger);
+	if ((r->linger = loop_timer(r->loop, PTY_LINGER_MS, relay_quiet,
+	    r)) == -1) {
+		r->linger = 0;
+		r->master_eof = 1;
+	}
+}
 
-	if (pfd[PTY_NET].revents & (POLLIN | POLLHUP | POLLERR) &&
-	    !r->net_eof) {
+/* The terminal stayed quiet after the command ended. */
+static int
+relay_quiet(struct loop *l, long long id, void *arg)
+{
+	struct relay *r = arg;
+
+	(void)l;
+	(void)id;
+	r->linger = 0;
+	r->master_eof = 1;
+	return LOOP_NOMORE;
+}
+
+/* The socket is ready: take what the peer sent, send what we hold. */
+static void
+relay_net(struct loop *l, int fd, int fired, void *arg)
+{
+	struct relay *r = arg;
+	int n, rc;
+
+	(void)l;
+	(void)fd;
+	if (fired & (LOOP_READ | LOOP_HUP | LOOP_ERR) && !r->net_eof) {
 		if ((n = relay_move(r->net, &r->up, 1)) == -1) {
 			warn("recv");
-			return NP_EXIT_FAIL;
+			relay_end(r, NP_EXIT_FAIL);
+			return;
 		}
 		r->net_eof = n == 0;
 	}
-	if (pfd[PTY_MASTER].revents & (POLLOUT | POLLHUP | POLLERR)) {
+	if (fired & LOOP_WRITE && (rc = relay_send(r)) != -1)
+		relay_end(r, rc);
+}
+
+/*
+ * The terminal is ready.  The peer's EOF reaches the command as the
+ * terminal's end-of-file character, as a pipe's EOF reaches it without
+ * --pty.
+ */
+static void
+relay_master(struct loop *l, int fd, int fired, void *arg)
+{
+	struct relay *r = arg;
+	struct termios t;
+	int n;
+
+	(void)l;
+	(void)fd;
+	if (fired & (LOOP_WRITE | LOOP_HUP | LOOP_ERR)) {
 		/* Input for a command that has gone is dropped. */
 		if (r->up.start < r->up.end &&
 		    relay_move(r->master, &r->up, 0) == -1) {
@@ -334,8 +393,8 @@ relay_io(struct relay *r, struct pollfd *pfd)
 			}
 		}
 	}
-	if (pfd[PTY_MASTER].revents & (POLLIN | POLLHUP | POLLERR) &&
-	    !r->master_eof && r->down.start == r->down.end) {
+	if (fired & (LOOP_READ | LOOP_HUP | LOOP_ERR) && !r->master_eof &&
+	    r->down.start == r->down.end) {
 		/* Linux says EIO once the last slave descriptor is closed. */
 		if ((n = relay_move(r->master, &r->down, 1)) == -1 &&
 		    errno != EIO)
@@ -343,11 +402,16 @@ relay_io(struct relay *r, struct pollfd *pfd)
 		if (n <= 0)
 			r->master_eof = 1;
 		else if (r->reaped)
-			np_deadline_set(&r->linger, PTY_LINGER_MS);
+			relay_linger(r);
 	}
-	if (pfd[PTY_NET].revents & POLLOUT)
-		return relay_send(r);
-	return -1;
+}
+
+/* The relay's exit code is decided. */
+static void
+relay_end(struct relay *r, int rc)
+{
+	r->rc = rc;
+	loop_stop(r->loop);
 }
 
 /*
@@ -395,16 +459,28 @@ relay_send(struct relay *r)
 	return -1;
 }
 
+/* relay_reap()'s wait for one step is over. */
+static int
+relay_waited(struct loop *l, long long id, void *arg)
+{
+	struct relay *r = arg;
+
+	(void)l;
+	(void)id;
+	r->waited = 1;
+	return LOOP_NOMORE;
+}
+
 /*
  * Wait up to ms for the command to end, then hang its session up, then
  * kill it; hangup starts with the hangup.  The command is reaped after.
+ * Only the signalfd is watched now.
  */
 static void
 relay_reap(struct relay *r, int ms, int hangup)
 {
 	static const int sigs[] = { 0, SIGHUP, SIGKILL };
-	struct pollfd pfd = { .fd = r->sigfd, .events = POLLIN };
-	struct timespec deadline;
+	long long t;
 	size_t i;
 
 	for (i = hangup ? 1 : 0; i < 3 && !r->reaped; i++) {
@@ -413,11 +489,13 @@ relay_reap(struct relay *r, int ms, int hangup)
 			kill(-r->pid, sigs[i]);
 			kill(r->pid, sigs[i]);
 		}
-		np_deadline_set(&deadline, ms);
-		while (!r->reaped && np_deadline_ms(&deadline) > 0) {
-			poll(&pfd, 1, np_deadline_ms(&deadline));
-			relay_signal(r);
-		}
+		r->waited = 0;
+		if ((t = loop_timer(r->loop, ms, relay_waited, r)) == -1)
+			break;
+		while (!r->reaped && !r->waited)
+			if (loop_once(r->loop) == -1)
+				r->waited = 1;
+		loop_timer_del(r->loop, t);
 	}
 	if (!r->reaped && waitpid(r->pid, &r->status, 0) == r->pid)
 		r->reaped = 1;
@@ -435,6 +513,8 @@ relay_exit(struct relay *r, int rc)
 	sigset_t m;
 	int sig;
 
+	loop_fd_del(r->loop, r->net);
+	loop_fd_del(r->loop, r->master);
 	if (rc != -1) {
 		/* Closing the master hangs up the command's terminal. */
 		close(r->master);

@@ -6,12 +6,12 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +25,31 @@
  */
 #define SCAN_PARALLEL	16
 
+/* What a listener's loop waits for: a peer, or why there is none. */
+struct listen_ctx {
+	const struct np_opts	*o;
+	const struct acl	*acl;
+	struct loop		*loop;
+	struct acl_listener	 al;
+	int			 lfd;
+	int			 fd;	/* the stream peer let in, or -1 */
+	int			 state;	/* 0 waiting, 1 a peer, -1 none */
+};
+
 static int	 signal_or(int);
-static int	 listen_wait(const struct np_opts *, int,
-		    const struct timespec *);
 static void	 unlink_bound(const struct np_opts *);
 static int	 listen_stream(const struct np_opts *, const struct acl *,
 		    struct pump *, int, struct tls *);
-static void	 listen_check(const struct np_opts *);
 static int	 listen_socket(const struct np_opts *, int *);
 static int	 listen_inherit(const struct np_opts *, int);
-static int	 listen_accept(const struct np_opts *, const struct acl *,
-		    int, int);
+static int	 listen_begin(struct listen_ctx *, const struct np_opts *,
+		    const struct acl *, int);
+static int	 listen_run(struct listen_ctx *, int);
+static int	 listen_timeout(struct loop *, long long, void *);
+static int	 listen_peer(struct acl_listener *, int, const char *);
+static void	 listen_fail(struct acl_listener *);
+static int	 listen_accept(struct listen_ctx *, int);
+static void	 listen_dgram_ready(struct loop *, int, int, void *);
 static int	 listen_dgram_wait(const struct np_opts *, const struct acl *,
 		    int);
 static int	 listen_dgram(const struct np_opts *, const struct acl *,
@@ -96,7 +110,8 @@ session_pump(const struct np_opts *o, struct pump *p, struct tls *server,
 int
 session_connect(const struct np_opts *o)
 {
-	char bound[sizeof(((struct sockaddr_storage *)0)->__ss_padding)];
+	/* The -uU client's -s path: options.c checked it fits sun_path. */
+	char bound[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct pump *p = NULL;
 	int fd, rc;
 
@@ -136,11 +151,20 @@ static int
 listen_stream(const struct np_opts *o, const struct acl *acl,
     struct pump *p, int lfd, struct tls *server)
 {
+	struct listen_ctx c;
 	int fd, rc = NP_EXIT_OK, first = 1;
 
+	if (listen_begin(&c, o, acl, lfd) == -1 ||
+	    acl_listen(&c.al) == -1) {
+		warn("poll");
+		loop_free(c.loop);
+		return NP_EXIT_FAIL;
+	}
 	do {
-		if ((fd = listen_accept(o, acl, lfd, first)) == -1)
-			return signal_or(NP_EXIT_FAIL);
+		if ((fd = listen_accept(&c, first)) == -1) {
+			rc = NP_EXIT_FAIL;
+			break;
+		}
 		first = 0;
 		/* A SOCK_SEQPACKET peer's messages keep their bounds. */
 		rc = session_pump(o, p, server, fd,
@@ -149,24 +173,87 @@ listen_stream(const struct np_opts *o, const struct acl *acl,
 		if (o->verbose > 0 && o->keep_open && !np_signal)
 			fprintf(stderr, "Connection closed\n");
 	} while (o->keep_open && !np_signal);
+	acl_listen_end(&c.al);
+	loop_free(c.loop);
 	return signal_or(rc);
 }
 
 /*
- * Wait until lfd has a peer; with deadline (the first peer only) no
- * longer than --accept-timeout.  Returns 0, or -1 on a signal or after
- * the timeout's message.
+ * A loop for listener lfd, to wait for peers on.  Returns 0, or -1 with
+ * errno set; the caller frees c->loop.
  */
 static int
-listen_wait(const struct np_opts *o, int lfd, const struct timespec *deadline)
+listen_begin(struct listen_ctx *c, const struct np_opts *o,
+    const struct acl *acl, int lfd)
 {
-	int n;
+	memset(c, 0, sizeof(*c));
+	c->o = o;
+	c->acl = acl;
+	c->lfd = lfd;
+	c->fd = -1;
+	if ((c->loop = loop_new()) == NULL)
+		return -1;
+	c->al = (struct acl_listener){ .loop = c->loop, .o = o, .acl = acl,
+	    .lfd = lfd, .peer = listen_peer, .fail = listen_fail, .data = c };
+	return 0;
+}
 
-	n = sock_wait(lfd, POLLIN, deadline != NULL &&
-	    o->accept_timeout_ms > 0 ? np_deadline_ms(deadline) : -1);
-	if (n == 0)
-		acl_timeout(o);
-	return n == 1 ? 0 : -1;
+/*
+ * Run c's loop until a peer comes, or (timed) --accept-timeout passes.
+ * Returns 0, or -1 on a signal or after a message.
+ */
+static int
+listen_run(struct listen_ctx *c, int timed)
+{
+	long long t = 0;
+
+	c->state = 0;
+	if (timed && c->o->accept_timeout_ms > 0 &&
+	    (t = loop_timer(c->loop, c->o->accept_timeout_ms,
+	    listen_timeout, c)) == -1) {
+		warn("accept");
+		return -1;
+	}
+	if (loop_run(c->loop) == -1)
+		warn("poll");
+	loop_timer_del(c->loop, t);
+	return c->state == 1 ? 0 : -1;
+}
+
+/* Nobody came within --accept-timeout. */
+static int
+listen_timeout(struct loop *l, long long id, void *arg)
+{
+	struct listen_ctx *c = arg;
+
+	(void)id;
+	acl_timeout(c->o);
+	c->state = -1;
+	loop_stop(l);
+	return LOOP_NOMORE;
+}
+
+/* A stream peer was let in: take it, and accept no more for now. */
+static int
+listen_peer(struct acl_listener *al, int fd, const char *name)
+{
+	struct listen_ctx *c = al->data;
+
+	(void)name;
+	c->fd = fd;
+	c->state = 1;
+	loop_stop(al->loop);
+	return 0;
+}
+
+/* accept(2) failed, after its message. */
+static void
+listen_fail(struct acl_listener *al)
+{
+	struct listen_ctx *c = al->data;
+
+	c->state = -1;
+	loop_stop(al->loop);
 }
 
 /*
@@ -175,26 +262,37 @@ listen_wait(const struct np_opts *o, int lfd, const struct timespec *deadline)
  * message or on a signal.
  */
 static int
-listen_accept(const struct np_opts *o, const struct acl *acl, int lfd,
-    int first)
+listen_accept(struct listen_ctx *c, int first)
 {
-	char name[NP_PEER_NAMELEN];
-	struct timespec deadline;
-	int fd;
+	c->fd = -1;
+	acl_listen_resume(&c->al);
+	if (listen_run(c, first) == -1)
+		return -1;
+	return c->fd;
+}
 
-	np_deadline_set(&deadline, o->accept_timeout_ms);
-	for (;;) {
-		if (listen_wait(o, lfd, first ? &deadline : NULL) == -1)
-			return -1;
-		if ((fd = acl_accept(o, acl, lfd, name, sizeof(name))) != -1)
-			return fd;
-		if (errno == EMFILE) {
-			/* Out of descriptors: pause, or the listener spins. */
-			if (sock_wait(-1, 0, 100) == -1)
-				return -1;
-		} else if (errno != EAGAIN && errno != EACCES)
-			return -1;
+/*
+ * A datagram is waiting: peek at its sender, and drop it unless the
+ * access rules let the sender in.  The one let in stays queued.
+ */
+static void
+listen_dgram_ready(struct loop *l, int fd, int fired, void *arg)
+{
+	struct listen_ctx *c = arg;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char ch;
+
+	(void)fired;
+	if (recvfrom(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT,
+	    (struct sockaddr *)&ss, &len) == -1)
+		return;
+	if (acl_dgram(c->o, c->acl, (struct sockaddr *)&ss, len)) {
+		c->state = 1;
+		loop_stop(l);
+		return;
 	}
+	recv(fd, &ch, 1, MSG_DONTWAIT);
 }
 
 /*
@@ -205,23 +303,16 @@ listen_accept(const struct np_opts *o, const struct acl *acl, int lfd,
 static int
 listen_dgram_wait(const struct np_opts *o, const struct acl *acl, int lfd)
 {
-	struct sockaddr_storage ss;
-	struct timespec deadline;
-	socklen_t len;
-	char c;
+	struct listen_ctx c;
+	int rc = -1;
 
-	np_deadline_set(&deadline, o->accept_timeout_ms);
-	for (;;) {
-		if (listen_wait(o, lfd, &deadline) == -1)
-			return -1;
-		len = sizeof(ss);
-		if (recvfrom(lfd, &c, 1, MSG_PEEK | MSG_DONTWAIT,
-		    (struct sockaddr *)&ss, &len) == -1)
-			continue;
-		if (acl_dgram(o, acl, (struct sockaddr *)&ss, len))
-			return 0;
-		recv(lfd, &c, 1, MSG_DONTWAIT);
-	}
+	if (listen_begin(&c, o, acl, lfd) == -1 ||
+	    loop_fd(c.loop, lfd, LOOP_READ, listen_dgram_ready, &c) == -1)
+		warn("poll");
+	else
+		rc = listen_run(&c, 1);
+	loop_free(c.loop);
+	return rc;
 }
 
 /*
@@ -243,30 +334,6 @@ listen_dgram(const struct np_opts *o, const struct acl *acl, struct pump *p,
 	pump_set_acl(p, acl);
 	return pump_run(p, lfd, PUMP_DGRAM |
 	    (o->keep_open ? PUMP_UNCONNECTED : 0));
-}
-
-/*
- * Combinations of listener options that the option table cannot
- * express; usage errors, found before any socket is made.
- */
-static void
-listen_check(const struct np_opts *o)
-{
-	const char *e = o->exec_shell ? "--sh-exec" : "-e";
-
-	if (o->inherit_fd >= 0 && (o->port[0] != '\0' || o->host != NULL))
-		opts_usage_error("--inherit-fd: the socket is inherited; "
-		    "give no address, port or path");
-	if (o->max_conns > 0 && !o->keep_open && !o->broker)
-		opts_usage_error("--max-conns requires -k or --broker");
-	if (!o->udp || !o->keep_open || o->broker)
-		return;
-	/* -u -k answers whoever sent last; only --broker tells peers apart. */
-	if (o->exec_cmd != NULL)
-		opts_usage_error("%s and -u -k cannot be used together", e);
-	if (o->max_conns > 1)
-		opts_usage_error("--max-conns and -u -k cannot be used "
-		    "together without --broker");
 }
 
 /*
@@ -328,12 +395,9 @@ listen_inherit(const struct np_opts *o, int fd)
 static int
 listen_socket(const struct np_opts *o, int *inherited)
 {
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
 	int fd = o->inherit_fd;
 
-	if (fd == -1 && pid != NULL && fds != NULL &&
-	    strtonum(pid, 1, INT_MAX, NULL) == getpid() &&
-	    strtonum(fds, 1, INT_MAX, NULL) >= 1) {
+	if (o->systemd_fd) {
 		fd = 3;		/* SD_LISTEN_FDS_START */
 		/* Meant for us alone, not for the children of -e. */
 		unsetenv("LISTEN_PID");
@@ -343,9 +407,6 @@ listen_socket(const struct np_opts *o, int *inherited)
 	*inherited = fd != -1;
 	if (fd != -1)
 		return listen_inherit(o, fd);
-	if (o->unix_sock ? o->host == NULL : o->port[0] == '\0')
-		opts_usage_error(o->unix_sock ? "missing socket path" :
-		    "missing port");
 	return sock_listen(o);
 }
 
@@ -363,8 +424,8 @@ session_listen(const struct np_opts *o)
 	struct acl *acl;
 	int lfd, rc, inherited, brokered;
 
-	listen_check(o);
-	acl = acl_new(o);
+	if ((acl = acl_new(o)) == NULL)
+		return NP_EXIT_FAIL;
 	brokered = o->broker || (o->max_conns > 1 && o->exec_cmd == NULL);
 	if (!brokered && o->exec_cmd == NULL && (p = pump_new(o)) == NULL) {
 		acl_free(acl);
@@ -403,24 +464,20 @@ session_listen(const struct np_opts *o)
 int
 session_scan(const struct np_opts *o)
 {
-	struct timespec pause;
 	size_t i;
 	int n, any = 0;
 
 	if (o->interval_ms == 0) {
-		n = sock_scan(o, 0, o->nports, o->scan_parallel > 0 ?
+		n = scan_run(o, 0, o->nports, o->scan_parallel > 0 ?
 		    o->scan_parallel : SCAN_PARALLEL);
 		if (n == -1)
 			return signal_or(NP_EXIT_FAIL);
 		return n > 0 ? NP_EXIT_OK : NP_EXIT_FAIL;
 	}
 	for (i = 0; i < o->nports; i++) {
-		if (i > 0) {
-			np_deadline_set(&pause, o->interval_ms);
-			while (!np_signal && np_deadline_ms(&pause) > 0)
-				sock_wait(-1, 0, np_deadline_ms(&pause));
-		}
-		if (np_signal || (n = sock_scan(o, i, 1, 1)) == -1)
+		if (i > 0 && scan_pause(o->interval_ms) == -1)
+			return signal_or(NP_EXIT_FAIL);
+		if (np_signal || (n = scan_run(o, i, 1, 1)) == -1)
 			return signal_or(NP_EXIT_FAIL);
 		any |= n > 0;
 	}

@@ -1,11 +1,10 @@
 /*
- * sock.c: addresses, connecting with a timeout, listeners, Unix paths,
- * the socket-option table and the -z scanner.  Functions here return -1
- * after printing one message, so a -k listener can outlive one bad peer.
+ * sock.c: addresses, connecting with a timeout, listeners and Unix
+ * paths.  Functions here return -1 after printing one message, so a -k
+ * listener can outlive one bad peer.
  */
 
 #include <sys/types.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -33,197 +32,19 @@
 #include "netpipe.h"
 
 #define LISTEN_BACKLOG	128
-/* -z -u: how long a probe waits for ICMP port unreachable without -w. */
-#define SCAN_UDP_MS	200
-/* Descriptors kept out of the scanner's reach for stdio and the rest. */
-#define SCAN_FD_SPARE	16
-#define SCAN_PENDING	(-1)
 /* A datagram socket's receive buffer: an unpaced burst of 1 KiB ones. */
 #define SOCK_DGRAM_RCVBUF	(8 * 1024 * 1024)
 
-/* How the VALUE of --sockopt NAME=VALUE is read. */
-enum sockopt_type {
-	SOT_BOOL,	/* 0 or 1 */
-	SOT_INT,	/* a number from min to max, decimal or 0x hex */
-	SOT_TOS,	/* -T's keywords, or a number */
-	SOT_LINGER,	/* seconds to linger on close; sets l_onoff */
-	SOT_STRING	/* a name of at most max bytes */
-};
-
-/*
- * When a row is applied, after socat's PH_PASTSOCKET and friends.  The
- * kernel copies most options from a listener to the sockets it accepts;
- * it resets the PH_CONNECTED ones, so those are set on each connection.
- */
-enum sockopt_phase {
-	PH_SOCKET = 0x01,	/* every socket, before bind or connect */
-	PH_CLIENT = 0x02,	/* a connecting socket, before connect */
-	PH_LISTENER = 0x04,	/* a listening socket, before listen */
-	PH_CONNECTED = 0x08	/* each connected socket, once connected */
-};
-
-/*
- * One row per option: its --sockopt name, the short flag that spells
- * the same row (0 when none), the option, its IPv6 twin for IP-level
- * rows (level6 0 when none), how the value is parsed, the value that
- * NAME alone means (-1: a value is required) and when it is set.
- */
-struct sockopt_row {
-	const char	*name;
-	int		 flag;
-	int		 level;
-	int		 optname;
-	const char	*label;
-	int		 level6;
-	int		 optname6;
-	const char	*label6;
-	enum sockopt_type type;
-	long long	 min;
-	long long	 max;
-	long long	 dflt;
-	int		 phase;
-};
-
-/* The option and its name as text, so that the two cannot disagree. */
-#define OPT(x)	x, #x
-#define NO_V6	0, 0, NULL
-
-static const struct sockopt_row sockopt_rows[] = {
-	{ "nodelay", 0, IPPROTO_TCP, OPT(TCP_NODELAY), NO_V6,
-	    SOT_BOOL, 0, 1, 1, PH_SOCKET },
-	{ "keepalive", 0, SOL_SOCKET, OPT(SO_KEEPALIVE), NO_V6,
-	    SOT_BOOL, 0, 1, 1, PH_SOCKET },
-	{ "keepidle", 0, IPPROTO_TCP, OPT(TCP_KEEPIDLE), NO_V6,
-	    SOT_INT, 1, 32767, -1, PH_SOCKET },
-	{ "keepintvl", 0, IPPROTO_TCP, OPT(TCP_KEEPINTVL), NO_V6,
-	    SOT_INT, 1, 32767, -1, PH_SOCKET },
-	{ "keepcnt", 0, IPPROTO_TCP, OPT(TCP_KEEPCNT), NO_V6,
-	    SOT_INT, 1, 127, -1, PH_SOCKET },
-	{ "reuseaddr", 0, SOL_SOCKET, OPT(SO_REUSEADDR), NO_V6,
-	    SOT_BOOL, 0, 1, 1, PH_SOCKET },
-	{ "reuseport", 0, SOL_SOCKET, OPT(SO_REUSEPORT), NO_V6,
-	    SOT_BOOL, 0, 1, 1, PH_SOCKET },
-	{ "linger", 0, SOL_SOCKET, OPT(SO_LINGER), NO_V6,
-	    SOT_LINGER, 0, 65535, -1, PH_SOCKET },
-	{ "rcvbuf", 'I', SOL_SOCKET, OPT(SO_RCVBUF), NO_V6,
-	    SOT_INT, 1, INT_MAX / 2, -1, PH_SOCKET },
-	{ "sndbuf", 'O', SOL_SOCKET, OPT(SO_SNDBUF), NO_V6,
-	    SOT_INT, 1, INT_MAX / 2, -1, PH_SOCKET },
-	{ "tos", 'T', IPPROTO_IP, OPT(IP_TOS), IPPROTO_IPV6, OPT(IPV6_TCLASS),
-	    SOT_TOS, 0, 255, -1, PH_SOCKET },
-	{ "ttl", 'M', IPPROTO_IP, OPT(IP_TTL),
-	    IPPROTO_IPV6, OPT(IPV6_UNICAST_HOPS),
-	    SOT_INT, 1, 255, -1, PH_SOCKET },
-	{ "minttl", 'm', IPPROTO_IP, OPT(IP_MINTTL),
-	    IPPROTO_IPV6, OPT(IPV6_MINHOPCOUNT),
-	    SOT_INT, 1, 255, -1, PH_SOCKET },
-	{ "mark", 0, SOL_SOCKET, OPT(SO_MARK), NO_V6,
-	    SOT_INT, 0, UINT32_MAX, -1, PH_SOCKET },
-	{ "congestion", 0, IPPROTO_TCP, OPT(TCP_CONGESTION), NO_V6,
-	    SOT_STRING, 1, 15, -1, PH_SOCKET },
-	{ "quickack", 0, IPPROTO_TCP, OPT(TCP_QUICKACK), NO_V6,
-	    SOT_BOOL, 0, 1, 1, PH_CONNECTED },
-	{ "maxseg", 0, IPPROTO_TCP, OPT(TCP_MAXSEG), NO_V6,
-	    SOT_INT, 1, 65535, -1, PH_SOCKET },
-	{ "user-timeout", 0, IPPROTO_TCP, OPT(TCP_USER_TIMEOUT), NO_V6,
-	    SOT_INT, 0, INT_MAX, -1, PH_SOCKET },
-	{ "bindtodevice", 0, SOL_SOCKET, OPT(SO_BINDTODEVICE), NO_V6,
-	    SOT_STRING, 1, IFNAMSIZ - 1, -1, PH_SOCKET },
-	/* The same name on both sides: a client asks, a listener queues. */
-	{ "fastopen", 0, IPPROTO_TCP, OPT(TCP_FASTOPEN_CONNECT), NO_V6,
-	    SOT_BOOL, 0, 1, 1, PH_CLIENT },
-	{ "fastopen", 0, IPPROTO_TCP, OPT(TCP_FASTOPEN), NO_V6,
-	    SOT_INT, 0, 65535, 16, PH_LISTENER },
-	/* accept(2) does not copy the priority: set it again. */
-	{ "priority", 0, SOL_SOCKET, OPT(SO_PRIORITY), NO_V6,
-	    SOT_INT, 0, UINT32_MAX, -1, PH_SOCKET | PH_CONNECTED },
-	{ "debug", 'D', SOL_SOCKET, OPT(SO_DEBUG), NO_V6,
-	    SOT_BOOL, 0, 1, 1, PH_SOCKET },
-	{ "broadcast", 'b', SOL_SOCKET, OPT(SO_BROADCAST), NO_V6,
-	    SOT_BOOL, 0, 1, 1, PH_SOCKET },
-};
-#define NROWS	(sizeof(sockopt_rows) / sizeof(sockopt_rows[0]))
-
-union sockopt_val {
-	int		 i;
-	struct linger	 l;
-	char		 s[32];
-};
-
-/* One option to set: its row, the --sockopt text (NULL for a flag). */
-struct sockopt_set {
-	const struct sockopt_row *r;
-	const char	*arg;
-	union sockopt_val v;
-	socklen_t	 len;
-};
-
-/* --join GROUP[@iface], parsed. */
-struct mcast {
-	int		 family;
-	struct in_addr	 a4;
-	struct in6_addr	 a6;
-	char		 ifname[IFNAMSIZ];
-};
-
-/* -z: one probe in flight, and the scan it belongs to. */
-struct probe {
-	int			 fd;	/* -1: the slot is free */
-	size_t			 idx;	/* into scan.ports */
-	const struct addrinfo	*ai;	/* the address being tried */
-	struct timespec		 deadline;
-	int			 timed;	/* the deadline applies */
-};
-
-struct scan {
-	const struct np_opts	*o;
-	const int		*ports;
-	size_t			 nports;
-	struct addrinfo		*res;
-	int			*result; /* SCAN_PENDING, 0 open, or errno */
-	struct probe		*probes;
-	struct pollfd		*pfd;
-	int			 nprobes;
-	size_t			 next;	/* the next port to start */
-	size_t			 shown;	/* ports reported, in order */
-	int			 nopen;
-};
-
-static long long sockopt_number(const char *, const char *, long long,
-		    long long);
-static const struct sockopt_row *sockopt_find(const char *, int);
-static void	 sockopt_unknown(const char *) __attribute__((noreturn));
-static void	 sockopt_value(const struct sockopt_row *, const char *,
-		    const char *, struct sockopt_set *);
-static void	 sockopt_parse(const struct np_opts *, const char *,
-		    struct sockopt_set *);
-static int	 sockopt_flag(const struct np_opts *,
-		    const struct sockopt_row *, struct sockopt_set *);
-static int	 sockopt_next(const struct np_opts *, size_t *,
-		    struct sockopt_set *);
-static int	 sockopt_fits(const struct sockopt_row *, int);
-static int	 sockopt_each(const struct np_opts *, int, int, int,
-		    int (*)(int, const struct sockopt_set *, int, int,
-		    const char *));
-static int	 sockopt_set(int, const struct sockopt_set *, int, int,
-		    const char *);
-static int	 sockopt_show(int, const struct sockopt_set *, int, int,
-		    const char *);
 static int	 sock_apply(const struct np_opts *, int, int, int);
 static int	 sock_md5sig(const struct np_opts *, int, int);
 static void	 md5sig_key(struct np_opts *);
-static void	 sock_report(const struct np_opts *, int, int, int);
 static int	 sock_family(int);
-static void	 join_parse(const char *, struct mcast *);
-static int	 sock_join(const struct np_opts *, int);
-static int	 sock_addrinfo(const struct np_opts *, const char *,
-		    const char *, int, struct addrinfo **);
+static void	 sock_ready(struct loop *, int, int, void *);
+static int	 sock_expired(struct loop *, long long, void *);
 static int	 sock_timed_connect(int, const struct sockaddr *, socklen_t,
 		    int);
 static int	 sock_bind_source(const struct np_opts *, int, int);
-static int	 client_setup(const struct np_opts *, int, int);
 static int	 connect_any(const struct np_opts *, int *);
-static int	 sock_socket(const struct np_opts *, const struct addrinfo *);
 static int	 unix_type(const struct np_opts *);
 static socklen_t unix_addr(const char *, struct sockaddr_un *);
 static int	 unix_dgram_bind(const struct np_opts *, int, char *, size_t);
@@ -235,24 +56,10 @@ static void	 unix_report(const struct np_opts *, int);
 static int	 listen_one(const struct np_opts *, const struct addrinfo *,
 		    int *);
 static void	 listen_ready(const struct np_opts *, int);
-static void	 report_connected(const struct np_opts *, const char *);
-static void	 report_failed(const struct np_opts *, const char *,
-		    const struct sockaddr *, socklen_t, int);
 static void	 report_peer(const struct np_opts *, const struct sockaddr *,
 		    socklen_t);
 static const char *proto_name(const struct np_opts *);
 static int	 sock_port(const struct sockaddr *);
-static int	 scan_init(struct scan *, const struct np_opts *, size_t,
-		    size_t, int);
-static void	 scan_free(struct scan *);
-static int	 scan_loop(struct scan *);
-static int	 scan_fill(struct scan *);
-static int	 scan_try(struct scan *, struct probe *);
-static int	 scan_started(struct scan *, struct probe *, int);
-static int	 scan_check(struct scan *, struct probe *, short);
-static void	 scan_done(struct scan *, struct probe *, int);
-static int	 scan_timeout(const struct scan *);
-static void	 scan_show(struct scan *);
 
 static const char *
 proto_name(const struct np_opts *o)
@@ -303,304 +110,6 @@ sock_port(const struct sockaddr *sa)
 	return -1;
 }
 
-/* A decimal or 0x hex number in [min, max]; exits 2 naming flag. */
-static long long
-sockopt_number(const char *flag, const char *s, long long min,
-    long long max)
-{
-	const char *errstr = NULL;
-	unsigned long long u;
-	long long n;
-	char *end;
-
-	if (strncmp(s, "0x", 2) == 0 && s[2] != '\0' &&
-	    strspn(s + 2, "0123456789abcdefABCDEF") == strlen(s + 2)) {
-		errno = 0;
-		u = strtoull(s + 2, &end, 16);
-		if (errno == ERANGE || u > (unsigned long long)max)
-			errstr = "too large";
-		else if ((long long)u < min)
-			errstr = "too small";
-		n = (long long)u;
-	} else
-		n = strtonum(s, min, max, &errstr);
-	if (errstr != NULL)
-		opts_usage_error("%s: \"%s\" is %s", flag, s, errstr);
-	return n;
-}
-
-/*
- * The row called name for a listener (or a client): a name may have one
- * row per side, as fastopen has.  NULL when there is none.
- */
-static const struct sockopt_row *
-sockopt_find(const char *name, int listener)
-{
-	const struct sockopt_row *r;
-
-	for (r = sockopt_rows; r < sockopt_rows + NROWS; r++) {
-		if (strcmp(r->name, name) != 0)
-			continue;
-		if (r->phase == (listener ? PH_CLIENT : PH_LISTENER))
-			continue;
-		return r;
-	}
-	return NULL;
-}
-
-/* An unknown --sockopt name: a usage error listing the known ones. */
-static void
-sockopt_unknown(const char *name)
-{
-	char known[512];
-	size_t i;
-
-	known[0] = '\0';
-	for (i = 0; i < NROWS; i++) {
-		if (i > 0 && strcmp(sockopt_rows[i].name,
-		    sockopt_rows[i - 1].name) == 0)
-			continue;
-		if (known[0] != '\0')
-			strlcat(known, ", ", sizeof(known));
-		strlcat(known, sockopt_rows[i].name, sizeof(known));
-	}
-	opts_usage_error("--sockopt: unknown option \"%s\" (known: %s)",
-	    name, known);
-}
-
-/* Parse val (NULL: NAME alone) for row r into s; exits 2 when bad. */
-static void
-sockopt_value(const struct sockopt_row *r, const char *flag,
-    const char *val, struct sockopt_set *s)
-{
-	memset(&s->v, 0, sizeof(s->v));
-	s->len = sizeof(int);
-	if (val == NULL) {
-		if (r->dflt < 0)
-			opts_usage_error("%s: needs a value (%s=VALUE)", flag,
-			    r->name);
-		s->v.i = (int)r->dflt;
-		return;
-	}
-	switch (r->type) {
-	case SOT_TOS:
-		s->v.i = opts_tos(flag, val);
-		break;
-	case SOT_STRING:
-		if (*val == '\0')
-			opts_usage_error("%s: \"\" is invalid", flag);
-		if (strlen(val) > (size_t)r->max)
-			opts_usage_error("%s: \"%s\" is too long", flag, val);
-		strlcpy(s->v.s, val, sizeof(s->v.s));
-		s->len = strlen(val);
-		break;
-	case SOT_LINGER:
-		s->v.l.l_onoff = 1;
-		s->v.l.l_linger = sockopt_number(flag, val, r->min, r->max);
-		s->len = sizeof(s->v.l);
-		break;
-	default:
-		/* Marks and priorities are unsigned 32-bit values. */
-		s->v.i = (int)(unsigned int)sockopt_number(flag, val, r->min,
-		    r->max);
-	}
-}
-
-/*
- * One --sockopt NAME[=VALUE] into s, for the side o->mode says.  Exits 2
- * after a message when the name or the value is bad.
- */
-static void
-sockopt_parse(const struct np_opts *o, const char *arg,
-    struct sockopt_set *s)
-{
-	const char *eq = strchr(arg, '=');
-	char name[32], flag[48];
-	size_t len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
-
-	if (len >= sizeof(name))
-		len = sizeof(name) - 1;
-	memcpy(name, arg, len);
-	name[len] = '\0';
-	if ((s->r = sockopt_find(name, o->mode == MODE_LISTEN)) == NULL)
-		sockopt_unknown(name);
-	s->arg = arg;
-	snprintf(flag, sizeof(flag), "--sockopt %s", name);
-	sockopt_value(s->r, flag, eq != NULL ? eq + 1 : NULL, s);
-}
-
-/* The row r as a short flag spells it; 0 when that flag is not set. */
-static int
-sockopt_flag(const struct np_opts *o, const struct sockopt_row *r,
-    struct sockopt_set *s)
-{
-	int v;
-
-	switch (r->flag) {
-	case 'D': v = o->so_debug ? 1 : -1; break;
-	case 'b': v = o->broadcast ? 1 : -1; break;
-	case 'I': v = o->recv_buf > 0 ? o->recv_buf : -1; break;
-	case 'O': v = o->send_buf > 0 ? o->send_buf : -1; break;
-	case 'T': v = o->tos; break;
-	case 'M': v = o->ttl; break;
-	case 'm': v = o->min_ttl; break;
-	default: return 0;
-	}
-	if (v < 0)
-		return 0;
-	memset(s, 0, sizeof(*s));
-	s->r = r;
-	s->v.i = v;
-	s->len = sizeof(int);
-	return 1;
-}
-
-/*
- * The options o asks for, one at a time: those the short flags spell,
- * then each --sockopt in command-line order, so that a later one wins.
- * *i is the cursor, 0 to start.  Returns 0 when there are no more.
- */
-static int
-sockopt_next(const struct np_opts *o, size_t *i, struct sockopt_set *s)
-{
-	for (; *i < NROWS; (*i)++)
-		if (sockopt_flag(o, &sockopt_rows[*i], s)) {
-			(*i)++;
-			return 1;
-		}
-	if (*i - NROWS >= o->sockopts.n)
-		return 0;
-	sockopt_parse(o, o->sockopts.v[*i - NROWS], s);
-	(*i)++;
-	return 1;
-}
-
-/*
- * Whether o sets the option called name (a --sockopt name), by its short
- * flag or by --sockopt: the pump leaves a buffer size the user chose
- * alone.
- */
-int
-sock_opt_given(const struct np_opts *o, const char *name)
-{
-	struct sockopt_set s;
-	size_t i = 0;
-
-	while (sockopt_next(o, &i, &s))
-		if (strcmp(s.r->name, name) == 0)
-			return 1;
-	return 0;
-}
-
-/* IP and TCP rows mean nothing to a Unix-domain socket. */
-static int
-sockopt_fits(const struct sockopt_row *r, int family)
-{
-	return r->level == SOL_SOCKET || family == AF_INET ||
-	    family == AF_INET6;
-}
-
-/*
- * Check every --sockopt and --join before any socket exists, so that a
- * bad name or value is a usage error (exit 2), not a failure later.
- */
-void
-sock_opts_check(const struct np_opts *o)
-{
-	struct sockopt_set s;
-	struct mcast m;
-	char flag[48];
-	size_t i;
-
-	for (i = 0; i < o->sockopts.n; i++) {
-		sockopt_parse(o, o->sockopts.v[i], &s);
-		snprintf(flag, sizeof(flag), "--sockopt %s", s.r->name);
-		if (s.r->level == IPPROTO_TCP && (o->udp || o->unix_sock))
-			opts_usage_error("%s: only for TCP sockets", flag);
-		if (s.r->level != SOL_SOCKET && o->unix_sock)
-			opts_usage_error("%s: not for Unix-domain sockets",
-			    flag);
-	}
-	if (o->join == NULL)
-		return;
-	join_parse(o->join, &m);
-	if (o->family != AF_UNSPEC && o->family != m.family)
-		opts_usage_error("--join: \"%s\" is not an IPv%d group",
-		    o->join, o->family == AF_INET ? 4 : 6);
-}
-
-/*
- * Call fn for each option o sets whose phase is in phases, with the
- * level and name that fit fd's family: an IPv6 socket gets the IPv6
- * twin, and a dual-stack one the IPv4 option as well, for the IPv4
- * peers it serves.  Stops at the first fn that returns -1.
- */
-static int
-sockopt_each(const struct np_opts *o, int fd, int family, int phases,
-    int (*fn)(int, const struct sockopt_set *, int, int, const char *))
-{
-	const struct sockopt_row *r;
-	struct sockopt_set s;
-	socklen_t len = sizeof(int);
-	size_t i = 0;
-	int v6only = 1;
-
-	if (family == AF_INET6)
-		getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len);
-	while (sockopt_next(o, &i, &s)) {
-		r = s.r;
-		if (!(r->phase & phases) || !sockopt_fits(r, family))
-			continue;
-		if (family == AF_INET6 && r->level6 != 0 &&
-		    fn(fd, &s, r->level6, r->optname6, r->label6) == -1)
-			return -1;
-		if ((family != AF_INET6 || r->level6 == 0 || !v6only) &&
-		    fn(fd, &s, r->level, r->optname, r->label) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/* setsockopt for one row; the message names the option as given. */
-static int
-sockopt_set(int fd, const struct sockopt_set *s, int level, int optname,
-    const char *label)
-{
-	if (setsockopt(fd, level, optname, &s->v, s->len) == 0)
-		return 0;
-	if (s->arg != NULL)
-		warn("--sockopt %s: setsockopt %s", s->arg, label);
-	else
-		warn("-%c: setsockopt %s", s->r->flag, label);
-	return -1;
-}
-
-/* -vv: what the kernel reads back, e.g. the doubled SO_RCVBUF. */
-static int
-sockopt_show(int fd, const struct sockopt_set *s, int level, int optname,
-    const char *label)
-{
-	union sockopt_val v;
-	socklen_t len = sizeof(v);
-
-	memset(&v, 0, sizeof(v));
-	if (getsockopt(fd, level, optname, &v, &len) == -1) {
-		warn("getsockopt %s", label);
-		return 0;
-	}
-	if (s->r->type == SOT_STRING)
-		warnx("%s %.*s", label, (int)strnlen(v.s, len), v.s);
-	else if (s->r->type == SOT_LINGER && v.l.l_onoff == 0)
-		warnx("%s off", label);
-	else if (s->r->type == SOT_LINGER)
-		warnx("%s %d", label, v.l.l_linger);
-	else if (s->r->max > INT_MAX)
-		warnx("%s %u", label, (unsigned int)v.i);
-	else
-		warnx("%s %d", label, v.i);
-	return 0;
-}
-
 /*
  * Set the options of the given phases on fd (-D -b -I -O -T -M -m and
  * every --sockopt).  Returns 0, or -1 after a message naming the option
@@ -614,7 +123,7 @@ sock_apply(const struct np_opts *o, int fd, int family, int phases)
 	if ((phases & PH_SOCKET) && o->md5sig &&
 	    sock_md5sig(o, fd, family) == -1)
 		return -1;
-	return sockopt_each(o, fd, family, phases, sockopt_set);
+	return sockopt_apply(o, fd, family, phases);
 }
 
 /*
@@ -730,14 +239,6 @@ sock_dgram_buffer(const struct np_opts *o, int fd)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 }
 
-/* With -vv, print what the kernel reports for each option set on fd. */
-static void
-sock_report(const struct np_opts *o, int fd, int family, int phases)
-{
-	if (o->verbose >= 2)
-		sockopt_each(o, fd, family, phases, sockopt_show);
-}
-
 static int
 sock_family(int fd)
 {
@@ -749,77 +250,12 @@ sock_family(int fd)
 	return ss.ss_family;
 }
 
-/* --join GROUP[@iface] into m; exits 2 when it is not a group. */
-static void
-join_parse(const char *arg, struct mcast *m)
-{
-	char group[INET6_ADDRSTRLEN];
-	const char *at = strrchr(arg, '@');
-	size_t len = at != NULL ? (size_t)(at - arg) : strlen(arg);
-
-	memset(m, 0, sizeof(*m));
-	if (at != NULL && (at[1] == '\0' || strlen(at + 1) >= IFNAMSIZ))
-		opts_usage_error("--join: \"%s\": bad interface name", arg);
-	if (at != NULL)
-		strlcpy(m->ifname, at + 1, sizeof(m->ifname));
-	if (len == 0 || len >= sizeof(group))
-		opts_usage_error("--join: \"%s\" is invalid", arg);
-	memcpy(group, arg, len);
-	group[len] = '\0';
-	if (inet_pton(AF_INET, group, &m->a4) == 1 &&
-	    IN_MULTICAST(ntohl(m->a4.s_addr)))
-		m->family = AF_INET;
-	else if (inet_pton(AF_INET6, group, &m->a6) == 1 &&
-	    IN6_IS_ADDR_MULTICAST(&m->a6))
-		m->family = AF_INET6;
-	else
-		opts_usage_error("--join: \"%s\" is not a multicast group",
-		    group);
-}
-
 /*
- * The UDP listener fd joins the --join group, on the interface named
- * (0: the one the kernel's routes choose).  Returns 0, or -1 after a
- * message.
+ * The addresses of host and port for o's protocol, into *res for the
+ * caller to free with freeaddrinfo().  Returns 0, or -1 after a message
+ * in nc.openbsd's words.
  */
-static int
-sock_join(const struct np_opts *o, int fd)
-{
-	struct ip_mreqn mr;
-	struct ipv6_mreq mr6;
-	struct mcast m;
-	unsigned int ifindex = 0;
-	const char *label;
-	int rc;
-
-	join_parse(o->join, &m);
-	if (m.ifname[0] != '\0' && (ifindex = if_nametoindex(m.ifname)) == 0) {
-		warn("--join %s: %s", o->join, m.ifname);
-		return -1;
-	}
-	if (m.family == AF_INET) {
-		memset(&mr, 0, sizeof(mr));
-		mr.imr_multiaddr = m.a4;
-		mr.imr_ifindex = ifindex;
-		label = "IP_ADD_MEMBERSHIP";
-		rc = setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr,
-		    sizeof(mr));
-	} else {
-		memset(&mr6, 0, sizeof(mr6));
-		mr6.ipv6mr_multiaddr = m.a6;
-		mr6.ipv6mr_interface = ifindex;
-		label = "IPV6_JOIN_GROUP";
-		rc = setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr6,
-		    sizeof(mr6));
-	}
-	if (rc == -1)
-		warn("--join %s: setsockopt %s", o->join, label);
-	else if (o->verbose >= 2)
-		warnx("%s %s ifindex %u", label, o->join, ifindex);
-	return rc;
-}
-
-static int
+int
 sock_addrinfo(const struct np_opts *o, const char *host, const char *port,
     int passive, struct addrinfo **res)
 {
@@ -846,40 +282,73 @@ sock_addrinfo(const struct np_opts *o, const char *host, const char *port,
 	return -1;
 }
 
+/* What sock_wait() waits for: its fd, or its time. */
+struct sock_waiter {
+	int	 ready;
+	int	 expired;
+};
+
+/* sock_wait()'s fd is ready. */
+static void
+sock_ready(struct loop *l, int fd, int fired, void *arg)
+{
+	struct sock_waiter *w = arg;
+
+	(void)l;
+	(void)fd;
+	(void)fired;
+	w->ready = 1;
+}
+
+/* sock_wait()'s time is up. */
+static int
+sock_expired(struct loop *l, long long id, void *arg)
+{
+	struct sock_waiter *w = arg;
+
+	(void)l;
+	(void)id;
+	w->expired = 1;
+	return LOOP_NOMORE;
+}
+
 /*
- * Wait until fd is ready for events or ms pass (-1: forever; fd -1 just
- * waits).  Returns 1 when ready, 0 on timeout, -1 with errno EINTR once a
- * signal arrived.
+ * Wait until fd is ready for events (POLLIN, POLLOUT) or ms pass (-1:
+ * forever; fd -1 just waits): a small synchronous wait on a loop of its
+ * own, for the steps that have nothing else to do meanwhile.  Returns 1
+ * when ready, 0 on timeout, -1 with errno EINTR once a signal arrived,
+ * or -1 with another errno.
  */
 int
 sock_wait(int fd, short events, int ms)
 {
-	struct pollfd pfd[2];
-	struct timespec deadline;
-	int n;
+	struct sock_waiter w = { 0, 0 };
+	struct loop *l;
+	int mask, rc = -1;
 
-	if (ms >= 0)
-		np_deadline_set(&deadline, ms);
-	for (;;) {
-		if (np_signal) {
-			errno = EINTR;
-			return -1;
-		}
-		pfd[0].fd = fd;
-		pfd[0].events = events;
-		/* The self-pipe closes the gap between the check and poll. */
-		pfd[1].fd = np_sigfd;
-		pfd[1].events = POLLIN;
-		n = poll(pfd, 2, ms >= 0 ? np_deadline_ms(&deadline) : -1);
-		if (n > 0 && pfd[0].revents != 0)
-			return 1;
-		if (n > 0)
-			continue;
-		if (n == 0)
-			return 0;
-		if (errno != EINTR && errno != EAGAIN)
-			return -1;
+	if (np_signal) {
+		errno = EINTR;
+		return -1;
 	}
+	mask = ((events & POLLIN) ? LOOP_READ : 0) |
+	    ((events & POLLOUT) ? LOOP_WRITE : 0);
+	if ((l = loop_new()) == NULL ||
+	    (fd != -1 && loop_fd(l, fd, mask, sock_ready, &w) == -1) ||
+	    (ms >= 0 && loop_timer(l, ms, sock_expired, &w) == -1)) {
+		loop_free(l);
+		return -1;
+	}
+	while (!w.ready && !w.expired && !np_signal)
+		if (loop_once(l) == -1)
+			break;
+	if (w.ready)
+		rc = 1;
+	else if (np_signal)
+		errno = EINTR;
+	else if (w.expired)
+		rc = 0;
+	loop_free(l);
+	return rc;
 }
 
 /* Non-blocking connect bounded by ms (-1: the kernel's own limit). */
@@ -940,8 +409,8 @@ sock_bind_source(const struct np_opts *o, int fd, int family)
  * the options, which may override that, then the bind.  -1 after a
  * message.
  */
-static int
-client_setup(const struct np_opts *o, int fd, int family)
+int
+sock_client_setup(const struct np_opts *o, int fd, int family)
 {
 	int one = 1;
 
@@ -952,9 +421,9 @@ client_setup(const struct np_opts *o, int fd, int family)
 	return sock_bind_source(o, fd, family);
 }
 
-/* nc.openbsd's words, which scripts grep for. */
-static void
-report_connected(const struct np_opts *o, const char *port)
+/* -v: a connection made, in nc.openbsd's words, which scripts grep for. */
+void
+sock_report_connected(const struct np_opts *o, const char *port)
 {
 	struct servent *se;
 
@@ -971,7 +440,7 @@ report_connected(const struct np_opts *o, const char *port)
  * ends the run with a message that says which: nothing could be done over
  * TCP that was asked for over MPTCP.
  */
-static int
+int
 sock_socket(const struct np_opts *o, const struct addrinfo *ai)
 {
 	int fd, proto = ai->ai_protocol;
@@ -1000,8 +469,8 @@ sock_socket(const struct np_opts *o, const struct addrinfo *ai)
  * on (e is EINPROGRESS then), with the address in brackets when the
  * name was not one; sa may be NULL.
  */
-static void
-report_failed(const struct np_opts *o, const char *port,
+void
+sock_report_failed(const struct np_opts *o, const char *port,
     const struct sockaddr *sa, socklen_t len, int e)
 {
 	char addr[INET6_ADDRSTRLEN], ip[INET6_ADDRSTRLEN + 3];
@@ -1040,7 +509,7 @@ connect_any(const struct np_opts *o, int *e)
 			last = NULL;
 			continue;
 		}
-		if (client_setup(o, fd, ai->ai_family) == -1)
+		if (sock_client_setup(o, fd, ai->ai_family) == -1)
 			break;
 		if (sock_timed_connect(fd, ai->ai_addr, ai->ai_addrlen,
 		    o->wait_ms > 0 ? o->wait_ms : -1) == 0) {
@@ -1057,7 +526,7 @@ connect_any(const struct np_opts *o, int *e)
 			break;
 		last = ai;
 		if (o->verbose > 0 && ai->ai_next != NULL)
-			report_failed(o, o->port, ai->ai_addr, ai->ai_addrlen,
+			sock_report_failed(o, o->port, ai->ai_addr, ai->ai_addrlen,
 			    *e);
 	}
 	if (fd != -1) {
@@ -1066,7 +535,7 @@ connect_any(const struct np_opts *o, int *e)
 		fd = -1;
 		*e = 0;
 	} else if (*e != 0 && *e != EINTR)
-		report_failed(o, o->port, last != NULL ? last->ai_addr : NULL,
+		sock_report_failed(o, o->port, last != NULL ? last->ai_addr : NULL,
 		    last != NULL ? last->ai_addrlen : 0, *e);
 	freeaddrinfo(res);
 	return fd;
@@ -1087,9 +556,9 @@ sock_connect(const struct np_opts *o, char *bound, size_t boundlen)
 	if (o->unix_sock)
 		return unix_connect(o, bound, boundlen);
 	if ((fd = connect_any(o, &e)) != -1) {
-		sock_report(o, fd, sock_family(fd),
+		sockopt_report(o, fd, sock_family(fd),
 		    PH_SOCKET | PH_CLIENT | PH_CONNECTED);
-		report_connected(o, o->port);
+		sock_report_connected(o, o->port);
 		return fd;
 	}
 	errno = e;
@@ -1194,7 +663,7 @@ unix_connect(const struct np_opts *o, char *bound, size_t boundlen)
 			warn("%s", o->host);
 		goto fail;
 	}
-	sock_report(o, fd, AF_UNIX, PH_SOCKET | PH_CLIENT | PH_CONNECTED);
+	sockopt_report(o, fd, AF_UNIX, PH_SOCKET | PH_CLIENT | PH_CONNECTED);
 	return fd;
 fail:
 	close(fd);
@@ -1285,7 +754,7 @@ unix_listen(const struct np_opts *o)
 		sock_unbind();
 		return -1;
 	}
-	sock_report(o, fd, AF_UNIX, PH_SOCKET | PH_LISTENER);
+	sockopt_report(o, fd, AF_UNIX, PH_SOCKET | PH_LISTENER);
 	unix_report(o, fd);
 	return fd;
 }
@@ -1412,7 +881,7 @@ listen_ready(const struct np_opts *o, int fd)
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1)
 		return;
-	sock_report(o, fd, ss.ss_family, PH_SOCKET | PH_LISTENER);
+	sockopt_report(o, fd, ss.ss_family, PH_SOCKET | PH_LISTENER);
 	if (o->verbose > 0)
 		fprintf(stderr, "%s on %s %d\n", o->udp ? "Bound" : "Listening",
 		    sock_ntop((struct sockaddr *)&ss, sslen, addr,
@@ -1430,15 +899,13 @@ sock_listen(const struct np_opts *o)
 {
 	struct np_opts lo = *o;
 	struct addrinfo *res, *ai;
-	struct mcast m;
 	int fd = -1, e = 0, fatal = 0;
 
 	if (o->unix_sock)
 		return unix_listen(o);
-	if (o->join != NULL && o->family == AF_UNSPEC) {
-		join_parse(o->join, &m);
-		lo.family = m.family;
-	} else if (o->host == NULL && o->family == AF_UNSPEC)
+	if (o->join != NULL && o->family == AF_UNSPEC)
+		lo.family = sockopt_join_family(o);
+	else if (o->host == NULL && o->family == AF_UNSPEC)
 		lo.family = AF_INET6;
 	if (sock_addrinfo(&lo, o->host, o->port, 1, &res) == -1)
 		return -1;
@@ -1460,7 +927,7 @@ sock_listen(const struct np_opts *o)
 			    "*", o->port);
 		return -1;
 	}
-	if (o->join != NULL && sock_join(o, fd) == -1) {
+	if (o->join != NULL && sockopt_join(o, fd) == -1) {
 		close(fd);
 		return -1;
 	}
@@ -1528,297 +995,6 @@ sock_dgram_peer(const struct np_opts *o, int fd)
 }
 
 /*
- * -z: probe count ports of o->ports from first on, parallel at a time,
- * and report each in the order of o->ports (port order, or -r's order)
- * as soon as it and all before it are known.  A TCP port is open when it
- * accepts; a UDP port when no ICMP port unreachable comes back to an
- * empty datagram, which loopback delivers at once (so no data is sent).
- * Returns the number of open ports, or -1: errno EINTR on a signal,
- * otherwise after a message (an option the kernel refused, say).
- */
-int
-sock_scan(const struct np_opts *o, size_t first, size_t count,
-    int parallel)
-{
-	struct scan s;
-	int rc;
-
-	if (scan_init(&s, o, first, count, parallel) == -1) {
-		scan_free(&s);
-		return -1;
-	}
-	rc = scan_loop(&s);
-	scan_free(&s);
-	return rc == -1 ? -1 : s.nopen;
-}
-
-static int
-scan_init(struct scan *s, const struct np_opts *o, size_t first,
-    size_t count, int parallel)
-{
-	struct rlimit rl;
-	char port[8];
-	size_t j;
-	int i;
-
-	memset(s, 0, sizeof(*s));
-	s->o = o;
-	s->ports = o->ports + first;
-	s->nports = count;
-	/* Never run out of descriptors, whatever --scan-parallel says. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur !=
-	    RLIM_INFINITY && (rlim_t)parallel + SCAN_FD_SPARE > rl.rlim_cur)
-		parallel = rl.rlim_cur > 2 * SCAN_FD_SPARE ?
-		    (int)(rl.rlim_cur - SCAN_FD_SPARE) : 1;
-	s->nprobes = (size_t)parallel < count ? parallel : (int)count;
-	if (s->nprobes < 1)
-		s->nprobes = 1;
-	/* A failed lookup names the first port, as nc.openbsd does. */
-	snprintf(port, sizeof(port), "%d", count > 0 ? s->ports[0] : 0);
-	if (sock_addrinfo(o, o->host, port, 0, &s->res) == -1)
-		return -1;
-	s->result = calloc(count > 0 ? count : 1, sizeof(*s->result));
-	s->probes = calloc(s->nprobes, sizeof(*s->probes));
-	s->pfd = calloc(s->nprobes + 1, sizeof(*s->pfd));
-	if (s->result == NULL || s->probes == NULL || s->pfd == NULL) {
-		warn("scan");
-		return -1;
-	}
-	for (i = 0; i < s->nprobes; i++)
-		s->probes[i].fd = -1;
-	for (j = 0; j < count; j++)
-		s->result[j] = SCAN_PENDING;
-	return 0;
-}
-
-static void
-scan_free(struct scan *s)
-{
-	int i;
-
-	for (i = 0; s->probes != NULL && i < s->nprobes; i++)
-		if (s->probes[i].fd != -1)
-			close(s->probes[i].fd);
-	if (s->res != NULL)
-		freeaddrinfo(s->res);
-	free(s->result);
-	free(s->probes);
-	free(s->pfd);
-}
-
-/* Start probes while slots are free, poll, and settle what is ready. */
-static int
-scan_loop(struct scan *s)
-{
-	int i, n, active;
-
-	for (;;) {
-		if (np_signal) {
-			errno = EINTR;
-			return -1;
-		}
-		if ((active = scan_fill(s)) == -1)
-			return -1;
-		scan_show(s);
-		if (active == 0 && s->next == s->nports)
-			return 0;
-		n = poll(s->pfd, s->nprobes + 1, scan_timeout(s));
-		if (n == -1 && errno != EINTR && errno != EAGAIN) {
-			warn("poll");
-			return -1;
-		}
-		for (i = 0; i < s->nprobes; i++)
-			if (scan_check(s, &s->probes[i],
-			    n > 0 ? s->pfd[i].revents : 0) == -1)
-				return -1;
-	}
-}
-
-/*
- * Fill the free slots with the next ports and build the poll set.
- * Returns the number of probes in flight, or -1 after a message.
- */
-static int
-scan_fill(struct scan *s)
-{
-	struct probe *pr;
-	int i, active = 0;
-
-	for (i = 0; i < s->nprobes; i++) {
-		pr = &s->probes[i];
-		while (pr->fd == -1 && s->next < s->nports) {
-			pr->idx = s->next++;
-			pr->ai = s->res;
-			if (scan_try(s, pr) == -1)
-				return -1;
-		}
-		s->pfd[i].fd = pr->fd;
-		s->pfd[i].events = s->o->udp ? POLLIN : POLLOUT;
-		s->pfd[i].revents = 0;
-		active += pr->fd != -1;
-	}
-	s->pfd[s->nprobes].fd = np_sigfd;
-	s->pfd[s->nprobes].events = POLLIN;
-	s->pfd[s->nprobes].revents = 0;
-	return active;
-}
-
-/*
- * Start pr's connect at pr->ai, or at the next address when one cannot
- * even start.  Returns 0 (in flight, or settled), or -1 after a message
- * when an option or the source address is refused: no port can be
- * scanned then.
- */
-static int
-scan_try(struct scan *s, struct probe *pr)
-{
-	const struct np_opts *o = s->o;
-	struct sockaddr_storage ss;
-	int e = EAFNOSUPPORT;
-
-	for (; pr->ai != NULL; pr->ai = pr->ai->ai_next) {
-		pr->fd = sock_socket(o, pr->ai);
-		if (pr->fd == -1) {
-			e = errno;
-			if (e == EMFILE || e == ENFILE) {
-				warn("socket");
-				return -1;
-			}
-			continue;
-		}
-		if (client_setup(o, pr->fd, pr->ai->ai_family) == -1)
-			return -1;
-		memcpy(&ss, pr->ai->ai_addr, pr->ai->ai_addrlen);
-		if (ss.ss_family == AF_INET)
-			((struct sockaddr_in *)&ss)->sin_port =
-			    htons(s->ports[pr->idx]);
-		else
-			((struct sockaddr_in6 *)&ss)->sin6_port =
-			    htons(s->ports[pr->idx]);
-		if (connect(pr->fd, (struct sockaddr *)&ss,
-		    pr->ai->ai_addrlen) == 0)
-			return scan_started(s, pr, 1);
-		if (errno == EINPROGRESS)
-			return scan_started(s, pr, 0);
-		e = errno;
-		close(pr->fd);
-		pr->fd = -1;
-	}
-	scan_done(s, pr, e);
-	return 0;
-}
-
-/*
- * pr's socket is connecting (or, connected, done).  A UDP probe sends
- * its empty datagram and waits a moment for a refusal.
- */
-static int
-scan_started(struct scan *s, struct probe *pr, int connected)
-{
-	const struct np_opts *o = s->o;
-	int ms = o->wait_ms > 0 ? o->wait_ms : o->udp ? SCAN_UDP_MS : -1;
-
-	if (o->udp && send(pr->fd, "", 0, MSG_NOSIGNAL) == -1) {
-		scan_done(s, pr, errno);
-		return 0;
-	}
-	if (connected && !o->udp) {
-		scan_done(s, pr, 0);
-		return 0;
-	}
-	pr->timed = ms >= 0;
-	if (pr->timed)
-		np_deadline_set(&pr->deadline, ms);
-	return 0;
-}
-
-/*
- * Settle pr if poll said it is ready (revents) or its time is up.  A TCP
- * port that fails on one address is tried on the next.  Returns 0, or -1
- * after a message.
- */
-static int
-scan_check(struct scan *s, struct probe *pr, short revents)
-{
-	socklen_t len = sizeof(int);
-	int e = 0;
-	char c;
-
-	if (pr->fd == -1)
-		return 0;
-	if (revents == 0) {
-		if (!pr->timed || np_deadline_ms(&pr->deadline) > 0)
-			return 0;
-		/* UDP: silence is all an open port can say. */
-		e = s->o->udp ? 0 : EINPROGRESS;
-	} else if (s->o->udp) {
-		if (recv(pr->fd, &c, 1, MSG_DONTWAIT) == -1) {
-			if (errno == EAGAIN || errno == EINTR)
-				return 0;
-			e = errno;
-		}
-	} else if (getsockopt(pr->fd, SOL_SOCKET, SO_ERROR, &e, &len) == -1)
-		e = errno;
-	if (e != 0 && !s->o->udp && pr->ai->ai_next != NULL) {
-		close(pr->fd);
-		pr->fd = -1;
-		pr->ai = pr->ai->ai_next;
-		return scan_try(s, pr);
-	}
-	scan_done(s, pr, e);
-	return 0;
-}
-
-/* Record pr's result (0: open, or why not) and free its slot. */
-static void
-scan_done(struct scan *s, struct probe *pr, int e)
-{
-	s->result[pr->idx] = e;
-	if (pr->fd != -1)
-		close(pr->fd);
-	pr->fd = -1;
-	pr->timed = 0;
-}
-
-/* The poll timeout: until the nearest probe deadline, or none. */
-static int
-scan_timeout(const struct scan *s)
-{
-	int i, d, t = -1;
-
-	for (i = 0; i < s->nprobes; i++) {
-		if (s->probes[i].fd == -1 || !s->probes[i].timed)
-			continue;
-		d = np_deadline_ms(&s->probes[i].deadline);
-		if (t == -1 || d < t)
-			t = d;
-	}
-	return t;
-}
-
-/* Report, in order, every port whose result and predecessors' are in. */
-static void
-scan_show(struct scan *s)
-{
-	const struct np_opts *o = s->o;
-	char port[8];
-	int e;
-
-	while (s->shown < s->next) {
-		if ((e = s->result[s->shown]) == SCAN_PENDING)
-			return;
-		snprintf(port, sizeof(port), "%d", s->ports[s->shown]);
-		if (e == 0) {
-			s->nopen++;
-			report_connected(o, port);
-		} else if (o->verbose > 0)
-			report_failed(o, port, s->res->ai_next == NULL ?
-			    s->res->ai_addr : NULL, s->res->ai_addrlen, e);
-		s->shown++;
-	}
-}
-
-/*
  * A peer accepted by a listener (access control, -e, the broker):
  * set the options the kernel does not carry over from the listener.
  * Returns 0, or -1 after a message; fd stays the
@@ -1831,6 +1007,6 @@ sock_accepted(const struct np_opts *o, int fd)
 
 	if (sock_apply(o, fd, family, PH_CONNECTED) == -1)
 		return -1;
-	sock_report(o, fd, family, PH_SOCKET | PH_CONNECTED);
+	sockopt_report(o, fd, family, PH_SOCKET | PH_CONNECTED);
 	return 0;
 }

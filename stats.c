@@ -75,8 +75,8 @@ meter_new(const struct np_opts *o, long long size)
 	}
 	m->o = o;
 	m->size = o->size > 0 ? o->size : size > 0 ? size : 0;
-	m->progress = o->progress == 2 ||
-	    (o->progress == 1 && isatty(STDERR_FILENO));
+	m->progress = o->progress == PROGRESS_ALWAYS ||
+	    (o->progress == PROGRESS_AUTO && isatty(STDERR_FILENO));
 	if (m->progress && isatty(STDERR_FILENO)) {
 		struct sigaction sa;
 
@@ -151,7 +151,7 @@ meter_finish(struct meter *m)
 	 * before the connect, and a connect or a listener can fail.
 	 */
 	started = m->start.tv_sec != 0 || m->start.tv_nsec != 0;
-	if (started && (m->o->stats || m->o->verbose > 0))
+	if (started && (m->o->stats != STATS_OFF || m->o->verbose > 0))
 		print_stats(m);
 	if (started && m->o->digest)
 		print_digests(m);
@@ -306,7 +306,7 @@ print_stats(const struct meter *m)
 	unsigned long long total = m->bytes[METER_SENT] + m->bytes[METER_RECV];
 	char s[32], r[32], rate[32];
 
-	if (m->o->stats == 2) {
+	if (m->o->stats == STATS_JSON) {
 		fprintf(stderr, "{\"sent\": %llu, \"received\": %llu, "
 		    "\"seconds\": %.6f, \"bytes_per_second\": %.0f}\n",
 		    m->bytes[METER_SENT], m->bytes[METER_RECV], secs,

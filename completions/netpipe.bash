@@ -60,7 +60,7 @@ _netpipe_value()
 		# The common ones; a list of several is joined with commas.
 		words='h2 http/1.1 http/1.0 acme-tls/1' ;;
 	--sockopt)
-		# Every name of sock.c's table, in its order; "=" where a
+		# Every name of sockopt.c's table, in its order; "=" where a
 		# value is required.
 		words='nodelay keepalive keepidle= keepintvl= keepcnt= reuseaddr
 		    reuseport linger= rcvbuf= sndbuf= tos= ttl= minttl= mark=

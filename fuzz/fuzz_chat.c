@@ -18,15 +18,14 @@
 #include "../netpipe.h"
 #include "common.h"
 
-/* broker.c's CHAT_LINE and CHAT_NICK. */
+/* broker.c's CHAT_LINE; CHAT_NICK is netpipe.h's. */
 #define CHAT_LINE	1024
-#define CHAT_NICK	32
 
 static void	 chat_check(const unsigned char *, size_t);
 static void	 hub_check(const uint8_t *, size_t);
 static int	 chat_name_ok(const char *, size_t);
 
-/* Whether a name follows the rules broker_nick_bad() should enforce. */
+/* Whether a name follows the rules chat_name_bad() should enforce. */
 static int
 chat_name_ok(const char *s, size_t n)
 {
@@ -55,7 +54,7 @@ chat_check(const unsigned char *d, size_t n)
 	const char *arg, *why;
 	size_t len;
 
-	if (broker_chat_parse(d, n, &arg, &len) == BROKER_CHAT_TEXT) {
+	if (chat_parse(d, n, &arg, &len) == CHAT_TEXT) {
 		if (arg != (const char *)d || (len != n &&
 		    !(len + 1 == n && d[len] == '\n') &&
 		    !(len + 2 == n && d[len] == '\r' && d[len + 1] == '\n')))
@@ -66,7 +65,7 @@ chat_check(const unsigned char *d, size_t n)
 	    (len > 0 && (arg[0] == ' ' || arg[len - 1] == ' ' ||
 	    arg[len - 1] == '\r')))
 		abort();
-	why = broker_nick_bad(arg, len);
+	why = chat_name_bad(arg, len);
 	if ((why == NULL) != chat_name_ok(arg, len))
 		abort();
 }

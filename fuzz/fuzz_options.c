@@ -1,7 +1,7 @@
 /*
  * libFuzzer target: the whole command line.  The input is split at NUL
- * bytes into argv.  Parsing exits on every usage error; common.c turns
- * that exit into a jump back here.
+ * bytes into argv.  opts_parse() returns every error with its message,
+ * which must be a string that fits the buffer.
  */
 
 #include <getopt.h>
@@ -19,7 +19,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct np_opts o;
-	char *copy, *argv[MAX_ARGS + 2];
+	char *copy, *argv[MAX_ARGS + 2], err[256];
 	int argc = 1;
 	size_t i;
 
@@ -35,10 +35,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	argv[argc] = NULL;
 	optind = 0;
 	opterr = 0;
-	fuzz_armed = 1;
-	if (setjmp(fuzz_back) == 0)
-		opts_parse(&o, argc, argv);
-	fuzz_armed = 0;
+	err[sizeof(err) - 1] = 'x';
+	if (opts_parse(&o, argc, argv, err, sizeof(err) - 1) < 0 &&
+	    strnlen(err, sizeof(err) - 1) == sizeof(err) - 1)
+		abort();	/* a message left unterminated */
+	if (err[sizeof(err) - 1] != 'x')
+		abort();
 	opts_free(&o);
 	free(copy);
 	return 0;

@@ -1,10 +1,10 @@
 /*
  * libFuzzer target: --sockopt NAME[=VALUE] and --join GROUP[@iface], as
- * sock_opts_check() validates them before any socket exists.  The first
+ * sockopt_check() validates them before any socket exists.  The first
  * byte picks the side and the socket kind (listener, UDP, Unix, and
  * whether the last spec is a --join); the rest is split at NUL bytes
- * into specs.  A bad spec exits 2, which common.c turns into a jump back
- * here; a good set is then walked as the socket code walks it.
+ * into specs.  A bad spec returns -1 with a message; a good set is then
+ * walked as the socket code walks it.
  */
 
 #include <sys/socket.h>
@@ -28,7 +28,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *specs[MAX_SPECS];
 	struct np_opts o;
-	char *copy;
+	char *copy, err[512];
 	size_t i, n = 0;
 
 	if (size == 0 || (copy = malloc(size)) == NULL)
@@ -50,13 +50,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		o.join = specs[--n];
 	o.sockopts.v = specs;
 	o.sockopts.n = n;
-	fuzz_armed = 1;
-	if (setjmp(fuzz_back) == 0) {
-		sock_opts_check(&o);
+	if (sockopt_check(&o, err, sizeof(err)) == 0) {
 		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 			sock_opt_given(&o, names[i]);
-	}
-	fuzz_armed = 0;
+		sockopt_join_family(&o);
+	} else if (err[0] == '\0')
+		abort();	/* an error without a message */
 	free(copy);
 	return 0;
 }

@@ -59,10 +59,10 @@ comp() {
 	refute_output localsock
 }
 
-@test "--sockopt offers every name of sock.c's option table" {
+@test "--sockopt offers every name of sockopt.c's option table" {
 	local names offered
 	# The rows of sockopt_rows[]: { "name", ...
-	names=$(sed -n '/sockopt_rows\[\] = {/,/^};/p' "$TOP/sock.c" |
+	names=$(sed -n '/sockopt_rows\[\] = {/,/^};/p' "$TOP/sockopt.c" |
 	    sed -nE 's/^[[:space:]]*\{ "([^"]+)",.*/\1/p' | sort -u)
 	(($(wc -l <<<"$names") >= 20))
 	offered=$(comp netpipe --sockopt '' | sed 's/=$//' | sort -u)

@@ -93,15 +93,6 @@ c.recv(65536)
 c.close()
 '
 
-# Send NP_PY_FILE and close.
-PY_SEND_FILE='
-import os
-c, a = s.accept()
-with open(os.environ["NP_PY_FILE"], "rb") as f:
-    c.sendall(f.read())
-c.close()
-'
-
 # Send a line and half-close, then read to EOF and print the sha256.
 PY_HALF_CLOSE='
 import hashlib

@@ -299,23 +299,6 @@ print(c.recv(100).hex())
 	((${#lines[@]} > 60))
 }
 
-# PY_BLACKHOLE: a listener whose queue is full, so a connect hangs in SYN.
-PY_BLACKHOLE='
-import time
-s.listen(0)
-fill = []
-for i in range(3):
-    f = socket.socket()
-    f.setblocking(i == 0)
-    try:
-        f.connect(("127.0.0.1", s.getsockname()[1]))
-    except BlockingIOError:
-        pass
-    fill.append(f)
-print("full", flush=True)
-time.sleep(30)
-'
-
 @test "refused, timed out, a missing Unix path and a source address we lack keep nc.openbsd's words" {
 	local want
 	np_closed_port

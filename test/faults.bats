@@ -84,18 +84,6 @@ except OSError:
 print(got, h.hexdigest(), flush=True)
 '
 
-# Send the file NP_PY_FILE, then close (a peer gone away early is fine).
-PY_SEND_FILE='
-import os
-c, a = s.accept()
-try:
-    with open(os.environ["NP_PY_FILE"], "rb") as f:
-        c.sendall(f.read())
-except OSError:
-    pass
-c.close()
-'
-
 # Client: send the file argv[2] to 127.0.0.1 port argv[1], wait until
 # the receiver has acknowledged every byte (SIOCOUTQ is 0), then reset.
 PY_SEND_ACKED_RESET='

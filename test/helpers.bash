@@ -143,6 +143,51 @@ $script
 	PY_PORT=$(cat "$portfile")
 }
 
+# python3 peers shared by several test files, for np_python_listen (or,
+# for PY_ECHO, np_python_unix), each with `s` bound and listening.
+
+# Echo everything back until EOF, then close.
+PY_ECHO='
+c, a = s.accept()
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    c.sendall(d)
+c.close()
+'
+
+# Listen with a backlog of 0 and fill the accept queue, so that further
+# SYNs are dropped and a connect attempt can only time out.
+PY_BLACKHOLE='
+import time
+s.listen(0)
+fill = []
+for i in range(3):
+    f = socket.socket()
+    # The first one completes and fills the queue; the rest hang in SYN.
+    f.setblocking(i == 0)
+    try:
+        f.connect(("127.0.0.1", s.getsockname()[1]))
+    except BlockingIOError:
+        pass
+    fill.append(f)
+print("full", flush=True)
+time.sleep(30)
+'
+
+# Send the file NP_PY_FILE, then close (a peer gone away early is fine).
+PY_SEND_FILE='
+import os
+c, a = s.accept()
+try:
+    with open(os.environ["NP_PY_FILE"], "rb") as f:
+        c.sendall(f.read())
+except OSError:
+    pass
+c.close()
+'
+
 # Make a file of SIZE bytes of random data (with NUL bytes) and print its path.
 np_random_file() {
 	local name=$1 size=$2

@@ -8,17 +8,6 @@ load helpers
 # python3 servers (run by np_python_unix with `s` bound, and listening
 # when it is a stream socket).
 
-# Echo everything back until EOF, then close.
-PY_ECHO='
-c, a = s.accept()
-while True:
-    d = c.recv(65536)
-    if not d:
-        break
-    c.sendall(d)
-c.close()
-'
-
 # Read connections to EOF one after another and print what each one
 # sent (a connection that sends nothing, such as a probe, prints nothing).
 PY_PRINT_EACH='
