@@ -127,9 +127,11 @@ c.close()
 	np_wait_for "$BATS_TEST_TMPDIR/ssl.out" '^by name$'
 }
 
+# The refusals below give 30 s: under valgrind on a loaded machine, libtls
+# setting up verification took past 10 s.
 @test "--tls refuses a certificate for another name with exit 1" {
 	tls_s_server server
-	run -1 --separate-stderr timeout 10 "${NP[@]}" --tls \
+	run -1 --separate-stderr timeout 30 "${NP[@]}" --tls \
 	    --tls-ca "$TLS_DIR/ca.pem" --tls-name wrong.example 127.0.0.1 \
 	    "$SSL_PORT" </dev/null
 	assert_equal "$stderr" "netpipe: tls: handshake: name \`wrong.example' not present in server certificate"
@@ -138,21 +140,21 @@ c.close()
 
 @test "--tls refuses an expired certificate with exit 1" {
 	tls_s_server expired
-	run -1 --separate-stderr timeout 10 "${NP[@]}" --tls \
+	run -1 --separate-stderr timeout 30 "${NP[@]}" --tls \
 	    --tls-ca "$TLS_DIR/ca.pem" localhost "$SSL_PORT" </dev/null
 	assert_equal "$stderr" "netpipe: tls: handshake: certificate verification failed: certificate has expired"
 }
 
 @test "--tls refuses a self-signed certificate with exit 1" {
 	tls_s_server self
-	run -1 --separate-stderr timeout 10 "${NP[@]}" --tls localhost \
+	run -1 --separate-stderr timeout 30 "${NP[@]}" --tls localhost \
 	    "$SSL_PORT" </dev/null
 	assert_equal "$stderr" "netpipe: tls: handshake: certificate verification failed: self-signed certificate"
 }
 
 @test "--tls trusts the system store by default, which does not know the test CA" {
 	tls_s_server server
-	run -1 --separate-stderr timeout 10 "${NP[@]}" --tls localhost \
+	run -1 --separate-stderr timeout 30 "${NP[@]}" --tls localhost \
 	    "$SSL_PORT" </dev/null
 	assert_equal "$stderr" "netpipe: tls: handshake: certificate verification failed: unable to get local issuer certificate"
 }
