@@ -347,7 +347,7 @@ static int	 set_long2(struct parse *, int, const char *);
 static int	 set_option(struct parse *, int, const char *);
 static int	 parse_proxy_type(struct parse *, const char *);
 static int	 parse_proxy(struct parse *, const char *);
-static void	 proxy_defaults(struct np_opts *);
+static void	 default_proxy(struct np_opts *);
 static const char *flag_name(int, char *, size_t);
 static int	 check_conflicts(struct parse *);
 static int	 check_pumpless(struct parse *);
@@ -901,7 +901,7 @@ parse_proxy(struct parse *p, const char *arg)
 
 /* -X's default, and the port each proxy protocol listens on. */
 static void
-proxy_defaults(struct np_opts *o)
+default_proxy(struct np_opts *o)
 {
 	if (o->proxy_host[0] == '\0')
 		return;
@@ -1215,7 +1215,7 @@ parse_checks(struct parse *p)
 	    (rc = check_tls(p)) != OPTS_RUN ||
 	    (rc = check_exec(p)) != OPTS_RUN)
 		return rc;
-	proxy_defaults(o);
+	default_proxy(o);
 	return OPTS_RUN;
 }
 
