@@ -20,6 +20,9 @@ hold_listener() {
 # are set.  Sets CLI_PID; its stderr is $BATS_TEST_TMPDIR/cli.err.
 client() {
 	hold_listener
+	# Emptied here, not only by the child's redirection: a second client
+	# in one test must not be taken as connected on the first one's line.
+	: >"$BATS_TEST_TMPDIR/cli.err"
 	"${NP[@]}" -vv -d "$@" 127.0.0.1 "$PEER_PORT" </dev/null >/dev/null \
 	    2>"$BATS_TEST_TMPDIR/cli.err" 3>&- &
 	CLI_PID=$!
