@@ -157,6 +157,23 @@ while True:
 c.close()
 '
 
+# Accept one connection; print each chunk it reads and the gaps between.
+PY_CHUNKS='
+import time
+c, _ = s.accept()
+chunks = []
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    chunks.append((time.monotonic(), d))
+print(" ".join(d.hex() for t, d in chunks))
+for i in range(1, len(chunks)):
+    print("%.3f" % (chunks[i][0] - chunks[i - 1][0]))
+sys.stdout.flush()
+c.close()
+'
+
 # Listen with a backlog of 0 and fill the accept queue, so that further
 # SYNs are dropped and a connect attempt can only time out.
 PY_BLACKHOLE='

@@ -149,21 +149,7 @@ while True:
 }
 
 @test "-i 1 sends lines in separate segments at least 0.9 s apart" {
-	np_python_listen STREAM '
-import time
-c, _ = s.accept()
-chunks = []
-while True:
-    d = c.recv(65536)
-    if not d:
-        break
-    chunks.append((time.monotonic(), d))
-print(" ".join(d.hex() for t, d in chunks))
-for i in range(1, len(chunks)):
-    print("%.3f" % (chunks[i][0] - chunks[i - 1][0]))
-sys.stdout.flush()
-c.close()
-'
+	np_python_listen STREAM "$PY_CHUNKS"
 	run --separate-stderr timeout 10 "${NP[@]}" -i 1 -N 127.0.0.1 \
 	    "$PY_PORT" < <(printf 'one\ntwo\n')
 	assert_success
