@@ -118,11 +118,14 @@ main(int argc, char *argv[])
 	fix_stdio();
 	signals_init();
 	parse(&opts, argc, argv);
-	sock_features(&opts);
-	sandbox_init();
-	for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
-		if (handlers[i].mode == opts.mode)
-			rc = handlers[i].handler(&opts);
+	if (sock_features(&opts) == -1)
+		rc = NP_EXIT_FAIL;
+	else {
+		sandbox_init();
+		for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+			if (handlers[i].mode == opts.mode)
+				rc = handlers[i].handler(&opts);
+	}
 	opts_free(&opts);
 	return rc;
 }

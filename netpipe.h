@@ -217,7 +217,7 @@ int	 sock_client_setup(const struct np_opts *, int, int);
 void	 sock_report_connected(const struct np_opts *, const char *);
 void	 sock_report_failed(const struct np_opts *, const char *,
 	    const struct sockaddr *, socklen_t, int);
-void	 sock_features(struct np_opts *);
+int	 sock_features(struct np_opts *);
 void	 sock_dgram_buffer(const struct np_opts *, int);
 int	 sock_wait(int, short, int);
 void	 sock_unbind(void);

@@ -431,9 +431,8 @@ session_listen(const struct np_opts *o)
 		acl_free(acl);
 		return NP_EXIT_FAIL;
 	}
-	if (o->tls)
-		server = ntls_server(o);
-	if ((lfd = listen_socket(o, &inherited)) == -1) {
+	if ((o->tls && (server = ntls_server(o)) == NULL) ||
+	    (lfd = listen_socket(o, &inherited)) == -1) {
 		pump_free(p);
 		ntls_free(server);
 		acl_free(acl);

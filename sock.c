@@ -37,7 +37,9 @@
 
 static int	 sock_apply(const struct np_opts *, int, int, int);
 static int	 sock_md5sig(const struct np_opts *, int, int);
-static void	 md5sig_key(struct np_opts *);
+static int	 md5sig_key(struct np_opts *);
+static int	 kernel_has(int, int);
+static void	 mptcp_missing(int);
 static int	 sock_family(int);
 static void	 sock_ready(struct loop *, int, int, void *);
 static int	 sock_expired(struct loop *, long long, void *);
@@ -160,9 +162,10 @@ sock_md5sig(const struct np_opts *o, int fd, int family)
 
 /*
  * -S's key: from NETPIPE_MD5SIG_KEY, else from the terminal as
- * nc.openbsd asks for it, never from argv.  Exits 1 without one.
+ * nc.openbsd asks for it, never from argv.  -1 after a message without
+ * one.
  */
-static void
+static int
 md5sig_key(struct np_opts *o)
 {
 	char buf[sizeof(o->md5sig_key) + 2];
@@ -171,52 +174,101 @@ md5sig_key(struct np_opts *o)
 	if (env != NULL)
 		strlcpy(buf, env, sizeof(buf));
 	else if (readpassphrase("TCP MD5SIG password: ", buf, sizeof(buf),
-	    RPP_REQUIRE_TTY) == NULL)
-		errx(NP_EXIT_FAIL, "-S: no key: set NETPIPE_MD5SIG_KEY or "
-		    "run on a terminal");
+	    RPP_REQUIRE_TTY) == NULL) {
+		warnx("-S: no key: set NETPIPE_MD5SIG_KEY or run on a "
+		    "terminal");
+		return -1;
+	}
 	o->md5sig_keylen = strlen(buf);
-	if (o->md5sig_keylen == 0 || o->md5sig_keylen > sizeof(o->md5sig_key))
-		errx(NP_EXIT_FAIL, "-S: the key must be 1 to %zu bytes",
+	if (o->md5sig_keylen == 0 || o->md5sig_keylen > sizeof(o->md5sig_key)) {
+		explicit_bzero(buf, sizeof(buf));
+		warnx("-S: the key must be 1 to %zu bytes",
 		    sizeof(o->md5sig_key));
+		return -1;
+	}
 	memcpy(o->md5sig_key, buf, o->md5sig_keylen);
 	explicit_bzero(buf, sizeof(buf));
+	return 0;
 }
 
 /*
- * nc.openbsd's letters for what a kernel may lack: -V, -Z, -S.  Where
- * this one lacks it, exit 1 naming what is missing, before any socket
- * is made; then read -S's key.
+ * Whether this kernel makes sockets of PROTO (a stream or datagram one
+ * by TYPE); 0 if it does, else -1 with errno.
  */
-void
+static int
+kernel_has(int type, int proto)
+{
+	int fd;
+
+	if ((fd = socket(AF_INET, type | SOCK_CLOEXEC, proto)) == -1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/*
+ * --mptcp on a kernel without it: say which of the two ways it is off.
+ * Nothing could be done over TCP that was asked for over MPTCP, so the
+ * run ends before any socket is made.
+ */
+static void
+mptcp_missing(int e)
+{
+	FILE *fp;
+	int on = -1;
+
+	if ((fp = fopen("/proc/sys/net/mptcp/enabled", "re")) != NULL) {
+		if (fscanf(fp, "%d", &on) != 1)
+			on = -1;
+		fclose(fp);
+	}
+	warnx("--mptcp: %s (%s)", strerror(e), on == 0 ?
+	    "net.mptcp.enabled is 0" : "this kernel has no Multipath TCP");
+}
+
+/*
+ * nc.openbsd's letters for what a kernel may lack: -V, -Z, -S, and
+ * --mptcp.  Where this one lacks it, return -1 after a message naming
+ * what is missing, before any socket is made; then read -S's key.
+ */
+int
 sock_features(struct np_opts *o)
 {
 	struct tcp_md5sig sig;
 	int fd;
 
-	if (o->rtable > 0)
-		errx(NP_EXIT_FAIL, "-V %d: Linux has no routing tables for "
-		    "sockets (rtable); only 0, the main table, is there",
-		    o->rtable);
-	if (o->dccp) {
-		fd = socket(AF_INET, SOCK_DCCP | SOCK_CLOEXEC, IPPROTO_DCCP);
-		if (fd == -1)
-			err(NP_EXIT_FAIL, "-Z: this kernel has no DCCP: "
-			    "socket");
-		close(fd);
+	if (o->rtable > 0) {
+		warnx("-V %d: Linux has no routing tables for sockets "
+		    "(rtable); only 0, the main table, is there", o->rtable);
+		return -1;
+	}
+	if (o->dccp && kernel_has(SOCK_DCCP, IPPROTO_DCCP) == -1) {
+		warn("-Z: this kernel has no DCCP: socket");
+		return -1;
+	}
+	if (o->mptcp && !o->udp &&
+	    kernel_has(SOCK_STREAM, IPPROTO_MPTCP) == -1) {
+		mptcp_missing(errno);
+		return -1;
 	}
 	if (!o->md5sig)
-		return;
+		return 0;
 	/* Deleting a key that is not there: ENOENT where MD5 is built in. */
 	memset(&sig, 0, sizeof(sig));
 	sig.tcpm_addr.ss_family = AF_INET;
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		err(NP_EXIT_FAIL, "socket");
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		warn("socket");
+		return -1;
+	}
 	if (setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, &sig, sizeof(sig)) == -1 &&
-	    errno == ENOPROTOOPT)
-		err(NP_EXIT_FAIL, "-S: this kernel has no TCP MD5 signatures: "
+	    errno == ENOPROTOOPT) {
+		warn("-S: this kernel has no TCP MD5 signatures: "
 		    "setsockopt TCP_MD5SIG");
+		close(fd);
+		return -1;
+	}
 	close(fd);
-	md5sig_key(o);
+	return md5sig_key(o);
 }
 
 /*
@@ -435,33 +487,18 @@ sock_report_connected(const struct np_opts *o, const char *port)
 }
 
 /*
- * A non-blocking socket for ai: Multipath TCP with --mptcp.  Returns it,
- * or -1 with errno set.  A kernel that lacks MPTCP, or has it turned off,
- * ends the run with a message that says which: nothing could be done over
- * TCP that was asked for over MPTCP.
+ * A non-blocking socket for ai: Multipath TCP with --mptcp (which
+ * sock_features() found the kernel has).  Returns it, or -1 with errno.
  */
 int
 sock_socket(const struct np_opts *o, const struct addrinfo *ai)
 {
-	int fd, proto = ai->ai_protocol;
-	FILE *fp;
-	int on = -1;
+	int proto = ai->ai_protocol;
 
 	if (o->mptcp && ai->ai_socktype == SOCK_STREAM)
 		proto = IPPROTO_MPTCP;
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	return socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, proto);
-	if (fd != -1 || proto != IPPROTO_MPTCP || (errno != EPROTONOSUPPORT &&
-	    errno != ENOPROTOOPT && errno != EINVAL))
-		return fd;
-	if ((fp = fopen("/proc/sys/net/mptcp/enabled", "re")) != NULL) {
-		if (fscanf(fp, "%d", &on) != 1)
-			on = -1;
-		fclose(fp);
-	}
-	errx(NP_EXIT_FAIL, "--mptcp: %s (%s)", strerror(errno),
-	    on == 0 ? "net.mptcp.enabled is 0" :
-	    "this kernel has no Multipath TCP");
 }
 
 /*

@@ -65,9 +65,12 @@ static struct {
 #define NP_TLS_SONAME	"libtls.so"
 #endif
 
-static void	 ntls_load(void);
+static int	 ntls_load(void);
 static struct tls_config *ntls_config(const struct np_opts *, int);
 static int	 ntls_wants(ssize_t, short *);
+static int	 ntls_config_files(const struct np_opts *,
+	    struct tls_config *);
+static struct tls *ntls_context(struct tls_config *, int);
 static const char *ntls_errstr(struct tls *);
 static void	 ntls_warn(struct tls *, const char *, const char *);
 static int	 ntls_step(struct tls *, const char *, short *);
@@ -75,49 +78,49 @@ static int	 ntls_handshake(const struct np_opts *, struct tls *, int);
 static int	 ntls_check_pin(const struct np_opts *, struct tls *);
 static void	 ntls_report(const struct np_opts *, struct tls *);
 
-/* Open libtls and find every function this file calls; exits if not. */
-static void
+/* Open libtls and find every function this file calls; -1 if not. */
+static int
 ntls_load(void)
 {
 	void *h;
 
 	if (lib.tls_init != NULL)
-		return;
-	if ((h = dlopen(NP_TLS_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL)
-		errx(NP_EXIT_FAIL, "tls: %s", dlerror());
+		return 0;
+	if ((h = dlopen(NP_TLS_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		warnx("tls: %s", dlerror());
+		return -1;
+	}
 #define NTLS_LOAD(ret, name, args)					\
-	if ((*(void **)&lib.name = dlsym(h, #name)) == NULL)		\
-		errx(NP_EXIT_FAIL, "tls: %s", dlerror());
+	if ((*(void **)&lib.name = dlsym(h, #name)) == NULL) {		\
+		warnx("tls: %s", dlerror());				\
+		lib.tls_init = NULL;					\
+		return -1;						\
+	}
 	NTLS_FUNCS(NTLS_LOAD)
 #undef NTLS_LOAD
+	return 0;
 }
 
 /*
  * Build the configuration: verification on unless --tls-noverify or a
- * --tls-pin (the pin is then the whole trust decision).  Exits on a
- * setup error: it runs before any peer is involved.
+ * --tls-pin (the pin is then the whole trust decision).  NULL after a
+ * message on a setup error, before any peer is involved.
  */
 static struct tls_config *
 ntls_config(const struct np_opts *o, int server)
 {
 	struct tls_config *cfg;
 
-	ntls_load();
-	if (lib.tls_init() == -1 || (cfg = lib.tls_config_new()) == NULL)
-		errx(NP_EXIT_FAIL, "tls: cannot initialise libtls");
-	if (lib.tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1)
-		errx(NP_EXIT_FAIL, "tls: %s", lib.tls_config_error(cfg));
-	if (o->tls_ca != NULL && lib.tls_config_set_ca_file(cfg, o->tls_ca) == -1)
-		errx(NP_EXIT_FAIL, "--tls-ca: %s", lib.tls_config_error(cfg));
-	if (o->tls_cert != NULL &&
-	    lib.tls_config_set_cert_file(cfg, o->tls_cert) == -1)
-		errx(NP_EXIT_FAIL, "--tls-cert: %s", lib.tls_config_error(cfg));
-	if (o->tls_key != NULL &&
-	    lib.tls_config_set_key_file(cfg, o->tls_key) == -1)
-		errx(NP_EXIT_FAIL, "--tls-key: %s", lib.tls_config_error(cfg));
-	if (o->tls_alpn != NULL &&
-	    lib.tls_config_set_alpn(cfg, o->tls_alpn) == -1)
-		errx(NP_EXIT_FAIL, "--tls-alpn: %s", lib.tls_config_error(cfg));
+	if (ntls_load() == -1)
+		return NULL;
+	if (lib.tls_init() == -1 || (cfg = lib.tls_config_new()) == NULL) {
+		warnx("tls: cannot initialise libtls");
+		return NULL;
+	}
+	if (ntls_config_files(o, cfg) == -1) {
+		lib.tls_config_free(cfg);
+		return NULL;
+	}
 	if (server && o->tls_ca != NULL)
 		lib.tls_config_verify_client(cfg);
 	if (!server && (o->tls_noverify || o->tls_pin != NULL)) {
@@ -128,6 +131,58 @@ ntls_config(const struct np_opts *o, int server)
 		warnx("warning: --tls-noverify: the server's certificate "
 		    "is not checked");
 	return cfg;
+}
+
+/* The protocols and the files the command line names; -1 after a message. */
+static int
+ntls_config_files(const struct np_opts *o, struct tls_config *cfg)
+{
+	const char *what = "tls";
+
+	if (lib.tls_config_set_protocols(cfg, TLS_PROTOCOLS_DEFAULT) == -1)
+		goto bad;
+	what = "--tls-ca";
+	if (o->tls_ca != NULL &&
+	    lib.tls_config_set_ca_file(cfg, o->tls_ca) == -1)
+		goto bad;
+	what = "--tls-cert";
+	if (o->tls_cert != NULL &&
+	    lib.tls_config_set_cert_file(cfg, o->tls_cert) == -1)
+		goto bad;
+	what = "--tls-key";
+	if (o->tls_key != NULL &&
+	    lib.tls_config_set_key_file(cfg, o->tls_key) == -1)
+		goto bad;
+	what = "--tls-alpn";
+	if (o->tls_alpn != NULL &&
+	    lib.tls_config_set_alpn(cfg, o->tls_alpn) == -1)
+		goto bad;
+	return 0;
+bad:
+	warnx("%s: %s", what, lib.tls_config_error(cfg));
+	return -1;
+}
+
+/*
+ * A context for cfg (client or server), configured; cfg is freed.  NULL
+ * after a message.
+ */
+static struct tls *
+ntls_context(struct tls_config *cfg, int server)
+{
+	struct tls *ctx;
+
+	if (cfg == NULL)
+		return NULL;
+	if ((ctx = server ? lib.tls_server() : lib.tls_client()) == NULL)
+		warnx("tls: out of memory");
+	else if (lib.tls_configure(ctx, cfg) == -1) {
+		warnx("tls: %s", lib.tls_error(ctx));
+		lib.tls_free(ctx);
+		ctx = NULL;
+	}
+	lib.tls_config_free(cfg);
+	return ctx;
 }
 
 /* Whether rc, from libtls, asks to wait; *events then says for what. */
@@ -248,15 +303,11 @@ ntls_report(const struct np_opts *o, struct tls *ctx)
 struct tls *
 ntls_client(const struct np_opts *o, int fd)
 {
-	struct tls_config *cfg = ntls_config(o, 0);
 	struct tls *ctx;
 	const char *name = o->tls_name != NULL ? o->tls_name : o->host;
 
-	if ((ctx = lib.tls_client()) == NULL)
-		errx(NP_EXIT_FAIL, "tls: out of memory");
-	if (lib.tls_configure(ctx, cfg) == -1)
-		errx(NP_EXIT_FAIL, "tls: %s", lib.tls_error(ctx));
-	lib.tls_config_free(cfg);
+	if ((ctx = ntls_context(ntls_config(o, 0), 0)) == NULL)
+		return NULL;
 	if (lib.tls_connect_socket(ctx, fd, name) == -1) {
 		ntls_warn(ctx, NULL, NULL);
 		lib.tls_free(ctx);
@@ -270,20 +321,11 @@ ntls_client(const struct np_opts *o, int fd)
 	return ctx;
 }
 
-/* The server context a TLS listener accepts with; exits on bad setup. */
+/* The server context a TLS listener accepts with; NULL after a message. */
 struct tls *
 ntls_server(const struct np_opts *o)
 {
-	struct tls_config *cfg;
-	struct tls *ctx;
-
-	cfg = ntls_config(o, 1);
-	if ((ctx = lib.tls_server()) == NULL)
-		errx(NP_EXIT_FAIL, "tls: out of memory");
-	if (lib.tls_configure(ctx, cfg) == -1)
-		errx(NP_EXIT_FAIL, "tls: %s", lib.tls_error(ctx));
-	lib.tls_config_free(cfg);
-	return ctx;
+	return ntls_context(ntls_config(o, 1), 1);
 }
 
 /*
