@@ -21,7 +21,17 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 NP_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) \
 	-DNP_TLS_SONAME='"$(TLS_SONAME)"'
-NP_LIBS = $(BSD_LIBS) -lmd -ldl -pthread
+# libbsd and libmd go in statically by default.  netpipe takes a few
+# small functions from them (strlcpy, strtonum, readpassphrase, SHA-256),
+# while loading the two shared objects, both linked BIND_NOW, costs ld.so
+# some 200 symbol bindings: about half the instructions of a client
+# started per connection (bench/conns).  libc stays shared.  The Debian
+# package links them as shared libraries (debian/rules: NP_STATIC_BSD=0),
+# so that their security updates reach netpipe.
+NP_STATIC_BSD ?= 1
+BSD_LINK_1 = -Wl,-Bstatic $(BSD_LIBS) -lmd -Wl,-Bdynamic
+BSD_LINK_0 = $(BSD_LIBS) -lmd
+NP_LIBS = $(BSD_LINK_$(NP_STATIC_BSD)) -ldl -pthread
 
 SRCS = filter.c loop.c netpipe.c options.c proxy.c scan.c sock.c sockopt.c session.c \
 	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c

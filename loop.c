@@ -291,9 +291,14 @@ loop_timer_del(struct loop *l, long long id)
 {
 	int i;
 
+	/* The pump ends its unset timers (id 0) many times a connection. */
+	if (id <= 0)
+		return;
 	for (i = 0; i < l->ntimers; i++)
-		if (id > 0 && l->timers[i].id == id)
+		if (l->timers[i].id == id) {
 			l->timers[i].id = 0;
+			return;
+		}
 }
 
 /* The poll timeout: the nearest timer, or -1 when none is set. */

@@ -9,6 +9,7 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +38,12 @@ static void	 parse(struct np_opts *, int, char *[]);
 static void
 fix_stdio(void)
 {
+	struct pollfd pfd[3] = { { .fd = 0 }, { .fd = 1 }, { .fd = 2 } };
 	int fd;
 
+	/* One poll says which are closed (POLLNVAL), as musl's start does. */
+	if (poll(pfd, 3, 0) == 0)
+		return;
 	for (fd = 0; fd <= 2; fd++) {
 		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
 			continue;

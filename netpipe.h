@@ -207,7 +207,7 @@ int	 sock_opt_given(const struct np_opts *, const char *);
 /* sock.c */
 int	 sock_connect(const struct np_opts *, char *, size_t);
 int	 sock_listen(const struct np_opts *);
-int	 sock_accepted(const struct np_opts *, int);
+int	 sock_accepted(const struct np_opts *, int, int);
 int	 sock_dgram_peer(const struct np_opts *, int);
 struct addrinfo;
 int	 sock_addrinfo(const struct np_opts *, const char *, const char *, int,
@@ -222,6 +222,7 @@ void	 sock_dgram_buffer(const struct np_opts *, int);
 int	 sock_wait(int, short, int);
 void	 sock_unbind(void);
 const char *sock_ntop(const struct sockaddr *, socklen_t, char *, size_t);
+char	*sock_utoa(char *, unsigned int);
 
 /* scan.c: -z. */
 int	 scan_run(const struct np_opts *, size_t, size_t, int);

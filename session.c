@@ -171,7 +171,7 @@ listen_stream(const struct np_opts *o, const struct acl *acl,
 		    o->seqpacket ? PUMP_DGRAM | PUMP_SEQPACKET : 0);
 		close(fd);
 		if (o->verbose > 0 && o->keep_open && !np_signal)
-			fprintf(stderr, "Connection closed\n");
+			fputs("Connection closed\n", stderr);
 	} while (o->keep_open && !np_signal);
 	acl_listen_end(&c.al);
 	loop_free(c.loop);

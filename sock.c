@@ -70,6 +70,40 @@ proto_name(const struct np_opts *o)
 }
 
 /*
+ * v in decimal at p, with no NUL; returns the end.  A -k listener names
+ * every peer with -v, and snprintf costs it more than the accept does.
+ */
+char *
+sock_utoa(char *p, unsigned int v)
+{
+	char tmp[10];
+	int n = 0;
+
+	do
+		tmp[n++] = '0' + v % 10;
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* Dotted decimal of the address at a into buf, which holds 16 bytes. */
+static void
+ntop4(const void *a, char *buf)
+{
+	const unsigned char *b = a;
+	char *p = buf;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if (i > 0)
+			*p++ = '.';
+		p = sock_utoa(p, b[i]);
+	}
+	*p = '\0';
+}
+
+/*
  * Numeric host of sa into buf, with an IPv4-mapped IPv6 address shown as
  * IPv4 (a dual-stack listener sees those) and a Unix path as itself.
  */
@@ -78,7 +112,6 @@ sock_ntop(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
 {
 	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
 	const struct sockaddr_un *su = (const struct sockaddr_un *)sa;
-	struct in_addr v4;
 
 	if (sa->sa_family == AF_UNIX) {
 		if (len <= offsetof(struct sockaddr_un, sun_path))
@@ -91,10 +124,13 @@ sock_ntop(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
 			snprintf(buf, size, "%s", su->sun_path);
 		return buf;
 	}
-	if (sa->sa_family == AF_INET6 &&
+	if (size >= INET_ADDRSTRLEN && sa->sa_family == AF_INET) {
+		ntop4(&((const struct sockaddr_in *)sa)->sin_addr, buf);
+		return buf;
+	}
+	if (size >= INET_ADDRSTRLEN && sa->sa_family == AF_INET6 &&
 	    IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-		memcpy(&v4, &s6->sin6_addr.s6_addr[12], sizeof(v4));
-		inet_ntop(AF_INET, &v4, buf, size);
+		ntop4(&s6->sin6_addr.s6_addr[12], buf);
 		return buf;
 	}
 	if (getnameinfo(sa, len, buf, size, NULL, 0, NI_NUMERICHOST) != 0)
@@ -283,7 +319,8 @@ sock_dgram_buffer(const struct np_opts *o, int fd)
 	int type = 0, size = SOCK_DGRAM_RCVBUF;
 	socklen_t len = sizeof(type);
 
-	if (sock_opt_given(o, "rcvbuf") || getsockopt(fd, SOL_SOCKET,
+	/* Only -u makes datagram sockets: a stream one costs no syscall. */
+	if (!o->udp || sock_opt_given(o, "rcvbuf") || getsockopt(fd, SOL_SOCKET,
 	    SO_TYPE, &type, &len) == -1 || type != SOCK_DGRAM)
 		return;
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
@@ -593,8 +630,9 @@ sock_connect(const struct np_opts *o, char *bound, size_t boundlen)
 	if (o->unix_sock)
 		return unix_connect(o, bound, boundlen);
 	if ((fd = connect_any(o, &e)) != -1) {
-		sockopt_report(o, fd, sock_family(fd),
-		    PH_SOCKET | PH_CLIENT | PH_CONNECTED);
+		if (o->verbose >= 2)
+			sockopt_report(o, fd, sock_family(fd),
+			    PH_SOCKET | PH_CLIENT | PH_CONNECTED);
 		sock_report_connected(o, o->port);
 		return fd;
 	}
@@ -1034,14 +1072,12 @@ sock_dgram_peer(const struct np_opts *o, int fd)
 /*
  * A peer accepted by a listener (access control, -e, the broker):
  * set the options the kernel does not carry over from the listener.
- * Returns 0, or -1 after a message; fd stays the
- * caller's.
+ * family is the one accept(2) reported, so no getsockname is needed.
+ * Returns 0, or -1 after a message; fd stays the caller's.
  */
 int
-sock_accepted(const struct np_opts *o, int fd)
+sock_accepted(const struct np_opts *o, int fd, int family)
 {
-	int family = sock_family(fd);
-
 	if (sock_apply(o, fd, family, PH_CONNECTED) == -1)
 		return -1;
 	sockopt_report(o, fd, family, PH_SOCKET | PH_CONNECTED);

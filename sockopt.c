@@ -163,6 +163,7 @@ static int	 sockopt_value(const struct sockopt_row *, const char *,
 		    const char *, struct sockopt_set *, char *, size_t);
 static int	 sockopt_parse(const struct np_opts *, const char *,
 		    struct sockopt_set *, char *, size_t);
+static int	 sockopt_none(const struct np_opts *);
 static int	 sockopt_flag(const struct np_opts *,
 		    const struct sockopt_row *, struct sockopt_set *);
 static int	 sockopt_next(const struct np_opts *, size_t *,
@@ -363,6 +364,19 @@ sockopt_parse(const struct np_opts *o, const char *arg,
 	    errlen);
 }
 
+/*
+ * Whether o sets no socket option at all, which is the common case and
+ * is asked for every accepted peer.  It reads the fields sockopt_flag()
+ * reads: a new flag there belongs here too.
+ */
+static int
+sockopt_none(const struct np_opts *o)
+{
+	return !o->so_debug && !o->broadcast && o->recv_buf <= 0 &&
+	    o->send_buf <= 0 && o->tos < 0 && o->ttl < 0 && o->min_ttl < 0 &&
+	    o->sockopts.n == 0;
+}
+
 /* The row r as a short flag spells it; 0 when that flag is not set. */
 static int
 sockopt_flag(const struct np_opts *o, const struct sockopt_row *r,
@@ -401,6 +415,8 @@ sockopt_next(const struct np_opts *o, size_t *i, struct sockopt_set *s)
 {
 	char err[8];
 
+	if (*i == 0 && sockopt_none(o))
+		return 0;
 	for (; *i < NROWS; (*i)++)
 		if (sockopt_flag(o, &sockopt_rows[*i], s)) {
 			(*i)++;
@@ -489,14 +505,19 @@ sockopt_each(const struct np_opts *o, int fd, int family, int phases,
 	struct sockopt_set s;
 	socklen_t len = sizeof(int);
 	size_t i = 0;
-	int v6only = 1;
+	int v6only = -1;
 
-	if (family == AF_INET6)
-		getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len);
 	while (sockopt_next(o, &i, &s)) {
 		r = s.r;
 		if (!(r->phase & phases) || !sockopt_fits(r, family))
 			continue;
+		/*
+		 * Asked once, and only when an option is set: every peer of
+		 * a dual-stack listener is an IPv6 socket.
+		 */
+		if (family == AF_INET6 && v6only == -1 && getsockopt(fd,
+		    IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == -1)
+			v6only = 1;
 		if (family == AF_INET6 && r->level6 != 0 &&
 		    fn(fd, &s, r->level6, r->optname6, r->label6) == -1)
 			return -1;

@@ -392,3 +392,91 @@ c.close()" "$NP_PORT"
 	    "netpipe: connect to 127.0.0.1 port $CLOSED_PORT (tcp) failed: Connection refused"
 	assert_output ""
 }
+
+# For each address argument, connect to it on port argv[1], print the
+# client's own port, send a line with a NUL byte, half-close and wait for
+# the listener to close: one short connection, as a -k listener serves.
+PY_SHORT='
+import socket, sys
+port = int(sys.argv[1])
+for dst in sys.argv[2:]:
+    fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    c = socket.socket(fam, socket.SOCK_STREAM)
+    c.settimeout(5)
+    c.connect((dst, port))
+    print(c.getsockname()[1], flush=True)
+    c.sendall(b"short\0" + dst.encode() + b"\n")
+    c.shutdown(socket.SHUT_WR)
+    while c.recv(4096):
+        pass
+    c.close()
+'
+
+@test "-v names each peer by address and port: IPv4, IPv4 on a dual-stack listener, IPv6" {
+	local err=$BATS_TEST_TMPDIR/listen.err ports
+	np_need_ipv6
+	np_listen -k 127.0.0.1 0
+	ports=($(timeout 10 python3 -c "$PY_SHORT" "$NP_PORT" 127.0.0.1))
+	np_wait_for "$err" '^Connection closed'
+	run -0 grep '^Connection received on ' "$err"
+	assert_output "Connection received on 127.0.0.1 ${ports[0]}"
+	np_cleanup
+	np_listen -k 0
+	ports+=($(timeout 10 python3 -c "$PY_SHORT" "$NP_PORT" 127.0.0.1 ::1))
+	np_until 10 [ "$(grep -c '^Connection closed' "$err")" -ge 2 ]
+	run -0 grep '^Connection received on ' "$err"
+	assert_output "Connection received on 127.0.0.1 ${ports[1]}
+Connection received on ::1 ${ports[2]}"
+	run -0 tr '\0' '|' <"$BATS_TEST_TMPDIR/out"
+	assert_output "short|127.0.0.1
+short|::1"
+}
+
+# np_traceable: skip unless strace can trace here.
+np_traceable() {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -qq -o /dev/null true 2>/dev/null ||
+	    skip "strace cannot trace here (ptrace is not permitted)"
+}
+
+# What a short connection does not need: getsockname, getsockopt and
+# fcntl probes, which strace logs (-e trace=...) for the test below.
+NP_PROBES=(-f -qq -e signal=none -e trace=getsockname,getsockopt,fcntl)
+
+@test "a short connection costs no getsockname, SO_TYPE, IPV6_V6ONLY or stdio probe, client or -k listener" {
+	local err=$BATS_TEST_TMPDIR/listen.err log=$BATS_TEST_TMPDIR/l.trace
+	local in=$BATS_TEST_TMPDIR/in spid
+	np_traceable
+	# The listener asks getsockname once, to say where it listens; its
+	# three peers, dual-stack (IPv6 sockets), ask nothing of the kind.
+	: >"$err"
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    strace "${NP_PROBES[@]}" -o "$log" "${NP[@]}" -v -k -l 0 \
+	    </dev/null >"$BATS_TEST_TMPDIR/out" 2>"$err" 3>&- &
+	spid=$!
+	np_track "$spid"
+	np_wait_for "$err" '^Listening on '
+	# strace, killed, may leave its tracee running: track that too.
+	NP_PID=$(pgrep -P "$spid")
+	np_track "$NP_PID"
+	NP_PORT=$(sed -nE 's/^Listening on .* ([0-9]+)$/\1/p' "$err")
+	timeout 10 python3 -c "$PY_SHORT" "$NP_PORT" 127.0.0.1 127.0.0.1 \
+	    127.0.0.1 >/dev/null
+	np_until 10 [ "$(grep -c '^Connection closed' "$err")" -ge 3 ]
+	kill -TERM "$NP_PID"
+	np_wait_exit "$spid" 10
+	run -0 grep -c '^Connection received on 127.0.0.1 ' "$err"
+	assert_output 3
+	run -0 grep -c 'getsockname(' "$log"
+	assert_output 1
+	run -1 grep -E 'SO_TYPE|IPV6_V6ONLY|F_GETFD' "$log"
+	# A client, its peer nc.openbsd: no getsockname, SO_TYPE or F_GETFD.
+	np_nc_listen 127.0.0.1 0
+	printf 'client\0line\n' >"$in"
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    timeout 10 strace "${NP_PROBES[@]}" -o "$BATS_TEST_TMPDIR/c.trace" \
+	    "${NP[@]}" -N 127.0.0.1 "$NC_PORT" <"$in" >/dev/null
+	np_wait_exit "$NC_PID" 10
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/nc.out")" "$(np_sha "$in")"
+	run -1 grep -E 'getsockname|SO_TYPE|F_GETFD' "$BATS_TEST_TMPDIR/c.trace"
+}
