@@ -309,6 +309,116 @@ case_no_pipes(void)
 	xfer_free(p[0].x);
 }
 
+/* Move all of b through TLS ctx on fd, or read once; as ntls_io(). */
+static ssize_t
+tls_block(struct tls *ctx, int fd, int writing, unsigned char *b, size_t n)
+{
+	size_t off = 0;
+	ssize_t r;
+	short ev;
+
+	do {
+		r = ntls_io(ctx, writing, b + off, n - off, &ev);
+		if (r == NTLS_WANT) {
+			if (sock_wait(fd, ev, 10000) <= 0)
+				return -1;
+			continue;
+		}
+		if (r <= 0 || !writing)
+			return r;
+		off += r;
+	} while (off < n);
+	return n;
+}
+
+/*
+ * a's peer over TLS: the handshake, n bytes, close_notify, then b's reply
+ * to its close_notify.
+ */
+static int
+peer_tls(int fd, size_t n)
+{
+	struct np_opts co = opts;
+	unsigned char b[16384];
+	unsigned long long off = 0;
+	struct tls *ctx;
+	size_t i, k;
+	ssize_t r;
+
+	co.tls_name = "localhost";
+	if ((ctx = ntls_client(&co, fd)) == NULL)
+		return 6;
+	while (off < n) {
+		k = n - off < sizeof(b) ? n - off : sizeof(b);
+		for (i = 0; i < k; i++)
+			b[i] = pattern(off + i, 1);
+		if (tls_block(ctx, fd, 1, b, k) != (ssize_t)k)
+			return 7;
+		off += k;
+	}
+	ntls_close_notify(ctx, fd);
+	for (off = 0; (r = tls_block(ctx, fd, 0, b, sizeof(b))) > 0;
+	    off += r)
+		for (i = 0; i < (size_t)r; i++)
+			if (b[i] != pattern(off + i, 2))
+				return 8;
+	return r == 0 && off == n / 2 ? 0 : 9;
+}
+
+/* a is a TLS server's session, b plain: the copy path both ways. */
+static void
+case_tls(void)
+{
+	char dir[] = "/tmp/xfer_test.XXXXXX", cmd[512], cert[256], key[256];
+	struct pair p;
+	struct xfer_side a, b;
+	struct tls *server, *ctx;
+	unsigned long long ab, ba;
+	int i, st, bad = 0;
+
+	if (mkdtemp(dir) == NULL)
+		err(1, "mkdtemp");
+	snprintf(cmd, sizeof(cmd), "cd %s && openssl req -x509 -newkey ec "
+	    "-pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem "
+	    "-out cert.pem -days 1 -subj /CN=localhost -addext "
+	    "subjectAltName=DNS:localhost 2>/dev/null", dir);
+	if (system(cmd) != 0)
+		errx(1, "openssl req failed");
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	opts.tls_cert = opts.tls_ca = cert;
+	opts.tls_key = key;
+	if (tcp_pair(&p.near[0], &p.far[0]) == -1 ||
+	    tcp_pair(&p.near[1], &p.far[1]) == -1)
+		err(1, "loopback pair");
+	peer(&p, 0, peer_tls, 1 << 20);
+	peer(&p, 1, peer_b, 1 << 20);
+	server = ntls_server(&opts);
+	if ((ctx = ntls_accept(&opts, server, p.near[0])) == NULL)
+		errx(1, "TLS handshake");
+	a = (struct xfer_side){ p.near[0], ctx, "a" };
+	b = (struct xfer_side){ p.near[1], NULL, "b" };
+	if ((p.x = xfer_new(lp, &opts, &a, &b, on_done, &p)) == NULL)
+		err(1, "xfer_new");
+	p.rc = -1;
+	pending++;
+	if (loop_run(lp) == -1)
+		err(1, "loop_run");
+	for (i = 0; i < 2; i++)
+		if (waitpid(p.pid[i], &st, 0) == -1 || !WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0)
+			bad++;
+	xfer_bytes(p.x, &ab, &ba);
+	ok(bad == 0 && p.rc == 0 && ab == 1 << 20 && ba == 1 << 19,
+	    "TLS on a: close_notify passed on both ways");
+	xfer_free(p.x);
+	ntls_free(server);
+	opts.tls_cert = opts.tls_ca = opts.tls_key = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		warnx("%s: not removed", dir);
+}
+
 int
 main(void)
 {
@@ -327,12 +437,13 @@ main(void)
 		err(1, "listener");
 	if ((lp = loop_new()) == NULL)
 		err(1, "loop_new");
-	printf("1..5\n");
+	printf("1..6\n");
 	case_idle();
 	case_bulk(1, 8 << 20, "8 MiB a to b, half-close passed on, 4 MiB back");
 	case_bulk(MAXPAIRS, 256 << 10, "32 pairs on one loop, both ways");
 	case_reset();
 	case_no_pipes();
+	case_tls();
 	loop_free(lp);
 	close(lfd);
 	return failures > 0;
