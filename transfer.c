@@ -28,8 +28,12 @@
 /*
  * Large enough for any UDP datagram and for few syscalls per megabyte,
  * small enough that both buffers together stay well under a megabyte.
+ * A stream's buffer is made on first use at PUMP_BUFMIN, which holds a
+ * short exchange on the heap, and grows to PUMP_BUFSZ once a read fills
+ * it: a short connection costs no mmap(2) and no untouched pages.
  */
 #define PUMP_BUFSZ	(256 * 1024)
+#define PUMP_BUFMIN	(16 * 1024)
 /*
  * The pipe that splice(2) moves received pages through, and the most one
  * sendfile(2) call is asked for (a non-blocking socket takes what fits).
@@ -117,9 +121,11 @@ struct bucket {
 };
 
 struct buf {
-	unsigned char	*data;
+	unsigned char	*data;		/* NULL until first used */
+	size_t		 size;		/* what data holds */
 	size_t		 start;
 	size_t		 end;
+	size_t		 asked;		/* room offered to the last read */
 };
 
 /* Datagrams taken by one recvmmsg(2), written out one by one. */
@@ -279,8 +285,11 @@ static int	 pipe_ready(const struct pump *);
 static int	 batch_ready(const struct pump *);
 static short	 plain_events(const struct pump *, int);
 static short	 tls_events(const struct pump *, int);
-static size_t	 up_room(const struct pump *);
+static size_t	 up_room(struct pump *);
 static size_t	 down_room(struct pump *);
+static size_t	 buf_least(const struct pump *);
+static void	 buf_make(struct pump *, struct buf *);
+static void	 buf_filled(struct buf *, size_t);
 static int	 input_done(struct pump *, ssize_t);
 static int	 recv_done(struct pump *, ssize_t, const struct sockaddr *,
 		    socklen_t);
@@ -330,12 +339,9 @@ pump_new(const struct np_opts *o)
 	p->o = o;
 	p->pipefd[0] = p->pipefd[1] = -1;
 	p->wpipe[0] = p->wpipe[1] = -1;
-	p->up.data = malloc(PUMP_BUFSZ);
-	p->down.data = malloc(PUMP_BUFSZ);
 	p->loop = loop_new();
 	p->scratch = o->crlf ? malloc(PUMP_BUFSZ / 2) : NULL;
-	if (p->up.data == NULL || p->down.data == NULL || p->loop == NULL ||
-	    (o->crlf && p->scratch == NULL)) {
+	if (p->loop == NULL || (o->crlf && p->scratch == NULL)) {
 		warn("pump");
 		pump_free(p);
 		return NULL;
@@ -899,8 +905,9 @@ splice_out(struct pump *p)
 		if (n == -1)
 			return zc_refused(p, &p->zc_recv, "splice to output");
 	} else {
-		n = read(p->pipefd[0], b->data, p->piped < PUMP_BUFSZ ?
-		    p->piped : PUMP_BUFSZ);
+		buf_make(p, b);
+		n = read(p->pipefd[0], b->data, p->piped < b->size ?
+		    p->piped : b->size);
 		if (n == -1)
 			return errno == EINTR ? -1 : io_failed("pipe");
 		b->start = 0;
@@ -995,12 +1002,58 @@ buf_empty(const struct buf *b)
 	return b->start == b->end;
 }
 
-/* What b may hold: the outgoing buffer keeps room for -t's refusals. */
+/*
+ * What b may hold, made or not yet (buf_make() grows it to this before a
+ * read): the outgoing buffer keeps room for -t's refusals.
+ */
 static size_t
 buf_cap(const struct pump *p, const struct buf *b)
 {
-	return b == &p->up && p->o->telnet ? PUMP_BUFSZ - PUMP_TN_RESERVE :
-	    PUMP_BUFSZ;
+	size_t cap = b->size > buf_least(p) ? b->size : buf_least(p);
+
+	return b == &p->up && p->o->telnet ? cap - PUMP_TN_RESERVE : cap;
+}
+
+/*
+ * The least a buffer starts with: a whole datagram, or a TLS record with
+ * room to spare, or a short exchange.
+ */
+static size_t
+buf_least(const struct pump *p)
+{
+	return p->dgram || p->tls != NULL ? PUMP_BUFSZ : PUMP_BUFMIN;
+}
+
+/* Make b, or grow it to what buf_cap() promised; out of memory exits. */
+static void
+buf_make(struct pump *p, struct buf *b)
+{
+	unsigned char *d;
+	size_t want = buf_least(p);
+
+	if (b->size >= want)
+		return;
+	if ((d = realloc(b->data, want)) == NULL)
+		err(NP_EXIT_FAIL, "pump");
+	b->data = d;
+	b->size = want;
+}
+
+/*
+ * A read of n bytes landed in b: when it took all the room it was
+ * offered, the connection is bulk and b grows to PUMP_BUFSZ.
+ */
+static void
+buf_filled(struct buf *b, size_t n)
+{
+	unsigned char *d;
+
+	if (n < b->asked || b->size >= PUMP_BUFSZ)
+		return;
+	if ((d = realloc(b->data, PUMP_BUFSZ)) == NULL)
+		err(NP_EXIT_FAIL, "pump");
+	b->data = d;
+	b->size = PUMP_BUFSZ;
 }
 
 /* Free space at the end; a datagram buffer holds one message at a time. */
@@ -1407,13 +1460,21 @@ net_broken(struct pump *p, const char *what)
 	return -1;
 }
 
-/* Room for the next read of input; a datagram has a largest size. */
+/*
+ * Room for the next read of input, the buffer made if need be; a
+ * datagram has a largest size.
+ */
 static size_t
-up_room(const struct pump *p)
+up_room(struct pump *p)
 {
-	size_t room = buf_room(p, &p->up);
+	size_t room;
 
-	return p->dgram && room > PUMP_DGRAM_MAX ? PUMP_DGRAM_MAX : room;
+	buf_make(p, &p->up);
+	room = buf_room(p, &p->up);
+	if (p->dgram && room > PUMP_DGRAM_MAX)
+		room = PUMP_DGRAM_MAX;
+	p->up.asked = room;
+	return room;
 }
 
 /* After a read of input: its end, a failure, or bytes that arrived. */
@@ -1439,8 +1500,10 @@ stdio_fill(struct pump *p)
 
 	if (room == 0)
 		return -1;
-	if ((n = read(p->in, b->data + b->end, room)) > 0)
+	if ((n = read(p->in, b->data + b->end, room)) > 0) {
 		b->end += n;
+		buf_filled(b, n);
+	}
 	return input_done(p, n);
 }
 
@@ -1454,10 +1517,13 @@ crlf_fill(struct pump *p)
 
 	if (room == 0)
 		return -1;
-	n = read(p->in, p->scratch, room / 2 > 0 ? room / 2 : 1);
-	if (n > 0)
+	b->asked = room / 2 > 0 ? room / 2 : 1;
+	n = read(p->in, p->scratch, b->asked);
+	if (n > 0) {
 		b->end += filter_crlf(&p->filter, p->scratch, n,
 		    b->data + b->end);
+		buf_filled(b, n);
+	}
 	return input_done(p, n);
 }
 
@@ -1510,13 +1576,19 @@ stdio_drain(struct pump *p)
 	return -1;
 }
 
-/* Room for a receive in the incoming buffer, paced by --rate: 0 if none. */
+/*
+ * Room for a receive in the incoming buffer, made if need be, paced by
+ * --rate: 0 if none.
+ */
 static size_t
 down_room(struct pump *p)
 {
-	size_t room = buf_room(p, &p->down);
+	size_t room;
 
-	return room == 0 ? 0 : rate_limit(p, METER_RECV, room);
+	buf_make(p, &p->down);
+	room = buf_room(p, &p->down);
+	p->down.asked = room == 0 ? 0 : rate_limit(p, METER_RECV, room);
+	return p->down.asked;
 }
 
 /*
@@ -1621,7 +1693,7 @@ dgram_take(struct pump *p, const struct sockaddr *sa, socklen_t len)
 static void
 lowat_update(struct pump *p, size_t n)
 {
-	size_t cap = p->zc_recv ? p->pipesz : PUMP_BUFSZ;
+	size_t cap = p->zc_recv ? p->pipesz : p->down.size;
 
 	if (!p->lowat_ok || n < PUMP_BULK)
 		return;
@@ -1653,6 +1725,7 @@ received(struct pump *p, size_t n)
 	if (p->o->telnet)
 		n = telnet(p, b->data + b->end, n);
 	b->end += n;
+	buf_filled(b, n);
 	return -1;
 }
 
@@ -1702,7 +1775,7 @@ net_drain(struct pump *p)
 {
 	struct buf *b = &p->up;
 	size_t len = sendable(p);
-	unsigned char *nl, *d = b->data + b->start;
+	unsigned char *nl, *d;
 	int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
 	ssize_t n;
 
@@ -1712,6 +1785,7 @@ net_drain(struct pump *p)
 		return p->local.direct ? p->local.fill(p) : -1;
 	if (len == 0)
 		return -1;
+	d = b->data + b->start;
 	if (p->o->interval_ms > 0 && (nl = memchr(d, '\n', len)) != NULL)
 		len = nl - d + 1;
 	len = rate_limit(p, METER_SENT, len);
@@ -1784,8 +1858,9 @@ telnet(struct pump *p, unsigned char *d, size_t n)
 	struct buf *up = &p->up;
 	size_t replied = 0, kept;
 
+	buf_make(p, up);
 	kept = filter_telnet(&p->filter, d, n, up->data + up->end,
-	    PUMP_BUFSZ - up->end, &replied);
+	    up->size - up->end, &replied);
 	up->end += replied;
 	return kept;
 }
