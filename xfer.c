@@ -14,6 +14,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <err.h>
@@ -80,6 +81,7 @@ struct dir {
 	short		 rwant;		/* what src's io waits for */
 	short		 wwant;		/* what dst's io or shut waits for */
 	int		 rblocked;	/* src said wait */
+	int		 fresh;		/* src fired and gave nothing yet */
 	int		 wblocked;	/* dst said wait */
 	int		 eof;		/* src ended */
 	int		 ended;		/* and dst was told */
@@ -397,15 +399,27 @@ splice_read(struct xfer *x, struct dir *d)
 {
 	size_t want = d->pipesz - d->held;
 	ssize_t n;
+	int atmark = 0;
 
 	do
 		n = splice(d->src->fd, NULL, d->pipe[1], NULL, want,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	while (n == -1 && errno == EINTR);
 	if (n > 0) {
+		d->fresh = 0;
 		d->held += n;
 		if ((size_t)n == want)
 			pipe_grow(d);
+		return 1;
+	}
+	/*
+	 * TCP splice stops at an urgent mark, saying 0 as if at the end or
+	 * EAGAIN while poll says readable: recv(2) steps over the mark, so
+	 * the buffer takes over.
+	 */
+	if ((n == 0 || (errno == EAGAIN && d->held == 0 && d->fresh)) &&
+	    ioctl(d->src->fd, SIOCATMARK, &atmark) == 0 && atmark) {
+		d->no_pipe = 1;
 		return 1;
 	}
 	if (n == 0) {
@@ -539,6 +553,7 @@ dir_step(struct xfer *x, struct dir *d)
 
 	if (ready(d->src, d->rwant))
 		d->rblocked = 0;
+	d->fresh = !d->rblocked && (d->src->fired & LOOP_READ);
 	if (ready(d->dst, d->wwant))
 		d->wblocked = 0;
 	for (i = 0; i < XFER_ROUNDS && !d->ended; i++) {

@@ -173,6 +173,28 @@ peer_b(int fd, size_t n)
 	return 0;
 }
 
+/*
+ * a's peer with an urgent byte amid n bytes, which splice(2) stops at;
+ * the byte itself is out of band and never forwarded.
+ */
+static int
+peer_urgent(int fd, size_t n)
+{
+	unsigned char b[65536];
+	size_t i, k = n / 2;
+
+	for (i = 0; i < k && i < sizeof(b); i++)
+		b[i] = pattern(i, 1);
+	if (write(fd, b, k) != (ssize_t)k || send(fd, "!", 1, MSG_OOB) != 1)
+		return 1;
+	for (i = k; i < n; i++)
+		b[i - k] = pattern(i, 1);
+	if (write(fd, b, n - k) != (ssize_t)(n - k) ||
+	    shutdown(fd, SHUT_WR) == -1)
+		return 1;
+	return check_pattern(fd, 2) == (long long)(n / 2) ? 0 : 2;
+}
+
 /* a's peer that sends n bytes and resets the connection. */
 static int
 peer_reset(int fd, size_t n)
@@ -251,6 +273,20 @@ case_bulk(int npairs, size_t n, const char *what)
 		xfer_free(p[i].x);
 	}
 	ok(bad == 0 && good, what);
+}
+
+static void
+case_urgent(void)
+{
+	struct pair p[1];
+	unsigned long long ab, ba;
+	int bad;
+
+	bad = pairs_run(p, 1, 60000, peer_urgent, peer_b, 0);
+	xfer_bytes(p[0].x, &ab, &ba);
+	ok(bad == 0 && p[0].rc == 0 && ab == 60000 && ba == 30000,
+	    "an urgent byte amid the stream: no stall, the rest arrives");
+	xfer_free(p[0].x);
 }
 
 static void
@@ -437,11 +473,12 @@ main(void)
 		err(1, "listener");
 	if ((lp = loop_new()) == NULL)
 		err(1, "loop_new");
-	printf("1..6\n");
+	printf("1..7\n");
 	case_idle();
 	case_bulk(1, 8 << 20, "8 MiB a to b, half-close passed on, 4 MiB back");
 	case_bulk(MAXPAIRS, 256 << 10, "32 pairs on one loop, both ways");
 	case_reset();
+	case_urgent();
 	case_no_pipes();
 	case_tls();
 	loop_free(lp);
