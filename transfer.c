@@ -165,8 +165,48 @@ struct endpoint {
 #define PUMP_SEND_FAILED	(-3)
 
 /*
- * Everything that outlives one connection (stdin's state and unsent
- * input, so -k never drops bytes) plus the current connection.
+ * One connection's state: made whole, and zeroed, in conn_start() alone,
+ * so that nothing of one -k peer leaks into the next.
+ */
+struct conn {
+	int			 net;
+	int			 dgram;
+	int			 seqpacket;	/* zero-length read is EOF */
+	int			 unconnected;	/* UDP -k: reply to last sender */
+	struct endpoint		 local;		/* stdio, files, pipes */
+	struct endpoint		 remote;	/* the socket */
+	struct sockaddr_storage	 peer;
+	socklen_t		 peerlen;
+	struct sockaddr_storage	 lock;		/* connected datagram peer */
+	socklen_t		 locklen;
+	struct tls		*tls;		/* --tls, for this connection */
+	short			 tls_in;	/* what tls_read waits for */
+	short			 tls_out;	/* what tls_write waits for */
+	int			 zc_send;	/* sendfile from in to net */
+	int			 zc_recv;	/* splice net -> pipe -> out */
+	int			 threaded;	/* pipes go to the writer */
+	int			 pipe_full;	/* no free buffer in pipefd */
+	int			 rw;		/* --io rw: read/write on net */
+	int			 batching;	/* UDP receive with recvmmsg */
+	int			 tcp;		/* net is a TCP socket */
+	int			 notsent;	/* TCP_NOTSENT_LOWAT is set */
+	int			 lowat_ok;	/* TCP: SO_RCVLOWAT may batch */
+	int			 lowat;		/* SO_RCVLOWAT as set now */
+	struct timespec		 lowat_end;	/* then back to 1 byte */
+	int			 net_eof;
+	int			 net_failed;	/* reading broke: flush, exit 1 */
+	int			 wr_shut;
+	int			 quitting;
+	long long		 packets;
+	struct timespec		 idle;		/* -w deadline */
+	struct timespec		 quit;		/* -q deadline */
+	struct timespec		 pace;		/* -i: next line may go */
+};
+
+/*
+ * What outlives one connection: the input's state and unsent bytes (so
+ * -k never drops any), the output, the buffers, pipes and writer made
+ * once, the meter; and the connection now moving.
  */
 struct pump {
 	const struct np_opts	*o;
@@ -176,14 +216,13 @@ struct pump {
 	int			 reg[PUMP_NFDS];	/* fds registered */
 	int			 nreg;
 	long long		 timer[PT_COUNT];	/* ids; 0 none */
-	struct endpoint		 local;		/* stdio, files, pipes */
-	struct endpoint		 remote;	/* the socket */
 	struct buf		 up;		/* stdin -> network */
 	struct buf		 down;		/* network -> stdout */
 	unsigned char		*scratch;	/* -C: raw input */
 	int			 in;		/* stdin, -1 with -d */
 	int			 out;		/* stdout */
 	int			 in_eof;
+	int			 in_failed;	/* stdin broke: send, exit 1 */
 	int			 out_gone;	/* the reader of out left */
 	int			 out_errno;	/* how we learnt it */
 	struct filter		 filter;	/* -C and -t state */
@@ -197,44 +236,13 @@ struct pump {
 	int			 pipefd[2];	/* splice path, made once */
 	size_t			 pipesz;
 	size_t			 piped;		/* bytes waiting in pipefd */
-	int			 pipe_full;	/* no free buffer in pipefd */
 	struct writer		*writer;	/* the file's copy, made once */
 	int			 wpipe[2];	/* the pipe the writer empties */
 	int			 jobs;		/* pipes it holds: wpipe, pipefd */
-	int			 threaded;	/* pipes go to the writer */
 	struct timespec		 hold;		/* a writer may yet pay off */
-
-	/* Per connection. */
-	int			 net;
-	int			 dgram;
-	int			 seqpacket;	/* zero-length read is EOF */
-	int			 unconnected;	/* UDP -k: reply to last sender */
 	const struct acl	*acl;		/* UDP -k: senders let in */
-	struct sockaddr_storage	 peer;
-	socklen_t		 peerlen;
-	struct sockaddr_storage	 lock;		/* connected datagram peer */
-	socklen_t		 locklen;
-	struct tls		*tls;		/* --tls, for this connection */
-	short			 tls_in;	/* what tls_read waits for */
-	short			 tls_out;	/* what tls_write waits for */
-	int			 zc_send;	/* sendfile from in to net */
-	int			 zc_recv;	/* splice net -> pipe -> out */
-	int			 rw;		/* --io rw: read/write on net */
-	int			 batching;	/* UDP receive with recvmmsg */
-	int			 tcp;		/* net is a TCP socket */
-	int			 notsent;	/* TCP_NOTSENT_LOWAT is set */
-	int			 lowat_ok;	/* TCP: SO_RCVLOWAT may batch */
-	int			 lowat;		/* SO_RCVLOWAT as set now */
-	struct timespec		 lowat_end;	/* then back to 1 byte */
-	int			 net_eof;
-	int			 net_failed;	/* reading broke: flush, exit 1 */
-	int			 in_failed;	/* stdin broke: send, exit 1 */
-	int			 wr_shut;
-	int			 quitting;
-	long long		 packets;
-	struct timespec		 idle;		/* -w deadline */
-	struct timespec		 quit;		/* -q deadline */
-	struct timespec		 pace;		/* -i: next line may go */
+	struct tls		*next_tls;	/* for the next pump_run() */
+	struct conn		 c;
 };
 
 static int	 buf_empty(const struct buf *);
@@ -311,6 +319,7 @@ static size_t	 rate_limit(struct pump *, int, size_t);
 static void	 moved(struct pump *, int, const void *, size_t);
 static long long input_size(struct pump *);
 static void	 net_setup(struct pump *);
+static void	 conn_start(struct pump *, int, int);
 static size_t	 sendable(const struct pump *);
 static int	 received(struct pump *, size_t);
 static void	 lowat_update(struct pump *, size_t);
@@ -391,7 +400,7 @@ pump_free(struct pump *p)
 void
 pump_set_tls(struct pump *p, struct tls *ctx)
 {
-	p->tls = ctx;
+	p->next_tls = ctx;
 }
 
 /*
@@ -416,41 +425,50 @@ pump_run(struct pump *p, int net, int flags)
 {
 	int rc;
 
-	p->net = net;
-	p->dgram = (flags & PUMP_DGRAM) != 0;
-	p->seqpacket = (flags & PUMP_SEQPACKET) != 0;
-	p->unconnected = (flags & PUMP_UNCONNECTED) != 0;
-	p->net_eof = p->net_failed = p->wr_shut = p->quitting = 0;
-	meter_start(p->meter);
-	p->packets = 0;
-	/* UDP -k learns whom to answer from the first datagram it takes. */
-	p->peerlen = 0;
-	memset(&p->quit, 0, sizeof(p->quit));
-	memset(&p->pace, 0, sizeof(p->pace));
-	p->down.start = p->down.end = 0;
-	p->pipe_full = 0;
-	/*
-	 * A datagram listener connected to its first peer may still hold
-	 * datagrams that others sent before the connect; net_fill drops them.
-	 */
-	p->locklen = sizeof(p->lock);
-	if (!p->dgram || p->seqpacket || p->unconnected || getpeername(net,
-	    (struct sockaddr *)&p->lock, &p->locklen) == -1)
-		p->locklen = 0;
-	net_setup(p);
-	p->tls_in = POLLIN;
-	p->tls_out = POLLOUT;
-	pump_choose(p);
-	ends_pick(p);
-	touch(p);
+	conn_start(p, net, flags);
 	while ((rc = pump_step(p)) == -1)
 		;
 	pump_disarm(p);
-	p->tls = NULL;
 	/* A side file that could not be written is an I/O failure too. */
 	if (rc == NP_EXIT_OK && meter_failed(p->meter))
 		rc = NP_EXIT_FAIL;
 	return rc;
+}
+
+/*
+ * The one place a connection's state is made: all of struct conn from
+ * zero, then what net and flags say, the socket's settings, the paths
+ * and the endpoints.  UDP -k learns whom to answer from the first
+ * datagram it takes (peerlen 0 until then).
+ */
+static void
+conn_start(struct pump *p, int net, int flags)
+{
+	struct conn *c = &p->c;
+
+	memset(c, 0, sizeof(*c));
+	c->net = net;
+	c->dgram = (flags & PUMP_DGRAM) != 0;
+	c->seqpacket = (flags & PUMP_SEQPACKET) != 0;
+	c->unconnected = (flags & PUMP_UNCONNECTED) != 0;
+	c->tls = p->next_tls;
+	p->next_tls = NULL;
+	c->tls_in = POLLIN;
+	c->tls_out = POLLOUT;
+	meter_start(p->meter);
+	p->down.start = p->down.end = 0;
+	/*
+	 * A datagram listener connected to its first peer may still hold
+	 * datagrams that others sent before the connect; net_fill drops them.
+	 */
+	c->locklen = sizeof(c->lock);
+	if (!c->dgram || c->seqpacket || c->unconnected || getpeername(net,
+	    (struct sockaddr *)&c->lock, &c->locklen) == -1)
+		c->locklen = 0;
+	net_setup(p);
+	pump_choose(p);
+	ends_pick(p);
+	touch(p);
 }
 
 /* Bytes left in a regular-file input, for --progress; -1 if unknown. */
@@ -480,17 +498,16 @@ net_setup(struct pump *p)
 	int one = 1, size, domain = AF_UNSPEC, inet;
 	socklen_t len = sizeof(domain);
 
-	getsockopt(p->net, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+	getsockopt(p->c.net, SOL_SOCKET, SO_DOMAIN, &domain, &len);
 	inet = domain == AF_INET || domain == AF_INET6;
-	p->tcp = inet && !p->dgram;
-	p->notsent = 0;
-	p->lowat = 1;
+	p->c.tcp = inet && !p->c.dgram;
+	p->c.lowat = 1;
 	/* -W counts reads and --rate paces them: leave them be. */
-	p->lowat_ok = p->tcp && p->tls == NULL && p->o->recv_limit == 0 &&
+	p->c.lowat_ok = p->c.tcp && p->c.tls == NULL && p->o->recv_limit == 0 &&
 	    p->o->rate == 0;
 	batch_choose(p, inet);
-	if (!p->dgram) {
-		setsockopt(p->net, SOL_SOCKET, SO_OOBINLINE, &one,
+	if (!p->c.dgram) {
+		setsockopt(p->c.net, SOL_SOCKET, SO_OOBINLINE, &one,
 		    sizeof(one));
 		/*
 		 * A Unix stream moves at most its send buffer per call; the
@@ -499,7 +516,7 @@ net_setup(struct pump *p)
 		 */
 		size = PUMP_UNIX_SNDBUF;
 		if (domain == AF_UNIX && !sock_opt_given(p->o, "sndbuf"))
-			setsockopt(p->net, SOL_SOCKET, SO_SNDBUF, &size,
+			setsockopt(p->c.net, SOL_SOCKET, SO_SNDBUF, &size,
 			    sizeof(size));
 	}
 }
@@ -555,7 +572,7 @@ rate_limit(struct pump *p, int dir, size_t want)
 {
 	double t = p->rate[dir].tokens;
 
-	if (p->o->rate == 0 || p->dgram || t >= (double)want)
+	if (p->o->rate == 0 || p->c.dgram || t >= (double)want)
 		return want;
 	return t >= 1 ? (size_t)t : 1;
 }
@@ -592,19 +609,17 @@ pump_choose(struct pump *p)
 {
 	const struct np_opts *o = p->o;
 	int zc = (o->io == IO_AUTO || o->io == IO_ZEROCOPY) &&
-	    !meter_needs_data(o) && p->tls == NULL;
+	    !meter_needs_data(o) && p->c.tls == NULL;
 
-	p->rw = o->io == IO_RW && !p->dgram && p->tls == NULL;
-	p->threaded = 0;
-	p->zc_send = zc && !p->dgram && !p->in_eof && !o->crlf &&
+	p->c.rw = o->io == IO_RW && !p->c.dgram && p->c.tls == NULL;
+	p->c.zc_send = zc && !p->c.dgram && !p->in_eof && !o->crlf &&
 	    o->interval_ms == 0 && !o->send_oob && p->in_regular;
-	p->zc_recv = 0;
-	if (!zc || p->dgram || o->telnet || !p->out_splice)
+	if (!zc || p->c.dgram || o->telnet || !p->out_splice)
 		return;
 	if (p->pipefd[0] == -1 && pipe_new(p->pipefd, &p->pipesz) == -1)
 		return;
-	p->zc_recv = 1;
-	p->threaded = p->out_regular && p->cpus > 1;
+	p->c.zc_recv = 1;
+	p->c.threaded = p->out_regular && p->cpus > 1;
 }
 
 /*
@@ -695,7 +710,7 @@ writer_ready(struct pump *p)
 		return 0;
 	if (writer_wanted(p))
 		return 1;
-	p->threaded = 0;
+	p->c.threaded = 0;
 	return 0;
 }
 
@@ -708,7 +723,7 @@ writer_ready(struct pump *p)
 static int
 writer_maybe(const struct pump *p, size_t n)
 {
-	return p->threaded && p->writer == NULL && p->piped + n < PUMP_BULK;
+	return p->c.threaded && p->writer == NULL && p->piped + n < PUMP_BULK;
 }
 
 /*
@@ -718,8 +733,8 @@ writer_maybe(const struct pump *p, size_t n)
 static int
 writer_holding(const struct pump *p)
 {
-	return p->threaded && p->writer == NULL && p->piped > 0 &&
-	    p->piped < PUMP_BULK && !p->pipe_full && !p->net_eof &&
+	return p->c.threaded && p->writer == NULL && p->piped > 0 &&
+	    p->piped < PUMP_BULK && !p->c.pipe_full && !p->c.net_eof &&
 	    np_deadline_ms(&p->hold) > 0;
 }
 
@@ -751,7 +766,7 @@ static int
 down_pending(const struct pump *p)
 {
 	return !buf_empty(&p->down) || p->piped > 0 || p->jobs > 0 ||
-	    (p->batching && p->batch->next < p->batch->n);
+	    (p->c.batching && p->batch->next < p->batch->n);
 }
 
 /*
@@ -765,8 +780,8 @@ down_bytes(const struct pump *p)
 	unsigned long long n = p->down.end - p->down.start + p->piped;
 	int i;
 
-	for (i = p->batching ? p->batch->next : 0;
-	    p->batching && i < p->batch->n; i++)
+	for (i = p->c.batching ? p->batch->next : 0;
+	    p->c.batching && i < p->batch->n; i++)
 		n += p->batch->msg[i].msg_len -
 		    (i == p->batch->next ? p->batch->off : 0);
 	return n;
@@ -809,7 +824,7 @@ send_all(const struct pump *p)
 	const struct np_opts *o = p->o;
 
 	return (o->shutdown_wr || o->send_file != NULL || p->in_regular) &&
-	    !o->keep_open && !o->half_close && (!p->dgram || p->seqpacket);
+	    !o->keep_open && !o->half_close && (!p->c.dgram || p->c.seqpacket);
 }
 
 /*
@@ -847,7 +862,7 @@ splice_in(struct pump *p)
 	ssize_t n;
 	int atmark = 0;
 
-	n = splice(p->net, NULL, p->pipefd[1], NULL, want,
+	n = splice(p->c.net, NULL, p->pipefd[1], NULL, want,
 	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	/*
 	 * A pipe buffer holds one page however little of it a segment
@@ -857,9 +872,9 @@ splice_in(struct pump *p)
 	 * readable.
 	 */
 	if (n > 0 && (size_t)n < want && !writer_maybe(p, n))
-		p->pipe_full = 1;
+		p->c.pipe_full = 1;
 	if (n == -1 && errno == EAGAIN && p->piped > 0) {
-		p->pipe_full = 1;
+		p->c.pipe_full = 1;
 		return -1;
 	}
 	/*
@@ -868,22 +883,22 @@ splice_in(struct pump *p)
 	 * byte inline; it takes over once the pipe is drained, so the order
 	 * holds.
 	 */
-	if ((n == 0 || (n == -1 && errno == EAGAIN)) && !p->dgram &&
-	    ioctl(p->net, SIOCATMARK, &atmark) == 0 && atmark) {
-		p->zc_recv = 0;
+	if ((n == 0 || (n == -1 && errno == EAGAIN)) && !p->c.dgram &&
+	    ioctl(p->c.net, SIOCATMARK, &atmark) == 0 && atmark) {
+		p->c.zc_recv = 0;
 		ends_pick(p);
 		return -1;
 	}
 	if (n == -1)
-		return zc_refused(p, &p->zc_recv, "splice from socket");
+		return zc_refused(p, &p->c.zc_recv, "splice from socket");
 	if (n == 0) {
-		p->net_eof = 1;
+		p->c.net_eof = 1;
 		return -1;
 	}
-	if (p->piped == 0 && p->threaded && p->writer == NULL)
+	if (p->piped == 0 && p->c.threaded && p->writer == NULL)
 		np_deadline_set(&p->hold, PUMP_HOLD_MS);
 	p->piped += n;
-	p->packets++;
+	p->c.packets++;
 	lowat_update(p, n);
 	moved(p, METER_RECV, NULL, n);
 	return -1;
@@ -899,11 +914,11 @@ splice_out(struct pump *p)
 	struct buf *b = &p->down;
 	ssize_t n;
 
-	if (p->zc_recv) {
+	if (p->c.zc_recv) {
 		n = splice(p->pipefd[0], NULL, p->out, NULL, p->piped,
 		    SPLICE_F_MOVE);
 		if (n == -1)
-			return zc_refused(p, &p->zc_recv, "splice to output");
+			return zc_refused(p, &p->c.zc_recv, "splice to output");
 	} else {
 		buf_make(p, b);
 		n = read(p->pipefd[0], b->data, p->piped < b->size ?
@@ -914,7 +929,7 @@ splice_out(struct pump *p)
 		b->end = n;
 	}
 	p->piped -= n;
-	p->pipe_full = 0;	/* a buffer was freed */
+	p->c.pipe_full = 0;	/* a buffer was freed */
 	touch(p);
 	return -1;
 }
@@ -928,7 +943,7 @@ static int
 writer_due(const struct pump *p)
 {
 	return p->piped > 0 && (p->jobs == 0 ||
-	    (p->jobs < PUMP_PIPES && (p->pipe_full || p->piped == p->pipesz)));
+	    (p->jobs < PUMP_PIPES && (p->c.pipe_full || p->piped == p->pipesz)));
 }
 
 /*
@@ -955,7 +970,7 @@ writer_drain(struct pump *p)
 	if (p->jobs++ == 0)
 		pipes_swap(p);
 	p->piped = 0;
-	p->pipe_full = 0;
+	p->c.pipe_full = 0;
 	touch(p);
 	return -1;
 }
@@ -981,17 +996,17 @@ sendfile_fill(struct pump *p)
 	ssize_t n;
 	int v = PUMP_NOTSENT;
 
-	n = sendfile(p->net, p->in, NULL, want);
+	n = sendfile(p->c.net, p->in, NULL, want);
 	if (n == -1)
-		return zc_refused(p, &p->zc_send, "sendfile");
+		return zc_refused(p, &p->c.zc_send, "sendfile");
 	if (n == 0)
 		p->in_eof = 1;
 	else
 		moved(p, METER_SENT, NULL, n);
-	if (n > 0 && (size_t)n < want && p->tcp && !p->notsent) {
-		setsockopt(p->net, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v,
+	if (n > 0 && (size_t)n < want && p->c.tcp && !p->c.notsent) {
+		setsockopt(p->c.net, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v,
 		    sizeof(v));
-		p->notsent = 1;
+		p->c.notsent = 1;
 	}
 	return -1;
 }
@@ -1021,7 +1036,7 @@ buf_cap(const struct pump *p, const struct buf *b)
 static size_t
 buf_least(const struct pump *p)
 {
-	return p->dgram || p->tls != NULL ? PUMP_BUFSZ : PUMP_BUFMIN;
+	return p->c.dgram || p->c.tls != NULL ? PUMP_BUFSZ : PUMP_BUFMIN;
 }
 
 /* Make b, or grow it to what buf_cap() promised; out of memory exits. */
@@ -1062,7 +1077,7 @@ buf_room(const struct pump *p, const struct buf *b)
 {
 	size_t cap = buf_cap(p, b);
 
-	if (p->dgram && !buf_empty(b))
+	if (p->c.dgram && !buf_empty(b))
 		return 0;
 	return b->end < cap ? cap - b->end : 0;
 }
@@ -1091,7 +1106,7 @@ static void
 touch(struct pump *p)
 {
 	if (p->o->wait_ms > 0)
-		np_deadline_set(&p->idle, p->o->wait_ms);
+		np_deadline_set(&p->c.idle, p->o->wait_ms);
 }
 
 /* One round of the loop: -1 to go on, or the exit code. */
@@ -1105,7 +1120,7 @@ pump_step(struct pump *p)
 		return NP_EXIT_SIGNAL + np_signal;
 	if ((rc = pump_finished(p)) != -1)
 		return rc;
-	if (p->lowat > 1 && np_deadline_ms(&p->lowat_end) == 0)
+	if (p->c.lowat > 1 && np_deadline_ms(&p->c.lowat_end) == 0)
 		lowat_set(p, 1);
 	pump_pollset(p, pfd);
 	if (pump_arm(p, pfd) == -1 || loop_once(p->loop) == -1) {
@@ -1115,20 +1130,20 @@ pump_step(struct pump *p)
 	if (!p->fired[PUMP_NETIN] && !p->fired[PUMP_STDOUT] &&
 	    !p->fired[PUMP_STDIN] && !p->fired[PUMP_NETOUT]) {
 		/* Only a deadline (or a signal) woke us. */
-		if (p->o->wait_ms > 0 && np_deadline_ms(&p->idle) == 0)
+		if (p->o->wait_ms > 0 && np_deadline_ms(&p->c.idle) == 0)
 			return NP_EXIT_OK;
-		if (p->quit.tv_sec != 0 && np_deadline_ms(&p->quit) == 0)
-			p->quitting = 1;
+		if (p->c.quit.tv_sec != 0 && np_deadline_ms(&p->c.quit) == 0)
+			p->c.quitting = 1;
 		return -1;
 	}
 	/* Read the peer first so that its EOF is seen before a send fails. */
-	if (p->fired[PUMP_NETIN] && (rc = p->remote.fill(p)) != -1)
+	if (p->fired[PUMP_NETIN] && (rc = p->c.remote.fill(p)) != -1)
 		return rc;
-	if (p->fired[PUMP_STDOUT] && (rc = p->local.drain(p)) != -1)
+	if (p->fired[PUMP_STDOUT] && (rc = p->c.local.drain(p)) != -1)
 		return rc;
-	if (p->fired[PUMP_STDIN] && (rc = p->local.fill(p)) != -1)
+	if (p->fired[PUMP_STDIN] && (rc = p->c.local.fill(p)) != -1)
 		return rc;
-	if (p->fired[PUMP_NETOUT] && (rc = p->remote.drain(p)) != -1)
+	if (p->fired[PUMP_NETOUT] && (rc = p->c.remote.drain(p)) != -1)
 		return rc;
 	return -1;
 }
@@ -1139,34 +1154,34 @@ pump_finished(struct pump *p)
 {
 	const struct np_opts *o = p->o;
 	int in_done = p->in_eof && buf_empty(&p->up);
-	int limit = o->recv_limit > 0 && p->packets >= o->recv_limit;
+	int limit = o->recv_limit > 0 && p->c.packets >= o->recv_limit;
 
-	if (in_done && !p->wr_shut) {
-		p->wr_shut = 1;
-		if (o->shutdown_wr && p->tls != NULL)
-			ntls_close_notify(p->tls, p->net);
+	if (in_done && !p->c.wr_shut) {
+		p->c.wr_shut = 1;
+		if (o->shutdown_wr && p->c.tls != NULL)
+			ntls_close_notify(p->c.tls, p->c.net);
 		/*
 		 * A datagram socket too, as nc.openbsd does: nothing goes
 		 * to the peer, but a later send fails, and scripts trace it.
 		 */
 		if (o->shutdown_wr)
-			shutdown(p->net, SHUT_WR);
+			shutdown(p->c.net, SHUT_WR);
 		if (o->quit_after_ms >= 0)
-			np_deadline_set(&p->quit, o->quit_after_ms);
+			np_deadline_set(&p->c.quit, o->quit_after_ms);
 	}
 	/* Received bytes with nowhere to go are the one loss here. */
 	if (p->out_gone && down_pending(p))
 		return out_lost(p);
 	if (down_pending(p))
 		return -1;
-	if (p->net_failed || (p->in_failed && in_done))
+	if (p->c.net_failed || (p->in_failed && in_done))
 		return NP_EXIT_FAIL;
-	if (p->net_eof && !in_done && send_all(p))
+	if (p->c.net_eof && !in_done && send_all(p))
 		return input_unsent(p);
-	if (p->net_eof && (!o->half_close || in_done))
+	if (p->c.net_eof && (!o->half_close || in_done))
 		return NP_EXIT_OK;
 	/* Nothing left to send and nobody to write to: nc's end too. */
-	if (p->quitting || limit || (p->out_gone && in_done))
+	if (p->c.quitting || limit || (p->out_gone && in_done))
 		return NP_EXIT_OK;
 	return -1;
 }
@@ -1181,12 +1196,12 @@ pump_timers(struct pump *p)
 {
 	int i;
 
-	pump_timer(p, PT_IDLE, &p->idle, p->o->wait_ms > 0);
-	pump_timer(p, PT_QUIT, &p->quit, p->quit.tv_sec != 0 && !p->quitting);
-	pump_timer(p, PT_PACE, &p->pace,
-	    p->pace.tv_sec != 0 && !buf_empty(&p->up));
+	pump_timer(p, PT_IDLE, &p->c.idle, p->o->wait_ms > 0);
+	pump_timer(p, PT_QUIT, &p->c.quit, p->c.quit.tv_sec != 0 && !p->c.quitting);
+	pump_timer(p, PT_PACE, &p->c.pace,
+	    p->c.pace.tv_sec != 0 && !buf_empty(&p->up));
 	pump_timer(p, PT_HOLD, &p->hold, writer_holding(p));
-	pump_timer(p, PT_LOWAT, &p->lowat_end, p->lowat > 1);
+	pump_timer(p, PT_LOWAT, &p->c.lowat_end, p->c.lowat > 1);
 	for (i = 0; i < 2; i++)
 		pump_timer(p, PT_RATE + i, &p->rate[i].ready,
 		    p->o->rate > 0 && p->rate[i].ready.tv_sec != 0 &&
@@ -1298,31 +1313,31 @@ static void
 pump_pollset(struct pump *p, struct pollfd *pfd)
 {
 	const struct np_opts *o = p->o;
-	int reading = !p->net_eof && !p->quitting &&
-	    !(o->recv_limit > 0 && p->packets >= o->recv_limit);
-	int pacing = p->pace.tv_sec != 0 && np_deadline_ms(&p->pace) > 0;
+	int reading = !p->c.net_eof && !p->c.quitting &&
+	    !(o->recv_limit > 0 && p->c.packets >= o->recv_limit);
+	int pacing = p->c.pace.tv_sec != 0 && np_deadline_ms(&p->c.pace) > 0;
 
 	pfd[PUMP_STDIN].fd = p->in;
 	pfd[PUMP_STDIN].events = 0;
-	if (!p->in_eof && !p->local.direct && !p->net_failed &&
-	    (!p->net_eof || o->half_close) && buf_room(p, &p->up) > 0)
+	if (!p->in_eof && !p->c.local.direct && !p->c.net_failed &&
+	    (!p->c.net_eof || o->half_close) && buf_room(p, &p->up) > 0)
 		pfd[PUMP_STDIN].events = POLLIN;
 	if (pfd[PUMP_STDIN].events == 0)
 		pfd[PUMP_STDIN].fd = -1;
 
-	pfd[PUMP_NETOUT].fd = p->net;
+	pfd[PUMP_NETOUT].fd = p->c.net;
 	pfd[PUMP_NETOUT].events = (sendable(p) > 0 ||
-	    (p->local.direct && !p->in_eof &&
-	    (!p->net_eof || o->half_close))) &&
-	    !pacing && !p->net_failed &&
-	    !(p->unconnected && p->peerlen == 0) &&
-	    rate_ready(p, METER_SENT) ? p->remote.events(p, LOOP_WRITE) : 0;
+	    (p->c.local.direct && !p->in_eof &&
+	    (!p->c.net_eof || o->half_close))) &&
+	    !pacing && !p->c.net_failed &&
+	    !(p->c.unconnected && p->c.peerlen == 0) &&
+	    rate_ready(p, METER_SENT) ? p->c.remote.events(p, LOOP_WRITE) : 0;
 	if (pfd[PUMP_NETOUT].events == 0)
 		pfd[PUMP_NETOUT].fd = -1;
 
-	pfd[PUMP_NETIN].fd = p->net;
-	pfd[PUMP_NETIN].events = reading && p->remote.ready(p) &&
-	    rate_ready(p, METER_RECV) ? p->remote.events(p, LOOP_READ) : 0;
+	pfd[PUMP_NETIN].fd = p->c.net;
+	pfd[PUMP_NETIN].events = reading && p->c.remote.ready(p) &&
+	    rate_ready(p, METER_RECV) ? p->c.remote.events(p, LOOP_READ) : 0;
 	if (pfd[PUMP_NETIN].events == 0)
 		pfd[PUMP_NETIN].fd = -1;
 
@@ -1346,14 +1361,14 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 static int
 buf_ready(const struct pump *p)
 {
-	return buf_room(p, &p->down) > (p->tls != NULL ? NTLS_RECORD : 0) &&
+	return buf_room(p, &p->down) > (p->c.tls != NULL ? NTLS_RECORD : 0) &&
 	    p->piped == 0;
 }
 
 static int
 pipe_ready(const struct pump *p)
 {
-	return p->piped < p->pipesz && !p->pipe_full && p->jobs < PUMP_PIPES;
+	return p->piped < p->pipesz && !p->c.pipe_full && p->jobs < PUMP_PIPES;
 }
 
 static int
@@ -1374,7 +1389,7 @@ plain_events(const struct pump *p, int dir)
 static short
 tls_events(const struct pump *p, int dir)
 {
-	return dir == LOOP_READ ? p->tls_in : p->tls_out;
+	return dir == LOOP_READ ? p->c.tls_in : p->c.tls_out;
 }
 
 /*
@@ -1386,26 +1401,26 @@ tls_events(const struct pump *p, int dir)
 static void
 ends_pick(struct pump *p)
 {
-	struct endpoint *l = &p->local, *r = &p->remote;
+	struct endpoint *l = &p->c.local, *r = &p->c.remote;
 
-	l->name = p->zc_send ? "sendfile" : p->o->crlf ? "crlf" : "stdio";
-	l->fill = p->zc_send ? sendfile_fill : p->o->crlf ? crlf_fill :
+	l->name = p->c.zc_send ? "sendfile" : p->o->crlf ? "crlf" : "stdio";
+	l->fill = p->c.zc_send ? sendfile_fill : p->o->crlf ? crlf_fill :
 	    stdio_fill;
-	l->direct = p->zc_send;
-	l->drain = p->batching ? batch_drain : p->zc_recv || p->piped > 0 ||
+	l->direct = p->c.zc_send;
+	l->drain = p->c.batching ? batch_drain : p->c.zc_recv || p->piped > 0 ||
 	    p->jobs > 0 ? pipe_drain : stdio_drain;
-	r->name = p->zc_recv ? "splice" : p->batching ? "recvmmsg" :
-	    p->tls != NULL ? "tls" : p->rw ? "rw" : p->dgram ? "dgram" :
+	r->name = p->c.zc_recv ? "splice" : p->c.batching ? "recvmmsg" :
+	    p->c.tls != NULL ? "tls" : p->c.rw ? "rw" : p->c.dgram ? "dgram" :
 	    "stream";
-	r->fill = p->zc_recv ? splice_in : p->batching ? batch_fill :
-	    p->tls != NULL ? tls_fill : p->rw ? read_fill :
-	    p->dgram ? dgram_fill : recv_fill;
+	r->fill = p->c.zc_recv ? splice_in : p->c.batching ? batch_fill :
+	    p->c.tls != NULL ? tls_fill : p->c.rw ? read_fill :
+	    p->c.dgram ? dgram_fill : recv_fill;
 	r->drain = net_drain;
-	r->send = p->tls != NULL ? tls_send : p->rw ? write_send :
-	    p->unconnected ? dgram_send : stream_send;
-	r->ready = p->zc_recv ? pipe_ready : p->batching ? batch_ready :
+	r->send = p->c.tls != NULL ? tls_send : p->c.rw ? write_send :
+	    p->c.unconnected ? dgram_send : stream_send;
+	r->ready = p->c.zc_recv ? pipe_ready : p->c.batching ? batch_ready :
 	    buf_ready;
-	r->events = p->tls != NULL ? tls_events : plain_events;
+	r->events = p->c.tls != NULL ? tls_events : plain_events;
 }
 
 static int
@@ -1456,7 +1471,7 @@ net_broken(struct pump *p, const char *what)
 {
 	if (what != NULL)
 		warn("%s", what);
-	p->net_failed = p->net_eof = 1;
+	p->c.net_failed = p->c.net_eof = 1;
 	return -1;
 }
 
@@ -1471,7 +1486,7 @@ up_room(struct pump *p)
 
 	buf_make(p, &p->up);
 	room = buf_room(p, &p->up);
-	if (p->dgram && room > PUMP_DGRAM_MAX)
+	if (p->c.dgram && room > PUMP_DGRAM_MAX)
 		room = PUMP_DGRAM_MAX;
 	p->up.asked = room;
 	return room;
@@ -1538,7 +1553,7 @@ pipe_drain(struct pump *p)
 	struct buf *b = &p->down;
 	int rc;
 
-	if (p->jobs > 0 || (p->threaded && p->piped > 0 && writer_ready(p)))
+	if (p->jobs > 0 || (p->c.threaded && p->piped > 0 && writer_ready(p)))
 		return writer_drain(p);
 	if (buf_empty(b) && p->piped > 0) {
 		if ((rc = splice_out(p)) != -1)
@@ -1608,8 +1623,8 @@ recv_done(struct pump *p, ssize_t n, const struct sockaddr *from,
 	/* Into the buffer but not yet kept: b->end moves in received(). */
 	if (from != NULL && !dgram_take(p, from, len))
 		return -1;
-	if (n == 0 && (from == NULL || p->seqpacket)) {
-		p->net_eof = 1;
+	if (n == 0 && (from == NULL || p->c.seqpacket)) {
+		p->c.net_eof = 1;
 		return -1;
 	}
 	lowat_update(p, n);
@@ -1625,7 +1640,7 @@ recv_fill(struct pump *p)
 
 	if (room == 0)
 		return -1;
-	return recv_done(p, recv(p->net, b->data + b->end, room,
+	return recv_done(p, recv(p->c.net, b->data + b->end, room,
 	    MSG_DONTWAIT), NULL, 0);
 }
 
@@ -1638,7 +1653,7 @@ read_fill(struct pump *p)
 
 	if (room == 0)
 		return -1;
-	return recv_done(p, read(p->net, b->data + b->end, room), NULL, 0);
+	return recv_done(p, read(p->c.net, b->data + b->end, room), NULL, 0);
 }
 
 /* One datagram, judged by its sender. */
@@ -1654,7 +1669,7 @@ dgram_fill(struct pump *p)
 	if (room == 0)
 		return -1;
 	/* Apart from recv_done's call: it takes len as recvfrom leaves it. */
-	n = recvfrom(p->net, b->data + b->end, room, MSG_DONTWAIT,
+	n = recvfrom(p->c.net, b->data + b->end, room, MSG_DONTWAIT,
 	    (struct sockaddr *)&from, &len);
 	return recv_done(p, n, (struct sockaddr *)&from, len);
 }
@@ -1669,16 +1684,16 @@ dgram_fill(struct pump *p)
 static int
 dgram_take(struct pump *p, const struct sockaddr *sa, socklen_t len)
 {
-	if (p->locklen != 0)
-		return len == p->locklen && memcmp(sa, &p->lock, len) == 0;
-	if (!p->unconnected)
+	if (p->c.locklen != 0)
+		return len == p->c.locklen && memcmp(sa, &p->c.lock, len) == 0;
+	if (!p->c.unconnected)
 		return 1;
 	if (p->acl != NULL && !acl_dgram(p->o, p->acl, sa, len))
 		return 0;
-	if (len > sizeof(p->peer))
-		len = sizeof(p->peer);
-	memcpy(&p->peer, sa, len);
-	p->peerlen = len;
+	if (len > sizeof(p->c.peer))
+		len = sizeof(p->c.peer);
+	memcpy(&p->c.peer, sa, len);
+	p->c.peerlen = len;
 	return 1;
 }
 
@@ -1693,25 +1708,25 @@ dgram_take(struct pump *p, const struct sockaddr *sa, socklen_t len)
 static void
 lowat_update(struct pump *p, size_t n)
 {
-	size_t cap = p->zc_recv ? p->pipesz : p->down.size;
+	size_t cap = p->c.zc_recv ? p->pipesz : p->down.size;
 
-	if (!p->lowat_ok || n < PUMP_BULK)
+	if (!p->c.lowat_ok || n < PUMP_BULK)
 		return;
-	np_deadline_set(&p->lowat_end, PUMP_LOWAT_MS);
+	np_deadline_set(&p->c.lowat_end, PUMP_LOWAT_MS);
 	lowat_set(p, cap / 2 < PUMP_LOWAT ? cap / 2 : PUMP_LOWAT);
 }
 
 static void
 lowat_set(struct pump *p, int bytes)
 {
-	if (bytes == p->lowat)
+	if (bytes == p->c.lowat)
 		return;
-	if (setsockopt(p->net, SOL_SOCKET, SO_RCVLOWAT, &bytes,
+	if (setsockopt(p->c.net, SOL_SOCKET, SO_RCVLOWAT, &bytes,
 	    sizeof(bytes)) == -1) {
-		p->lowat_ok = 0;
+		p->c.lowat_ok = 0;
 		return;
 	}
-	p->lowat = bytes;
+	p->c.lowat = bytes;
 }
 
 /* n bytes landed at the end of the incoming buffer: count, filter, keep. */
@@ -1720,7 +1735,7 @@ received(struct pump *p, size_t n)
 {
 	struct buf *b = &p->down;
 
-	p->packets++;
+	p->c.packets++;
 	moved(p, METER_RECV, b->data + b->end, n);
 	if (p->o->telnet)
 		n = telnet(p, b->data + b->end, n);
@@ -1739,14 +1754,14 @@ tls_fill(struct pump *p)
 
 	if (room == 0)
 		return -1;
-	n = ntls_io(p->tls, 0, b->data + b->end, room, &p->tls_in);
+	n = ntls_io(p->c.tls, 0, b->data + b->end, room, &p->c.tls_in);
 	if (n == NTLS_WANT)
 		return -1;
 	if (n == -1)
 		return net_broken(p, NULL);
 	if (n == 0) {
 		/* libtls over OpenSSL 3: 0 is close_notify; a cut is -1. */
-		p->net_eof = 1;
+		p->c.net_eof = 1;
 		return -1;
 	}
 	return received(p, n);
@@ -1779,24 +1794,24 @@ net_drain(struct pump *p)
 	int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
 	ssize_t n;
 
-	if (p->net_failed)
+	if (p->c.net_failed)
 		return -1;	/* the peer is gone; one message is enough */
 	if (buf_empty(b))
-		return p->local.direct ? p->local.fill(p) : -1;
+		return p->c.local.direct ? p->c.local.fill(p) : -1;
 	if (len == 0)
 		return -1;
 	d = b->data + b->start;
 	if (p->o->interval_ms > 0 && (nl = memchr(d, '\n', len)) != NULL)
 		len = nl - d + 1;
 	len = rate_limit(p, METER_SENT, len);
-	if (p->o->send_oob && p->in_eof && len == 1 && !p->dgram)
+	if (p->o->send_oob && p->in_eof && len == 1 && !p->c.dgram)
 		flags |= MSG_OOB;
 	else if (p->o->send_oob && p->in_eof && len > 1)
 		len--;		/* everything but the urgent byte first */
 	/* More input surely follows from a file: let TCP fill segments. */
-	if (p->in_regular && !p->in_eof && !p->dgram)
+	if (p->in_regular && !p->in_eof && !p->c.dgram)
 		flags |= MSG_MORE;
-	n = p->remote.send(p, d, len, flags);
+	n = p->c.remote.send(p, d, len, flags);
 	if (n == NTLS_WANT)
 		return -1;
 	if (n == PUMP_SEND_FAILED)
@@ -1806,10 +1821,10 @@ net_drain(struct pump *p)
 			return -1;
 		return send_failed();
 	}
-	if (p->dgram)
+	if (p->c.dgram)
 		n = len;
 	if (p->o->interval_ms > 0 && d[n - 1] == '\n')
-		np_deadline_set(&p->pace, p->o->interval_ms);
+		np_deadline_set(&p->c.pace, p->o->interval_ms);
 	moved(p, METER_SENT, d, n);
 	buf_consumed(p, b, n);
 	return -1;
@@ -1818,7 +1833,7 @@ net_drain(struct pump *p)
 static ssize_t
 stream_send(struct pump *p, void *d, size_t len, int flags)
 {
-	return send(p->net, d, len, flags);
+	return send(p->c.net, d, len, flags);
 }
 
 /* --io rw: write(2) on the socket. */
@@ -1826,15 +1841,15 @@ static ssize_t
 write_send(struct pump *p, void *d, size_t len, int flags)
 {
 	(void)flags;
-	return write(p->net, d, len);
+	return write(p->c.net, d, len);
 }
 
 /* UDP -k: to whoever sent last. */
 static ssize_t
 dgram_send(struct pump *p, void *d, size_t len, int flags)
 {
-	return sendto(p->net, d, len, flags, (struct sockaddr *)&p->peer,
-	    p->peerlen);
+	return sendto(p->c.net, d, len, flags, (struct sockaddr *)&p->c.peer,
+	    p->c.peerlen);
 }
 
 /* TLS: a failure was reported already, so it is not send's errno. */
@@ -1844,7 +1859,7 @@ tls_send(struct pump *p, void *d, size_t len, int flags)
 	ssize_t n;
 
 	(void)flags;
-	n = ntls_io(p->tls, 1, d, len, &p->tls_out);
+	n = ntls_io(p->c.tls, 1, d, len, &p->c.tls_out);
 	return n == -1 ? PUMP_SEND_FAILED : n;
 }
 
@@ -1877,8 +1892,8 @@ batch_choose(struct pump *p, int inet)
 	struct batch *bt = p->batch;
 	int i;
 
-	p->batching = 0;
-	if (!p->dgram || !inet || o->telnet || o->rate > 0 ||
+	p->c.batching = 0;
+	if (!p->c.dgram || !inet || o->telnet || o->rate > 0 ||
 	    (o->io != IO_AUTO && o->io != IO_ZEROCOPY))
 		return;
 	if (bt == NULL) {
@@ -1898,7 +1913,7 @@ batch_choose(struct pump *p, int inet)
 	}
 	bt->n = bt->next = 0;
 	bt->off = 0;
-	p->batching = 1;
+	p->c.batching = 1;
 }
 
 /*
@@ -1910,7 +1925,7 @@ static int
 batch_fill(struct pump *p)
 {
 	struct batch *bt = p->batch;
-	long long left = p->o->recv_limit - p->packets;
+	long long left = p->o->recv_limit - p->c.packets;
 	struct msghdr *h;
 	int i, n, want = PUMP_BATCH;
 
@@ -1918,7 +1933,7 @@ batch_fill(struct pump *p)
 		want = (int)left;
 	for (i = 0; i < want; i++)
 		bt->msg[i].msg_hdr.msg_namelen = sizeof(bt->from[i]);
-	n = recvmmsg(p->net, bt->msg, want, MSG_DONTWAIT, NULL);
+	n = recvmmsg(p->c.net, bt->msg, want, MSG_DONTWAIT, NULL);
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
 			return -1;
@@ -1930,7 +1945,7 @@ batch_fill(struct pump *p)
 			bt->msg[i].msg_len = 0;	/* batch_drain skips it */
 			continue;
 		}
-		p->packets++;
+		p->c.packets++;
 		moved(p, METER_RECV, bt->iov[i].iov_base, bt->msg[i].msg_len);
 	}
 	bt->n = n;
