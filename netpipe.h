@@ -393,7 +393,9 @@ struct meter;
 struct meter	*meter_new(const struct np_opts *, long long);
 void	 meter_start(struct meter *);
 int	 meter_needs_data(const struct np_opts *);
-void	 meter_add(struct meter *, int, const void *, size_t);
+void	 meter_count(struct meter *, int, size_t);
+void	 meter_digest(struct meter *, int, const void *, size_t);
+void	 meter_hex(struct meter *, int, const void *, size_t);
 void	 meter_finish(struct meter *);
 int	 meter_failed(const struct meter *);
 

@@ -165,10 +165,24 @@ struct endpoint {
 #define PUMP_SEND_FAILED	(-3)
 
 /*
+ * A layer on a direction: it sees the bytes that moved (a tap: counts,
+ * digest, hex dump, --rate's bucket, -w's clock) or edits them where they
+ * lie (a filter: -t), and returns how many go on.  data is NULL on the
+ * zero-copy paths, which only counting layers allow.  layers_pick()
+ * stacks them once per connection and moved() runs the stack, so no
+ * option is tested per read.  (-C is a layer under the input's fill:
+ * crlf_fill.)
+ */
+#define PUMP_LAYERS	6
+
+/*
  * One connection's state: made whole, and zeroed, in conn_start() alone,
  * so that nothing of one -k peer leaks into the next.
  */
 struct conn {
+	size_t			(*layer[2][PUMP_LAYERS])(struct pump *, int,
+				    unsigned char *, size_t);	/* by METER_ */
+	int			 nlayers[2];
 	int			 net;
 	int			 dgram;
 	int			 seqpacket;	/* zero-length read is EOF */
@@ -316,7 +330,16 @@ static int	 input_unsent(struct pump *);
 static void	 touch(struct pump *);
 static int	 rate_ready(struct pump *, int);
 static size_t	 rate_limit(struct pump *, int, size_t);
-static void	 moved(struct pump *, int, const void *, size_t);
+static size_t	 moved(struct pump *, int, unsigned char *, size_t);
+static void	 layers_pick(struct pump *);
+static void	 layer_push(struct pump *, int, size_t (*)(struct pump *, int,
+		    unsigned char *, size_t));
+static size_t	 count_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 digest_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 hex_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 rate_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 idle_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 telnet_layer(struct pump *, int, unsigned char *, size_t);
 static long long input_size(struct pump *);
 static void	 net_setup(struct pump *);
 static void	 conn_start(struct pump *, int, int);
@@ -468,6 +491,7 @@ conn_start(struct pump *p, int net, int flags)
 	net_setup(p);
 	pump_choose(p);
 	ends_pick(p);
+	layers_pick(p);
 	touch(p);
 }
 
@@ -521,14 +545,102 @@ net_setup(struct pump *p)
 	}
 }
 
-/* Count bytes in one place: stats, digest, hex dump, progress, rate. */
-static void
-moved(struct pump *p, int dir, const void *data, size_t n)
+/*
+ * n bytes of data moved in direction dir (METER_SENT or METER_RECV):
+ * through the direction's layers, in one place.  Returns how many are
+ * kept (a filter may drop some).
+ */
+static size_t
+moved(struct pump *p, int dir, unsigned char *data, size_t n)
 {
-	meter_add(p->meter, dir, data, n);
-	if (p->o->rate > 0)
-		p->rate[dir].tokens -= n;
+	int i;
+
+	for (i = 0; i < p->c.nlayers[dir]; i++)
+		n = p->c.layer[dir][i](p, dir, data, n);
+	return n;
+}
+
+/*
+ * Stack each direction's layers for this connection: the count always,
+ * the taps asked for, and last -t, which edits what arrived after the
+ * taps saw it as it came.
+ */
+static void
+layers_pick(struct pump *p)
+{
+	const struct np_opts *o = p->o;
+	int d;
+
+	for (d = METER_SENT; d <= METER_RECV; d++) {
+		layer_push(p, d, count_layer);
+		if (o->digest)
+			layer_push(p, d, digest_layer);
+		if (o->hex_dump != NULL)
+			layer_push(p, d, hex_layer);
+		if (o->rate > 0)
+			layer_push(p, d, rate_layer);
+		if (o->wait_ms > 0)
+			layer_push(p, d, idle_layer);
+	}
+	if (o->telnet)
+		layer_push(p, METER_RECV, telnet_layer);
+}
+
+static void
+layer_push(struct pump *p, int d, size_t (*fn)(struct pump *, int,
+    unsigned char *, size_t))
+{
+	p->c.layer[d][p->c.nlayers[d]++] = fn;
+}
+
+/* Bytes for -v, --stats and --progress. */
+static size_t
+count_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	(void)data;
+	meter_count(p->meter, d, n);
+	return n;
+}
+
+static size_t
+digest_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	meter_digest(p->meter, d, data, n);
+	return n;
+}
+
+static size_t
+hex_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	meter_hex(p->meter, d, data, n);
+	return n;
+}
+
+/* --rate: the bytes are spent from the direction's bucket. */
+static size_t
+rate_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	(void)data;
+	p->rate[d].tokens -= n;
+	return n;
+}
+
+/* -w: bytes moved, so the connection is not idle. */
+static size_t
+idle_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	(void)d;
+	(void)data;
 	touch(p);
+	return n;
+}
+
+/* -t: telnet commands out of what arrived, refusals queued to send. */
+static size_t
+telnet_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	(void)d;
+	return data != NULL ? telnet(p, data, n) : n;
 }
 
 /*
@@ -1734,12 +1846,11 @@ static int
 received(struct pump *p, size_t n)
 {
 	struct buf *b = &p->down;
+	size_t kept;
 
 	p->c.packets++;
-	moved(p, METER_RECV, b->data + b->end, n);
-	if (p->o->telnet)
-		n = telnet(p, b->data + b->end, n);
-	b->end += n;
+	kept = moved(p, METER_RECV, b->data + b->end, n);
+	b->end += kept;
 	buf_filled(b, n);
 	return -1;
 }
