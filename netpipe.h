@@ -344,6 +344,9 @@ struct pump	*pump_new(const struct np_opts *);
 void	 pump_set_tls(struct pump *, struct tls *);
 void	 pump_set_acl(struct pump *, const struct acl *);
 int	 pump_run(struct pump *, int, int);
+int	 pump_start(struct pump *, struct loop *, int, int,
+	    void (*)(struct pump *, int, void *), void *);
+void	 pump_stop(struct pump *, int);
 void	 pump_free(struct pump *);
 int	 pump_zc_refused(int);
 
@@ -455,6 +458,9 @@ void	 loop_fd_del(struct loop *, int);
 long long loop_timer(struct loop *, int,
 	    int (*)(struct loop *, long long, void *), void *);
 void	 loop_timer_del(struct loop *, long long);
+int	 loop_before(struct loop *, void (*)(struct loop *, void *), void *);
+void	 loop_before_del(struct loop *, void (*)(struct loop *, void *),
+	    void *);
 int	 loop_once(struct loop *);
 void	 loop_stop(struct loop *);
 int	 loop_run(struct loop *);

@@ -183,6 +183,7 @@ struct conn {
 	size_t			(*layer[2][PUMP_LAYERS])(struct pump *, int,
 				    unsigned char *, size_t);	/* by METER_ */
 	int			 nlayers[2];
+	int			 polled;	/* a poll's events are due */
 	int			 net;
 	int			 dgram;
 	int			 seqpacket;	/* zero-length read is EOF */
@@ -224,7 +225,10 @@ struct conn {
  */
 struct pump {
 	const struct np_opts	*o;
-	struct loop		*loop;		/* the pump's own */
+	struct loop		*own;		/* pump_run()'s loop */
+	struct loop		*loop;		/* the one running it now */
+	void			(*done)(struct pump *, int, void *);
+	void			*done_data;
 	struct pollfd		 armed[PUMP_NFDS]; /* as the loop has them */
 	int			 fired[PUMP_NFDS];	/* this round */
 	int			 reg[PUMP_NFDS];	/* fds registered */
@@ -263,7 +267,10 @@ static int	 buf_empty(const struct buf *);
 static size_t	 buf_room(const struct pump *, const struct buf *);
 static size_t	 buf_cap(const struct pump *, const struct buf *);
 static void	 buf_consumed(const struct pump *, struct buf *, size_t);
-static int	 pump_step(struct pump *);
+static void	 pump_before(struct loop *, void *);
+static int	 pump_act(struct pump *);
+static void	 pump_end(struct pump *, int);
+static void	 run_done(struct pump *, int, void *);
 static int	 pump_finished(struct pump *);
 static void	 pump_timers(struct pump *);
 static void	 pump_timer(struct pump *, int, const struct timespec *, int);
@@ -371,9 +378,9 @@ pump_new(const struct np_opts *o)
 	p->o = o;
 	p->pipefd[0] = p->pipefd[1] = -1;
 	p->wpipe[0] = p->wpipe[1] = -1;
-	p->loop = loop_new();
+	p->loop = p->own = loop_new();
 	p->scratch = o->crlf ? malloc(PUMP_BUFSZ / 2) : NULL;
-	if (p->loop == NULL || (o->crlf && p->scratch == NULL)) {
+	if (p->own == NULL || (o->crlf && p->scratch == NULL)) {
 		warn("pump");
 		pump_free(p);
 		return NULL;
@@ -415,7 +422,7 @@ pump_free(struct pump *p)
 	free(p->up.data);
 	free(p->down.data);
 	free(p->scratch);
-	loop_free(p->loop);
+	loop_free(p->own);
 	free(p);
 }
 
@@ -446,16 +453,65 @@ pump_set_acl(struct pump *p, const struct acl *acl)
 int
 pump_run(struct pump *p, int net, int flags)
 {
-	int rc;
+	int rc = -1;
 
+	if (pump_start(p, p->own, net, flags, run_done, &rc) == -1) {
+		warn("poll");
+		return NP_EXIT_FAIL;
+	}
+	if (loop_run(p->own) == -1 && rc == -1) {
+		warn("poll");
+		pump_stop(p, NP_EXIT_FAIL);
+	} else if (rc == -1)
+		pump_stop(p, np_signal ? NP_EXIT_SIGNAL + np_signal :
+		    NP_EXIT_FAIL);
+	return rc;
+}
+
+static void
+run_done(struct pump *p, int rc, void *data)
+{
+	*(int *)data = rc;
+	loop_stop(p->loop);
+}
+
+/*
+ * Start moving bytes between stdio and net on loop l, which the caller
+ * runs: done(p, rc, data) is called once, from the loop, with the exit
+ * code, and the pump may then start again.  The loop stops on a signal
+ * without ending the pump: its runner ends it with pump_stop().  net
+ * stays the caller's.  Returns 0, or -1 with errno set.
+ */
+int
+pump_start(struct pump *p, struct loop *l, int net, int flags,
+    void (*done)(struct pump *, int, void *), void *data)
+{
+	p->loop = l;
+	p->done = done;
+	p->done_data = data;
 	conn_start(p, net, flags);
-	while ((rc = pump_step(p)) == -1)
-		;
+	return loop_before(l, pump_before, p);
+}
+
+/* End the connection now with exit code rc; done() is called. */
+void
+pump_stop(struct pump *p, int rc)
+{
+	pump_end(p, rc);
+}
+
+/*
+ * The connection ended with rc: the loop forgets it, and done() is told.
+ * A side file that could not be written is an I/O failure too.
+ */
+static void
+pump_end(struct pump *p, int rc)
+{
 	pump_disarm(p);
-	/* A side file that could not be written is an I/O failure too. */
+	loop_before_del(p->loop, pump_before, p);
 	if (rc == NP_EXIT_OK && meter_failed(p->meter))
 		rc = NP_EXIT_FAIL;
-	return rc;
+	p->done(p, rc, p->done_data);
 }
 
 /*
@@ -1221,24 +1277,41 @@ touch(struct pump *p)
 		np_deadline_set(&p->c.idle, p->o->wait_ms);
 }
 
-/* One round of the loop: -1 to go on, or the exit code. */
-static int
-pump_step(struct pump *p)
+/*
+ * The loop's call before each poll: act on what the last poll found,
+ * then check the end-of-stream rules and, when the connection goes on,
+ * hand the loop what the next poll waits for.
+ */
+static void
+pump_before(struct loop *l, void *data)
 {
+	struct pump *p = data;
 	struct pollfd pfd[PUMP_NFDS];
+	int rc = -1;
+
+	(void)l;
+	if (p->c.polled)
+		rc = pump_act(p);
+	if (rc == -1 && (rc = pump_finished(p)) == -1) {
+		if (p->c.lowat > 1 && np_deadline_ms(&p->c.lowat_end) == 0)
+			lowat_set(p, 1);
+		pump_pollset(p, pfd);
+		if (pump_arm(p, pfd) == 0) {
+			p->c.polled = 1;
+			return;
+		}
+		warn("poll");
+		rc = NP_EXIT_FAIL;
+	}
+	pump_end(p, rc);
+}
+
+/* What the last poll found, acted on: -1 to go on, or the exit code. */
+static int
+pump_act(struct pump *p)
+{
 	int rc;
 
-	if (np_signal)
-		return NP_EXIT_SIGNAL + np_signal;
-	if ((rc = pump_finished(p)) != -1)
-		return rc;
-	if (p->c.lowat > 1 && np_deadline_ms(&p->c.lowat_end) == 0)
-		lowat_set(p, 1);
-	pump_pollset(p, pfd);
-	if (pump_arm(p, pfd) == -1 || loop_once(p->loop) == -1) {
-		warn("poll");
-		return NP_EXIT_FAIL;
-	}
 	if (!p->fired[PUMP_NETIN] && !p->fired[PUMP_STDOUT] &&
 	    !p->fired[PUMP_STDIN] && !p->fired[PUMP_NETOUT]) {
 		/* Only a deadline (or a signal) woke us. */
@@ -1300,7 +1373,7 @@ pump_finished(struct pump *p)
 
 /*
  * The deadlines this round waits for, each a timer of the pump's loop
- * that only wakes it: pump_step judges what woke it.  A rate bucket's
+ * that only wakes it: pump_act judges what woke it.  A rate bucket's
  * deadline counts only while it holds its direction back.
  */
 static void
@@ -1813,7 +1886,7 @@ dgram_take(struct pump *p, const struct sockaddr *sa, socklen_t len)
  * After a receive of n bytes: a large one raises SO_RCVLOWAT (bulk).
  * The next poll then wakes when a good part of the buffer can be filled
  * at once, or at the end of the stream, or PUMP_LOWAT_MS after the last
- * large receive, when pump_step lowers the mark to a byte again: a
+ * large receive, when pump_before lowers the mark to a byte again: a
  * burst's tail is late by a millisecond at most.  A small receive leaves
  * the mark be; it is often a full pipe, not the end of a burst.
  */
