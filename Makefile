@@ -124,7 +124,9 @@ sanitize: netpipe-san test/xfer_test-san
 	timeout 300 ./test/xfer_test-san
 	NETPIPE=$(CURDIR)/netpipe-san ./test/run $(BATS_FLAGS)
 
-valgrind: netpipe
+valgrind: netpipe test/xfer_test
+	timeout 600 valgrind -q --error-exitcode=99 --leak-check=full \
+	    ./test/xfer_test
 	NETPIPE_WRAP="valgrind -q --error-exitcode=99 --leak-check=full" \
 	    ./test/run $(BATS_FLAGS)
 
