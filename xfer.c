@@ -251,8 +251,8 @@ plain_io(struct endpoint *e, int writing, void *buf, size_t len,
 
 	(void)why;
 	do
-		n = writing ? send(e->fd, buf, len, MSG_NOSIGNAL) :
-		    recv(e->fd, buf, len, 0);
+		n = writing ? send(e->fd, buf, len, MSG_NOSIGNAL |
+		    MSG_DONTWAIT) : recv(e->fd, buf, len, MSG_DONTWAIT);
 	while (n == -1 && errno == EINTR);
 	if (n == -1 && errno == EAGAIN) {
 		*events = writing ? POLLOUT : POLLIN;
@@ -387,10 +387,9 @@ dir_read(struct xfer *x, struct dir *d)
 		pipe_open(d);
 	if (d->pipe[0] != -1)
 		return splice_read(x, d);
-	if (d->buf == NULL && buf_open(d) == -1) {
-		/* Out of memory: wait, and the next wake-up tries again. */
-		return 0;
-	}
+	/* Out of memory: this transfer ends, the others go on. */
+	if (d->buf == NULL && buf_open(d) == -1)
+		return xfer_fail(x, d->src, ENOMEM, NULL);
 	return buf_read(x, d);
 }
 
