@@ -578,7 +578,11 @@ net_setup(struct pump *p)
 	int one = 1, size, domain = AF_UNSPEC, inet;
 	socklen_t len = sizeof(domain);
 
-	getsockopt(p->c.net, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+	/* The command line says what the socket is, unless it was inherited. */
+	if (p->o->inherit_fd >= 0 || p->o->systemd_fd)
+		getsockopt(p->c.net, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+	else
+		domain = p->o->unix_sock ? AF_UNIX : AF_INET;
 	inet = domain == AF_INET || domain == AF_INET6;
 	p->c.tcp = inet && !p->c.dgram;
 	p->c.lowat = 1;
