@@ -292,6 +292,7 @@ static void	 pump_choose(struct pump *);
 static void	 out_probe(struct pump *);
 static int	 zc_refused(struct pump *, int *, const char *);
 static int	 splice_in(struct pump *);
+static int	 pipe_first(struct pump *);
 static int	 splice_out(struct pump *);
 static int	 pipe_new(int [2], size_t *);
 static int	 writer_wanted(struct pump *);
@@ -788,8 +789,7 @@ pump_choose(struct pump *p)
 	    o->interval_ms == 0 && !o->send_oob && p->in_regular;
 	if (!zc || p->c.dgram || o->telnet || !p->out_splice)
 		return;
-	if (p->pipefd[0] == -1 && pipe_new(p->pipefd, &p->pipesz) == -1)
-		return;
+	/* The pipe itself waits for the first byte: pipe_first(). */
 	p->c.zc_recv = 1;
 	p->c.threaded = p->out_regular && p->cpus > 1;
 }
@@ -1026,6 +1026,33 @@ input_unsent(struct pump *p)
 	return NP_EXIT_FAIL;
 }
 
+/*
+ * The splice path's pipe is made once the first byte waits, so that a
+ * connection that ends with nothing received costs none: a peek tells.
+ * Without a pipe (out of descriptors) the copy loop takes over.
+ */
+static int
+pipe_first(struct pump *p)
+{
+	char c;
+	ssize_t n;
+
+	n = recv(p->c.net, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0) {
+		p->c.net_eof = 1;
+		return -1;
+	}
+	if (n == -1)
+		return errno == EINTR || errno == EAGAIN ? -1 :
+		    net_broken(p, "recv");
+	if (pipe_new(p->pipefd, &p->pipesz) == -1) {
+		p->c.zc_recv = 0;
+		ends_pick(p);
+		return -1;
+	}
+	return splice_in(p);
+}
+
 /* Socket into the pipe: the receive half of the splice path. */
 static int
 splice_in(struct pump *p)
@@ -1034,6 +1061,8 @@ splice_in(struct pump *p)
 	ssize_t n;
 	int atmark = 0;
 
+	if (p->pipefd[0] == -1)
+		return pipe_first(p);
 	n = splice(p->c.net, NULL, p->pipefd[1], NULL, want,
 	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	/*
@@ -1557,7 +1586,8 @@ buf_ready(const struct pump *p)
 static int
 pipe_ready(const struct pump *p)
 {
-	return p->piped < p->pipesz && !p->c.pipe_full && p->jobs < PUMP_PIPES;
+	return p->pipefd[0] == -1 || (p->piped < p->pipesz &&
+	    !p->c.pipe_full && p->jobs < PUMP_PIPES);
 }
 
 static int
