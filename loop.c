@@ -44,8 +44,16 @@ struct loop_timer {
 	void		*data;
 };
 
+/* A procedure called before each poll (ae's beforesleep). */
+struct loop_hook {
+	void		(*proc)(struct loop *, void *);	/* NULL: free */
+	void		*data;
+};
+
 struct loop {
 	struct loop_file	*files;		/* indexed by fd */
+	struct loop_hook	*hooks;
+	int			 nhooks;	/* slots in hooks */
 	int			 nfiles;	/* slots in files */
 	int			*fds;		/* registered fds, any order */
 	int			 nfds;
@@ -150,6 +158,7 @@ loop_free(struct loop *l)
 	free(l->pfd);
 	free(l->serials);
 	free(l->timers);
+	free(l->hooks);
 	free(l);
 }
 
@@ -285,6 +294,45 @@ loop_timer(struct loop *l, int ms, int (*proc)(struct loop *, long long,
 	return t->id;
 }
 
+/*
+ * Call proc(l, data) in each loop_once() before it polls, after the
+ * events of the last poll were dispatched: a user that acts on a round's
+ * events as a whole (the pump) does it there, and sets up the next poll.
+ * Returns 0, or -1 with errno set.
+ */
+int
+loop_before(struct loop *l, void (*proc)(struct loop *, void *), void *data)
+{
+	struct loop_hook *h;
+	int i, n;
+
+	for (i = 0; i < l->nhooks && l->hooks[i].proc != NULL; i++)
+		;
+	if (i == l->nhooks) {
+		n = l->nhooks > 0 ? l->nhooks * 2 : 2;
+		if ((h = reallocarray(l->hooks, n, sizeof(*h))) == NULL)
+			return -1;
+		memset(h + l->nhooks, 0, (n - l->nhooks) * sizeof(*h));
+		l->hooks = h;
+		l->nhooks = n;
+	}
+	l->hooks[i].proc = proc;
+	l->hooks[i].data = data;
+	return 0;
+}
+
+/* Stop calling proc with data before each poll; it may be the one running. */
+void
+loop_before_del(struct loop *l, void (*proc)(struct loop *, void *),
+    void *data)
+{
+	int i;
+
+	for (i = 0; i < l->nhooks; i++)
+		if (l->hooks[i].proc == proc && l->hooks[i].data == data)
+			l->hooks[i].proc = NULL;
+}
+
 /* End timer id; an id that ended already is ignored. */
 void
 loop_timer_del(struct loop *l, long long id)
@@ -400,7 +448,9 @@ poll_dispatch(struct loop *l, int n)
 }
 
 /*
- * One poll(2) and the calls it makes due: timers first, then ready fds.
+ * The before-poll procedures (loop_before()), then one poll(2) and the
+ * calls it makes due: timers first, then ready fds.  A before-poll
+ * procedure that calls loop_stop() ends the round before the poll.
  * Returns the number of procedures called (0 after a signal or EINTR),
  * or -1 with errno set when poll itself fails.
  */
@@ -408,7 +458,7 @@ int
 loop_once(struct loop *l)
 {
 	char drain[64];
-	int n, npfd, done;
+	int i, n, npfd, done;
 
 	if (np_signal)
 		return 0;
@@ -416,6 +466,11 @@ loop_once(struct loop *l)
 	if (l->cap == 0 && fds_grow(l) == -1)
 		return -1;
 	l->stop = 0;
+	for (i = 0; i < l->nhooks && !l->stop; i++)
+		if (l->hooks[i].proc != NULL)
+			l->hooks[i].proc(l, l->hooks[i].data);
+	if (l->stop)
+		return 1;
 	npfd = poll_build(l);
 	n = poll(l->pfd, npfd, loop_timeout(l));
 	if (n == -1)

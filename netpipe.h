@@ -345,8 +345,30 @@ struct pump	*pump_new(const struct np_opts *);
 void	 pump_set_tls(struct pump *, struct tls *);
 void	 pump_set_acl(struct pump *, const struct acl *);
 int	 pump_run(struct pump *, int, int);
+int	 pump_start(struct pump *, struct loop *, int, int,
+	    void (*)(struct pump *, int, void *), void *);
+void	 pump_stop(struct pump *, int);
 void	 pump_free(struct pump *);
 int	 pump_zc_refused(int);
+
+/*
+ * xfer.c: a transfer moves bytes both ways between two endpoints on
+ * the caller's event loop and calls done() once, when both directions
+ * have ended or the transfer failed; rc is an exit code (0 or 1).
+ * done() may free the transfer.
+ */
+struct xfer;
+struct xfer_side {
+	int		 fd;	/* a connected stream socket, non-blocking */
+	struct tls	*tls;	/* its TLS session once handshaken, or NULL */
+	const char	*name;	/* for -v messages, e.g. "127.0.0.1 5000" */
+};
+struct xfer	*xfer_new(struct loop *, const struct np_opts *,
+		    const struct xfer_side *, const struct xfer_side *,
+		    void (*)(struct xfer *, int, void *), void *);
+void	 xfer_bytes(const struct xfer *, unsigned long long *,
+	    unsigned long long *);
+void	 xfer_free(struct xfer *);
 
 /* writer.c: a regular-file output written on a second thread. */
 struct writer;
@@ -375,7 +397,9 @@ struct meter;
 struct meter	*meter_new(const struct np_opts *, long long);
 void	 meter_start(struct meter *);
 int	 meter_needs_data(const struct np_opts *);
-void	 meter_add(struct meter *, int, const void *, size_t);
+void	 meter_count(struct meter *, int, size_t);
+void	 meter_digest(struct meter *, int, const void *, size_t);
+void	 meter_hex(struct meter *, int, const void *, size_t);
 void	 meter_finish(struct meter *);
 int	 meter_failed(const struct meter *);
 
@@ -402,6 +426,8 @@ int	 ntls_accept_step(const struct np_opts *, struct tls *, const char *,
 ssize_t	 ntls_io(struct tls *, int, void *, size_t, short *);
 ssize_t	 ntls_peer_io(struct tls *, int, void *, size_t, short *,
 	    const char *);
+ssize_t	 ntls_quiet_io(struct tls *, int, void *, size_t, short *,
+	    const char **);
 int	 ntls_close_step(struct tls *, short *);
 void	 ntls_close_notify(struct tls *, int);
 void	 ntls_free(struct tls *);
@@ -433,6 +459,9 @@ void	 loop_fd_del(struct loop *, int);
 long long loop_timer(struct loop *, int,
 	    int (*)(struct loop *, long long, void *), void *);
 void	 loop_timer_del(struct loop *, long long);
+int	 loop_before(struct loop *, void (*)(struct loop *, void *), void *);
+void	 loop_before_del(struct loop *, void (*)(struct loop *, void *),
+	    void *);
 int	 loop_once(struct loop *);
 void	 loop_stop(struct loop *);
 int	 loop_run(struct loop *);

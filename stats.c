@@ -123,17 +123,33 @@ meter_needs_data(const struct np_opts *o)
 	return o->digest || o->hex_dump != NULL;
 }
 
-/* Count n bytes moved in direction dir; data is NULL on zero-copy paths. */
+/*
+ * Count n bytes moved in direction dir (and redraw --progress); the
+ * bytes themselves are for the taps below, which the pump puts on a
+ * direction only when asked for.
+ */
 void
-meter_add(struct meter *m, int dir, const void *data, size_t n)
+meter_count(struct meter *m, int dir, size_t n)
 {
 	m->bytes[dir] += n;
-	if (data != NULL && m->o->digest)
-		SHA256Update(&m->sha[dir], data, n);
-	if (data != NULL && m->hex != NULL && !m->hex_failed)
-		hex_block(m, dir, data, n);
 	if (m->progress)
 		draw_progress(m, 0);
+}
+
+/* --digest: n bytes of data moved in direction dir. */
+void
+meter_digest(struct meter *m, int dir, const void *data, size_t n)
+{
+	if (data != NULL && m->o->digest)
+		SHA256Update(&m->sha[dir], data, n);
+}
+
+/* --hex-dump: n bytes of data moved in direction dir. */
+void
+meter_hex(struct meter *m, int dir, const void *data, size_t n)
+{
+	if (data != NULL && m->hex != NULL && !m->hex_failed)
+		hex_block(m, dir, data, n);
 }
 
 /* Print what was asked for (progress end, stats, digests) and free m. */

@@ -28,8 +28,12 @@
 /*
  * Large enough for any UDP datagram and for few syscalls per megabyte,
  * small enough that both buffers together stay well under a megabyte.
+ * A stream's buffer is made on first use at PUMP_BUFMIN, which holds a
+ * short exchange on the heap, and grows to PUMP_BUFSZ once a read fills
+ * it: a short connection costs no mmap(2) and no untouched pages.
  */
 #define PUMP_BUFSZ	(256 * 1024)
+#define PUMP_BUFMIN	(16 * 1024)
 /*
  * The pipe that splice(2) moves received pages through, and the most one
  * sendfile(2) call is asked for (a non-blocking socket takes what fits).
@@ -117,9 +121,11 @@ struct bucket {
 };
 
 struct buf {
-	unsigned char	*data;
+	unsigned char	*data;		/* NULL until first used */
+	size_t		 size;		/* what data holds */
 	size_t		 start;
 	size_t		 end;
+	size_t		 asked;		/* room offered to the last read */
 };
 
 /* Datagrams taken by one recvmmsg(2), written out one by one. */
@@ -159,25 +165,82 @@ struct endpoint {
 #define PUMP_SEND_FAILED	(-3)
 
 /*
- * Everything that outlives one connection (stdin's state and unsent
- * input, so -k never drops bytes) plus the current connection.
+ * A layer on a direction: it sees the bytes that moved (a tap: counts,
+ * digest, hex dump, --rate's bucket, -w's clock) or edits them where they
+ * lie (a filter: -t), and returns how many go on.  data is NULL on the
+ * zero-copy paths, which only counting layers allow.  layers_pick()
+ * stacks them once per connection and moved() runs the stack, so no
+ * option is tested per read.  (-C is a layer under the input's fill:
+ * crlf_fill.)
+ */
+#define PUMP_LAYERS	6
+
+/*
+ * One connection's state: made whole, and zeroed, in conn_start() alone,
+ * so that nothing of one -k peer leaks into the next.
+ */
+struct conn {
+	size_t			(*layer[2][PUMP_LAYERS])(struct pump *, int,
+				    unsigned char *, size_t);	/* by METER_ */
+	int			 nlayers[2];
+	int			 polled;	/* a poll's events are due */
+	int			 net;
+	int			 dgram;
+	int			 seqpacket;	/* zero-length read is EOF */
+	int			 unconnected;	/* UDP -k: reply to last sender */
+	struct endpoint		 local;		/* stdio, files, pipes */
+	struct endpoint		 remote;	/* the socket */
+	struct sockaddr_storage	 peer;
+	socklen_t		 peerlen;
+	struct sockaddr_storage	 lock;		/* connected datagram peer */
+	socklen_t		 locklen;
+	struct tls		*tls;		/* --tls, for this connection */
+	short			 tls_in;	/* what tls_read waits for */
+	short			 tls_out;	/* what tls_write waits for */
+	int			 zc_send;	/* sendfile from in to net */
+	int			 zc_recv;	/* splice net -> pipe -> out */
+	int			 threaded;	/* pipes go to the writer */
+	int			 pipe_full;	/* no free buffer in pipefd */
+	int			 rw;		/* --io rw: read/write on net */
+	int			 batching;	/* UDP receive with recvmmsg */
+	int			 tcp;		/* net is a TCP socket */
+	int			 notsent;	/* TCP_NOTSENT_LOWAT is set */
+	int			 lowat_ok;	/* TCP: SO_RCVLOWAT may batch */
+	int			 lowat;		/* SO_RCVLOWAT as set now */
+	struct timespec		 lowat_end;	/* then back to 1 byte */
+	int			 net_eof;
+	int			 net_failed;	/* reading broke: flush, exit 1 */
+	int			 wr_shut;
+	int			 quitting;
+	long long		 packets;
+	struct timespec		 idle;		/* -w deadline */
+	struct timespec		 quit;		/* -q deadline */
+	struct timespec		 pace;		/* -i: next line may go */
+};
+
+/*
+ * What outlives one connection: the input's state and unsent bytes (so
+ * -k never drops any), the output, the buffers, pipes and writer made
+ * once, the meter; and the connection now moving.
  */
 struct pump {
 	const struct np_opts	*o;
-	struct loop		*loop;		/* the pump's own */
+	struct loop		*own;		/* pump_run()'s loop */
+	struct loop		*loop;		/* the one running it now */
+	void			(*done)(struct pump *, int, void *);
+	void			*done_data;
 	struct pollfd		 armed[PUMP_NFDS]; /* as the loop has them */
 	int			 fired[PUMP_NFDS];	/* this round */
 	int			 reg[PUMP_NFDS];	/* fds registered */
 	int			 nreg;
 	long long		 timer[PT_COUNT];	/* ids; 0 none */
-	struct endpoint		 local;		/* stdio, files, pipes */
-	struct endpoint		 remote;	/* the socket */
 	struct buf		 up;		/* stdin -> network */
 	struct buf		 down;		/* network -> stdout */
 	unsigned char		*scratch;	/* -C: raw input */
 	int			 in;		/* stdin, -1 with -d */
 	int			 out;		/* stdout */
 	int			 in_eof;
+	int			 in_failed;	/* stdin broke: send, exit 1 */
 	int			 out_gone;	/* the reader of out left */
 	int			 out_errno;	/* how we learnt it */
 	struct filter		 filter;	/* -C and -t state */
@@ -191,51 +254,23 @@ struct pump {
 	int			 pipefd[2];	/* splice path, made once */
 	size_t			 pipesz;
 	size_t			 piped;		/* bytes waiting in pipefd */
-	int			 pipe_full;	/* no free buffer in pipefd */
 	struct writer		*writer;	/* the file's copy, made once */
 	int			 wpipe[2];	/* the pipe the writer empties */
 	int			 jobs;		/* pipes it holds: wpipe, pipefd */
-	int			 threaded;	/* pipes go to the writer */
 	struct timespec		 hold;		/* a writer may yet pay off */
-
-	/* Per connection. */
-	int			 net;
-	int			 dgram;
-	int			 seqpacket;	/* zero-length read is EOF */
-	int			 unconnected;	/* UDP -k: reply to last sender */
 	const struct acl	*acl;		/* UDP -k: senders let in */
-	struct sockaddr_storage	 peer;
-	socklen_t		 peerlen;
-	struct sockaddr_storage	 lock;		/* connected datagram peer */
-	socklen_t		 locklen;
-	struct tls		*tls;		/* --tls, for this connection */
-	short			 tls_in;	/* what tls_read waits for */
-	short			 tls_out;	/* what tls_write waits for */
-	int			 zc_send;	/* sendfile from in to net */
-	int			 zc_recv;	/* splice net -> pipe -> out */
-	int			 rw;		/* --io rw: read/write on net */
-	int			 batching;	/* UDP receive with recvmmsg */
-	int			 tcp;		/* net is a TCP socket */
-	int			 notsent;	/* TCP_NOTSENT_LOWAT is set */
-	int			 lowat_ok;	/* TCP: SO_RCVLOWAT may batch */
-	int			 lowat;		/* SO_RCVLOWAT as set now */
-	struct timespec		 lowat_end;	/* then back to 1 byte */
-	int			 net_eof;
-	int			 net_failed;	/* reading broke: flush, exit 1 */
-	int			 in_failed;	/* stdin broke: send, exit 1 */
-	int			 wr_shut;
-	int			 quitting;
-	long long		 packets;
-	struct timespec		 idle;		/* -w deadline */
-	struct timespec		 quit;		/* -q deadline */
-	struct timespec		 pace;		/* -i: next line may go */
+	struct tls		*next_tls;	/* for the next pump_run() */
+	struct conn		 c;
 };
 
 static int	 buf_empty(const struct buf *);
 static size_t	 buf_room(const struct pump *, const struct buf *);
 static size_t	 buf_cap(const struct pump *, const struct buf *);
 static void	 buf_consumed(const struct pump *, struct buf *, size_t);
-static int	 pump_step(struct pump *);
+static void	 pump_before(struct loop *, void *);
+static int	 pump_act(struct pump *);
+static void	 pump_end(struct pump *, int);
+static void	 run_done(struct pump *, int, void *);
 static int	 pump_finished(struct pump *);
 static void	 pump_timers(struct pump *);
 static void	 pump_timer(struct pump *, int, const struct timespec *, int);
@@ -257,6 +292,7 @@ static void	 pump_choose(struct pump *);
 static void	 out_probe(struct pump *);
 static int	 zc_refused(struct pump *, int *, const char *);
 static int	 splice_in(struct pump *);
+static int	 pipe_first(struct pump *);
 static int	 splice_out(struct pump *);
 static int	 pipe_new(int [2], size_t *);
 static int	 writer_wanted(struct pump *);
@@ -279,8 +315,11 @@ static int	 pipe_ready(const struct pump *);
 static int	 batch_ready(const struct pump *);
 static short	 plain_events(const struct pump *, int);
 static short	 tls_events(const struct pump *, int);
-static size_t	 up_room(const struct pump *);
+static size_t	 up_room(struct pump *);
 static size_t	 down_room(struct pump *);
+static size_t	 buf_least(const struct pump *);
+static void	 buf_make(struct pump *, struct buf *);
+static void	 buf_filled(struct buf *, size_t);
 static int	 input_done(struct pump *, ssize_t);
 static int	 recv_done(struct pump *, ssize_t, const struct sockaddr *,
 		    socklen_t);
@@ -299,9 +338,19 @@ static int	 input_unsent(struct pump *);
 static void	 touch(struct pump *);
 static int	 rate_ready(struct pump *, int);
 static size_t	 rate_limit(struct pump *, int, size_t);
-static void	 moved(struct pump *, int, const void *, size_t);
+static size_t	 moved(struct pump *, int, unsigned char *, size_t);
+static void	 layers_pick(struct pump *);
+static void	 layer_push(struct pump *, int, size_t (*)(struct pump *, int,
+		    unsigned char *, size_t));
+static size_t	 count_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 digest_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 hex_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 rate_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 idle_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 telnet_layer(struct pump *, int, unsigned char *, size_t);
 static long long input_size(struct pump *);
 static void	 net_setup(struct pump *);
+static void	 conn_start(struct pump *, int, int);
 static size_t	 sendable(const struct pump *);
 static int	 received(struct pump *, size_t);
 static void	 lowat_update(struct pump *, size_t);
@@ -330,12 +379,9 @@ pump_new(const struct np_opts *o)
 	p->o = o;
 	p->pipefd[0] = p->pipefd[1] = -1;
 	p->wpipe[0] = p->wpipe[1] = -1;
-	p->up.data = malloc(PUMP_BUFSZ);
-	p->down.data = malloc(PUMP_BUFSZ);
-	p->loop = loop_new();
+	p->loop = p->own = loop_new();
 	p->scratch = o->crlf ? malloc(PUMP_BUFSZ / 2) : NULL;
-	if (p->up.data == NULL || p->down.data == NULL || p->loop == NULL ||
-	    (o->crlf && p->scratch == NULL)) {
+	if (p->own == NULL || (o->crlf && p->scratch == NULL)) {
 		warn("pump");
 		pump_free(p);
 		return NULL;
@@ -377,7 +423,7 @@ pump_free(struct pump *p)
 	free(p->up.data);
 	free(p->down.data);
 	free(p->scratch);
-	loop_free(p->loop);
+	loop_free(p->own);
 	free(p);
 }
 
@@ -385,7 +431,7 @@ pump_free(struct pump *p)
 void
 pump_set_tls(struct pump *p, struct tls *ctx)
 {
-	p->tls = ctx;
+	p->next_tls = ctx;
 }
 
 /*
@@ -408,43 +454,102 @@ pump_set_acl(struct pump *p, const struct acl *acl)
 int
 pump_run(struct pump *p, int net, int flags)
 {
-	int rc;
+	int rc = -1;
 
-	p->net = net;
-	p->dgram = (flags & PUMP_DGRAM) != 0;
-	p->seqpacket = (flags & PUMP_SEQPACKET) != 0;
-	p->unconnected = (flags & PUMP_UNCONNECTED) != 0;
-	p->net_eof = p->net_failed = p->wr_shut = p->quitting = 0;
+	if (pump_start(p, p->own, net, flags, run_done, &rc) == -1) {
+		warn("poll");
+		return NP_EXIT_FAIL;
+	}
+	if (loop_run(p->own) == -1 && rc == -1) {
+		warn("poll");
+		pump_stop(p, NP_EXIT_FAIL);
+	} else if (rc == -1)
+		pump_stop(p, np_signal ? NP_EXIT_SIGNAL + np_signal :
+		    NP_EXIT_FAIL);
+	return rc;
+}
+
+static void
+run_done(struct pump *p, int rc, void *data)
+{
+	*(int *)data = rc;
+	loop_stop(p->loop);
+}
+
+/*
+ * Start moving bytes between stdio and net on loop l, which the caller
+ * runs: done(p, rc, data) is called once, from the loop, with the exit
+ * code, and the pump may then start again.  The loop stops on a signal
+ * without ending the pump: its runner ends it with pump_stop().  net
+ * stays the caller's.  Returns 0, or -1 with errno set.
+ */
+int
+pump_start(struct pump *p, struct loop *l, int net, int flags,
+    void (*done)(struct pump *, int, void *), void *data)
+{
+	p->loop = l;
+	p->done = done;
+	p->done_data = data;
+	conn_start(p, net, flags);
+	return loop_before(l, pump_before, p);
+}
+
+/* End the connection now with exit code rc; done() is called. */
+void
+pump_stop(struct pump *p, int rc)
+{
+	pump_end(p, rc);
+}
+
+/*
+ * The connection ended with rc: the loop forgets it, and done() is told.
+ * A side file that could not be written is an I/O failure too.
+ */
+static void
+pump_end(struct pump *p, int rc)
+{
+	pump_disarm(p);
+	loop_before_del(p->loop, pump_before, p);
+	if (rc == NP_EXIT_OK && meter_failed(p->meter))
+		rc = NP_EXIT_FAIL;
+	p->done(p, rc, p->done_data);
+}
+
+/*
+ * The one place a connection's state is made: all of struct conn from
+ * zero, then what net and flags say, the socket's settings, the paths
+ * and the endpoints.  UDP -k learns whom to answer from the first
+ * datagram it takes (peerlen 0 until then).
+ */
+static void
+conn_start(struct pump *p, int net, int flags)
+{
+	struct conn *c = &p->c;
+
+	memset(c, 0, sizeof(*c));
+	c->net = net;
+	c->dgram = (flags & PUMP_DGRAM) != 0;
+	c->seqpacket = (flags & PUMP_SEQPACKET) != 0;
+	c->unconnected = (flags & PUMP_UNCONNECTED) != 0;
+	c->tls = p->next_tls;
+	p->next_tls = NULL;
+	c->tls_in = POLLIN;
+	c->tls_out = POLLOUT;
 	meter_start(p->meter);
-	p->packets = 0;
-	/* UDP -k learns whom to answer from the first datagram it takes. */
-	p->peerlen = 0;
-	memset(&p->quit, 0, sizeof(p->quit));
-	memset(&p->pace, 0, sizeof(p->pace));
 	p->down.start = p->down.end = 0;
-	p->pipe_full = 0;
 	/*
 	 * A datagram listener connected to its first peer may still hold
 	 * datagrams that others sent before the connect; net_fill drops them.
 	 */
-	p->locklen = sizeof(p->lock);
-	if (!p->dgram || p->seqpacket || p->unconnected || getpeername(net,
-	    (struct sockaddr *)&p->lock, &p->locklen) == -1)
-		p->locklen = 0;
+	c->locklen = sizeof(c->lock);
+	if (!c->dgram || c->seqpacket || c->unconnected || getpeername(net,
+	    (struct sockaddr *)&c->lock, &c->locklen) == -1)
+		c->locklen = 0;
 	net_setup(p);
-	p->tls_in = POLLIN;
-	p->tls_out = POLLOUT;
 	pump_choose(p);
 	ends_pick(p);
+	layers_pick(p);
 	touch(p);
-	while ((rc = pump_step(p)) == -1)
-		;
-	pump_disarm(p);
-	p->tls = NULL;
-	/* A side file that could not be written is an I/O failure too. */
-	if (rc == NP_EXIT_OK && meter_failed(p->meter))
-		rc = NP_EXIT_FAIL;
-	return rc;
 }
 
 /* Bytes left in a regular-file input, for --progress; -1 if unknown. */
@@ -474,17 +579,20 @@ net_setup(struct pump *p)
 	int one = 1, size, domain = AF_UNSPEC, inet;
 	socklen_t len = sizeof(domain);
 
-	getsockopt(p->net, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+	/* The command line says what the socket is, unless it was inherited. */
+	if (p->o->inherit_fd >= 0 || p->o->systemd_fd)
+		getsockopt(p->c.net, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+	else
+		domain = p->o->unix_sock ? AF_UNIX : AF_INET;
 	inet = domain == AF_INET || domain == AF_INET6;
-	p->tcp = inet && !p->dgram;
-	p->notsent = 0;
-	p->lowat = 1;
+	p->c.tcp = inet && !p->c.dgram;
+	p->c.lowat = 1;
 	/* -W counts reads and --rate paces them: leave them be. */
-	p->lowat_ok = p->tcp && p->tls == NULL && p->o->recv_limit == 0 &&
+	p->c.lowat_ok = p->c.tcp && p->c.tls == NULL && p->o->recv_limit == 0 &&
 	    p->o->rate == 0;
 	batch_choose(p, inet);
-	if (!p->dgram) {
-		setsockopt(p->net, SOL_SOCKET, SO_OOBINLINE, &one,
+	if (!p->c.dgram) {
+		setsockopt(p->c.net, SOL_SOCKET, SO_OOBINLINE, &one,
 		    sizeof(one));
 		/*
 		 * A Unix stream moves at most its send buffer per call; the
@@ -493,19 +601,107 @@ net_setup(struct pump *p)
 		 */
 		size = PUMP_UNIX_SNDBUF;
 		if (domain == AF_UNIX && !sock_opt_given(p->o, "sndbuf"))
-			setsockopt(p->net, SOL_SOCKET, SO_SNDBUF, &size,
+			setsockopt(p->c.net, SOL_SOCKET, SO_SNDBUF, &size,
 			    sizeof(size));
 	}
 }
 
-/* Count bytes in one place: stats, digest, hex dump, progress, rate. */
-static void
-moved(struct pump *p, int dir, const void *data, size_t n)
+/*
+ * n bytes of data moved in direction dir (METER_SENT or METER_RECV):
+ * through the direction's layers, in one place.  Returns how many are
+ * kept (a filter may drop some).
+ */
+static size_t
+moved(struct pump *p, int dir, unsigned char *data, size_t n)
 {
-	meter_add(p->meter, dir, data, n);
-	if (p->o->rate > 0)
-		p->rate[dir].tokens -= n;
+	int i;
+
+	for (i = 0; i < p->c.nlayers[dir]; i++)
+		n = p->c.layer[dir][i](p, dir, data, n);
+	return n;
+}
+
+/*
+ * Stack each direction's layers for this connection: the count always,
+ * the taps asked for, and last -t, which edits what arrived after the
+ * taps saw it as it came.
+ */
+static void
+layers_pick(struct pump *p)
+{
+	const struct np_opts *o = p->o;
+	int d;
+
+	for (d = METER_SENT; d <= METER_RECV; d++) {
+		layer_push(p, d, count_layer);
+		if (o->digest)
+			layer_push(p, d, digest_layer);
+		if (o->hex_dump != NULL)
+			layer_push(p, d, hex_layer);
+		if (o->rate > 0)
+			layer_push(p, d, rate_layer);
+		if (o->wait_ms > 0)
+			layer_push(p, d, idle_layer);
+	}
+	if (o->telnet)
+		layer_push(p, METER_RECV, telnet_layer);
+}
+
+static void
+layer_push(struct pump *p, int d, size_t (*fn)(struct pump *, int,
+    unsigned char *, size_t))
+{
+	p->c.layer[d][p->c.nlayers[d]++] = fn;
+}
+
+/* Bytes for -v, --stats and --progress. */
+static size_t
+count_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	(void)data;
+	meter_count(p->meter, d, n);
+	return n;
+}
+
+static size_t
+digest_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	meter_digest(p->meter, d, data, n);
+	return n;
+}
+
+static size_t
+hex_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	meter_hex(p->meter, d, data, n);
+	return n;
+}
+
+/* --rate: the bytes are spent from the direction's bucket. */
+static size_t
+rate_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	(void)data;
+	p->rate[d].tokens -= n;
+	return n;
+}
+
+/* -w: bytes moved, so the connection is not idle. */
+static size_t
+idle_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	(void)d;
+	(void)data;
 	touch(p);
+	return n;
+}
+
+/* -t: telnet commands out of what arrived, refusals queued to send. */
+static size_t
+telnet_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	(void)d;
+	return data != NULL ? telnet(p, data, n) : n;
 }
 
 /*
@@ -549,7 +745,7 @@ rate_limit(struct pump *p, int dir, size_t want)
 {
 	double t = p->rate[dir].tokens;
 
-	if (p->o->rate == 0 || p->dgram || t >= (double)want)
+	if (p->o->rate == 0 || p->c.dgram || t >= (double)want)
 		return want;
 	return t >= 1 ? (size_t)t : 1;
 }
@@ -586,19 +782,16 @@ pump_choose(struct pump *p)
 {
 	const struct np_opts *o = p->o;
 	int zc = (o->io == IO_AUTO || o->io == IO_ZEROCOPY) &&
-	    !meter_needs_data(o) && p->tls == NULL;
+	    !meter_needs_data(o) && p->c.tls == NULL;
 
-	p->rw = o->io == IO_RW && !p->dgram && p->tls == NULL;
-	p->threaded = 0;
-	p->zc_send = zc && !p->dgram && !p->in_eof && !o->crlf &&
+	p->c.rw = o->io == IO_RW && !p->c.dgram && p->c.tls == NULL;
+	p->c.zc_send = zc && !p->c.dgram && !p->in_eof && !o->crlf &&
 	    o->interval_ms == 0 && !o->send_oob && p->in_regular;
-	p->zc_recv = 0;
-	if (!zc || p->dgram || o->telnet || !p->out_splice)
+	if (!zc || p->c.dgram || o->telnet || !p->out_splice)
 		return;
-	if (p->pipefd[0] == -1 && pipe_new(p->pipefd, &p->pipesz) == -1)
-		return;
-	p->zc_recv = 1;
-	p->threaded = p->out_regular && p->cpus > 1;
+	/* The pipe itself waits for the first byte: pipe_first(). */
+	p->c.zc_recv = 1;
+	p->c.threaded = p->out_regular && p->cpus > 1;
 }
 
 /*
@@ -689,7 +882,7 @@ writer_ready(struct pump *p)
 		return 0;
 	if (writer_wanted(p))
 		return 1;
-	p->threaded = 0;
+	p->c.threaded = 0;
 	return 0;
 }
 
@@ -702,7 +895,7 @@ writer_ready(struct pump *p)
 static int
 writer_maybe(const struct pump *p, size_t n)
 {
-	return p->threaded && p->writer == NULL && p->piped + n < PUMP_BULK;
+	return p->c.threaded && p->writer == NULL && p->piped + n < PUMP_BULK;
 }
 
 /*
@@ -712,8 +905,8 @@ writer_maybe(const struct pump *p, size_t n)
 static int
 writer_holding(const struct pump *p)
 {
-	return p->threaded && p->writer == NULL && p->piped > 0 &&
-	    p->piped < PUMP_BULK && !p->pipe_full && !p->net_eof &&
+	return p->c.threaded && p->writer == NULL && p->piped > 0 &&
+	    p->piped < PUMP_BULK && !p->c.pipe_full && !p->c.net_eof &&
 	    np_deadline_ms(&p->hold) > 0;
 }
 
@@ -745,7 +938,7 @@ static int
 down_pending(const struct pump *p)
 {
 	return !buf_empty(&p->down) || p->piped > 0 || p->jobs > 0 ||
-	    (p->batching && p->batch->next < p->batch->n);
+	    (p->c.batching && p->batch->next < p->batch->n);
 }
 
 /*
@@ -759,8 +952,8 @@ down_bytes(const struct pump *p)
 	unsigned long long n = p->down.end - p->down.start + p->piped;
 	int i;
 
-	for (i = p->batching ? p->batch->next : 0;
-	    p->batching && i < p->batch->n; i++)
+	for (i = p->c.batching ? p->batch->next : 0;
+	    p->c.batching && i < p->batch->n; i++)
 		n += p->batch->msg[i].msg_len -
 		    (i == p->batch->next ? p->batch->off : 0);
 	return n;
@@ -803,7 +996,7 @@ send_all(const struct pump *p)
 	const struct np_opts *o = p->o;
 
 	return (o->shutdown_wr || o->send_file != NULL || p->in_regular) &&
-	    !o->keep_open && !o->half_close && (!p->dgram || p->seqpacket);
+	    !o->keep_open && !o->half_close && (!p->c.dgram || p->c.seqpacket);
 }
 
 /*
@@ -833,6 +1026,33 @@ input_unsent(struct pump *p)
 	return NP_EXIT_FAIL;
 }
 
+/*
+ * The splice path's pipe is made once the first byte waits, so that a
+ * connection that ends with nothing received costs none: a peek tells.
+ * Without a pipe (out of descriptors) the copy loop takes over.
+ */
+static int
+pipe_first(struct pump *p)
+{
+	char c;
+	ssize_t n;
+
+	n = recv(p->c.net, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0) {
+		p->c.net_eof = 1;
+		return -1;
+	}
+	if (n == -1)
+		return errno == EINTR || errno == EAGAIN ? -1 :
+		    net_broken(p, "recv");
+	if (pipe_new(p->pipefd, &p->pipesz) == -1) {
+		p->c.zc_recv = 0;
+		ends_pick(p);
+		return -1;
+	}
+	return splice_in(p);
+}
+
 /* Socket into the pipe: the receive half of the splice path. */
 static int
 splice_in(struct pump *p)
@@ -841,7 +1061,9 @@ splice_in(struct pump *p)
 	ssize_t n;
 	int atmark = 0;
 
-	n = splice(p->net, NULL, p->pipefd[1], NULL, want,
+	if (p->pipefd[0] == -1)
+		return pipe_first(p);
+	n = splice(p->c.net, NULL, p->pipefd[1], NULL, want,
 	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	/*
 	 * A pipe buffer holds one page however little of it a segment
@@ -851,9 +1073,9 @@ splice_in(struct pump *p)
 	 * readable.
 	 */
 	if (n > 0 && (size_t)n < want && !writer_maybe(p, n))
-		p->pipe_full = 1;
+		p->c.pipe_full = 1;
 	if (n == -1 && errno == EAGAIN && p->piped > 0) {
-		p->pipe_full = 1;
+		p->c.pipe_full = 1;
 		return -1;
 	}
 	/*
@@ -862,22 +1084,22 @@ splice_in(struct pump *p)
 	 * byte inline; it takes over once the pipe is drained, so the order
 	 * holds.
 	 */
-	if ((n == 0 || (n == -1 && errno == EAGAIN)) && !p->dgram &&
-	    ioctl(p->net, SIOCATMARK, &atmark) == 0 && atmark) {
-		p->zc_recv = 0;
+	if ((n == 0 || (n == -1 && errno == EAGAIN)) && !p->c.dgram &&
+	    ioctl(p->c.net, SIOCATMARK, &atmark) == 0 && atmark) {
+		p->c.zc_recv = 0;
 		ends_pick(p);
 		return -1;
 	}
 	if (n == -1)
-		return zc_refused(p, &p->zc_recv, "splice from socket");
+		return zc_refused(p, &p->c.zc_recv, "splice from socket");
 	if (n == 0) {
-		p->net_eof = 1;
+		p->c.net_eof = 1;
 		return -1;
 	}
-	if (p->piped == 0 && p->threaded && p->writer == NULL)
+	if (p->piped == 0 && p->c.threaded && p->writer == NULL)
 		np_deadline_set(&p->hold, PUMP_HOLD_MS);
 	p->piped += n;
-	p->packets++;
+	p->c.packets++;
 	lowat_update(p, n);
 	moved(p, METER_RECV, NULL, n);
 	return -1;
@@ -893,21 +1115,22 @@ splice_out(struct pump *p)
 	struct buf *b = &p->down;
 	ssize_t n;
 
-	if (p->zc_recv) {
+	if (p->c.zc_recv) {
 		n = splice(p->pipefd[0], NULL, p->out, NULL, p->piped,
 		    SPLICE_F_MOVE);
 		if (n == -1)
-			return zc_refused(p, &p->zc_recv, "splice to output");
+			return zc_refused(p, &p->c.zc_recv, "splice to output");
 	} else {
-		n = read(p->pipefd[0], b->data, p->piped < PUMP_BUFSZ ?
-		    p->piped : PUMP_BUFSZ);
+		buf_make(p, b);
+		n = read(p->pipefd[0], b->data, p->piped < b->size ?
+		    p->piped : b->size);
 		if (n == -1)
 			return errno == EINTR ? -1 : io_failed("pipe");
 		b->start = 0;
 		b->end = n;
 	}
 	p->piped -= n;
-	p->pipe_full = 0;	/* a buffer was freed */
+	p->c.pipe_full = 0;	/* a buffer was freed */
 	touch(p);
 	return -1;
 }
@@ -921,7 +1144,7 @@ static int
 writer_due(const struct pump *p)
 {
 	return p->piped > 0 && (p->jobs == 0 ||
-	    (p->jobs < PUMP_PIPES && (p->pipe_full || p->piped == p->pipesz)));
+	    (p->jobs < PUMP_PIPES && (p->c.pipe_full || p->piped == p->pipesz)));
 }
 
 /*
@@ -948,7 +1171,7 @@ writer_drain(struct pump *p)
 	if (p->jobs++ == 0)
 		pipes_swap(p);
 	p->piped = 0;
-	p->pipe_full = 0;
+	p->c.pipe_full = 0;
 	touch(p);
 	return -1;
 }
@@ -974,17 +1197,17 @@ sendfile_fill(struct pump *p)
 	ssize_t n;
 	int v = PUMP_NOTSENT;
 
-	n = sendfile(p->net, p->in, NULL, want);
+	n = sendfile(p->c.net, p->in, NULL, want);
 	if (n == -1)
-		return zc_refused(p, &p->zc_send, "sendfile");
+		return zc_refused(p, &p->c.zc_send, "sendfile");
 	if (n == 0)
 		p->in_eof = 1;
 	else
 		moved(p, METER_SENT, NULL, n);
-	if (n > 0 && (size_t)n < want && p->tcp && !p->notsent) {
-		setsockopt(p->net, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v,
+	if (n > 0 && (size_t)n < want && p->c.tcp && !p->c.notsent) {
+		setsockopt(p->c.net, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v,
 		    sizeof(v));
-		p->notsent = 1;
+		p->c.notsent = 1;
 	}
 	return -1;
 }
@@ -995,12 +1218,58 @@ buf_empty(const struct buf *b)
 	return b->start == b->end;
 }
 
-/* What b may hold: the outgoing buffer keeps room for -t's refusals. */
+/*
+ * What b may hold, made or not yet (buf_make() grows it to this before a
+ * read): the outgoing buffer keeps room for -t's refusals.
+ */
 static size_t
 buf_cap(const struct pump *p, const struct buf *b)
 {
-	return b == &p->up && p->o->telnet ? PUMP_BUFSZ - PUMP_TN_RESERVE :
-	    PUMP_BUFSZ;
+	size_t cap = b->size > buf_least(p) ? b->size : buf_least(p);
+
+	return b == &p->up && p->o->telnet ? cap - PUMP_TN_RESERVE : cap;
+}
+
+/*
+ * The least a buffer starts with: a whole datagram, or a TLS record with
+ * room to spare, or a short exchange.
+ */
+static size_t
+buf_least(const struct pump *p)
+{
+	return p->c.dgram || p->c.tls != NULL ? PUMP_BUFSZ : PUMP_BUFMIN;
+}
+
+/* Make b, or grow it to what buf_cap() promised; out of memory exits. */
+static void
+buf_make(struct pump *p, struct buf *b)
+{
+	unsigned char *d;
+	size_t want = buf_least(p);
+
+	if (b->size >= want)
+		return;
+	if ((d = realloc(b->data, want)) == NULL)
+		err(NP_EXIT_FAIL, "pump");
+	b->data = d;
+	b->size = want;
+}
+
+/*
+ * A read of n bytes landed in b: when it took all the room it was
+ * offered, the connection is bulk and b grows to PUMP_BUFSZ.
+ */
+static void
+buf_filled(struct buf *b, size_t n)
+{
+	unsigned char *d;
+
+	if (n < b->asked || b->size >= PUMP_BUFSZ)
+		return;
+	if ((d = realloc(b->data, PUMP_BUFSZ)) == NULL)
+		err(NP_EXIT_FAIL, "pump");
+	b->data = d;
+	b->size = PUMP_BUFSZ;
 }
 
 /* Free space at the end; a datagram buffer holds one message at a time. */
@@ -1009,7 +1278,7 @@ buf_room(const struct pump *p, const struct buf *b)
 {
 	size_t cap = buf_cap(p, b);
 
-	if (p->dgram && !buf_empty(b))
+	if (p->c.dgram && !buf_empty(b))
 		return 0;
 	return b->end < cap ? cap - b->end : 0;
 }
@@ -1038,44 +1307,61 @@ static void
 touch(struct pump *p)
 {
 	if (p->o->wait_ms > 0)
-		np_deadline_set(&p->idle, p->o->wait_ms);
+		np_deadline_set(&p->c.idle, p->o->wait_ms);
 }
 
-/* One round of the loop: -1 to go on, or the exit code. */
-static int
-pump_step(struct pump *p)
+/*
+ * The loop's call before each poll: act on what the last poll found,
+ * then check the end-of-stream rules and, when the connection goes on,
+ * hand the loop what the next poll waits for.
+ */
+static void
+pump_before(struct loop *l, void *data)
 {
+	struct pump *p = data;
 	struct pollfd pfd[PUMP_NFDS];
+	int rc = -1;
+
+	(void)l;
+	if (p->c.polled)
+		rc = pump_act(p);
+	if (rc == -1 && (rc = pump_finished(p)) == -1) {
+		if (p->c.lowat > 1 && np_deadline_ms(&p->c.lowat_end) == 0)
+			lowat_set(p, 1);
+		pump_pollset(p, pfd);
+		if (pump_arm(p, pfd) == 0) {
+			p->c.polled = 1;
+			return;
+		}
+		warn("poll");
+		rc = NP_EXIT_FAIL;
+	}
+	pump_end(p, rc);
+}
+
+/* What the last poll found, acted on: -1 to go on, or the exit code. */
+static int
+pump_act(struct pump *p)
+{
 	int rc;
 
-	if (np_signal)
-		return NP_EXIT_SIGNAL + np_signal;
-	if ((rc = pump_finished(p)) != -1)
-		return rc;
-	if (p->lowat > 1 && np_deadline_ms(&p->lowat_end) == 0)
-		lowat_set(p, 1);
-	pump_pollset(p, pfd);
-	if (pump_arm(p, pfd) == -1 || loop_once(p->loop) == -1) {
-		warn("poll");
-		return NP_EXIT_FAIL;
-	}
 	if (!p->fired[PUMP_NETIN] && !p->fired[PUMP_STDOUT] &&
 	    !p->fired[PUMP_STDIN] && !p->fired[PUMP_NETOUT]) {
 		/* Only a deadline (or a signal) woke us. */
-		if (p->o->wait_ms > 0 && np_deadline_ms(&p->idle) == 0)
+		if (p->o->wait_ms > 0 && np_deadline_ms(&p->c.idle) == 0)
 			return NP_EXIT_OK;
-		if (p->quit.tv_sec != 0 && np_deadline_ms(&p->quit) == 0)
-			p->quitting = 1;
+		if (p->c.quit.tv_sec != 0 && np_deadline_ms(&p->c.quit) == 0)
+			p->c.quitting = 1;
 		return -1;
 	}
 	/* Read the peer first so that its EOF is seen before a send fails. */
-	if (p->fired[PUMP_NETIN] && (rc = p->remote.fill(p)) != -1)
+	if (p->fired[PUMP_NETIN] && (rc = p->c.remote.fill(p)) != -1)
 		return rc;
-	if (p->fired[PUMP_STDOUT] && (rc = p->local.drain(p)) != -1)
+	if (p->fired[PUMP_STDOUT] && (rc = p->c.local.drain(p)) != -1)
 		return rc;
-	if (p->fired[PUMP_STDIN] && (rc = p->local.fill(p)) != -1)
+	if (p->fired[PUMP_STDIN] && (rc = p->c.local.fill(p)) != -1)
 		return rc;
-	if (p->fired[PUMP_NETOUT] && (rc = p->remote.drain(p)) != -1)
+	if (p->fired[PUMP_NETOUT] && (rc = p->c.remote.drain(p)) != -1)
 		return rc;
 	return -1;
 }
@@ -1086,41 +1372,41 @@ pump_finished(struct pump *p)
 {
 	const struct np_opts *o = p->o;
 	int in_done = p->in_eof && buf_empty(&p->up);
-	int limit = o->recv_limit > 0 && p->packets >= o->recv_limit;
+	int limit = o->recv_limit > 0 && p->c.packets >= o->recv_limit;
 
-	if (in_done && !p->wr_shut) {
-		p->wr_shut = 1;
-		if (o->shutdown_wr && p->tls != NULL)
-			ntls_close_notify(p->tls, p->net);
+	if (in_done && !p->c.wr_shut) {
+		p->c.wr_shut = 1;
+		if (o->shutdown_wr && p->c.tls != NULL)
+			ntls_close_notify(p->c.tls, p->c.net);
 		/*
 		 * A datagram socket too, as nc.openbsd does: nothing goes
 		 * to the peer, but a later send fails, and scripts trace it.
 		 */
 		if (o->shutdown_wr)
-			shutdown(p->net, SHUT_WR);
+			shutdown(p->c.net, SHUT_WR);
 		if (o->quit_after_ms >= 0)
-			np_deadline_set(&p->quit, o->quit_after_ms);
+			np_deadline_set(&p->c.quit, o->quit_after_ms);
 	}
 	/* Received bytes with nowhere to go are the one loss here. */
 	if (p->out_gone && down_pending(p))
 		return out_lost(p);
 	if (down_pending(p))
 		return -1;
-	if (p->net_failed || (p->in_failed && in_done))
+	if (p->c.net_failed || (p->in_failed && in_done))
 		return NP_EXIT_FAIL;
-	if (p->net_eof && !in_done && send_all(p))
+	if (p->c.net_eof && !in_done && send_all(p))
 		return input_unsent(p);
-	if (p->net_eof && (!o->half_close || in_done))
+	if (p->c.net_eof && (!o->half_close || in_done))
 		return NP_EXIT_OK;
 	/* Nothing left to send and nobody to write to: nc's end too. */
-	if (p->quitting || limit || (p->out_gone && in_done))
+	if (p->c.quitting || limit || (p->out_gone && in_done))
 		return NP_EXIT_OK;
 	return -1;
 }
 
 /*
  * The deadlines this round waits for, each a timer of the pump's loop
- * that only wakes it: pump_step judges what woke it.  A rate bucket's
+ * that only wakes it: pump_act judges what woke it.  A rate bucket's
  * deadline counts only while it holds its direction back.
  */
 static void
@@ -1128,12 +1414,12 @@ pump_timers(struct pump *p)
 {
 	int i;
 
-	pump_timer(p, PT_IDLE, &p->idle, p->o->wait_ms > 0);
-	pump_timer(p, PT_QUIT, &p->quit, p->quit.tv_sec != 0 && !p->quitting);
-	pump_timer(p, PT_PACE, &p->pace,
-	    p->pace.tv_sec != 0 && !buf_empty(&p->up));
+	pump_timer(p, PT_IDLE, &p->c.idle, p->o->wait_ms > 0);
+	pump_timer(p, PT_QUIT, &p->c.quit, p->c.quit.tv_sec != 0 && !p->c.quitting);
+	pump_timer(p, PT_PACE, &p->c.pace,
+	    p->c.pace.tv_sec != 0 && !buf_empty(&p->up));
 	pump_timer(p, PT_HOLD, &p->hold, writer_holding(p));
-	pump_timer(p, PT_LOWAT, &p->lowat_end, p->lowat > 1);
+	pump_timer(p, PT_LOWAT, &p->c.lowat_end, p->c.lowat > 1);
 	for (i = 0; i < 2; i++)
 		pump_timer(p, PT_RATE + i, &p->rate[i].ready,
 		    p->o->rate > 0 && p->rate[i].ready.tv_sec != 0 &&
@@ -1245,31 +1531,31 @@ static void
 pump_pollset(struct pump *p, struct pollfd *pfd)
 {
 	const struct np_opts *o = p->o;
-	int reading = !p->net_eof && !p->quitting &&
-	    !(o->recv_limit > 0 && p->packets >= o->recv_limit);
-	int pacing = p->pace.tv_sec != 0 && np_deadline_ms(&p->pace) > 0;
+	int reading = !p->c.net_eof && !p->c.quitting &&
+	    !(o->recv_limit > 0 && p->c.packets >= o->recv_limit);
+	int pacing = p->c.pace.tv_sec != 0 && np_deadline_ms(&p->c.pace) > 0;
 
 	pfd[PUMP_STDIN].fd = p->in;
 	pfd[PUMP_STDIN].events = 0;
-	if (!p->in_eof && !p->local.direct && !p->net_failed &&
-	    (!p->net_eof || o->half_close) && buf_room(p, &p->up) > 0)
+	if (!p->in_eof && !p->c.local.direct && !p->c.net_failed &&
+	    (!p->c.net_eof || o->half_close) && buf_room(p, &p->up) > 0)
 		pfd[PUMP_STDIN].events = POLLIN;
 	if (pfd[PUMP_STDIN].events == 0)
 		pfd[PUMP_STDIN].fd = -1;
 
-	pfd[PUMP_NETOUT].fd = p->net;
+	pfd[PUMP_NETOUT].fd = p->c.net;
 	pfd[PUMP_NETOUT].events = (sendable(p) > 0 ||
-	    (p->local.direct && !p->in_eof &&
-	    (!p->net_eof || o->half_close))) &&
-	    !pacing && !p->net_failed &&
-	    !(p->unconnected && p->peerlen == 0) &&
-	    rate_ready(p, METER_SENT) ? p->remote.events(p, LOOP_WRITE) : 0;
+	    (p->c.local.direct && !p->in_eof &&
+	    (!p->c.net_eof || o->half_close))) &&
+	    !pacing && !p->c.net_failed &&
+	    !(p->c.unconnected && p->c.peerlen == 0) &&
+	    rate_ready(p, METER_SENT) ? p->c.remote.events(p, LOOP_WRITE) : 0;
 	if (pfd[PUMP_NETOUT].events == 0)
 		pfd[PUMP_NETOUT].fd = -1;
 
-	pfd[PUMP_NETIN].fd = p->net;
-	pfd[PUMP_NETIN].events = reading && p->remote.ready(p) &&
-	    rate_ready(p, METER_RECV) ? p->remote.events(p, LOOP_READ) : 0;
+	pfd[PUMP_NETIN].fd = p->c.net;
+	pfd[PUMP_NETIN].events = reading && p->c.remote.ready(p) &&
+	    rate_ready(p, METER_RECV) ? p->c.remote.events(p, LOOP_READ) : 0;
 	if (pfd[PUMP_NETIN].events == 0)
 		pfd[PUMP_NETIN].fd = -1;
 
@@ -1293,14 +1579,15 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 static int
 buf_ready(const struct pump *p)
 {
-	return buf_room(p, &p->down) > (p->tls != NULL ? NTLS_RECORD : 0) &&
+	return buf_room(p, &p->down) > (p->c.tls != NULL ? NTLS_RECORD : 0) &&
 	    p->piped == 0;
 }
 
 static int
 pipe_ready(const struct pump *p)
 {
-	return p->piped < p->pipesz && !p->pipe_full && p->jobs < PUMP_PIPES;
+	return p->pipefd[0] == -1 || (p->piped < p->pipesz &&
+	    !p->c.pipe_full && p->jobs < PUMP_PIPES);
 }
 
 static int
@@ -1321,7 +1608,7 @@ plain_events(const struct pump *p, int dir)
 static short
 tls_events(const struct pump *p, int dir)
 {
-	return dir == LOOP_READ ? p->tls_in : p->tls_out;
+	return dir == LOOP_READ ? p->c.tls_in : p->c.tls_out;
 }
 
 /*
@@ -1333,26 +1620,26 @@ tls_events(const struct pump *p, int dir)
 static void
 ends_pick(struct pump *p)
 {
-	struct endpoint *l = &p->local, *r = &p->remote;
+	struct endpoint *l = &p->c.local, *r = &p->c.remote;
 
-	l->name = p->zc_send ? "sendfile" : p->o->crlf ? "crlf" : "stdio";
-	l->fill = p->zc_send ? sendfile_fill : p->o->crlf ? crlf_fill :
+	l->name = p->c.zc_send ? "sendfile" : p->o->crlf ? "crlf" : "stdio";
+	l->fill = p->c.zc_send ? sendfile_fill : p->o->crlf ? crlf_fill :
 	    stdio_fill;
-	l->direct = p->zc_send;
-	l->drain = p->batching ? batch_drain : p->zc_recv || p->piped > 0 ||
+	l->direct = p->c.zc_send;
+	l->drain = p->c.batching ? batch_drain : p->c.zc_recv || p->piped > 0 ||
 	    p->jobs > 0 ? pipe_drain : stdio_drain;
-	r->name = p->zc_recv ? "splice" : p->batching ? "recvmmsg" :
-	    p->tls != NULL ? "tls" : p->rw ? "rw" : p->dgram ? "dgram" :
+	r->name = p->c.zc_recv ? "splice" : p->c.batching ? "recvmmsg" :
+	    p->c.tls != NULL ? "tls" : p->c.rw ? "rw" : p->c.dgram ? "dgram" :
 	    "stream";
-	r->fill = p->zc_recv ? splice_in : p->batching ? batch_fill :
-	    p->tls != NULL ? tls_fill : p->rw ? read_fill :
-	    p->dgram ? dgram_fill : recv_fill;
+	r->fill = p->c.zc_recv ? splice_in : p->c.batching ? batch_fill :
+	    p->c.tls != NULL ? tls_fill : p->c.rw ? read_fill :
+	    p->c.dgram ? dgram_fill : recv_fill;
 	r->drain = net_drain;
-	r->send = p->tls != NULL ? tls_send : p->rw ? write_send :
-	    p->unconnected ? dgram_send : stream_send;
-	r->ready = p->zc_recv ? pipe_ready : p->batching ? batch_ready :
+	r->send = p->c.tls != NULL ? tls_send : p->c.rw ? write_send :
+	    p->c.unconnected ? dgram_send : stream_send;
+	r->ready = p->c.zc_recv ? pipe_ready : p->c.batching ? batch_ready :
 	    buf_ready;
-	r->events = p->tls != NULL ? tls_events : plain_events;
+	r->events = p->c.tls != NULL ? tls_events : plain_events;
 }
 
 static int
@@ -1403,17 +1690,25 @@ net_broken(struct pump *p, const char *what)
 {
 	if (what != NULL)
 		warn("%s", what);
-	p->net_failed = p->net_eof = 1;
+	p->c.net_failed = p->c.net_eof = 1;
 	return -1;
 }
 
-/* Room for the next read of input; a datagram has a largest size. */
+/*
+ * Room for the next read of input, the buffer made if need be; a
+ * datagram has a largest size.
+ */
 static size_t
-up_room(const struct pump *p)
+up_room(struct pump *p)
 {
-	size_t room = buf_room(p, &p->up);
+	size_t room;
 
-	return p->dgram && room > PUMP_DGRAM_MAX ? PUMP_DGRAM_MAX : room;
+	buf_make(p, &p->up);
+	room = buf_room(p, &p->up);
+	if (p->c.dgram && room > PUMP_DGRAM_MAX)
+		room = PUMP_DGRAM_MAX;
+	p->up.asked = room;
+	return room;
 }
 
 /* After a read of input: its end, a failure, or bytes that arrived. */
@@ -1439,8 +1734,10 @@ stdio_fill(struct pump *p)
 
 	if (room == 0)
 		return -1;
-	if ((n = read(p->in, b->data + b->end, room)) > 0)
+	if ((n = read(p->in, b->data + b->end, room)) > 0) {
 		b->end += n;
+		buf_filled(b, n);
+	}
 	return input_done(p, n);
 }
 
@@ -1454,10 +1751,13 @@ crlf_fill(struct pump *p)
 
 	if (room == 0)
 		return -1;
-	n = read(p->in, p->scratch, room / 2 > 0 ? room / 2 : 1);
-	if (n > 0)
+	b->asked = room / 2 > 0 ? room / 2 : 1;
+	n = read(p->in, p->scratch, b->asked);
+	if (n > 0) {
 		b->end += filter_crlf(&p->filter, p->scratch, n,
 		    b->data + b->end);
+		buf_filled(b, n);
+	}
 	return input_done(p, n);
 }
 
@@ -1472,7 +1772,7 @@ pipe_drain(struct pump *p)
 	struct buf *b = &p->down;
 	int rc;
 
-	if (p->jobs > 0 || (p->threaded && p->piped > 0 && writer_ready(p)))
+	if (p->jobs > 0 || (p->c.threaded && p->piped > 0 && writer_ready(p)))
 		return writer_drain(p);
 	if (buf_empty(b) && p->piped > 0) {
 		if ((rc = splice_out(p)) != -1)
@@ -1510,13 +1810,19 @@ stdio_drain(struct pump *p)
 	return -1;
 }
 
-/* Room for a receive in the incoming buffer, paced by --rate: 0 if none. */
+/*
+ * Room for a receive in the incoming buffer, made if need be, paced by
+ * --rate: 0 if none.
+ */
 static size_t
 down_room(struct pump *p)
 {
-	size_t room = buf_room(p, &p->down);
+	size_t room;
 
-	return room == 0 ? 0 : rate_limit(p, METER_RECV, room);
+	buf_make(p, &p->down);
+	room = buf_room(p, &p->down);
+	p->down.asked = room == 0 ? 0 : rate_limit(p, METER_RECV, room);
+	return p->down.asked;
 }
 
 /*
@@ -1536,8 +1842,8 @@ recv_done(struct pump *p, ssize_t n, const struct sockaddr *from,
 	/* Into the buffer but not yet kept: b->end moves in received(). */
 	if (from != NULL && !dgram_take(p, from, len))
 		return -1;
-	if (n == 0 && (from == NULL || p->seqpacket)) {
-		p->net_eof = 1;
+	if (n == 0 && (from == NULL || p->c.seqpacket)) {
+		p->c.net_eof = 1;
 		return -1;
 	}
 	lowat_update(p, n);
@@ -1553,7 +1859,7 @@ recv_fill(struct pump *p)
 
 	if (room == 0)
 		return -1;
-	return recv_done(p, recv(p->net, b->data + b->end, room,
+	return recv_done(p, recv(p->c.net, b->data + b->end, room,
 	    MSG_DONTWAIT), NULL, 0);
 }
 
@@ -1566,7 +1872,7 @@ read_fill(struct pump *p)
 
 	if (room == 0)
 		return -1;
-	return recv_done(p, read(p->net, b->data + b->end, room), NULL, 0);
+	return recv_done(p, read(p->c.net, b->data + b->end, room), NULL, 0);
 }
 
 /* One datagram, judged by its sender. */
@@ -1582,7 +1888,7 @@ dgram_fill(struct pump *p)
 	if (room == 0)
 		return -1;
 	/* Apart from recv_done's call: it takes len as recvfrom leaves it. */
-	n = recvfrom(p->net, b->data + b->end, room, MSG_DONTWAIT,
+	n = recvfrom(p->c.net, b->data + b->end, room, MSG_DONTWAIT,
 	    (struct sockaddr *)&from, &len);
 	return recv_done(p, n, (struct sockaddr *)&from, len);
 }
@@ -1597,16 +1903,16 @@ dgram_fill(struct pump *p)
 static int
 dgram_take(struct pump *p, const struct sockaddr *sa, socklen_t len)
 {
-	if (p->locklen != 0)
-		return len == p->locklen && memcmp(sa, &p->lock, len) == 0;
-	if (!p->unconnected)
+	if (p->c.locklen != 0)
+		return len == p->c.locklen && memcmp(sa, &p->c.lock, len) == 0;
+	if (!p->c.unconnected)
 		return 1;
 	if (p->acl != NULL && !acl_dgram(p->o, p->acl, sa, len))
 		return 0;
-	if (len > sizeof(p->peer))
-		len = sizeof(p->peer);
-	memcpy(&p->peer, sa, len);
-	p->peerlen = len;
+	if (len > sizeof(p->c.peer))
+		len = sizeof(p->c.peer);
+	memcpy(&p->c.peer, sa, len);
+	p->c.peerlen = len;
 	return 1;
 }
 
@@ -1614,32 +1920,32 @@ dgram_take(struct pump *p, const struct sockaddr *sa, socklen_t len)
  * After a receive of n bytes: a large one raises SO_RCVLOWAT (bulk).
  * The next poll then wakes when a good part of the buffer can be filled
  * at once, or at the end of the stream, or PUMP_LOWAT_MS after the last
- * large receive, when pump_step lowers the mark to a byte again: a
+ * large receive, when pump_before lowers the mark to a byte again: a
  * burst's tail is late by a millisecond at most.  A small receive leaves
  * the mark be; it is often a full pipe, not the end of a burst.
  */
 static void
 lowat_update(struct pump *p, size_t n)
 {
-	size_t cap = p->zc_recv ? p->pipesz : PUMP_BUFSZ;
+	size_t cap = p->c.zc_recv ? p->pipesz : p->down.size;
 
-	if (!p->lowat_ok || n < PUMP_BULK)
+	if (!p->c.lowat_ok || n < PUMP_BULK)
 		return;
-	np_deadline_set(&p->lowat_end, PUMP_LOWAT_MS);
+	np_deadline_set(&p->c.lowat_end, PUMP_LOWAT_MS);
 	lowat_set(p, cap / 2 < PUMP_LOWAT ? cap / 2 : PUMP_LOWAT);
 }
 
 static void
 lowat_set(struct pump *p, int bytes)
 {
-	if (bytes == p->lowat)
+	if (bytes == p->c.lowat)
 		return;
-	if (setsockopt(p->net, SOL_SOCKET, SO_RCVLOWAT, &bytes,
+	if (setsockopt(p->c.net, SOL_SOCKET, SO_RCVLOWAT, &bytes,
 	    sizeof(bytes)) == -1) {
-		p->lowat_ok = 0;
+		p->c.lowat_ok = 0;
 		return;
 	}
-	p->lowat = bytes;
+	p->c.lowat = bytes;
 }
 
 /* n bytes landed at the end of the incoming buffer: count, filter, keep. */
@@ -1647,12 +1953,12 @@ static int
 received(struct pump *p, size_t n)
 {
 	struct buf *b = &p->down;
+	size_t kept;
 
-	p->packets++;
-	moved(p, METER_RECV, b->data + b->end, n);
-	if (p->o->telnet)
-		n = telnet(p, b->data + b->end, n);
-	b->end += n;
+	p->c.packets++;
+	kept = moved(p, METER_RECV, b->data + b->end, n);
+	b->end += kept;
+	buf_filled(b, n);
 	return -1;
 }
 
@@ -1666,14 +1972,14 @@ tls_fill(struct pump *p)
 
 	if (room == 0)
 		return -1;
-	n = ntls_io(p->tls, 0, b->data + b->end, room, &p->tls_in);
+	n = ntls_io(p->c.tls, 0, b->data + b->end, room, &p->c.tls_in);
 	if (n == NTLS_WANT)
 		return -1;
 	if (n == -1)
 		return net_broken(p, NULL);
 	if (n == 0) {
 		/* libtls over OpenSSL 3: 0 is close_notify; a cut is -1. */
-		p->net_eof = 1;
+		p->c.net_eof = 1;
 		return -1;
 	}
 	return received(p, n);
@@ -1702,27 +2008,28 @@ net_drain(struct pump *p)
 {
 	struct buf *b = &p->up;
 	size_t len = sendable(p);
-	unsigned char *nl, *d = b->data + b->start;
+	unsigned char *nl, *d;
 	int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
 	ssize_t n;
 
-	if (p->net_failed)
+	if (p->c.net_failed)
 		return -1;	/* the peer is gone; one message is enough */
 	if (buf_empty(b))
-		return p->local.direct ? p->local.fill(p) : -1;
+		return p->c.local.direct ? p->c.local.fill(p) : -1;
 	if (len == 0)
 		return -1;
+	d = b->data + b->start;
 	if (p->o->interval_ms > 0 && (nl = memchr(d, '\n', len)) != NULL)
 		len = nl - d + 1;
 	len = rate_limit(p, METER_SENT, len);
-	if (p->o->send_oob && p->in_eof && len == 1 && !p->dgram)
+	if (p->o->send_oob && p->in_eof && len == 1 && !p->c.dgram)
 		flags |= MSG_OOB;
 	else if (p->o->send_oob && p->in_eof && len > 1)
 		len--;		/* everything but the urgent byte first */
 	/* More input surely follows from a file: let TCP fill segments. */
-	if (p->in_regular && !p->in_eof && !p->dgram)
+	if (p->in_regular && !p->in_eof && !p->c.dgram)
 		flags |= MSG_MORE;
-	n = p->remote.send(p, d, len, flags);
+	n = p->c.remote.send(p, d, len, flags);
 	if (n == NTLS_WANT)
 		return -1;
 	if (n == PUMP_SEND_FAILED)
@@ -1732,10 +2039,10 @@ net_drain(struct pump *p)
 			return -1;
 		return send_failed();
 	}
-	if (p->dgram)
+	if (p->c.dgram)
 		n = len;
 	if (p->o->interval_ms > 0 && d[n - 1] == '\n')
-		np_deadline_set(&p->pace, p->o->interval_ms);
+		np_deadline_set(&p->c.pace, p->o->interval_ms);
 	moved(p, METER_SENT, d, n);
 	buf_consumed(p, b, n);
 	return -1;
@@ -1744,7 +2051,7 @@ net_drain(struct pump *p)
 static ssize_t
 stream_send(struct pump *p, void *d, size_t len, int flags)
 {
-	return send(p->net, d, len, flags);
+	return send(p->c.net, d, len, flags);
 }
 
 /* --io rw: write(2) on the socket. */
@@ -1752,15 +2059,15 @@ static ssize_t
 write_send(struct pump *p, void *d, size_t len, int flags)
 {
 	(void)flags;
-	return write(p->net, d, len);
+	return write(p->c.net, d, len);
 }
 
 /* UDP -k: to whoever sent last. */
 static ssize_t
 dgram_send(struct pump *p, void *d, size_t len, int flags)
 {
-	return sendto(p->net, d, len, flags, (struct sockaddr *)&p->peer,
-	    p->peerlen);
+	return sendto(p->c.net, d, len, flags, (struct sockaddr *)&p->c.peer,
+	    p->c.peerlen);
 }
 
 /* TLS: a failure was reported already, so it is not send's errno. */
@@ -1770,7 +2077,7 @@ tls_send(struct pump *p, void *d, size_t len, int flags)
 	ssize_t n;
 
 	(void)flags;
-	n = ntls_io(p->tls, 1, d, len, &p->tls_out);
+	n = ntls_io(p->c.tls, 1, d, len, &p->c.tls_out);
 	return n == -1 ? PUMP_SEND_FAILED : n;
 }
 
@@ -1784,8 +2091,9 @@ telnet(struct pump *p, unsigned char *d, size_t n)
 	struct buf *up = &p->up;
 	size_t replied = 0, kept;
 
+	buf_make(p, up);
 	kept = filter_telnet(&p->filter, d, n, up->data + up->end,
-	    PUMP_BUFSZ - up->end, &replied);
+	    up->size - up->end, &replied);
 	up->end += replied;
 	return kept;
 }
@@ -1802,8 +2110,8 @@ batch_choose(struct pump *p, int inet)
 	struct batch *bt = p->batch;
 	int i;
 
-	p->batching = 0;
-	if (!p->dgram || !inet || o->telnet || o->rate > 0 ||
+	p->c.batching = 0;
+	if (!p->c.dgram || !inet || o->telnet || o->rate > 0 ||
 	    (o->io != IO_AUTO && o->io != IO_ZEROCOPY))
 		return;
 	if (bt == NULL) {
@@ -1823,7 +2131,7 @@ batch_choose(struct pump *p, int inet)
 	}
 	bt->n = bt->next = 0;
 	bt->off = 0;
-	p->batching = 1;
+	p->c.batching = 1;
 }
 
 /*
@@ -1835,7 +2143,7 @@ static int
 batch_fill(struct pump *p)
 {
 	struct batch *bt = p->batch;
-	long long left = p->o->recv_limit - p->packets;
+	long long left = p->o->recv_limit - p->c.packets;
 	struct msghdr *h;
 	int i, n, want = PUMP_BATCH;
 
@@ -1843,7 +2151,7 @@ batch_fill(struct pump *p)
 		want = (int)left;
 	for (i = 0; i < want; i++)
 		bt->msg[i].msg_hdr.msg_namelen = sizeof(bt->from[i]);
-	n = recvmmsg(p->net, bt->msg, want, MSG_DONTWAIT, NULL);
+	n = recvmmsg(p->c.net, bt->msg, want, MSG_DONTWAIT, NULL);
 	if (n == -1) {
 		if (errno == EINTR || errno == EAGAIN)
 			return -1;
@@ -1855,7 +2163,7 @@ batch_fill(struct pump *p)
 			bt->msg[i].msg_len = 0;	/* batch_drain skips it */
 			continue;
 		}
-		p->packets++;
+		p->c.packets++;
 		moved(p, METER_RECV, bt->iov[i].iov_base, bt->msg[i].msg_len);
 	}
 	bt->n = n;
