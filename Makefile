@@ -24,7 +24,7 @@ NP_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) 
 NP_LIBS = $(BSD_LIBS) -lmd -ldl -pthread
 
 SRCS = filter.c loop.c netpipe.c options.c proxy.c scan.c sock.c sockopt.c session.c \
-	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c
+	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c xfer.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
@@ -68,6 +68,7 @@ stats.o: stats.c netpipe.h Makefile
 tls.o: tls.c netpipe.h Makefile
 transfer.o: transfer.c netpipe.h Makefile
 writer.o: writer.c netpipe.h Makefile
+xfer.o: xfer.c netpipe.h Makefile
 
 # The sanitizer build keeps separate objects so that it never mixes with
 # the optimised binary.
@@ -104,10 +105,23 @@ lint:
 lint-tests:
 	./test/lint-tests
 
-check: netpipe lint lint-tests
+# C tests of APIs that no command line reaches on its own (xfer.c): the
+# program's objects without main.
+TEST_OBJS = $(filter-out netpipe.o,$(OBJS))
+TEST_SAN_OBJS = $(filter-out netpipe.san.o,$(SAN_OBJS))
+test/xfer_test: test/xfer_test.c $(TEST_OBJS)
+	$(CC) $(CFLAGS) $(NP_CFLAGS) -I. -o $@ test/xfer_test.c $(TEST_OBJS) \
+	    $(NP_LIBS)
+test/xfer_test-san: test/xfer_test.c $(TEST_SAN_OBJS)
+	$(CC) $(SAN_FLAGS) $(NP_CFLAGS) -I. -o $@ test/xfer_test.c \
+	    $(TEST_SAN_OBJS) $(NP_LIBS)
+
+check: netpipe lint lint-tests test/xfer_test
+	timeout 120 ./test/xfer_test
 	./test/run $(BATS_FLAGS)
 
-sanitize: netpipe-san
+sanitize: netpipe-san test/xfer_test-san
+	timeout 300 ./test/xfer_test-san
 	NETPIPE=$(CURDIR)/netpipe-san ./test/run $(BATS_FLAGS)
 
 valgrind: netpipe
@@ -159,7 +173,8 @@ fuzz: $(FUZZ_TARGETS:%=fuzz/fuzz_%)
 	done
 
 clean:
-	rm -f netpipe netpipe-san $(OBJS) $(SAN_OBJS) \
+	rm -f netpipe netpipe-san $(OBJS) $(SAN_OBJS) test/xfer_test \
+	    test/xfer_test-san \
 	    $(FUZZ_TARGETS:%=fuzz/fuzz_%) fuzz/*.log fuzz/crash-* \
 	    fuzz/leak-* fuzz/timeout-* fuzz/oom-*
 	rm -rf fuzz/corpus

@@ -370,6 +370,25 @@ int	 pump_run(struct pump *, int, int);
 void	 pump_free(struct pump *);
 int	 pump_zc_refused(int);
 
+/*
+ * xfer.c: a transfer moves bytes both ways between two endpoints on
+ * the caller's event loop and calls done() once, when both directions
+ * have ended or the transfer failed; rc is an exit code (0 or 1).
+ * done() may free the transfer.
+ */
+struct xfer;
+struct xfer_side {
+	int		 fd;	/* a connected stream socket, non-blocking */
+	struct tls	*tls;	/* its TLS session once handshaken, or NULL */
+	const char	*name;	/* for -v messages, e.g. "127.0.0.1 5000" */
+};
+struct xfer	*xfer_new(struct loop *, const struct np_opts *,
+		    const struct xfer_side *, const struct xfer_side *,
+		    void (*)(struct xfer *, int, void *), void *);
+void	 xfer_bytes(const struct xfer *, unsigned long long *,
+	    unsigned long long *);
+void	 xfer_free(struct xfer *);
+
 /* writer.c: a regular-file output written on a second thread. */
 struct writer;
 int		 writer_useful(void);
@@ -424,6 +443,8 @@ int	 ntls_accept_step(const struct np_opts *, struct tls *, const char *,
 ssize_t	 ntls_io(struct tls *, int, void *, size_t, short *);
 ssize_t	 ntls_peer_io(struct tls *, int, void *, size_t, short *,
 	    const char *);
+ssize_t	 ntls_quiet_io(struct tls *, int, void *, size_t, short *,
+	    const char **);
 struct tls_config;
 struct tls_config *ntls_client_config(const struct np_opts *);
 void	 ntls_config_free(struct tls_config *);

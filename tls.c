@@ -443,6 +443,27 @@ ntls_peer_io(struct tls *ctx, int writing, void *buf, size_t len,
 }
 
 /*
+ * ntls_io() that says nothing: a transfer among many reports a failure
+ * only with -v.  Returns as ntls_io(); after -1, *why says what libtls
+ * saw (the string lives until the next call on ctx).
+ */
+ssize_t
+ntls_quiet_io(struct tls *ctx, int writing, void *buf, size_t len,
+    short *events, const char **why)
+{
+	ssize_t n;
+
+	n = writing ? lib.tls_write(ctx, buf, len) :
+	    lib.tls_read(ctx, buf, len);
+	if (ntls_wants(n, events))
+		return NTLS_WANT;
+	*events = writing ? POLLOUT : POLLIN;
+	if (n == -1)
+		*why = ntls_errstr(ctx);
+	return n;
+}
+
+/*
  * One try at sending close_notify, never blocking: 0 once it is sent
  * (or cannot be), or NTLS_WANT with *events set to what the next try
  * must wait for.
