@@ -24,7 +24,8 @@ NP_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) 
 NP_LIBS = $(BSD_LIBS) -lmd -ldl -pthread
 
 SRCS = filter.c loop.c netpipe.c options.c proxy.c scan.c sock.c sockopt.c session.c \
-	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c xfer.c
+	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c xfer.c \
+	forward.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
@@ -54,6 +55,7 @@ acl.o: acl.c netpipe.h Makefile
 broker.o: broker.c netpipe.h Makefile
 chat.o: chat.c netpipe.h Makefile
 exec.o: exec.c netpipe.h Makefile
+forward.o: forward.c netpipe.h Makefile
 filter.o: filter.c netpipe.h Makefile
 loop.o: loop.c netpipe.h Makefile
 netpipe.o: netpipe.c netpipe.h Makefile

@@ -48,7 +48,7 @@ struct fwd {
 	struct addrinfo		*dest;		/* DEST's addresses, or */
 	struct sockaddr_un	 sun;		/* its Unix address */
 	socklen_t		 sunlen;
-	char			 dname[NP_PEER_NAMELEN]; /* DEST in messages */
+	char			 dname[sizeof(((struct np_opts *)0)->fwd_host) + 8];
 	struct pair		*pairs;
 	int			 npairs;
 	struct usess		*sess;		/* -u */
@@ -71,7 +71,7 @@ struct pair {
 	struct tls		*ctls, *dtls;
 	const struct addrinfo	*ai;		/* the address dialled */
 	long long		 timer;		/* setup's deadline, or 0 */
-	struct fwd_xfer		*x;
+	struct xfer		*x;
 	char			 name[NP_PEER_NAMELEN];
 };
 
@@ -104,13 +104,15 @@ static int	 pair_watch(struct pair *, int, short,
 		    void (*)(struct loop *, int, int, void *));
 static void	 pair_tls_in(struct loop *, int, int, void *);
 static void	 pair_dial(struct pair *);
+static void	 pair_next(struct pair *, int);
+static void	 pair_dialled(struct pair *, int);
 static int	 pair_socket(struct pair *, const struct addrinfo *);
 static void	 pair_dial_ready(struct loop *, int, int, void *);
 static void	 pair_connected(struct pair *);
 static int	 pair_proxy(struct pair *);
 static void	 pair_tls_out(struct loop *, int, int, void *);
 static void	 pair_start(struct pair *);
-static void	 pair_done(struct fwd_xfer *, int, void *);
+static void	 pair_done(struct xfer *, int, void *);
 static int	 udp_begin(struct fwd *, int);
 static void	 udp_ready(struct loop *, int, int, void *);
 static struct usess *udp_find(struct fwd *, const struct sockaddr *,
@@ -329,7 +331,7 @@ pair_free(struct pair *p)
 
 	loop_timer_del(f->loop, p->timer);
 	if (p->x != NULL)
-		fwd_xfer_free(p->x);	/* closes both and frees TLS */
+		xfer_free(p->x);	/* closes both and frees TLS */
 	else {
 		loop_fd_del(f->loop, p->cfd);
 		ntls_free(p->ctls);
@@ -631,14 +633,14 @@ static void
 pair_start(struct pair *p)
 {
 	struct fwd *f = p->f;
-	struct fwd_xfer_side a = { p->cfd, p->ctls, p->name };
-	struct fwd_xfer_side b = { p->dfd, p->dtls, f->dname };
+	struct xfer_side a = { p->cfd, p->ctls, p->name };
+	struct xfer_side b = { p->dfd, p->dtls, f->dname };
 
 	pair_deadline(p, 0);
 	loop_fd_del(f->loop, p->cfd);
 	loop_fd_del(f->loop, p->dfd);
 	p->state = PAIR_XFER;
-	if ((p->x = fwd_xfer_new(f->loop, f->o, &a, &b, pair_done,
+	if ((p->x = xfer_new(f->loop, f->o, &a, &b, pair_done,
 	    p)) == NULL) {
 		pair_fail(p, "forward to", errno);
 		return;
@@ -649,13 +651,13 @@ pair_start(struct pair *p)
 
 /* Both directions have ended: say what went each way, and let go. */
 static void
-pair_done(struct fwd_xfer *x, int rc, void *arg)
+pair_done(struct xfer *x, int rc, void *arg)
 {
 	struct pair *p = arg;
 	struct fwd *f = p->f;
 	unsigned long long ab, ba;
 
-	fwd_xfer_bytes(x, &ab, &ba);
+	xfer_bytes(x, &ab, &ba);
 	f->bytes[0] += ab;
 	f->bytes[1] += ba;
 	if (f->o->verbose > 0)

@@ -260,6 +260,8 @@ int	 proxy_http_status(const struct np_opts *, const char *, char *,
  * into buf; returns its length, or -1 when len is too small.
  */
 #define FWD_PROXY_MAX	232	/* the longest header either version makes */
+struct acl;
+struct tls;
 int	 fwd_run(const struct np_opts *, const struct acl *, int,
 	    struct tls *);
 ssize_t	 fwd_proxy_header(int, const struct sockaddr *,
