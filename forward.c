@@ -323,16 +323,23 @@ fwd_fail(struct acl_listener *al)
 	loop_stop(f->loop);
 }
 
-/* Close both sides, whatever state the pair is in, and forget it. */
+/*
+ * Close both sides, whatever state the pair is in, count what it moved,
+ * and forget it.
+ */
 static void
 pair_free(struct pair *p)
 {
 	struct fwd *f = p->f;
+	unsigned long long ab, ba;
 
 	loop_timer_del(f->loop, p->timer);
-	if (p->x != NULL)
+	if (p->x != NULL) {
+		xfer_bytes(p->x, &ab, &ba);
+		f->bytes[0] += ab;
+		f->bytes[1] += ba;
 		xfer_free(p->x);	/* closes both and frees TLS */
-	else {
+	} else {
 		loop_fd_del(f->loop, p->cfd);
 		ntls_free(p->ctls);
 		close(p->cfd);
@@ -570,7 +577,7 @@ pair_connected(struct pair *p)
 	}
 	p->state = PAIR_TLS_OUT;
 	p->dtls = ntls_connect_start(f->client, p->dfd, f->o->fwd_tls_name !=
-	    NULL ? f->o->fwd_tls_name : f->o->fwd_host, p->name);
+	    NULL ? f->o->fwd_tls_name : f->o->fwd_host, f->dname);
 	if (p->dtls == NULL)
 		pair_fail(p, NULL, 0);
 	else if (pair_deadline(p, f->o->wait_ms > 0 ? f->o->wait_ms :
@@ -617,7 +624,7 @@ pair_tls_out(struct loop *l, int fd, int fired, void *arg)
 
 	(void)l;
 	(void)fired;
-	rc = ntls_connect_step(&p->f->out, p->dtls, p->name, &events);
+	rc = ntls_connect_step(&p->f->out, p->dtls, p->f->dname, &events);
 	if (rc == NTLS_WANT)
 		pair_watch(p, fd, events, pair_tls_out);
 	else if (rc == -1)
@@ -658,8 +665,6 @@ pair_done(struct xfer *x, int rc, void *arg)
 	unsigned long long ab, ba;
 
 	xfer_bytes(x, &ab, &ba);
-	f->bytes[0] += ab;
-	f->bytes[1] += ba;
 	if (f->o->verbose > 0)
 		fprintf(stderr, "Connection from %s closed%s: %llu bytes to "
 		    "%s, %llu bytes back\n", p->name, rc != 0 ? " (reset)" : "",
