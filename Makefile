@@ -35,7 +35,8 @@ DEPS = build-essential libbsd-dev libmd-dev libtls-dev pkg-config mandoc bats \
 	iproute2 procps strace valgrind parallel iperf3 time \
 	dante-server microsocks tinyproxy clang libclang-rt-14-dev tmux \
 	openssh-server openssh-client git rsync nginx-light haproxy groff-base \
-	dpkg-dev debhelper fakeroot lintian libsodium-dev bash-completion
+	dpkg-dev debhelper fakeroot lintian libsodium-dev bash-completion \
+	redis-server redis-tools curl
 
 BATS_FLAGS ?= --jobs 4
 
