@@ -68,6 +68,21 @@ while True:
     c.close()
 '
 
+# Echo every connection's bytes until EOF, all connections at once.
+PY_ECHO_THREADS='
+import threading
+def echo(c):
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        c.sendall(d)
+    c.close()
+while True:
+    c, a = s.accept()
+    threading.Thread(target=echo, args=(c,), daemon=True).start()
+'
+
 # fw_py_listen KIND SCRIPT ARG: np_python_listen with an argument for the
 # script (sys.argv[1]).
 fw_py_listen() {
@@ -351,7 +366,7 @@ print("ok")' "$NP_PORT"
 }
 
 @test "--max-conns holds the next peer until a pair ends" {
-	fw_py_listen STREAM "$PY_ECHO_MANY" x
+	fw_py_listen STREAM "$PY_ECHO_THREADS" x
 	fw_start --max-conns 1 --forward "127.0.0.1:$PY_PORT"
 	run -0 timeout 20 python3 -c '
 import socket, sys
