@@ -33,7 +33,29 @@
 /* Datagrams taken per wake-up, so that one busy client starves nobody. */
 #define FWD_DGRAM_BURST		64
 
-enum pair_state { PAIR_TLS_IN, PAIR_DIAL, PAIR_TLS_OUT, PAIR_XFER };
+/*
+ * -x: the SOCKS numbers of RFC 1928 and 1929 and the SOCKS4 paper, the
+ * longest proxy reply header taken, and the handshake's bound without
+ * -w, as proxy.c has it.
+ */
+#define PXY_SOCKS4	4
+#define PXY_SOCKS5	5
+#define PXY_CONNECT	1
+#define PXY_USERPASS	2
+#define PXY_BUF		2048
+#define PXY_HANDSHAKE_MS (60 * 1000)
+
+enum pair_state { PAIR_TLS_IN, PAIR_DIAL, PAIR_PROXY, PAIR_TLS_OUT,
+    PAIR_XFER };
+
+/* -x: what the proxy is asked, and what it answered so far. */
+enum pxy_step { PXY_GREET, PXY_AUTH, PXY_REQUEST, PXY_HTTP };
+struct pxy {
+	enum pxy_step	 step;
+	size_t		 have;		/* bytes of the reply in buf */
+	size_t		 need;		/* bytes the reply has, as known */
+	unsigned char	 buf[PXY_BUF];
+};
 
 struct pair;
 struct usess;
@@ -45,7 +67,7 @@ struct fwd {
 	struct acl_listener	 al;
 	struct tls		*server;	/* --tls: the listener side */
 	struct tls_config	*client;	/* --forward-tls */
-	struct addrinfo		*dest;		/* DEST's addresses, or */
+	struct addrinfo		*dest;		/* DEST's (-x: the proxy's), or */
 	struct sockaddr_un	 sun;		/* its Unix address */
 	socklen_t		 sunlen;
 	char			 dname[sizeof(((struct np_opts *)0)->fwd_host) + 8];
@@ -59,6 +81,9 @@ struct fwd {
 	unsigned long long	 nfailed;
 	struct timespec		 start;
 	int			 rc;
+	unsigned char		 paddr[16];	/* -x: DEST as SOCKS sends it */
+	int			 pfamily;	/* AF_INET, AF_INET6, 0: a name */
+	char			 password[1024]; /* -P, for the proxy */
 };
 
 /* One accepted peer and its connection to DEST. */
@@ -72,6 +97,7 @@ struct pair {
 	const struct addrinfo	*ai;		/* the address dialled */
 	long long		 timer;		/* setup's deadline, or 0 */
 	struct xfer		*x;
+	struct pxy		*px;		/* -x, during the handshake */
 	char			 name[NP_PEER_NAMELEN];
 };
 
@@ -109,6 +135,18 @@ static void	 pair_dialled(struct pair *, int);
 static int	 pair_socket(struct pair *, const struct addrinfo *);
 static void	 pair_dial_ready(struct loop *, int, int, void *);
 static void	 pair_connected(struct pair *);
+static void	 pair_ready(struct pair *);
+static int	 pxy_setup(struct fwd *);
+static int	 pxy_target(struct fwd *);
+static void	 pxy_begin(struct pair *);
+static int	 pxy_send(struct pair *, const unsigned char *, size_t);
+static int	 pxy_request(struct pair *);
+static int	 pxy_socks4(struct pair *, unsigned int);
+static int	 pxy_fill(struct pair *);
+static int	 pxy_reply(struct pair *);
+static int	 pxy_socks5(struct pair *, char *, size_t);
+static void	 pxy_ready(struct loop *, int, int, void *);
+static void	 pxy_fail(struct pair *, const char *);
 static int	 pair_proxy(struct pair *);
 static void	 pair_tls_out(struct loop *, int, int, void *);
 static void	 pair_start(struct pair *);
@@ -169,6 +207,7 @@ fwd_run(const struct np_opts *o, const struct acl *acl, int lfd,
 		freeaddrinfo(f.dest);
 	ntls_config_free(f.client);
 	free(f.buf);
+	explicit_bzero(f.password, sizeof(f.password));
 	return f.rc;
 }
 
@@ -244,6 +283,8 @@ fwd_dest(struct fwd *f)
 	}
 	snprintf(f->dname, sizeof(f->dname), "%s %s", o->fwd_host,
 	    o->fwd_port);
+	if (o->proxy_host[0] != '\0')
+		return pxy_setup(f);
 	return sock_addrinfo(&f->out, o->fwd_host, o->fwd_port, 0, &f->dest);
 }
 
@@ -356,6 +397,9 @@ pair_free(struct pair *p)
 	if (p->next != NULL)
 		p->next->prev = p->prev;
 	f->npairs--;
+	if (p->px != NULL)
+		explicit_bzero(p->px, sizeof(*p->px));
+	free(p->px);
 	free(p);
 }
 
@@ -405,6 +449,7 @@ pair_expired(struct loop *l, long long id, void *arg)
 	(void)id;
 	p->timer = 0;
 	pair_fail(p, p->state == PAIR_DIAL ? "connect to" :
+	    p->state == PAIR_PROXY ? "proxy handshake for" :
 	    "TLS handshake with", ETIMEDOUT);
 	return LOOP_NOMORE;
 }
@@ -557,7 +602,7 @@ pair_dial_ready(struct loop *l, int fd, int fired, void *arg)
 }
 
 /*
- * Connected to DEST: the PROXY header goes first, in the clear even when
+ * Connected to DEST, or to -x's proxy; the PROXY header goes first, in the clear even when
  * TLS follows (as haproxy's send-proxy does), then TLS, then the bytes.
  */
 static void
@@ -569,6 +614,18 @@ pair_connected(struct pair *p)
 		pair_fail(p, NULL, 0);
 		return;
 	}
+	if (f->o->proxy_host[0] != '\0')
+		pxy_begin(p);
+	else
+		pair_ready(p);
+}
+
+/* A way to DEST is open, direct or through -x's proxy. */
+static void
+pair_ready(struct pair *p)
+{
+	struct fwd *f = p->f;
+
 	if (f->o->proxy_protocol != 0 && pair_proxy(p) == -1)
 		return;
 	if (f->client == NULL) {
@@ -671,6 +728,336 @@ pair_done(struct xfer *x, int rc, void *arg)
 		    ab, f->dname, ba);
 	pair_free(p);
 	fwd_room(f);
+}
+
+/*
+ * -x: the proxy's addresses, looked up once as DEST's would be; the
+ * password of -P, from the environment (a forwarder has no terminal to
+ * ask on); and DEST as SOCKS sends it.  0, or -1 after a message.
+ */
+static int
+pxy_setup(struct fwd *f)
+{
+	const struct np_opts *o = f->o;
+	const char *pw;
+
+	snprintf(f->dname, sizeof(f->dname), "%s %s", o->fwd_host,
+	    o->fwd_port);
+	if (o->proxy_user != NULL && o->proxy_type != PROXY_SOCKS4 &&
+	    o->proxy_type != PROXY_SOCKS4A) {
+		if ((pw = getenv("NETPIPE_PROXY_PASSWORD")) == NULL) {
+			warnx("-P %s: set NETPIPE_PROXY_PASSWORD: a forwarder "
+			    "does not ask on the terminal", o->proxy_user);
+			return -1;
+		}
+		if (strlcpy(f->password, pw, sizeof(f->password)) >=
+		    sizeof(f->password)) {
+			warnx("NETPIPE_PROXY_PASSWORD is too long");
+			return -1;
+		}
+	}
+	if (pxy_target(f) == -1)
+		return -1;
+	return sock_addrinfo(&f->out, o->proxy_host, o->proxy_port, 0,
+	    &f->dest);
+}
+
+/*
+ * DEST for the proxy: a numeric address as such, a name as a name for
+ * the proxy to resolve, except for SOCKS4, which carries only IPv4: the
+ * name is resolved here, once.  0, or -1 after a message.
+ */
+static int
+pxy_target(struct fwd *f)
+{
+	const struct np_opts *o = f->o;
+	struct addrinfo *res;
+	struct np_opts v4 = f->out;
+
+	if (inet_pton(AF_INET, o->fwd_host, f->paddr) == 1)
+		f->pfamily = AF_INET;
+	else if (inet_pton(AF_INET6, o->fwd_host, f->paddr) == 1)
+		f->pfamily = AF_INET6;
+	else if (o->numeric || strlen(o->fwd_host) > 255) {
+		warnx("--forward: %s: %s", o->fwd_host, o->numeric ?
+		    "not a numeric address (-n)" : "too long for a proxy");
+		return -1;
+	}
+	if (f->pfamily == AF_INET6 && (o->proxy_type == PROXY_SOCKS4 ||
+	    o->proxy_type == PROXY_SOCKS4A)) {
+		warnx("%s: SOCKS4 cannot reach an IPv6 address", o->fwd_host);
+		return -1;
+	}
+	if (f->pfamily != 0 || o->proxy_type != PROXY_SOCKS4)
+		return 0;
+	v4.family = AF_INET;
+	if (sock_addrinfo(&v4, o->fwd_host, o->fwd_port, 0, &res) == -1)
+		return -1;
+	memcpy(f->paddr, &((struct sockaddr_in *)res->ai_addr)->sin_addr, 4);
+	f->pfamily = AF_INET;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/*
+ * Connected to the proxy: the first message of its protocol, bounded by
+ * -w (or PXY_HANDSHAKE_MS) as a whole.
+ */
+static void
+pxy_begin(struct pair *p)
+{
+	struct fwd *f = p->f;
+	unsigned char greet[4] = { PXY_SOCKS5, 1, 0, PXY_USERPASS };
+
+	p->state = PAIR_PROXY;
+	if ((p->px = calloc(1, sizeof(*p->px))) == NULL) {
+		pair_fail(p, "proxy for", errno);
+		return;
+	}
+	if (pair_deadline(p, f->o->wait_ms > 0 ? f->o->wait_ms :
+	    PXY_HANDSHAKE_MS) == -1)
+		return;
+	if (f->o->proxy_type == PROXY_SOCKS5) {
+		if (f->o->proxy_user != NULL)
+			greet[1] = 2;
+		p->px->step = PXY_GREET;
+		p->px->need = 2;
+		if (pxy_send(p, greet, 2 + greet[1]) == -1)
+			return;
+	} else if (pxy_request(p) == -1)
+		return;
+	pair_watch(p, p->dfd, POLLIN, pxy_ready);
+}
+
+/*
+ * Send one message of the handshake.  It is small and the socket's
+ * buffer holds nothing else, so it goes whole or not at all.  0, or -1
+ * when the pair failed.
+ */
+static int
+pxy_send(struct pair *p, const unsigned char *buf, size_t len)
+{
+	ssize_t n = send(p->dfd, buf, len, MSG_NOSIGNAL);
+
+	if (n == (ssize_t)len)
+		return 0;
+	pxy_fail(p, n == -1 ? strerror(errno) : "send: short write");
+	return -1;
+}
+
+/*
+ * Ask the proxy for DEST: HTTP CONNECT, SOCKS5, or SOCKS4 (4a with a
+ * name).  0, or -1 when the pair failed.
+ */
+static int
+pxy_request(struct pair *p)
+{
+	struct fwd *f = p->f;
+	const struct np_opts *o = f->o;
+	unsigned char req[PXY_BUF];
+	char msg[256];
+	size_t hl = strlen(o->fwd_host), len;
+	unsigned int port = (unsigned int)strtonum(o->fwd_port, 1, 65535, NULL);
+	int n;
+
+	if (o->proxy_type == PROXY_CONNECT) {
+		n = proxy_http_request(&f->out, f->password, (char *)req,
+		    sizeof(req), msg, sizeof(msg));
+		p->px->step = PXY_HTTP;
+		if (n == -1) {
+			pxy_fail(p, msg);
+			return -1;
+		}
+		n = pxy_send(p, req, n);
+		explicit_bzero(req, sizeof(req));
+		return n;
+	}
+	if (o->proxy_type == PROXY_SOCKS5) {
+		req[0] = PXY_SOCKS5;
+		req[1] = PXY_CONNECT;
+		req[2] = 0;
+		req[3] = f->pfamily == AF_INET ? 1 : f->pfamily == AF_INET6 ?
+		    4 : 3;
+		len = f->pfamily == AF_INET ? 4 : f->pfamily == AF_INET6 ?
+		    16 : 1 + hl;
+		if (f->pfamily == 0) {
+			req[4] = hl;
+			memcpy(req + 5, o->fwd_host, hl);
+		} else
+			memcpy(req + 4, f->paddr, len);
+		req[4 + len] = port >> 8;
+		req[5 + len] = port & 0xff;
+		p->px->step = PXY_REQUEST;
+		p->px->need = 4;
+		return pxy_send(p, req, 6 + len);
+	}
+	return pxy_socks4(p, port);
+}
+
+/* SOCKS4, or 4a with the name after the user and 0.0.0.1. */
+static int
+pxy_socks4(struct pair *p, unsigned int port)
+{
+	struct fwd *f = p->f;
+	const struct np_opts *o = f->o;
+	const char *user = o->proxy_user != NULL ? o->proxy_user : "";
+	size_t hl = strlen(o->fwd_host), ul = strlen(user), len;
+	unsigned char req[8 + 2 * 256];
+
+	if (ul > 255) {
+		pxy_fail(p, "-P: the user name is too long");
+		return -1;
+	}
+	req[0] = PXY_SOCKS4;
+	req[1] = PXY_CONNECT;
+	req[2] = port >> 8;
+	req[3] = port & 0xff;
+	memcpy(req + 4, f->pfamily != 0 ? f->paddr :
+	    (const unsigned char *)"\0\0\0\1", 4);
+	memcpy(req + 8, user, ul + 1);
+	len = 9 + ul;
+	if (f->pfamily == 0) {
+		memcpy(req + len, o->fwd_host, hl + 1);
+		len += hl + 1;
+	}
+	p->px->step = PXY_REQUEST;
+	p->px->need = 8;
+	return pxy_send(p, req, len);
+}
+
+/*
+ * Read what the proxy sent of its reply, and not one byte beyond it:
+ * what follows belongs to the peer.  An HTTP reply ends at its empty
+ * line, found by peeking.  Returns 1 when the reply (as far as known)
+ * is in, 0 to wait, -1 when the pair failed.
+ */
+static int
+pxy_fill(struct pair *p)
+{
+	struct pxy *px = p->px;
+	unsigned char *end = NULL;
+	ssize_t n;
+
+	if (px->step == PXY_HTTP) {
+		n = recv(p->dfd, px->buf, sizeof(px->buf) - 1, MSG_PEEK);
+		end = n > 0 ? memmem(px->buf, n, "\r\n\r\n", 4) : NULL;
+		if (n > 0 && end == NULL && (size_t)n < sizeof(px->buf) - 1)
+			return 0;
+		if (end != NULL)
+			n = recv(p->dfd, px->buf, end + 4 - px->buf, 0);
+	} else
+		n = recv(p->dfd, px->buf + px->have, px->need - px->have, 0);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0 || (px->step == PXY_HTTP && end == NULL)) {
+		pxy_fail(p, n == 0 ? "the proxy closed the connection during "
+		    "the handshake" : n > 0 ? "HTTP reply header too long" :
+		    strerror(errno));
+		return -1;
+	}
+	px->have += n;
+	return px->step == PXY_HTTP || px->have == px->need;
+}
+
+/*
+ * The proxy answered: judge the reply with proxy.c's parsers and take
+ * the next step.  Returns 1 once DEST is reached, 0 to read on, -1 when
+ * the pair failed.
+ */
+static int
+pxy_reply(struct pair *p)
+{
+	struct pxy *px = p->px;
+	const struct np_opts *o = &p->f->out;
+	char msg[1024], *eol;
+	int n;
+
+	if (px->step == PXY_HTTP) {
+		px->buf[px->have] = '\0';
+		if ((eol = strpbrk((char *)px->buf, "\r\n")) != NULL)
+			*eol = '\0';
+		n = proxy_http_status(o, (char *)px->buf, msg, sizeof(msg));
+	} else if (o->proxy_type != PROXY_SOCKS5)
+		n = proxy_socks4_reply(o, px->buf, px->have, msg, sizeof(msg));
+	else
+		return pxy_socks5(p, msg, sizeof(msg));
+	if (n == -1) {
+		pxy_fail(p, msg);
+		return -1;
+	}
+	return 1;
+}
+
+/* One SOCKS5 reply: the method, the authentication, the connect. */
+static int
+pxy_socks5(struct pair *p, char *msg, size_t size)
+{
+	struct pxy *px = p->px;
+	const struct np_opts *o = &p->f->out;
+	unsigned char auth[3 + 2 * 255];
+	size_t ul, pl;
+	int n;
+
+	if (px->step == PXY_REQUEST) {
+		if ((n = proxy_socks5_reply(o, px->buf, px->have, msg,
+		    size)) == -1) {
+			pxy_fail(p, msg);
+			return -1;
+		}
+		px->need = n;
+		return px->have == px->need;
+	}
+	px->have = 0;
+	if (px->step == PXY_AUTH) {
+		if (px->buf[1] == 0)
+			return pxy_request(p);
+		snprintf(msg, size, "SOCKS5: authentication as \"%s\" failed",
+		    o->proxy_user);
+	} else if ((n = proxy_socks5_method(o, px->buf, 2, msg, size)) == 0)
+		return pxy_request(p);
+	else if (n == PXY_USERPASS && (ul = strlen(o->proxy_user)) <= 255 &&
+	    (pl = strlen(p->f->password)) <= 255) {
+		auth[0] = 1;
+		auth[1] = ul;
+		memcpy(auth + 2, o->proxy_user, ul);
+		auth[2 + ul] = pl;
+		memcpy(auth + 3 + ul, p->f->password, pl);
+		px->step = PXY_AUTH;
+		n = pxy_send(p, auth, 3 + ul + pl);
+		explicit_bzero(auth, sizeof(auth));
+		return n;
+	} else if (n == PXY_USERPASS)
+		snprintf(msg, size, "SOCKS5: a user name or password is at "
+		    "most 255 bytes");
+	pxy_fail(p, msg);
+	return -1;
+}
+
+/* The proxy sent something, or closed. */
+static void
+pxy_ready(struct loop *l, int fd, int fired, void *arg)
+{
+	struct pair *p = arg;
+	int rc;
+
+	(void)fired;
+	if ((rc = pxy_fill(p)) <= 0 || (rc = pxy_reply(p)) <= 0)
+		return;
+	loop_fd_del(l, fd);
+	explicit_bzero(p->px, sizeof(*p->px));
+	free(p->px);
+	p->px = NULL;
+	pair_deadline(p, 0);
+	pair_ready(p);
+}
+
+/* The proxy failed us: say which, and why. */
+static void
+pxy_fail(struct pair *p, const char *why)
+{
+	warnx("forward: %s: proxy %s port %s: %s", p->name,
+	    p->f->o->proxy_host, p->f->o->proxy_port, why);
+	pair_fail(p, NULL, 0);
 }
 
 /*

@@ -252,6 +252,8 @@ int	 proxy_socks5_reply(const struct np_opts *, const unsigned char *,
 	    size_t, char *, size_t);
 int	 proxy_http_status(const struct np_opts *, const char *, char *,
 	    size_t);
+int	 proxy_http_request(const struct np_opts *, const char *, char *,
+	    size_t, char *, size_t);
 
 /*
  * forward.c: --forward.  fwd_run() serves listener lfd until a signal

@@ -1002,6 +1002,9 @@ check_conflicts(struct parse *p)
 
 		if (!p->seen[c->a])
 			continue;
+		/* A forwarder's -x applies to its connections to DEST. */
+		if (c->a == 'x' && c->b == 'l' && p->o->forward != NULL)
+			continue;
 		flag_name(c->a, a, sizeof(a));
 		flag_name(c->b, b, sizeof(b));
 		if (c->rule == CONFLICTS && p->seen[c->b])
@@ -1160,6 +1163,9 @@ check_forward(struct parse *p)
 	if (o->udp && o->fwd_port[0] == '\0')
 		return fail(p, "--forward with -u needs host:port, not a "
 		    "Unix path");
+	if (o->proxy_host[0] != '\0' && o->fwd_port[0] == '\0')
+		return fail(p, "--forward to a Unix socket cannot go through "
+		    "-x");
 	if (o->max_conns == 0)
 		o->max_conns = 1000;
 	return check_forward_tls(p);

@@ -659,3 +659,104 @@ c.recv(1)' "$FW_PORT"
 	run -2 --separate-stderr np -l 0 --forward 127.0.0.1:80 --forward-tls-ca /dev/null
 	assert_equal "${stderr_lines[0]}" 'netpipe: --forward-tls-ca requires --forward-tls'
 }
+
+# fw_microsocks: microsocks (SOCKS5, user alice, password s3cret) on
+# 127.0.0.1, on a port the kernel chooses; sets SOCKS_PORT.
+fw_microsocks() {
+	microsocks -i 127.0.0.1 -p 0 -u alice -P s3cret \
+	    >"$BATS_TEST_TMPDIR/microsocks.log" 2>&1 3>&- &
+	local pid=$!
+	np_track "$pid"
+	np_until 10 np_ss_port "$pid" || fail "microsocks is not listening"
+	SOCKS_PORT=$NP_SS_PORT
+}
+
+# fw_echo_client PORT FILE: send FILE through PORT to an echo service,
+# read as many bytes back and print their sha256.  No half-close: a proxy
+# such as microsocks ends both directions at the first EOF.
+fw_echo_client() {
+	timeout 20 python3 -c '
+import hashlib, socket, sys, threading
+d = open(sys.argv[2], "rb").read()
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+threading.Thread(target=c.sendall, args=(d,), daemon=True).start()
+h, n = hashlib.sha256(), 0
+while n < len(d):
+    b = c.recv(65536)
+    if not b:
+        break
+    h.update(b)
+    n += len(b)
+print(h.hexdigest())' "$1" "$2"
+}
+
+@test "-x: pairs go through microsocks (SOCKS5, -P with NETPIPE_PROXY_PASSWORD)" {
+	local data
+	data=$(np_random_file data 2M)
+	fw_microsocks
+	fw_py_listen STREAM "$PY_ECHO_THREADS" x
+	NETPIPE_PROXY_PASSWORD=s3cret fw_start -x "127.0.0.1:$SOCKS_PORT" \
+	    -P alice --forward "127.0.0.1:$PY_PORT"
+	run -0 fw_echo_client "$FW_PORT" "$data"
+	assert_output "$(np_sha "$data")"
+	run -0 fw_echo_client "$FW_PORT" "$data"
+	assert_output "$(np_sha "$data")"
+}
+
+@test "-x: a SOCKS5 proxy that refuses the password resets the client, with the reason" {
+	fw_microsocks
+	fw_py_listen STREAM "$PY_ECHO_THREADS" x
+	NETPIPE_PROXY_PASSWORD=wrong fw_start -x "127.0.0.1:$SOCKS_PORT" \
+	    -P alice --forward "127.0.0.1:$PY_PORT"
+	run timeout 10 python3 -c '
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+try:
+    print("eof" if c.recv(10) == b"" else "data")
+except ConnectionResetError:
+    print("reset")' "$FW_PORT"
+	assert_output reset
+	np_wait_for "$FW_ERR" "^netpipe: forward: 127.0.0.1 [0-9]+: proxy 127.0.0.1 port $SOCKS_PORT: SOCKS5: authentication as \"alice\" failed$"
+}
+
+@test "-x -X connect: pairs go through an HTTP CONNECT proxy, which sees the request for DEST" {
+	local data ppfile=$BATS_TEST_TMPDIR/pp.port pp
+	data=$(np_random_file data 2M)
+	fw_py_listen STREAM "$PY_ECHO_THREADS" x
+	# A CONNECT proxy: logs the request line, answers 200 with a header,
+	# then relays both ways.
+	python3 -c "
+import os, socket, sys, threading
+s = socket.socket()
+s.bind(('127.0.0.1', 0))
+s.listen(8)
+open('$ppfile.tmp', 'w').write(str(s.getsockname()[1]))
+os.rename('$ppfile.tmp', '$ppfile')
+def pipe(a, b):
+    while True:
+        d = a.recv(65536)
+        if not d:
+            b.shutdown(socket.SHUT_WR)
+            return
+        b.sendall(d)
+c, a = s.accept()
+f = c.makefile('rb')
+line = f.readline()
+while f.readline() not in (b'\r\n', b'\n'):
+    pass
+print(line.decode().strip(), flush=True)
+host, port = line.split()[1].decode().rsplit(':', 1)
+u = socket.create_connection((host, int(port)))
+c.sendall(b'HTTP/1.0 200 Connection established\r\nX-Test: yes\r\n\r\n')
+threading.Thread(target=pipe, args=(u, c)).start()
+pipe(c, u)
+" >"$BATS_TEST_TMPDIR/pp.out" 3>&- &
+	np_track $!
+	np_wait_for "$ppfile" '^[0-9]+$'
+	pp=$(cat "$ppfile")
+	fw_start -X connect -x "127.0.0.1:$pp" --forward "127.0.0.1:$PY_PORT"
+	run -0 fw_echo_client "$FW_PORT" "$data"
+	assert_output "$(np_sha "$data")"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/pp.out")" \
+	    "CONNECT 127.0.0.1:$PY_PORT HTTP/1.0"
+}
