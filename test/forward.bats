@@ -656,6 +656,10 @@ c.recv(1)' "$FW_PORT"
 	assert_equal "${stderr_lines[0]}" 'netpipe: --forward and --hex-dump cannot be used together'
 	run -2 --separate-stderr np -l -u 0 --forward /tmp/x.sock
 	assert_equal "${stderr_lines[0]}" 'netpipe: --forward with -u needs host:port, not a Unix path'
+	run -2 --separate-stderr np -l 0 --forward /tmp/x.sock -x 127.0.0.1:1080
+	assert_equal "${stderr_lines[0]}" 'netpipe: --forward to a Unix socket cannot go through -x'
+	run -2 --separate-stderr np -l 0 --forward 127.0.0.1:80 -W 3
+	assert_equal "${stderr_lines[0]}" 'netpipe: --forward and -W cannot be used together'
 	run -2 --separate-stderr np -l 0 --forward 127.0.0.1:80 --forward-tls-ca /dev/null
 	assert_equal "${stderr_lines[0]}" 'netpipe: --forward-tls-ca requires --forward-tls'
 }
