@@ -147,6 +147,7 @@ bench: netpipe
 	./bench/run
 	./bench/meter
 	./bench/conns
+	./bench/forward
 
 # libFuzzer targets link the whole program with main renamed, so every
 # parser is reachable.  The parsers return their errors; only warnings
