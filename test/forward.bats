@@ -764,3 +764,66 @@ pipe(c, u)
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/pp.out")" \
 	    "CONNECT 127.0.0.1:$PY_PORT HTTP/1.0"
 }
+
+@test "-x -X 4: the SOCKS4 request names DEST's address and the -P user, and the pair then flows" {
+	local data ppfile=$BATS_TEST_TMPDIR/pp.port pp
+	data=$(np_random_file data 1M)
+	fw_py_listen STREAM "$PY_ECHO_THREADS" x
+	# A SOCKS4 proxy: prints the request in hex, grants it, relays.
+	python3 -c "
+import os, socket, threading
+s = socket.socket()
+s.bind(('127.0.0.1', 0))
+s.listen(8)
+open('$ppfile.tmp', 'w').write(str(s.getsockname()[1]))
+os.rename('$ppfile.tmp', '$ppfile')
+def pipe(a, b):
+    while True:
+        d = a.recv(65536)
+        if not d:
+            b.shutdown(socket.SHUT_WR)
+            return
+        b.sendall(d)
+c, a = s.accept()
+req = c.recv(8)
+while not req[8:].endswith(b'\0'):
+    req += c.recv(1)
+print(req.hex(), flush=True)
+port = int.from_bytes(req[2:4], 'big')
+u = socket.create_connection((socket.inet_ntoa(req[4:8]), port))
+c.sendall(b'\0\x5a' + req[2:8])
+threading.Thread(target=pipe, args=(u, c)).start()
+pipe(c, u)
+" >"$BATS_TEST_TMPDIR/pp.out" 3>&- &
+	np_track $!
+	np_wait_for "$ppfile" '^[0-9]+$'
+	pp=$(cat "$ppfile")
+	fw_start -X 4 -x "127.0.0.1:$pp" -P bob --forward "127.0.0.1:$PY_PORT"
+	run -0 fw_echo_client "$FW_PORT" "$data"
+	assert_output "$(np_sha "$data")"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/pp.out")" \
+	    "0401$(printf '%04x' "$PY_PORT")7f000001$(printf bob | od -An -tx1 | tr -d ' \n')00"
+}
+
+@test "-u: --max-conns bounds the session table; a further client's datagrams are dropped" {
+	fw_py_listen DGRAM '
+while True:
+    d, a = s.recvfrom(2048)
+    s.sendto(d, a)
+' x
+	NP_ERR=$BATS_TEST_TMPDIR/fw.err np_listen -u --max-conns 2 127.0.0.1 0 \
+	    --forward "127.0.0.1:$PY_PORT"
+	run -0 timeout 20 python3 -c '
+import socket, sys
+p = int(sys.argv[1])
+cs = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for i in range(3)]
+for i, c in enumerate(cs):
+    c.settimeout(2 if i == 2 else 10)
+    c.sendto(b"q%d" % i, ("127.0.0.1", p))
+    try:
+        print(c.recv(100).decode())
+    except socket.timeout:
+        print("dropped")' "$NP_PORT"
+	assert_output "$(printf 'q0\nq1\ndropped')"
+	np_wait_for "$BATS_TEST_TMPDIR/fw.err" '^forward: 2 sessions \(--max-conns\): a datagram dropped$'
+}
