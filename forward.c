@@ -8,6 +8,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -117,6 +118,7 @@ struct usess {
 static int	 fwd_init(struct fwd *, const struct np_opts *,
 		    const struct acl *, int, struct tls *);
 static void	 fwd_out_opts(struct fwd *);
+static void	 fwd_nofile(const struct np_opts *);
 static int	 fwd_dest(struct fwd *);
 static void	 fwd_room(struct fwd *);
 static void	 fwd_stats(const struct fwd *);
@@ -222,6 +224,7 @@ fwd_init(struct fwd *f, const struct np_opts *o, const struct acl *acl,
 	f->rc = NP_EXIT_OK;
 	clock_gettime(CLOCK_MONOTONIC, &f->start);
 	fwd_out_opts(f);
+	fwd_nofile(o);
 	if (fwd_dest(f) == -1)
 		return -1;
 	if (o->fwd_tls)
@@ -259,6 +262,27 @@ fwd_out_opts(struct fwd *f)
 	out->tls_pin = o->fwd_tls_pin;
 	out->tls_noverify = o->fwd_tls_noverify;
 	out->tls_cert = out->tls_key = out->tls_alpn = NULL;
+}
+
+/*
+ * A pair holds up to six descriptors: its two sockets, and a pipe each
+ * way while bytes move.  The usual soft limit of 1024 would hold the
+ * listener back long before --max-conns, so raise it toward the hard
+ * limit, as far as --max-conns needs.  A limit that cannot be raised
+ * only makes the listener wait for descriptors (acl.c).
+ */
+static void
+fwd_nofile(const struct np_opts *o)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)o->max_conns * 6 + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ?
+	    rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1 && o->verbose > 0)
+		warn("forward: raising the descriptor limit");
 }
 
 /*

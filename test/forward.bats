@@ -827,3 +827,12 @@ for i, c in enumerate(cs):
 	assert_output "$(printf 'q0\nq1\ndropped')"
 	np_wait_for "$BATS_TEST_TMPDIR/fw.err" '^forward: 2 sessions \(--max-conns\): a datagram dropped$'
 }
+
+@test "the soft descriptor limit is raised so that --max-conns pairs fit (six descriptors a pair)" {
+	[ "$(ulimit -Hn)" = unlimited ] || (($(ulimit -Hn) >= 6064)) ||
+	    skip "hard limit $(ulimit -Hn) is too low"
+	ulimit -Sn 1024
+	fw_start --forward 127.0.0.1:9
+	run awk '/^Max open files/ { print $4 }' "/proc/$FW_PID/limits"
+	assert_output 6064
+}
