@@ -836,3 +836,37 @@ for i, c in enumerate(cs):
 	run awk '/^Max open files/ { print $4 }' "/proc/$FW_PID/limits"
 	assert_output 6064
 }
+
+@test "--tls and --forward-tls at once: TLS in front and behind, 1 MiB echoed by socat" {
+	local data port
+	data=$(np_random_file data 1M)
+	socat -d -d "OPENSSL-LISTEN:0,bind=127.0.0.1,reuseaddr,cert=$TLS_DIR/server.pem,key=$TLS_DIR/server.key,verify=0" \
+	    SYSTEM:cat 2>"$BATS_TEST_TMPDIR/socat.err" 3>&- &
+	np_track $!
+	np_wait_for "$BATS_TEST_TMPDIR/socat.err" 'listening on .*:[0-9]+$'
+	port=$(sed -nE 's/.*listening on .*:([0-9]+)$/\1/p' \
+	    "$BATS_TEST_TMPDIR/socat.err")
+	fw_start --tls --tls-cert "$TLS_DIR/server.pem" \
+	    --tls-key "$TLS_DIR/server.key" --forward "127.0.0.1:$port" \
+	    --forward-tls --forward-tls-ca "$TLS_DIR/ca.pem" \
+	    --forward-tls-name localhost
+	# A python3 TLS client: 64 KiB out, 64 KiB back, until all is back.
+	run -0 timeout 20 python3 -c '
+import hashlib, socket, ssl, sys
+d = open(sys.argv[2], "rb").read()
+ctx = ssl.create_default_context(cafile=sys.argv[3])
+c = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))),
+    server_hostname="localhost")
+h = hashlib.sha256()
+for i in range(0, len(d), 65536):
+    c.sendall(d[i:i + 65536])
+    n = min(65536, len(d) - i)
+    while n > 0:
+        b = c.recv(n)
+        if not b:
+            sys.exit("closed early")
+        h.update(b)
+        n -= len(b)
+print(h.hexdigest())' "$FW_PORT" "$data" "$TLS_DIR/ca.pem"
+	assert_output "$(np_sha "$data")"
+}
