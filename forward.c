@@ -1392,8 +1392,8 @@ proxy_v2(int family, const struct sockaddr *src, const struct sockaddr *dst,
 /*
  * The PROXY protocol header (version 1 or 2) for a connection from src
  * to dst, the peer's and our addresses, into buf.  Returns its length,
- * or -1 when len is smaller than FWD_PROXY_MAX.  Pure: the fuzz
- * targets and the tests call it directly.
+ * or -1 when len is smaller than FWD_PROXY_MAX or version is neither.
+ * Pure: no I/O, nothing kept.
  */
 ssize_t
 fwd_proxy_header(int version, const struct sockaddr *src,
