@@ -33,6 +33,8 @@
 #define FWD_DGRAM_MAX		65536
 /* Datagrams taken per wake-up, so that one busy client starves nobody. */
 #define FWD_DGRAM_BURST		64
+/* DEST as messages name it: its host (or path), a space and its port. */
+#define FWD_NAMELEN	(sizeof(((struct np_opts *)0)->fwd_host) + 8)
 
 /*
  * -x: the SOCKS numbers of RFC 1928 and 1929 and the SOCKS4 paper, the
@@ -71,7 +73,7 @@ struct fwd {
 	struct addrinfo		*dest;		/* DEST's (-x: the proxy's), or */
 	struct sockaddr_un	 sun;		/* its Unix address */
 	socklen_t		 sunlen;
-	char			 dname[sizeof(((struct np_opts *)0)->fwd_host) + 8];
+	char			 dname[FWD_NAMELEN];	/* DEST in messages */
 	struct pair		*pairs;
 	int			 npairs;
 	struct usess		*sess;		/* -u */
@@ -625,10 +627,7 @@ pair_dial_ready(struct loop *l, int fd, int fired, void *arg)
 	pair_fail(p, "connect to", e);
 }
 
-/*
- * Connected to DEST, or to -x's proxy; the PROXY header goes first, in the clear even when
- * TLS follows (as haproxy's send-proxy does), then TLS, then the bytes.
- */
+/* Connected to DEST, or to -x's proxy, which has a handshake first. */
 static void
 pair_connected(struct pair *p)
 {
@@ -644,7 +643,11 @@ pair_connected(struct pair *p)
 		pair_ready(p);
 }
 
-/* A way to DEST is open, direct or through -x's proxy. */
+/*
+ * A way to DEST is open, direct or through -x's proxy: the PROXY header
+ * goes first, in the clear even when TLS follows (as haproxy's
+ * send-proxy does), then the TLS handshake, then the bytes.
+ */
 static void
 pair_ready(struct pair *p)
 {
