@@ -870,3 +870,34 @@ for i in range(0, len(d), 65536):
 print(h.hexdigest())' "$FW_PORT" "$data" "$TLS_DIR/ca.pem"
 	assert_output "$(np_sha "$data")"
 }
+
+@test "a Unix-socket listener forwards to TCP (-lU path --forward host:port)" {
+	local data sock=$BATS_TEST_TMPDIR/front.sock
+	data=$(np_random_file data 2M)
+	fw_py_listen STREAM "$PY_ECHO_THREADS" x
+	NP_ERR=$BATS_TEST_TMPDIR/fw.err np_listen -U "$sock" \
+	    --forward "127.0.0.1:$PY_PORT"
+	np_until 10 test -S "$sock"
+	timeout 20 nc.openbsd -N -U "$sock" <"$data" >"$BATS_TEST_TMPDIR/got"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$data")"
+}
+
+@test "-4 and -6 apply to DEST: a DEST of the other family cannot be looked up, exit 1" {
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -4 -l 127.0.0.1 0 \
+	    --forward "[::1]:9"
+	assert_equal "${stderr_lines[0]}" 'netpipe: getaddrinfo for host "::1" port 9: Address family for hostname not supported'
+	run -1 --separate-stderr timeout 10 "${NP[@]}" -6 -l ::1 0 \
+	    --forward "127.0.0.1:9"
+	assert_equal "${stderr_lines[0]}" 'netpipe: getaddrinfo for host "127.0.0.1" port 9: Address family for hostname not supported'
+}
+
+@test "--proxy-protocol from an IPv6 client tells nginx its ::1 address" {
+	fw_nginx
+	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' \
+	    2>/dev/null || skip "no IPv6 loopback"
+	NP_ERR=$BATS_TEST_TMPDIR/fw.err np_listen ::1 0 --forward "$NGX_SOCK" \
+	    --proxy-protocol
+	run -0 timeout 10 curl -sf "http://[::1]:$NP_PORT/"
+	assert_output hello
+	np_wait_for "$NGX_LOG" '^::1 [0-9]+$'
+}
