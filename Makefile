@@ -34,7 +34,8 @@ BSD_LINK_0 = $(BSD_LIBS) -lmd
 NP_LIBS = $(BSD_LINK_$(NP_STATIC_BSD)) -ldl -pthread
 
 SRCS = filter.c loop.c netpipe.c options.c proxy.c scan.c sock.c sockopt.c session.c \
-	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c xfer.c
+	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c xfer.c \
+	forward.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
@@ -44,7 +45,8 @@ DEPS = build-essential libbsd-dev libmd-dev libtls-dev pkg-config mandoc bats \
 	iproute2 procps strace valgrind parallel iperf3 time \
 	dante-server microsocks tinyproxy clang libclang-rt-14-dev tmux \
 	openssh-server openssh-client git rsync nginx-light haproxy groff-base \
-	dpkg-dev debhelper fakeroot lintian libsodium-dev bash-completion
+	dpkg-dev debhelper fakeroot lintian libsodium-dev bash-completion \
+	redis-server redis-tools curl
 
 BATS_FLAGS ?= --jobs 4
 
@@ -64,6 +66,7 @@ acl.o: acl.c netpipe.h Makefile
 broker.o: broker.c netpipe.h Makefile
 chat.o: chat.c netpipe.h Makefile
 exec.o: exec.c netpipe.h Makefile
+forward.o: forward.c netpipe.h Makefile
 filter.o: filter.c netpipe.h Makefile
 loop.o: loop.c netpipe.h Makefile
 netpipe.o: netpipe.c netpipe.h Makefile
@@ -156,6 +159,7 @@ bench: netpipe
 	./bench/run
 	./bench/meter
 	./bench/conns
+	./bench/forward
 
 # libFuzzer targets link the whole program with main renamed, so every
 # parser is reachable.  The parsers return their errors; only warnings

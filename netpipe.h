@@ -136,6 +136,17 @@ struct np_opts {
 	int		 inherit_fd;	/* --inherit-fd; -1 unset */
 	int		 systemd_fd;	/* LISTEN_PID is ours: serve on fd 3 */
 
+	/* The forwarder (forward.c). */
+	const char	*forward;	/* --forward DEST, as given */
+	char		 fwd_host[256];	/* its host, or its Unix path */
+	char		 fwd_port[8];	/* its port; "" for a Unix path */
+	int		 proxy_protocol; /* --proxy-protocol: 0, 1 or 2 */
+	int		 fwd_tls;	/* --forward-tls */
+	const char	*fwd_tls_ca;	/* --forward-tls-ca */
+	const char	*fwd_tls_name;	/* --forward-tls-name */
+	const char	*fwd_tls_pin;	/* --forward-tls-pin */
+	int		 fwd_tls_noverify; /* --forward-tls-noverify */
+
 	/* TLS and fd passing. */
 	int		 tls;		/* --tls */
 	const char	*tls_cert;	/* --tls-cert */
@@ -242,6 +253,22 @@ int	 proxy_socks5_reply(const struct np_opts *, const unsigned char *,
 	    size_t, char *, size_t);
 int	 proxy_http_status(const struct np_opts *, const char *, char *,
 	    size_t);
+int	 proxy_http_request(const struct np_opts *, const char *, char *,
+	    size_t, char *, size_t);
+
+/*
+ * forward.c: --forward.  fwd_run() serves listener lfd until a signal
+ * and returns an exit code.  fwd_proxy_header() is pure: the PROXY
+ * protocol header (version 1 or 2) for a connection from src to dst,
+ * into buf; returns its length, or -1 when len is too small.
+ */
+#define FWD_PROXY_MAX	232	/* the longest header either version makes */
+struct acl;
+struct tls;
+int	 fwd_run(const struct np_opts *, const struct acl *, int,
+	    struct tls *);
+ssize_t	 fwd_proxy_header(int, const struct sockaddr *,
+	    const struct sockaddr *, unsigned char *, size_t);
 
 /* session.c: mode handlers, each returning an exit code. */
 int	 session_connect(const struct np_opts *);
@@ -428,6 +455,13 @@ ssize_t	 ntls_peer_io(struct tls *, int, void *, size_t, short *,
 	    const char *);
 ssize_t	 ntls_quiet_io(struct tls *, int, void *, size_t, short *,
 	    const char **);
+struct tls_config;
+struct tls_config *ntls_client_config(const struct np_opts *);
+void	 ntls_config_free(struct tls_config *);
+struct tls	*ntls_connect_start(struct tls_config *, int, const char *,
+	    const char *);
+int	 ntls_connect_step(const struct np_opts *, struct tls *, const char *,
+	    short *);
 int	 ntls_close_step(struct tls *, short *);
 void	 ntls_close_notify(struct tls *, int);
 void	 ntls_free(struct tls *);

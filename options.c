@@ -36,6 +36,12 @@ enum {
 	OPT_DENY,
 	OPT_DENY_FILE,
 	OPT_DIGEST,
+	OPT_FORWARD,
+	OPT_FORWARD_TLS,
+	OPT_FORWARD_TLS_CA,
+	OPT_FORWARD_TLS_NAME,
+	OPT_FORWARD_TLS_NOVERIFY,
+	OPT_FORWARD_TLS_PIN,
 	OPT_HALF_CLOSE,
 	OPT_HEX_DUMP,
 	OPT_INHERIT_FD,
@@ -46,6 +52,7 @@ enum {
 	OPT_OUTPUT,
 	OPT_PROGRESS,
 	OPT_PROXY_DNS,
+	OPT_PROXY_PROTOCOL,
 	OPT_PTY,
 	OPT_QUEUE_SIZE,
 	OPT_RATE,
@@ -89,6 +96,13 @@ static const struct option longopts[] = {
 	{ "deny",		required_argument,	NULL, OPT_DENY },
 	{ "deny-file",		required_argument,	NULL, OPT_DENY_FILE },
 	{ "digest",		required_argument,	NULL, OPT_DIGEST },
+	{ "forward",		required_argument,	NULL, OPT_FORWARD },
+	{ "forward-tls",	no_argument,		NULL, OPT_FORWARD_TLS },
+	{ "forward-tls-ca",	required_argument,	NULL, OPT_FORWARD_TLS_CA },
+	{ "forward-tls-name",	required_argument,	NULL, OPT_FORWARD_TLS_NAME },
+	{ "forward-tls-noverify", no_argument,		NULL,
+	    OPT_FORWARD_TLS_NOVERIFY },
+	{ "forward-tls-pin",	required_argument,	NULL, OPT_FORWARD_TLS_PIN },
 	{ "exec",		required_argument,	NULL, 'e' },
 	{ "fdpass",		no_argument,		NULL, 'F' },
 	{ "half-close",		no_argument,		NULL, OPT_HALF_CLOSE },
@@ -112,6 +126,7 @@ static const struct option longopts[] = {
 	{ "progress",		optional_argument,	NULL, OPT_PROGRESS },
 	{ "proxy",		required_argument,	NULL, 'x' },
 	{ "proxy-dns",		no_argument,		NULL, OPT_PROXY_DNS },
+	{ "proxy-protocol",	optional_argument,	NULL, OPT_PROXY_PROTOCOL },
 	{ "proxy-type",		required_argument,	NULL, 'X' },
 	{ "proxy-user",		required_argument,	NULL, 'P' },
 	{ "pty",		no_argument,		NULL, OPT_PTY },
@@ -258,6 +273,25 @@ static const struct conflict {
 	{ 'P',		'x',		REQUIRES },
 	{ OPT_PROXY_DNS, 'x',		REQUIRES },
 	{ 'X',		'x',		REQUIRES },
+	/* The forwarder moves the bytes itself, between two sockets. */
+	{ OPT_FORWARD,	'l',		REQUIRES },
+	{ OPT_FORWARD,	'e',		CONFLICTS },
+	{ OPT_FORWARD,	OPT_SH_EXEC,	CONFLICTS },
+	{ OPT_FORWARD,	OPT_BROKER,	CONFLICTS },
+	{ OPT_FORWARD,	OPT_PTY,	CONFLICTS },
+	{ OPT_FORWARD,	'F',		CONFLICTS },
+	{ OPT_FORWARD,	OPT_SEQPACKET,	CONFLICTS },
+	{ OPT_FORWARD,	OPT_ACCEPT_TIMEOUT, CONFLICTS },
+	{ OPT_FORWARD,	'W',		CONFLICTS },
+	{ OPT_PROXY_PROTOCOL, OPT_FORWARD, REQUIRES },
+	{ OPT_PROXY_PROTOCOL, 'u',	CONFLICTS },
+	{ OPT_FORWARD_TLS, OPT_FORWARD,	REQUIRES },
+	{ OPT_FORWARD_TLS, 'u',		CONFLICTS },
+	{ OPT_FORWARD_TLS_CA, OPT_FORWARD_TLS, REQUIRES },
+	{ OPT_FORWARD_TLS_NAME, OPT_FORWARD_TLS, REQUIRES },
+	{ OPT_FORWARD_TLS_NOVERIFY, OPT_FORWARD_TLS, REQUIRES },
+	{ OPT_FORWARD_TLS_PIN, OPT_FORWARD_TLS, REQUIRES },
+	{ OPT_FORWARD_TLS_NOVERIFY, OPT_FORWARD_TLS_PIN, CONFLICTS },
 };
 
 /*
@@ -355,6 +389,10 @@ static int	 check_one_way(struct parse *);
 static int	 check_tls(struct parse *);
 static int	 check_alpn(struct parse *, const char *);
 static int	 check_exec(struct parse *);
+static int	 check_forward(struct parse *);
+static int	 check_forward_tls(struct parse *);
+static int	 parse_forward_dest(struct parse *, const char *);
+static int	 check_pin(struct parse *, const char *, const char *);
 static int	 check_listen(struct parse *);
 static int	 check_rule(struct parse *, const char *, const char *,
 		    const char *);
@@ -419,6 +457,12 @@ static const char *help_lines[] = {
 	"    --deny SPEC         listener: refuse address, CIDR or host",
 	"    --deny-file FILE    listener: --deny specs, one per line",
 	"    --digest sha256     print digests of what was sent, received",
+	"    --forward DEST      listener: forward each peer to DEST",
+	"    --forward-tls       --forward: speak TLS to DEST",
+	"    --forward-tls-ca F  --forward-tls: trust anchors for DEST",
+	"    --forward-tls-name N --forward-tls: DEST's expected name",
+	"    --forward-tls-noverify --forward-tls: do not verify DEST",
+	"    --forward-tls-pin H --forward-tls: accept only this cert",
 	"    --half-close        keep sending after the peer's EOF",
 	"    --hex-dump FILE     log traffic both ways as a hex dump",
 	"    --inherit-fd N      serve on an inherited listening socket",
@@ -429,6 +473,7 @@ static const char *help_lines[] = {
 	"    --output FILE       write what is received to FILE",
 	"    --progress[=WHEN]   live progress line: auto, always, never",
 	"    --proxy-dns         the proxy resolves the destination name",
+	"    --proxy-protocol[=V] --forward: PROXY header v1 or v2 first",
 	"    --pty               -e on a pseudo-terminal; else a raw tty",
 	"    --queue-size BYTES  --broker: bound of each peer's queue",
 	"    --rate N[K|M|G]     cap throughput at N bytes per second",
@@ -752,6 +797,15 @@ set_long(struct parse *p, int ch, const char *arg)
 	case OPT_CHAT: o->chat = o->broker = 1; break;
 	case OPT_DENY: strlist_add(&o->deny, arg); break;
 	case OPT_DENY_FILE: strlist_add(&o->deny_files, arg); break;
+	case OPT_FORWARD:
+		o->forward = arg;
+		o->keep_open = 1;
+		break;
+	case OPT_FORWARD_TLS: o->fwd_tls = 1; break;
+	case OPT_FORWARD_TLS_CA: o->fwd_tls_ca = arg; break;
+	case OPT_FORWARD_TLS_NAME: o->fwd_tls_name = arg; break;
+	case OPT_FORWARD_TLS_NOVERIFY: o->fwd_tls_noverify = 1; break;
+	case OPT_FORWARD_TLS_PIN: o->fwd_tls_pin = arg; break;
 	case OPT_DIGEST:
 		if (strcmp(arg, "sha256") != 0)
 			return fail(p, "--digest: \"%s\" is invalid", arg);
@@ -777,6 +831,13 @@ set_long(struct parse *p, int ch, const char *arg)
 		break;
 	case OPT_PROXY_DNS: o->proxy_dns = 1; break;
 	case OPT_PTY: o->pty = 1; break;
+	case OPT_PROXY_PROTOCOL:
+		if (arg != NULL && strcmp(arg, "1") != 0 &&
+		    strcmp(arg, "2") != 0)
+			return fail(p, "--proxy-protocol: \"%s\" is invalid "
+			    "(want 1 or 2)", arg);
+		o->proxy_protocol = arg != NULL ? arg[0] - '0' : 2;
+		break;
 	default:
 		return set_long2(p, ch, arg);
 	}
@@ -943,6 +1004,9 @@ check_conflicts(struct parse *p)
 
 		if (!p->seen[c->a])
 			continue;
+		/* A forwarder's -x applies to its connections to DEST. */
+		if (c->a == 'x' && c->b == 'l' && p->o->forward != NULL)
+			continue;
 		flag_name(c->a, a, sizeof(a));
 		flag_name(c->b, b, sizeof(b));
 		if (c->rule == CONFLICTS && p->seen[c->b])
@@ -962,7 +1026,9 @@ check_pumpless(struct parse *p)
 	char name[32];
 	size_t i;
 
-	if (o->exec_cmd != NULL)
+	if (o->forward != NULL)
+		who = "--forward";
+	else if (o->exec_cmd != NULL)
 		who = o->exec_shell ? "--sh-exec" : "-e";
 	else if (o->broker)
 		who = o->chat ? "--chat" : "--broker";
@@ -970,7 +1036,9 @@ check_pumpless(struct parse *p)
 		who = "--max-conns";
 	for (i = 0; who != NULL && i < sizeof(pump_only) /
 	    sizeof(pump_only[0]); i++)
-		if (p->seen[pump_only[i]])
+		/* The forwarder sums its pairs' bytes for --stats. */
+		if (p->seen[pump_only[i]] && !(o->forward != NULL &&
+		    pump_only[i] == OPT_STATS))
 			return fail(p, "%s and %s cannot be used together",
 			    who, flag_name(pump_only[i], name, sizeof(name)));
 	return OPTS_RUN;
@@ -1017,16 +1085,110 @@ check_tls(struct parse *p)
 	if (o->mode == MODE_LISTEN && (o->tls_cert == NULL ||
 	    o->tls_key == NULL))
 		return fail(p, "--tls with -l needs --tls-cert and --tls-key");
-	if (o->tls_pin != NULL && (strncasecmp(o->tls_pin, "sha256:", 7) != 0 ||
-	    strlen(o->tls_pin) != 7 + 64 ||
-	    strspn(o->tls_pin + 7, "0123456789abcdefABCDEF") != 64))
-		return fail(p, "--tls-pin: \"%s\" is invalid (want "
-		    "SHA256:64 hex digits)", o->tls_pin);
+	if (o->tls_pin != NULL && check_pin(p, "--tls-pin", o->tls_pin) == -1)
+		return OPTS_USAGE;
 	if (o->tls_alpn != NULL && check_alpn(p, o->tls_alpn) == -1)
 		return OPTS_USAGE;
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		if (files[i] != NULL && access(files[i], R_OK) == -1)
 			return fail_errno(p, names[i], files[i]);
+	return OPTS_RUN;
+}
+
+/* A certificate pin as libtls prints the hash: SHA256:64 hex digits. */
+static int
+check_pin(struct parse *p, const char *flag, const char *pin)
+{
+	if (strncasecmp(pin, "sha256:", 7) != 0 || strlen(pin) != 7 + 64 ||
+	    strspn(pin + 7, "0123456789abcdefABCDEF") != 64)
+		return fail(p, "%s: \"%s\" is invalid (want SHA256:64 hex "
+		    "digits)", flag, pin);
+	return OPTS_RUN;
+}
+
+/*
+ * --forward DEST: host:port, [IPv6]:port, a Unix path or an @abstract
+ * name, into fwd_host and fwd_port.
+ */
+static int
+parse_forward_dest(struct parse *p, const char *dest)
+{
+	struct np_opts *o = p->o;
+	const char *colon, *host = dest;
+	size_t hlen;
+	int port;
+
+	if (dest[0] == '/' || dest[0] == '@') {
+		if (check_unix_path(p, dest) != OPTS_RUN)
+			return OPTS_USAGE;
+		strlcpy(o->fwd_host, dest, sizeof(o->fwd_host));
+		return OPTS_RUN;
+	}
+	if (dest[0] == '[') {
+		host = dest + 1;
+		colon = strstr(host, "]:");
+		hlen = colon != NULL ? (size_t)(colon - host) : 0;
+		colon = colon != NULL ? colon + 1 : NULL;
+	} else {
+		colon = strrchr(dest, ':');
+		hlen = colon != NULL ? (size_t)(colon - dest) : 0;
+		if (memchr(dest, ':', hlen) != NULL)
+			hlen = 0;	/* IPv6 needs its brackets */
+	}
+	if (colon == NULL || hlen == 0 || hlen >= sizeof(o->fwd_host))
+		return fail(p, "--forward: \"%s\" is invalid (want host:port, "
+		    "[IPv6]:port, /path or @name)", dest);
+	memcpy(o->fwd_host, host, hlen);
+	o->fwd_host[hlen] = '\0';
+	if (parse_port(p, "--forward: port", colon + 1, 1, o->udp,
+	    &port) == -1)
+		return OPTS_USAGE;
+	snprintf(o->fwd_port, sizeof(o->fwd_port), "%d", port);
+	return OPTS_RUN;
+}
+
+/*
+ * The forwarder: its destination, --max-conns's default, and what a
+ * Unix datagram listener cannot do.
+ */
+static int
+check_forward(struct parse *p)
+{
+	struct np_opts *o = p->o;
+
+	if (o->forward == NULL)
+		return OPTS_RUN;
+	if (o->unix_sock && o->udp)
+		return fail(p, "--forward and -uU cannot be used together");
+	if (parse_forward_dest(p, o->forward) != OPTS_RUN)
+		return OPTS_USAGE;
+	if (o->udp && o->fwd_port[0] == '\0')
+		return fail(p, "--forward with -u needs host:port, not a "
+		    "Unix path");
+	if (o->proxy_host[0] != '\0' && o->fwd_port[0] == '\0')
+		return fail(p, "--forward to a Unix socket cannot go through "
+		    "-x");
+	if (o->max_conns == 0)
+		o->max_conns = 1000;
+	return check_forward_tls(p);
+}
+
+/* --forward-tls: the same early checks as --tls's, for DEST. */
+static int
+check_forward_tls(struct parse *p)
+{
+	const struct np_opts *o = p->o;
+
+	if (o->fwd_tls_pin != NULL &&
+	    check_pin(p, "--forward-tls-pin", o->fwd_tls_pin) == -1)
+		return OPTS_USAGE;
+	if (o->fwd_tls_ca != NULL && access(o->fwd_tls_ca, R_OK) == -1)
+		return fail_errno(p, "--forward-tls-ca", o->fwd_tls_ca);
+	if (o->fwd_tls && o->fwd_port[0] == '\0' && o->fwd_tls_name == NULL &&
+	    o->fwd_tls_pin == NULL && !o->fwd_tls_noverify)
+		return fail(p, "--forward-tls to a Unix socket needs "
+		    "--forward-tls-name, --forward-tls-pin or "
+		    "--forward-tls-noverify");
 	return OPTS_RUN;
 }
 
@@ -1071,7 +1233,12 @@ check_listen(struct parse *p)
 {
 	const struct np_opts *o = p->o;
 	const char *e = o->exec_shell ? "--sh-exec" : "-e";
+	int rc;
 
+	if ((rc = check_forward(p)) != OPTS_RUN)
+		return rc;
+	if (o->forward != NULL)
+		return check_rules(p);
 	if (o->inherit_fd >= 0 && (o->port[0] != '\0' || o->host != NULL))
 		return fail(p, "--inherit-fd: the socket is inherited; "
 		    "give no address, port or path");
@@ -1317,7 +1484,8 @@ parse_listen_args(struct parse *p, int argc, char *argv[], int inherit)
 	if (o->local_port[0] != '\0' && argc <= 1) {
 		strlcpy(o->port, o->local_port, sizeof(o->port));
 		o->local_port[0] = '\0';
-		o->host = argc == 1 ? argv[0] : o->source;
+		o->host = argc == 1 ? argv[0] : o->forward != NULL ? NULL :
+		    o->source;
 		return OPTS_RUN;
 	}
 	if (argc < 1 && inherit)
@@ -1326,7 +1494,9 @@ parse_listen_args(struct parse *p, int argc, char *argv[], int inherit)
 		return fail(p, "missing port");
 	if (argc > 2 || o->local_port[0] != '\0')
 		return fail(p, "too many arguments");
-	o->host = argc == 2 ? argv[0] : o->source;
+	/* A forwarder's -s is the source address of its connections. */
+	o->host = argc == 2 ? argv[0] : o->forward != NULL ? NULL :
+	    o->source;
 	if (parse_port(p, "port", argv[argc - 1], 0, o->udp, &port) == -1)
 		return OPTS_USAGE;
 	snprintf(o->port, sizeof(o->port), "%d", port);

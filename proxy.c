@@ -728,30 +728,32 @@ base64(const char *in, size_t len, char *out, size_t size)
 }
 
 /*
- * CONNECT host:port, with Basic credentials when -P was given.  The
- * request and the credentials are wiped once sent.
+ * The request CONNECT o->host:o->port, with Basic credentials for
+ * o->proxy_user and password when -P was given, into req.  Returns its
+ * length, or -1 with the reason in err.  The caller wipes req once it
+ * is sent; nothing else here keeps the credentials.
  */
-static int
-http_request(struct proxy_conn *pc)
+int
+proxy_http_request(const struct np_opts *o, const char *password, char *req,
+    size_t size, char *err, size_t errlen)
 {
-	const struct np_opts *o = pc->o;
-	char req[3 * HTTP_LINE], cred[HTTP_LINE], b64[2 * HTTP_LINE];
-	char auth[2 * HTTP_LINE + 64];
-	int n, rc;
+	char cred[HTTP_LINE], b64[2 * HTTP_LINE], auth[2 * HTTP_LINE + 64];
+	int n;
 
 	if (strcspn(o->host, "\r\n\t []/@") != strlen(o->host)) {
-		warnx("%s: invalid host name for a proxy", o->host);
+		snprintf(err, errlen, "%s: invalid host name for a proxy",
+		    o->host);
 		return -1;
 	}
 	auth[0] = '\0';
 	if (o->proxy_user != NULL) {
 		n = snprintf(cred, sizeof(cred), "%s:%s", o->proxy_user,
-		    pc->password);
+		    password);
 		if (n < 0 || (size_t)n >= sizeof(cred) ||
 		    base64(cred, n, b64, sizeof(b64)) == -1) {
 			explicit_bzero(cred, sizeof(cred));
-			proxy_fail(pc, "the user name and password are too "
-			    "long");
+			snprintf(err, errlen, "the user name and password are "
+			    "too long");
 			return -1;
 		}
 		snprintf(auth, sizeof(auth), "Proxy-Authorization: Basic "
@@ -760,14 +762,35 @@ http_request(struct proxy_conn *pc)
 		explicit_bzero(b64, sizeof(b64));
 	}
 	/* A numeric IPv6 address needs its brackets in an authority. */
-	n = snprintf(req, sizeof(req), strchr(o->host, ':') != NULL ?
+	n = snprintf(req, size, strchr(o->host, ':') != NULL ?
 	    "CONNECT [%s]:%s HTTP/1.0\r\nHost: [%s]:%s\r\n%s\r\n" :
 	    "CONNECT %s:%s HTTP/1.0\r\nHost: %s:%s\r\n%s\r\n",
 	    o->host, o->port, o->host, o->port, auth);
 	explicit_bzero(auth, sizeof(auth));
-	if (n < 0 || (size_t)n >= sizeof(req)) {
-		explicit_bzero(req, sizeof(req));
-		warnx("%s: host name is too long for a proxy", o->host);
+	if (n < 0 || (size_t)n >= size) {
+		explicit_bzero(req, size);
+		snprintf(err, errlen, "%s: host name is too long for a proxy",
+		    o->host);
+		return -1;
+	}
+	return n;
+}
+
+/* CONNECT, sent; the request and its credentials are wiped after. */
+static int
+http_request(struct proxy_conn *pc)
+{
+	char req[3 * HTTP_LINE], msg[HTTP_LINE];
+	int n, rc;
+
+	n = proxy_http_request(pc->o, pc->password, req, sizeof(req), msg,
+	    sizeof(msg));
+	if (n == -1) {
+		/* Only the credentials are the proxy's business. */
+		if (strncmp(msg, "the user name", 13) == 0)
+			proxy_fail(pc, "%s", msg);
+		else
+			warnx("%s", msg);
 		return -1;
 	}
 	rc = proxy_write(pc, req, n);

@@ -426,7 +426,8 @@ session_listen(const struct np_opts *o)
 
 	if ((acl = acl_new(o)) == NULL)
 		return NP_EXIT_FAIL;
-	brokered = o->broker || (o->max_conns > 1 && o->exec_cmd == NULL);
+	brokered = o->forward == NULL && (o->broker ||
+	    (o->max_conns > 1 && o->exec_cmd == NULL));
 	if (!brokered && o->exec_cmd == NULL && (p = pump_new(o)) == NULL) {
 		acl_free(acl);
 		return NP_EXIT_FAIL;
@@ -438,7 +439,9 @@ session_listen(const struct np_opts *o)
 		acl_free(acl);
 		return signal_or(NP_EXIT_FAIL);
 	}
-	if (brokered)
+	if (o->forward != NULL)
+		rc = fwd_run(o, acl, lfd, server);
+	else if (brokered)
 		rc = broker_run(o, acl, lfd, server);
 	else if (o->exec_cmd != NULL && !o->udp)
 		rc = exec_listen(o, acl, lfd);

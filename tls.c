@@ -383,6 +383,67 @@ ntls_accept_step(const struct np_opts *o, struct tls *ctx, const char *name,
 }
 
 /*
+ * The client configuration a forwarder dials its destination with: o's
+ * --tls-ca, --tls-pin and --tls-noverify (the forwarder fills them from
+ * its --forward-tls options).  Built once; exits on a setup error.
+ */
+struct tls_config *
+ntls_client_config(const struct np_opts *o)
+{
+	return ntls_config(o, 0);
+}
+
+void
+ntls_config_free(struct tls_config *cfg)
+{
+	if (cfg != NULL)
+		lib.tls_config_free(cfg);
+}
+
+/*
+ * Begin TLS as a client of servername over the connected non-blocking
+ * socket fd, without any I/O yet: the handshake is for
+ * ntls_connect_step().  Returns the context, which the caller frees with
+ * ntls_free(), or NULL after a message naming the peer.
+ */
+struct tls *
+ntls_connect_start(struct tls_config *cfg, int fd, const char *servername,
+    const char *name)
+{
+	struct tls *ctx;
+
+	if ((ctx = lib.tls_client()) == NULL) {
+		warnx("tls: %s: out of memory", name);
+		return NULL;
+	}
+	if (lib.tls_configure(ctx, cfg) == -1 ||
+	    lib.tls_connect_socket(ctx, fd, servername) == -1) {
+		ntls_warn(ctx, NULL, name);
+		lib.tls_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/*
+ * ntls_accept_step() for a client: once the handshake is done, the
+ * certificate must also match --tls-pin when o has one.
+ */
+int
+ntls_connect_step(const struct np_opts *o, struct tls *ctx, const char *name,
+    short *events)
+{
+	int rc;
+
+	if ((rc = ntls_step(ctx, name, events)) != 0)
+		return rc;
+	if (ntls_check_pin(o, ctx) == -1)
+		return -1;
+	ntls_report(o, ctx);
+	return 0;
+}
+
+/*
  * Read or write through TLS.  Returns the byte count, 0 for a clean end
  * (close_notify), -1 after a message, or NTLS_WANT with *events set to
  * what poll must wait for.  A peer that closes without close_notify is

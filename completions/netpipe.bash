@@ -10,11 +10,13 @@ _NETPIPE_SHORT='-4 -6 -b -C -D -d -e -F -h -I -i -k -l -M -m -N -n -O -P -p
 	-q -r -S -s -T -t -U -u -V -v -W -w -X -x -Z -z'
 _NETPIPE_LONG='--accept-timeout --allow --allow-file --append-output
 	--broadcast --broker --broker-block --chat --crlf --dccp --debug
-	--deny --deny-file --digest --exec --fdpass --half-close --help
+	--deny --deny-file --digest --exec --fdpass --forward --forward-tls
+	--forward-tls-ca --forward-tls-name --forward-tls-noverify
+	--forward-tls-pin --half-close --help
 	--hex-dump --inherit-fd --interval --io --ipv4 --ipv6 --join
 	--keep-open --listen --max-conns --md5sig --min-ttl --mptcp
 	--no-stdin --numeric --output --progress --proxy --proxy-dns
-	--proxy-type --proxy-user --pty --queue-size --quit-after
+	--proxy-protocol --proxy-type --proxy-user --pty --queue-size --quit-after
 	--random-ports --rate --recv-buf --recv-limit --recv-only --rtable
 	--scan --scan-parallel --send-buf --send-file --send-flags
 	--send-only --seqpacket --sh-exec --shutdown --size --sockopt
@@ -30,7 +32,7 @@ _netpipe_value()
 
 	case $opt in
 	--send-file|--output|--hex-dump|--tls-cert|--tls-key|--tls-ca|\
-	--allow-file|--deny-file)
+	--allow-file|--deny-file|--forward-tls-ca)
 		# Files; directories get their slash and can be descended.
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -f -- "$cur"))
@@ -54,6 +56,14 @@ _netpipe_value()
 		words='auto always never' ;;
 	--digest)
 		words='sha256' ;;
+	--proxy-protocol)
+		words='1 2' ;;
+	--forward)
+		# host:port, or a Unix socket's path.
+		compopt -o filenames 2>/dev/null
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return 0
+		;;
 	--send-flags)
 		words='oob' ;;
 	--tls-alpn)
@@ -73,7 +83,7 @@ _netpipe_value()
 	--proxy-user|--queue-size|--quit-after|--rate|--recv-buf|--recv-limit|\
 	--rtable|\
 	--scan-parallel|--send-buf|--size|--source|--source-port|--tls-name|\
-	--tls-pin|--ttl|--wait)
+	--tls-pin|--ttl|--wait|--forward-tls-name|--forward-tls-pin)
 		# A number, an address or a name: nothing to offer.
 		COMPREPLY=()
 		return 0
@@ -109,8 +119,9 @@ _netpipe()
 	fi
 
 	# The argument of the option before, unless that takes none (and
-	# the optional ones, --progress and --stats, only take one after =).
-	if [[ $prev == -* && $prev != --progress && $prev != --stats ]] &&
+	# the optional ones, --progress, --stats and --proxy-protocol, only take one after =).
+	if [[ $prev == -* && $prev != --progress && $prev != --stats &&
+	    $prev != --proxy-protocol ]] &&
 	    _netpipe_value "$prev" "$cur"; then
 		return 0
 	fi
