@@ -24,7 +24,8 @@ NP_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) 
 NP_LIBS = $(BSD_LIBS) -lmd -ldl -pthread
 
 SRCS = filter.c loop.c netpipe.c options.c proxy.c scan.c sock.c sockopt.c session.c \
-	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c
+	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c \
+	resume.c resume_wire.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
@@ -60,6 +61,8 @@ netpipe.o: netpipe.c netpipe.h Makefile
 options.o: options.c netpipe.h Makefile
 proxy.o: proxy.c netpipe.h Makefile
 pty.o: pty.c netpipe.h Makefile
+resume.o: resume.c netpipe.h Makefile
+resume_wire.o: resume_wire.c netpipe.h Makefile
 scan.o: scan.c netpipe.h Makefile
 sock.o: sock.c netpipe.h Makefile
 sockopt.o: sockopt.c netpipe.h Makefile
