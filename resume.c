@@ -475,7 +475,8 @@ rs_ctl_in(struct rs *r)
 		}
 		memmove(r->in, r->in + used, r->inlen - used);
 		r->inlen -= used;
-		if (n == 0)
+		/* After DONE, the receiver's close is no break. */
+		if (n == 0 || r->finished)
 			return 0;
 	}
 }
