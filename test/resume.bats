@@ -1,0 +1,198 @@
+#!/usr/bin/env bats
+# --retry, --retry-delay, --resume and --resume-buffer (issue 16): connects
+# tried again with back-off, and transfers that survive broken connections,
+# resume files and pipes, and are verified end to end by SHA-256.
+
+load helpers
+
+RELAY=$BATS_TEST_DIRNAME/cutrelay.py
+
+# rs_relay SIZE CUTS MODE SEED: start test/cutrelay.py in front of the
+# listener on NP_PORT; sets RELAY_PID and RELAY_PORT.
+rs_relay() {
+	local pf=$BATS_TEST_TMPDIR/relay.port
+	python3 "$RELAY" "$pf" "$NP_PORT" "$1" "$2" "$3" "$4" \
+	    "$BATS_TEST_TMPDIR/relay.count" 3>&- &
+	RELAY_PID=$!
+	np_track "$RELAY_PID"
+	np_wait_for "$pf" '^[0-9]+$' || return 1
+	RELAY_PORT=$(cat "$pf")
+}
+
+# The bytes the relay took from the sender, once it has been stopped.
+rs_relay_count() {
+	kill -TERM "$RELAY_PID"
+	np_wait_for "$BATS_TEST_TMPDIR/relay.count" '^[0-9]+$' >/dev/null
+	cat "$BATS_TEST_TMPDIR/relay.count"
+}
+
+# rs_receiver NAME ARGS...: a --resume receiver on a Unix socket (its path
+# stays the same across restarts), stderr to NAME.err; sets RX_PID.
+rs_receiver() {
+	local name=$1
+	shift
+	: >"$BATS_TEST_TMPDIR/$name.err"
+	"${NP[@]}" -v -l --resume -U "$BATS_TEST_TMPDIR/sock" "$@" \
+	    2>"$BATS_TEST_TMPDIR/$name.err" 3>&- &
+	RX_PID=$!
+	np_track "$RX_PID"
+	np_wait_for "$BATS_TEST_TMPDIR/$name.err" '^Listening on '
+}
+
+# A sender's input that stops after its first part and goes on only once
+# the file "go" exists: the test can break things in the pause.
+rs_two_parts() {
+	cat "$1"
+	np_until 30 test -e "$BATS_TEST_TMPDIR/go" || return 1
+	cat "$2"
+}
+
+@test "--retry reaches a listener that starts two seconds after the client" {
+	local in pf=$BATS_TEST_TMPDIR/late.port
+	in=$(np_random_file in 3M)
+	# Bound but not yet listening: connects are refused until "go".
+	python3 -c "
+import hashlib, os, socket, time
+s = socket.socket()
+s.bind(('127.0.0.1', 0))
+open('$pf.tmp', 'w').write(str(s.getsockname()[1]))
+os.rename('$pf.tmp', '$pf')
+while not os.path.exists('$BATS_TEST_TMPDIR/go'):
+    time.sleep(0.02)
+s.listen(1)
+c, _ = s.accept()
+h = hashlib.sha256()
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    h.update(d)
+print(h.hexdigest(), flush=True)
+" >"$BATS_TEST_TMPDIR/late.out" 3>&- &
+	np_track $!
+	np_wait_for "$pf" '^[0-9]+$'
+	timeout 20 "${NP[@]}" -v -N --retry 10 127.0.0.1 "$(cat "$pf")" \
+	    <"$in" 2>"$BATS_TEST_TMPDIR/client.err" 3>&- &
+	local cpid=$!
+	np_track "$cpid"
+	# 0.1 + 0.2 + 0.4 + 0.8 s of back-off: more than 1.5 s late.
+	np_wait_for "$BATS_TEST_TMPDIR/client.err" '^netpipe: retrying in' 10 5
+	touch "$BATS_TEST_TMPDIR/go"
+	wait "$cpid"
+	np_wait_for "$BATS_TEST_TMPDIR/late.out" '^[0-9a-f]{64}$'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/late.out")" "$(np_sha "$in")"
+	run grep -c 'succeeded!' "$BATS_TEST_TMPDIR/client.err"
+	assert_output 1
+}
+
+@test "--retry gives up after N refused connects, and the back-off stops at --retry-delay" {
+	np_closed_port
+	run -1 timeout 20 "${NP[@]}" -v --retry 5 \
+	    --retry-delay 0.3 127.0.0.1 "$CLOSED_PORT"
+	assert_equal "$(grep -c '^netpipe: retrying in' <<<"$output")" 5
+	assert_equal "$(grep -o 'retrying in [0-9.]* s' <<<"$output" |
+	    awk '{print $3}' | paste -sd' ')" "0.1 0.2 0.3 0.3 0.3"
+	assert_line --partial -- 'giving up after 5 retries'
+	assert_line --partial -- 'Connection refused'
+}
+
+@test "--retry without -v says nothing until it gives up; a usage error is never retried" {
+	np_closed_port
+	run -1 timeout 10 "${NP[@]}" --retry 2 \
+	    --retry-delay 100ms 127.0.0.1 "$CLOSED_PORT"
+	refute_line --partial 'retrying'
+	assert_line --partial 'giving up after 2 retries'
+	run -2 "${NP[@]}" -l --retry 2 127.0.0.1 0
+	assert_line --partial -- '--retry and -l cannot be used together'
+	run -2 "${NP[@]}" --retry-delay 1 127.0.0.1 9
+	assert_line --partial -- '--retry-delay requires --retry or --resume'
+	run -2 "${NP[@]}" --resume-buffer 1M 127.0.0.1 9
+	assert_line --partial -- '--resume-buffer requires --resume'
+	run -2 "${NP[@]}" --resume --resume-buffer 1K \
+	    127.0.0.1 9
+	assert_line --partial -- 'too small'
+	run -2 "${NP[@]}" --retry x1 127.0.0.1 9
+	assert_line --partial -- '--retry: "x1" is invalid'
+}
+
+@test "a 256 MiB file survives 10 resets at random offsets, resends under 10% and both ends verify" {
+	local in size=$((256 * 1024 * 1024))
+	in=$(np_random_file in $size)
+	np_listen --resume --stats --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
+	rs_relay $size 10 reset 16
+	run -0 timeout 60 "${NP[@]}" -v --resume --stats \
+	    -w 2 --send-file "$in" 127.0.0.1 "$RELAY_PORT"
+	assert_line --partial '; 10 reconnects,'
+	assert_line "netpipe: sha256 $(np_sha "$in") (verified by the receiver)"
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '10 reconnects'
+	grep -q "sha256 $(np_sha "$in") (verified)" \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	local count
+	count=$(rs_relay_count)
+	echo "relay took $count bytes for $size" >&2
+	((count < size * 11 / 10))
+}
+
+@test "a 256 MiB pipe survives resets and silent drops (-w) and both ends verify" {
+	local in size=$((256 * 1024 * 1024))
+	in=$(np_random_file in $size)
+	np_listen --resume --stats 127.0.0.1 0
+	rs_relay $size 4 mixed 5
+	run -0 timeout 60 bash -c \
+	    'cat "$1" | "${@:2}"' _ "$in" "${NP[@]}" --resume --stats -w 1 \
+	    127.0.0.1 "$RELAY_PORT"
+	assert_line --partial '; 4 reconnects,'
+	assert_line --partial 'no progress in 1 s (-w)'
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/out")" "$(np_sha "$in")"
+}
+
+@test "a receiver killed with SIGKILL and restarted on the same --output completes and verifies" {
+	local a b all
+	a=$(np_random_file a 6M)
+	b=$(np_random_file b 5M)
+	cat "$a" "$b" >"$BATS_TEST_TMPDIR/all"
+	all=$BATS_TEST_TMPDIR/all
+	rs_receiver rx1 --output "$BATS_TEST_TMPDIR/got"
+	rs_two_parts "$a" "$b" | timeout 60 "${NP[@]}" -v --resume --stats \
+	    -U "$BATS_TEST_TMPDIR/sock" 2>"$BATS_TEST_TMPDIR/tx.err" 3>&- &
+	local tx=$!
+	np_track "$tx"
+	np_until 20 np_size_at_least "$BATS_TEST_TMPDIR/got" $((6 * 1024 * 1024))
+	kill -KILL "$RX_PID"
+	np_wait_exit "$RX_PID"
+	rs_receiver rx2 --output "$BATS_TEST_TMPDIR/got"
+	touch "$BATS_TEST_TMPDIR/go"
+	wait "$tx"
+	np_wait_exit "$RX_PID"
+	wait "$RX_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$all")"
+	grep -q 'holds 6291456 bytes; resuming there' "$BATS_TEST_TMPDIR/rx2.err"
+	grep -q "sha256 $(np_sha "$all") (verified)" "$BATS_TEST_TMPDIR/rx2.err"
+}
+
+@test "a sender killed and restarted with the same file continues where the receiver is" {
+	local a all
+	all=$(np_random_file all 9M)
+	head -c 4M "$all" >"$BATS_TEST_TMPDIR/a"
+	rs_receiver rx --output "$BATS_TEST_TMPDIR/got"
+	rs_two_parts "$BATS_TEST_TMPDIR/a" /dev/null | "${NP[@]}" --resume \
+	    -U "$BATS_TEST_TMPDIR/sock" 2>/dev/null 3>&- &
+	local tx=$!
+	np_track "$tx"
+	np_until 20 np_size_at_least "$BATS_TEST_TMPDIR/got" $((4 * 1024 * 1024))
+	kill -KILL "$tx"
+	np_wait_exit "$tx"
+	# The first sender's input may end now.
+	touch "$BATS_TEST_TMPDIR/go"
+	run -0 timeout 30 "${NP[@]}" -v --resume \
+	    --send-file "$all" -U "$BATS_TEST_TMPDIR/sock"
+	assert_line --partial 'the receiver holds 4194304 bytes; resuming there'
+	np_wait_exit "$RX_PID"
+	wait "$RX_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$all")"
+}
