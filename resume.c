@@ -49,6 +49,7 @@ struct rs {
 	int			 watch_fired;
 	int			 moved;		/* progress since the last tick */
 	int			 idle;		/* -w passed without progress */
+	int			 expired;	/* rs_wait()'s own limit */
 	long long		 idle_timer;
 	unsigned char		 id[RESUME_ID_LEN];
 	int			 bound;		/* id names a session */
@@ -90,6 +91,7 @@ struct rs {
 static void	 rs_event(struct loop *, int, int, void *);
 static void	 rs_watch_event(struct loop *, int, int, void *);
 static int	 rs_tick(struct loop *, long long, void *);
+static int	 rs_expire(struct loop *, long long, void *);
 static int	 rs_begin(struct rs *, const struct np_opts *);
 static void	 rs_end(struct rs *);
 static int	 rs_attach(struct rs *, int, struct tls *);
@@ -253,31 +255,51 @@ rs_detach(struct rs *r)
 static int
 rs_wait(struct rs *r, int mask, int ms)
 {
-	struct timespec until;
+	long long t = 0;
+	int rc = 0;
 
-	if (ms >= 0)
-		np_deadline_set(&until, ms);
-	r->fired = r->watch_fired = 0;
+	r->fired = r->watch_fired = r->expired = 0;
 	if (r->fd != -1)
 		loop_fd_mask(r->loop, r->fd, mask);
-	while (r->fired == 0 && r->watch_fired == 0) {
+	if (ms >= 0 && (t = loop_timer(r->loop, ms, rs_expire, r)) == -1)
+		return RS_FATAL;
+	while (r->fired == 0 && r->watch_fired == 0 && !r->ack_due) {
 		if (r->pending != -1) {
 			if (r->o->verbose > 0)
 				fprintf(stderr, "netpipe: a new connection "
 				    "takes this one's place\n");
-			return RS_BREAK;
+			rc = RS_BREAK;
+			break;
 		}
-		if (np_signal || loop_once(r->loop) == -1 || np_signal)
-			return RS_FATAL;
+		if (np_signal || loop_once(r->loop) == -1 || np_signal) {
+			rc = RS_FATAL;
+			break;
+		}
 		if (r->idle) {
 			warnx("no progress in %g s (-w): the connection is "
 			    "taken as broken", r->o->wait_ms / 1000.0);
-			return RS_BREAK;
+			rc = RS_BREAK;
+			break;
 		}
-		if (ms >= 0 && np_deadline_ms(&until) <= 0)
-			return RS_BREAK;
+		if (r->expired) {
+			rc = RS_BREAK;
+			break;
+		}
 	}
-	return 0;
+	loop_timer_del(r->loop, t);
+	return rc;
+}
+
+/* rs_wait()'s time is up. */
+static int
+rs_expire(struct loop *l, long long id, void *arg)
+{
+	struct rs *r = arg;
+
+	(void)l;
+	(void)id;
+	r->expired = 1;
+	return LOOP_NOMORE;
 }
 
 /*
@@ -554,7 +576,7 @@ tx_open(struct rs *r)
 		return -1;
 	}
 	fcntl(r->src, F_SETFL, fcntl(r->src, F_GETFL) | O_NONBLOCK);
-	if (loop_fd(r->loop, r->src, LOOP_READ, rs_watch_event, r) == -1) {
+	if (loop_fd(r->loop, r->src, 0, rs_watch_event, r) == -1) {
 		warn("resume");
 		return -1;
 	}
@@ -707,7 +729,6 @@ tx_fill(struct rs *r, int block)
 		tx_drop(r, r->acked - r->rstart < r->rlen ?
 		    r->acked - r->rstart : r->rlen);
 	room = r->cap - r->rlen;
-	loop_fd_mask(r->loop, r->src, room > 0 ? LOOP_READ : 0);
 	if (room == 0)
 		return block ? rs_wait(r, LOOP_READ, -1) : 0;
 	tail = (r->rhead + r->rlen) % r->cap;
@@ -727,11 +748,15 @@ tx_fill(struct rs *r, int block)
 		warn("stdin");
 		return RS_FATAL;
 	}
-	if (block && (rc = rs_wait(r, LOOP_READ, -1)) != 0)
-		return rc;
-	if (block && (r->fired & LOOP_READ))
+	if (!block)
+		return 0;
+	/* stdin is watched only here, or an idle one would spin. */
+	loop_fd_mask(r->loop, r->src, LOOP_READ);
+	rc = rs_wait(r, LOOP_READ, -1);
+	loop_fd_mask(r->loop, r->src, 0);
+	if (rc == 0 && (r->fired & LOOP_READ))
 		return rs_ctl_in(r);
-	return 0;
+	return rc;
 }
 
 /* Forget the ring's oldest n bytes, hashing them on the way out. */

@@ -39,6 +39,13 @@ rs_receiver() {
 	np_wait_for "$BATS_TEST_TMPDIR/$name.err" '^Listening on '
 }
 
+# The first receiver's -v count of bytes written, from its --stats line,
+# is not there until it ends: count what its stdout pipe took instead.
+np_rx_wrote() {
+	[ -f "$BATS_TEST_TMPDIR/rx1.bytes" ] &&
+	    (($(stat -c %s "$BATS_TEST_TMPDIR/rx1.bytes") >= $1))
+}
+
 # A sender's input that stops after its first part and goes on only once
 # the file "go" exists: the test can break things in the pause.
 rs_two_parts() {
@@ -195,4 +202,128 @@ print(h.hexdigest(), flush=True)
 	np_wait_exit "$RX_PID"
 	wait "$RX_PID"
 	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$all")"
+}
+
+@test "a sender restarted with a changed file is caught: both ends exit 1" {
+	local all
+	all=$(np_random_file all 6M)
+	head -c 4M "$all" >"$BATS_TEST_TMPDIR/a"
+	rs_receiver rx --output "$BATS_TEST_TMPDIR/got"
+	rs_two_parts "$BATS_TEST_TMPDIR/a" /dev/null | "${NP[@]}" --resume \
+	    -U "$BATS_TEST_TMPDIR/sock" 2>/dev/null 3>&- &
+	local tx=$!
+	np_track "$tx"
+	np_wait_size "$BATS_TEST_TMPDIR/got" $((4 * 1024 * 1024)) 20
+	kill -KILL "$tx"
+	np_wait_exit "$tx"
+	touch "$BATS_TEST_TMPDIR/go"
+	# The file changed at its start between the two runs.
+	printf 'changed' | dd of="$all" bs=1 seek=1000 conv=notrunc 2>/dev/null
+	run -1 timeout 30 "${NP[@]}" --resume --send-file "$all" \
+	    -U "$BATS_TEST_TMPDIR/sock"
+	assert_output --partial "the receiver's first 4194304 bytes are not this stream's"
+	np_wait_exit "$RX_PID"
+	local rc=0
+	wait "$RX_PID" || rc=$?
+	assert_equal "$rc" 1
+	grep -q "peer: the receiver's first 4194304 bytes are not" \
+	    "$BATS_TEST_TMPDIR/rx.err"
+}
+
+@test "a pipe replay that needs more than --resume-buffer holds exits 1 on both with the reason" {
+	local a
+	a=$(np_random_file a 8M)
+	rs_receiver rx1 >"$BATS_TEST_TMPDIR/rx1.bytes"
+	rs_two_parts "$a" /dev/null | timeout 30 "${NP[@]}" --resume \
+	    --resume-buffer 1M -U "$BATS_TEST_TMPDIR/sock" \
+	    >/dev/null 2>"$BATS_TEST_TMPDIR/tx.err" 3>&- &
+	local tx=$!
+	np_track "$tx"
+	np_wait_for "$BATS_TEST_TMPDIR/rx1.err" '^Connection received'
+	# Everything was written to a stdout that is gone with the receiver:
+	# the new one holds nothing, and the sender kept only the last 1 MiB.
+	np_until 20 np_rx_wrote 8388608
+	kill -KILL "$RX_PID"
+	np_wait_exit "$RX_PID"
+	rs_receiver rx2 >/dev/null
+	np_wait_exit "$tx" 20
+	local rc=0
+	wait "$tx" || rc=$?
+	assert_equal "$rc" 1
+	grep -q 'cannot replay from byte 0: the --resume-buffer of 1048576 bytes holds only bytes from' \
+	    "$BATS_TEST_TMPDIR/tx.err"
+	np_wait_exit "$RX_PID"
+	rc=0
+	wait "$RX_PID" || rc=$?
+	assert_equal "$rc" 1
+	grep -q 'peer: cannot replay from byte 0' "$BATS_TEST_TMPDIR/rx2.err"
+	touch "$BATS_TEST_TMPDIR/go"
+}
+
+@test "a --resume sender facing nc.openbsd, or plain netpipe, says the peer does not speak the protocol" {
+	np_nc_listen 127.0.0.1 0
+	run -1 timeout 10 "${NP[@]}" --resume -w 1 127.0.0.1 "$NC_PORT" \
+	    </dev/null
+	assert_output --partial 'peer does not speak the resume protocol'
+	np_listen 127.0.0.1 0
+	run -1 timeout 10 "${NP[@]}" --resume -w 1 127.0.0.1 "$NP_PORT" \
+	    </dev/null
+	assert_output --partial 'peer does not speak the resume protocol'
+}
+
+@test "a --resume receiver facing nc.openbsd or plain netpipe says so and writes nothing" {
+	local in
+	in=$(np_random_file in 300K)
+	np_listen --resume --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
+	timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT" <"$in" || true
+	np_wait_exit "$NP_PID"
+	local rc=0
+	wait "$NP_PID" || rc=$?
+	assert_equal "$rc" 1
+	grep -q '^netpipe: peer does not speak the resume protocol$' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	assert_equal "$(stat -c %s "$BATS_TEST_TMPDIR/got")" 0
+	np_listen --resume 127.0.0.1 0
+	timeout 10 "${NP[@]}" -N 127.0.0.1 "$NP_PORT" <"$in" || true
+	np_wait_exit "$NP_PID"
+	rc=0
+	wait "$NP_PID" || rc=$?
+	assert_equal "$rc" 1
+	grep -q 'peer does not speak the resume protocol' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	assert_equal "$(stat -c %s "$BATS_TEST_TMPDIR/out")" 0
+}
+
+@test "--resume runs inside --tls" {
+	local in dir=$BATS_TEST_TMPDIR/pki
+	in=$(np_random_file in 5M)
+	mkdir -p "$dir"
+	(cd "$dir" && tls_make_pki)
+	np_listen --resume --tls --tls-cert "$dir/server.pem" \
+	    --tls-key "$dir/server.key" --output "$BATS_TEST_TMPDIR/got" \
+	    127.0.0.1 0
+	run -0 timeout 30 "${NP[@]}" -v --resume --tls --tls-ca "$dir/ca.pem" \
+	    --tls-name localhost 127.0.0.1 "$NP_PORT" <"$in"
+	assert_line "netpipe: sha256 $(np_sha "$in") (verified by the receiver)"
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+}
+
+@test "--resume goes through a SOCKS5 proxy (-x), and --progress shows reconnects" {
+	local in size=$((32 * 1024 * 1024))
+	in=$(np_random_file in $size)
+	np_listen --resume 127.0.0.1 0
+	rs_relay $size 2 reset 9
+	# The relay stands in for the far end; microsocks is the proxy.
+	microsocks -i 127.0.0.1 -p 0 >/dev/null 2>&1 3>&- &
+	local ms=$!
+	np_track "$ms"
+	np_until 10 np_ss_port "$ms"
+	run -0 timeout 60 "${NP[@]}" --resume --progress=always -x \
+	    "127.0.0.1:$NP_SS_PORT" --send-file "$in" 127.0.0.1 "$RELAY_PORT"
+	assert_output --partial ', 2 reconn.'
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/out")" "$(np_sha "$in")"
 }
