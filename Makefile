@@ -16,16 +16,19 @@ TLS_CFLAGS != $(PKG_CONFIG) --cflags libtls 2>/dev/null || true
 TLS_SONAME != readelf -d "$$($(PKG_CONFIG) --variable=libdir libtls)/libtls.so" \
 	2>/dev/null | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p'
 
+CRYPTO_SONAME != readelf -d "$$($(PKG_CONFIG) --variable=libdir libcrypto)/libcrypto.so" \
+	2>/dev/null | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p'
+
 WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	-Wmissing-prototypes
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 NP_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) \
-	-DNP_TLS_SONAME='"$(TLS_SONAME)"'
+	-DNP_TLS_SONAME='"$(TLS_SONAME)"' -DNP_CRYPTO_SONAME='"$(CRYPTO_SONAME)"'
 NP_LIBS = $(BSD_LIBS) -lmd -ldl -pthread
 
 SRCS = filter.c loop.c netpipe.c options.c proxy.c scan.c sock.c sockopt.c session.c \
 	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c \
-	resume.c resume_wire.c
+	resume.c resume_wire.c sha.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
@@ -63,6 +66,7 @@ proxy.o: proxy.c netpipe.h Makefile
 pty.o: pty.c netpipe.h Makefile
 resume.o: resume.c netpipe.h Makefile
 resume_wire.o: resume_wire.c netpipe.h Makefile
+sha.o: sha.c netpipe.h Makefile
 scan.o: scan.c netpipe.h Makefile
 sock.o: sock.c netpipe.h Makefile
 sockopt.o: sockopt.c netpipe.h Makefile

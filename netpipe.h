@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <sha2.h>
 #include <signal.h>
 #include <time.h>
 #include <stddef.h>
@@ -251,6 +252,18 @@ int	 session_connect(const struct np_opts *);
 int	 session_listen(const struct np_opts *);
 int	 session_scan(const struct np_opts *);
 int	 session_dial(const struct np_opts *, char *, size_t, int *);
+
+/* sha.c: SHA-256, from libcrypto when it can be opened, else libmd. */
+#define NP_SHA_LEN	32
+struct np_sha {
+	SHA2_CTX	 md;
+	void		*evp;		/* EVP_MD_CTX *, or NULL: libmd */
+};
+void	 np_sha_init(struct np_sha *);
+void	 np_sha_update(struct np_sha *, const void *, size_t);
+void	 np_sha_copy(struct np_sha *, const struct np_sha *);
+void	 np_sha_final(struct np_sha *, unsigned char [NP_SHA_LEN]);
+void	 np_sha_free(struct np_sha *);
 
 /*
  * resume.c: --resume, a one-way framed session that survives broken

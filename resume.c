@@ -53,7 +53,7 @@ struct rs {
 	long long		 idle_timer;
 	unsigned char		 id[RESUME_ID_LEN];
 	int			 bound;		/* id names a session */
-	SHA2_CTX		 sha;		/* the stream up to hashed */
+	struct np_sha		 sha;		/* the stream up to hashed */
 	unsigned long long	 hashed;
 	unsigned char		 in[RS_INBUF];	/* control frames read */
 	size_t			 inlen;
@@ -105,7 +105,7 @@ static int	 rs_error(struct rs *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	 rs_put64(unsigned char *, unsigned long long);
 static void	 rs_hex(const unsigned char *, char *);
-static int	 rs_hash_file(struct rs *, SHA2_CTX *, unsigned long long,
+static int	 rs_hash_file(struct rs *, struct np_sha *, unsigned long long,
 		    unsigned long long);
 static int	 rs_ctl_in(struct rs *);
 static int	 rs_ctl_one(struct rs *, int, const unsigned char *, size_t);
@@ -113,10 +113,10 @@ static int	 tx_open(struct rs *);
 static int	 tx_connect(struct rs *, int *);
 static int	 tx_handshake(struct rs *);
 static int	 tx_position(struct rs *, const struct resume_welcome *);
-static int	 tx_prefix(struct rs *, unsigned long long, SHA2_CTX *);
+static int	 tx_prefix(struct rs *, unsigned long long, struct np_sha *);
 static int	 tx_fill(struct rs *, int);
 static void	 tx_drop(struct rs *, size_t);
-static void	 tx_ring_hash(struct rs *, SHA2_CTX *, unsigned long long,
+static void	 tx_ring_hash(struct rs *, struct np_sha *, unsigned long long,
 		    unsigned long long);
 static void	 tx_sent(struct rs *, size_t);
 static int	 tx_data(struct rs *);
@@ -188,7 +188,7 @@ rs_begin(struct rs *r, const struct np_opts *o)
 	r->o = o;
 	r->fd = r->watch = r->pending = r->src = r->out = -1;
 	r->size = RESUME_UNKNOWN;
-	SHA256Init(&r->sha);
+	np_sha_init(&r->sha);
 	if ((r->loop = loop_new()) == NULL ||
 	    (r->buf = malloc(RS_IOBUF)) == NULL) {
 		warn("resume");
@@ -208,6 +208,7 @@ rs_end(struct rs *r)
 	rs_detach(r);
 	if (r->pending != -1)
 		close(r->pending);
+	np_sha_free(&r->sha);
 	loop_free(r->loop);
 	free(r->buf);
 	free(r->ring);
@@ -441,7 +442,7 @@ rs_hex(const unsigned char *d, char *hex)
 
 /* Extend ctx over the source file's bytes [from, to).  0, or RS_FATAL. */
 static int
-rs_hash_file(struct rs *r, SHA2_CTX *ctx, unsigned long long from,
+rs_hash_file(struct rs *r, struct np_sha *ctx, unsigned long long from,
     unsigned long long to)
 {
 	ssize_t n;
@@ -456,7 +457,7 @@ rs_hash_file(struct rs *r, SHA2_CTX *ctx, unsigned long long from,
 			warn("source file");
 			return RS_FATAL;
 		}
-		SHA256Update(ctx, r->buf, n);
+		np_sha_update(ctx, r->buf, n);
 		from += n;
 	}
 	return 0;
@@ -650,7 +651,7 @@ static int
 tx_position(struct rs *r, const struct resume_welcome *w)
 {
 	unsigned char d[RESUME_SHA_LEN];
-	SHA2_CTX c;
+	struct np_sha c;
 	int rc;
 
 	if (r->fresh && w->held > 0) {
@@ -664,7 +665,7 @@ tx_position(struct rs *r, const struct resume_welcome *w)
 		    "than the %llu of the source", w->held, r->size);
 	if ((rc = tx_prefix(r, w->held, &c)) != 0)
 		return rc;
-	SHA256Final(d, &c);
+	np_sha_final(&c, d);
 	if (memcmp(d, w->prefix, sizeof(d)) != 0)
 		return rs_error(r, "the receiver's first %llu bytes are not "
 		    "this stream's (a changed source, or another transfer's "
@@ -681,19 +682,20 @@ tx_position(struct rs *r, const struct resume_welcome *w)
  * meets a receiver that holds more).  Returns 0 or RS_*.
  */
 static int
-tx_prefix(struct rs *r, unsigned long long held, SHA2_CTX *c)
+tx_prefix(struct rs *r, unsigned long long held, struct np_sha *c)
 {
 	int rc;
 
 	if (r->seekable) {
 		if (held < r->hashed) {
-			SHA256Init(&r->sha);
+			np_sha_free(&r->sha);
+			np_sha_init(&r->sha);
 			r->hashed = 0;
 		}
 		if ((rc = rs_hash_file(r, &r->sha, r->hashed, held)) != 0)
 			return rc;
 		r->hashed = held;
-		*c = r->sha;
+		np_sha_copy(c, &r->sha);
 		return 0;
 	}
 	if (held < r->rstart)
@@ -708,7 +710,7 @@ tx_prefix(struct rs *r, unsigned long long held, SHA2_CTX *c)
 	if (r->rstart + r->rlen < held)
 		return rs_error(r, "the receiver holds %llu bytes, more "
 		    "than the %llu of the source", held, r->rstart + r->rlen);
-	*c = r->sha;
+	np_sha_copy(c, &r->sha);
 	tx_ring_hash(r, c, r->rstart, held);
 	return 0;
 }
@@ -772,7 +774,7 @@ tx_drop(struct rs *r, size_t n)
 
 /* Extend ctx over the ring's stream bytes [from, to). */
 static void
-tx_ring_hash(struct rs *r, SHA2_CTX *ctx, unsigned long long from,
+tx_ring_hash(struct rs *r, struct np_sha *ctx, unsigned long long from,
     unsigned long long to)
 {
 	size_t pos = (r->rhead + (from - r->rstart)) % r->cap, n;
@@ -781,7 +783,7 @@ tx_ring_hash(struct rs *r, SHA2_CTX *ctx, unsigned long long from,
 		n = r->cap - pos;
 		if (n > to - from)
 			n = to - from;
-		SHA256Update(ctx, r->ring + pos, n);
+		np_sha_update(ctx, r->ring + pos, n);
 		from += n;
 		pos = (pos + n) % r->cap;
 	}
@@ -905,19 +907,22 @@ tx_end(struct rs *r)
 {
 	unsigned char b[8 + RESUME_SHA_LEN];
 	char hex[2 * RESUME_SHA_LEN + 1];
-	SHA2_CTX c = r->sha;
+	struct np_sha c;
 	int rc;
 
+	np_sha_copy(&c, &r->sha);
 	if (r->seekable)
 		rc = rs_hash_file(r, &c, r->hashed, r->off);
 	else {
 		tx_ring_hash(r, &c, r->rstart, r->off);
 		rc = 0;
 	}
-	if (rc != 0)
+	if (rc != 0) {
+		np_sha_free(&c);
 		return rc;
+	}
 	rs_put64(b, r->off);
-	SHA256Final(b + 8, &c);
+	np_sha_final(&c, b + 8);
 	if ((rc = rs_frame(r, RESUME_END, b, sizeof(b))) != 0)
 		return rc;
 	r->ending = 1;
@@ -1023,7 +1028,7 @@ rx_open(struct rs *r)
 			warn("%s", r->o->output);
 			return -1;
 		}
-		SHA256Update(&r->sha, r->buf, n);
+		np_sha_update(&r->sha, r->buf, n);
 		r->written += n;
 	}
 	if (r->written > 0 && r->o->verbose > 0)
@@ -1100,7 +1105,7 @@ rx_handshake(struct rs *r, int first)
 	unsigned char b[RESUME_WELCOME_LEN];
 	struct resume_hello h;
 	char err[128];
-	SHA2_CTX c = r->sha;
+	struct np_sha c;
 	int rc;
 
 	if ((rc = rs_read_exact(r, b, RESUME_HELLO_LEN, RS_HANDSHAKE_MS)) != 0)
@@ -1117,7 +1122,8 @@ rx_handshake(struct rs *r, int first)
 	    !(h.flags & RESUME_F_FRESH) ? RESUME_BUSY : RESUME_OK;
 	memcpy(b + 8, h.id, RESUME_ID_LEN);
 	rs_put64(b + 24, r->written);
-	SHA256Final(b + 32, &c);
+	np_sha_copy(&c, &r->sha);
+	np_sha_final(&c, b + 32);
 	if ((rc = rs_write_all(r, b, RESUME_WELCOME_LEN)) != 0)
 		return rc;
 	if (b[7] == RESUME_BADVERSION) {
@@ -1170,7 +1176,7 @@ rx_data(struct rs *r, const unsigned char *p, size_t n)
 		return rs_error(r, "%s: %s", r->o->output != NULL ?
 		    r->o->output : "stdout", strerror(errno));
 	}
-	SHA256Update(&r->sha, p, n);
+	np_sha_update(&r->sha, p, n);
 	r->written += n;
 	meter_add(r->m, METER_RECV, NULL, n);
 	if (r->written - r->acksent >= RS_ACK_EVERY)
@@ -1184,12 +1190,13 @@ rx_end(struct rs *r, const struct resume_ctl *c)
 {
 	unsigned char b[1 + RESUME_SHA_LEN];
 	char hex[2 * RESUME_SHA_LEN + 1];
-	SHA2_CTX d = r->sha;
+	struct np_sha d;
 
 	if (c->count != r->written)
 		return rs_error(r, "the stream ended at byte %llu, but %llu "
 		    "were received", c->count, r->written);
-	SHA256Final(b + 1, &d);
+	np_sha_copy(&d, &r->sha);
+	np_sha_final(&d, b + 1);
 	b[0] = memcmp(b + 1, c->sha, RESUME_SHA_LEN) != 0;
 	rx_ack(r, 0);
 	rs_frame(r, RESUME_DONE, b, sizeof(b));
