@@ -327,3 +327,61 @@ print(h.hexdigest(), flush=True)
 	wait "$NP_PID"
 	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/out")" "$(np_sha "$in")"
 }
+
+# A sender written from the man page's wire format: HELLO, data frames, END
+# with the digest given in $2 ("right" or "wrong"); prints the DONE verdict.
+PY_WIRE_SENDER='
+import hashlib, os, socket, struct, sys
+port, how, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+data = open(path, "rb").read()
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"NPRSUM" + bytes([1, 0x03]) + os.urandom(16) +
+    struct.pack(">Q", len(data)))
+def recv(n):
+    b = b""
+    while len(b) < n:
+        d = s.recv(n - len(b))
+        if not d:
+            sys.exit("eof")
+        b += d
+    return b
+w = recv(64)
+assert w[:6] == b"NPRSUM" and w[6] == 1 and w[7] == 0, w
+assert struct.unpack(">Q", w[24:32])[0] == 0
+assert w[32:] == hashlib.sha256(b"").digest()
+for i in range(0, len(data), 70000):
+    chunk = data[i:i + 70000]
+    s.sendall(b"D\0\0\0" + struct.pack(">I", len(chunk)) + chunk)
+digest = hashlib.sha256(data).digest()
+if how == "wrong":
+    digest = bytes(32)
+s.sendall(b"E\0\0\0" + struct.pack(">I", 40) + struct.pack(">Q", len(data)) +
+    digest)
+while True:
+    h = recv(8)
+    p = recv(struct.unpack(">I", h[4:])[0])
+    if h[:1] == b"F":
+        print("verdict", p[0], p[1:].hex() == hashlib.sha256(data).hexdigest())
+        break
+'
+
+@test "a sender written from the man page's wire format is received and verified, and a wrong digest is refused" {
+	local in
+	in=$(np_random_file in 1000000)
+	np_listen --resume --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
+	run -0 timeout 10 python3 -c "$PY_WIRE_SENDER" "$NP_PORT" right "$in"
+	assert_output "verdict 0 True"
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+	rm "$BATS_TEST_TMPDIR/got"
+	np_listen --resume --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
+	run -0 timeout 10 python3 -c "$PY_WIRE_SENDER" "$NP_PORT" wrong "$in"
+	assert_output "verdict 1 True"
+	np_wait_exit "$NP_PID"
+	local rc=0
+	wait "$NP_PID" || rc=$?
+	assert_equal "$rc" 1
+	grep -q '^netpipe: SHA-256 mismatch: received ' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+}
