@@ -1034,6 +1034,13 @@ check_resume(struct parse *p)
 		o->retry_delay_ms = 5000;
 	if (!o->resume)
 		return OPTS_RUN;
+	/* One way: the client sends, the listener receives. */
+	if (o->mode == MODE_LISTEN && o->send_file != NULL)
+		return fail(p, "--resume: a listener receives; --send-file "
+		    "is for the sender");
+	if (o->mode == MODE_CONNECT && o->output != NULL)
+		return fail(p, "--resume: a client sends; --output is for "
+		    "the listener");
 	if (!p->seen[OPT_RESUME_BUFFER])
 		o->resume_buffer = 64LL * 1024 * 1024;
 	else if (o->resume_buffer < 64 * 1024)

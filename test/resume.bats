@@ -120,6 +120,12 @@ print(h.hexdigest(), flush=True)
 	assert_line --partial -- 'too small'
 	run -2 "${NP[@]}" --retry x1 127.0.0.1 9
 	assert_line --partial -- '--retry: "x1" is invalid'
+	run -2 "${NP[@]}" -l --resume --send-file /dev/null 127.0.0.1 0
+	assert_line --partial -- '--resume: a listener receives'
+	run -2 "${NP[@]}" --resume --output /dev/null 127.0.0.1 9
+	assert_line --partial -- '--resume: a client sends'
+	run -2 "${NP[@]}" --resume -u 127.0.0.1 9
+	assert_line --partial -- '--resume and -u cannot be used together'
 }
 
 @test "a 256 MiB file survives 10 resets at random offsets, resends under 10% and both ends verify" {
