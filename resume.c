@@ -31,7 +31,7 @@
 #define RS_ACK_EVERY	(4 * 1024 * 1024)	/* receiver: ack this often */
 #define RS_ACK_MS	200			/* or after this long */
 #define RS_HANDSHAKE_MS	10000
-#define RS_IOBUF	(1024 * 1024)
+#define RS_IOBUF	(256 * 1024)
 #define RS_INBUF	(2 * (RESUME_HDR_LEN + RESUME_TEXT_MAX))
 
 /* How a step ended: done, a broken connection, or nothing can help. */
@@ -521,6 +521,17 @@ rs_ctl_one(struct rs *r, int type, const unsigned char *p, size_t len)
 		if (c.count > r->acked)
 			r->acked = c.count;
 		r->moved = 1;
+		/*
+		 * A file is hashed as it is acknowledged, while the rest
+		 * travels, not all at the end; never past the receiver,
+		 * so that a reconnect never has to start it again.
+		 */
+		if (r->seekable && r->acked > r->hashed) {
+			if (rs_hash_file(r, &r->sha, r->hashed,
+			    r->acked) != 0)
+				return RS_FATAL;
+			r->hashed = r->acked;
+		}
 		return 0;
 	case RESUME_DONE:
 		r->finished = 1;
