@@ -173,9 +173,8 @@ rs_tick(struct loop *l, long long id, void *arg)
 		return RS_ACK_MS;
 	}
 	/* A sender with nothing unacknowledged expects no acks. */
-	if (r->fd != -1 && !r->moved && !(r->src != -1 && !r->ending &&
-	    r->acked >= r->off))
-		r->idle = 1;
+	r->idle = r->fd != -1 && !r->moved && !(r->src != -1 &&
+	    !r->ending && r->acked >= r->off);
 	r->moved = 0;
 	return r->o->wait_ms;
 }
@@ -684,6 +683,9 @@ tx_position(struct rs *r, const struct resume_welcome *w)
 	r->off = w->held;
 	if (w->held > r->acked)
 		r->acked = w->held;
+	/* What the receiver holds counts as sent, for its acks. */
+	if (w->held > r->sent_max)
+		r->sent_max = w->held;
 	return 0;
 }
 
