@@ -391,3 +391,19 @@ while True:
 	grep -q '^netpipe: SHA-256 mismatch: received ' \
 	    "$BATS_TEST_TMPDIR/listen.err"
 }
+
+@test "--resume --retry 0 gives up at the first break, and the receiver's --accept-timeout ends its wait" {
+	local in size=$((32 * 1024 * 1024))
+	in=$(np_random_file in $size)
+	np_listen --resume --accept-timeout 2 --stats=json 127.0.0.1 0
+	rs_relay $size 1 reset 4
+	run -1 timeout 30 "${NP[@]}" --resume --retry 0 --stats=json \
+	    --send-file "$in" 127.0.0.1 "$RELAY_PORT"
+	assert_line --regexp '^netpipe: connection broken at byte [0-9]+; giving up after 0 retries$'
+	assert_line --regexp '"reconnects": 0, "resent": 0, "resumed": 0\}$'
+	np_wait_exit "$NP_PID" 10
+	local rc=0
+	wait "$NP_PID" || rc=$?
+	assert_equal "$rc" 1
+	grep -q '"reconnects": 0' "$BATS_TEST_TMPDIR/listen.err"
+}
