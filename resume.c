@@ -37,6 +37,7 @@
 /* How a step ended: done, a broken connection, or nothing can help. */
 #define RS_BREAK	(-1)
 #define RS_FATAL	(-2)
+#define RS_PREEMPT	(-3)	/* a receiver: another connection came */
 
 struct rs {
 	const struct np_opts	*o;
@@ -135,6 +136,8 @@ static int	 rx_frames(struct rs *, unsigned char *, size_t, size_t *);
 static int	 rx_data(struct rs *, const unsigned char *, size_t);
 static int	 rx_end(struct rs *, const struct resume_ctl *);
 static int	 rx_ack(struct rs *, int);
+static int	 rx_welcome(struct rs *, const unsigned char *, int);
+static int	 rx_preempt(struct rs *);
 
 /* The connection (or, for the sender, stdin) is ready. */
 static void
@@ -265,10 +268,7 @@ rs_wait(struct rs *r, int mask, int ms)
 		return RS_FATAL;
 	while (r->fired == 0 && r->watch_fired == 0 && !r->ack_due) {
 		if (r->pending != -1) {
-			if (r->o->verbose > 0)
-				fprintf(stderr, "netpipe: a new connection "
-				    "takes this one's place\n");
-			rc = RS_BREAK;
+			rc = RS_PREEMPT;
 			break;
 		}
 		if (np_signal || loop_once(r->loop) == -1 || np_signal) {
@@ -1118,7 +1118,6 @@ rx_handshake(struct rs *r, int first)
 	unsigned char b[RESUME_WELCOME_LEN];
 	struct resume_hello h;
 	char err[128];
-	struct np_sha c;
 	int rc;
 
 	if ((rc = rs_read_exact(r, b, RESUME_HELLO_LEN, RS_HANDSHAKE_MS)) != 0)
@@ -1128,16 +1127,10 @@ rx_handshake(struct rs *r, int first)
 		warnx("%s", err);
 		return first ? RS_FATAL : RS_BREAK;
 	}
-	memcpy(b, RESUME_MAGIC, 6);
-	b[6] = RESUME_VERSION;
 	b[7] = h.version != RESUME_VERSION ? RESUME_BADVERSION :
 	    r->bound && memcmp(h.id, r->id, RESUME_ID_LEN) != 0 &&
 	    !(h.flags & RESUME_F_FRESH) ? RESUME_BUSY : RESUME_OK;
-	memcpy(b + 8, h.id, RESUME_ID_LEN);
-	rs_put64(b + 24, r->written);
-	np_sha_copy(&c, &r->sha);
-	np_sha_final(&c, b + 32);
-	if ((rc = rs_write_all(r, b, RESUME_WELCOME_LEN)) != 0)
+	if ((rc = rx_welcome(r, h.id, b[7])) != 0)
 		return rc;
 	if (b[7] == RESUME_BADVERSION) {
 		warnx("peer speaks resume protocol version %d, not %d",
@@ -1152,6 +1145,74 @@ rx_handshake(struct rs *r, int first)
 	r->bound = 1;
 	r->acksent = r->written;
 	return 0;
+}
+
+/* WELCOME with status, for session id.  Returns 0 or RS_*. */
+static int
+rx_welcome(struct rs *r, const unsigned char *id, int status)
+{
+	unsigned char b[RESUME_WELCOME_LEN];
+	struct np_sha c;
+
+	memcpy(b, RESUME_MAGIC, 6);
+	b[6] = RESUME_VERSION;
+	b[7] = status;
+	memcpy(b + 8, id, RESUME_ID_LEN);
+	rs_put64(b + 24, r->written);
+	np_sha_copy(&c, &r->sha);
+	np_sha_final(&c, b + 32);
+	return rs_write_all(r, b, RESUME_WELCOME_LEN);
+}
+
+/*
+ * A connection came while one is up.  The session's own takes over (the
+ * old one is dead, and not yet seen to be: a silent drop); any other is
+ * refused, and the stream goes on.  Returns 1 when it took over, 0 when
+ * it was refused, or RS_*.
+ */
+static int
+rx_preempt(struct rs *r)
+{
+	unsigned char b[RESUME_HELLO_LEN];
+	struct resume_hello h;
+	struct tls *otls = r->tls;
+	char err[128];
+	int ofd = r->fd, fd = r->pending, rc, same;
+
+	r->pending = -1;
+	loop_fd_mask(r->loop, ofd, 0);
+	r->fd = -1;
+	r->tls = NULL;
+	rc = -1;
+	if (r->server != NULL && (r->tls = ntls_accept(r->o, r->server,
+	    fd)) == NULL)
+		close(fd);
+	else if (rs_attach(r, fd, r->tls) == 0)
+		rc = rs_read_exact(r, b, sizeof(b), RS_HANDSHAKE_MS);
+	same = rc == 0 && resume_hello_parse(b, sizeof(b), &h, err,
+	    sizeof(err)) == 0 && h.version == RESUME_VERSION &&
+	    memcmp(h.id, r->id, RESUME_ID_LEN) == 0;
+	if (!same) {
+		if (rc == 0 && memcmp(b, RESUME_MAGIC, 6) == 0)
+			rx_welcome(r, b + 8, RESUME_BUSY);
+		warnx("refused a connection while the session's is up");
+		rs_detach(r);
+		r->fd = ofd;
+		r->tls = otls;
+		return rc == RS_FATAL ? rc : 0;
+	}
+	loop_fd_del(r->loop, ofd);
+	if (otls != NULL)
+		ntls_free(otls);
+	close(ofd);
+	if (r->o->verbose > 0)
+		fprintf(stderr, "netpipe: a new connection of the session "
+		    "takes the old one's place\n");
+	if ((rc = rx_welcome(r, h.id, RESUME_OK)) != 0)
+		return rc;
+	r->acksent = r->written;
+	r->reconnects++;
+	return 1;
 }
 
 /* Acknowledge what is written.  Returns 0 or RS_*. */
@@ -1293,7 +1354,13 @@ rx_stream(struct rs *r)
 		if ((n = rs_io(r, 0, r->buf + have, RS_IOBUF - have)) < 0)
 			return (int)n;
 		if (n == 0) {
-			if ((rc = rs_wait(r, LOOP_READ, -1)) != 0)
+			rc = rs_wait(r, LOOP_READ, -1);
+			if (rc == RS_PREEMPT && (rc = rx_preempt(r)) == 1) {
+				have = 0;
+				r->left = 0;
+				rc = 0;
+			}
+			if (rc != 0)
 				return rc;
 			continue;
 		}

@@ -407,3 +407,27 @@ while True:
 	assert_equal "$rc" 1
 	grep -q '"reconnects": 0' "$BATS_TEST_TMPDIR/listen.err"
 }
+
+@test "a receiver refuses another session's sender while its own is up, and its own completes" {
+	local a b
+	a=$(np_random_file a 3M)
+	b=$(np_random_file b 2M)
+	cat "$a" "$b" >"$BATS_TEST_TMPDIR/all"
+	rs_receiver rx --output "$BATS_TEST_TMPDIR/got"
+	rs_two_parts "$a" "$b" | timeout 30 "${NP[@]}" --resume \
+	    -U "$BATS_TEST_TMPDIR/sock" 2>"$BATS_TEST_TMPDIR/tx.err" 3>&- &
+	local tx=$!
+	np_track "$tx"
+	np_wait_size "$BATS_TEST_TMPDIR/got" $((3 * 1024 * 1024)) 20
+	run -1 timeout 20 "${NP[@]}" --resume --send-file "$b" \
+	    -U "$BATS_TEST_TMPDIR/sock"
+	assert_output --partial 'receiver is busy with another session'
+	touch "$BATS_TEST_TMPDIR/go"
+	wait "$tx"
+	np_wait_exit "$RX_PID"
+	wait "$RX_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" \
+	    "$(np_sha "$BATS_TEST_TMPDIR/all")"
+	grep -q 'refused a connection while the session' \
+	    "$BATS_TEST_TMPDIR/rx.err"
+}
