@@ -16,11 +16,14 @@ TLS_CFLAGS != $(PKG_CONFIG) --cflags libtls 2>/dev/null || true
 TLS_SONAME != readelf -d "$$($(PKG_CONFIG) --variable=libdir libtls)/libtls.so" \
 	2>/dev/null | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p'
 
+CRYPTO_SONAME != readelf -d "$$($(PKG_CONFIG) --variable=libdir libcrypto)/libcrypto.so" \
+	2>/dev/null | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p'
+
 WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	-Wmissing-prototypes
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 NP_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) \
-	-DNP_TLS_SONAME='"$(TLS_SONAME)"'
+	-DNP_TLS_SONAME='"$(TLS_SONAME)"' -DNP_CRYPTO_SONAME='"$(CRYPTO_SONAME)"'
 # libbsd and libmd go in statically by default.  netpipe takes a few
 # small functions from them (strlcpy, strtonum, readpassphrase, SHA-256),
 # while loading the two shared objects, both linked BIND_NOW, costs ld.so
@@ -35,7 +38,7 @@ NP_LIBS = $(BSD_LINK_$(NP_STATIC_BSD)) -ldl -pthread
 
 SRCS = filter.c loop.c netpipe.c options.c proxy.c scan.c sock.c sockopt.c session.c \
 	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c xfer.c \
-	forward.c
+	forward.c resume.c resume_wire.c sha.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
@@ -73,6 +76,9 @@ netpipe.o: netpipe.c netpipe.h Makefile
 options.o: options.c netpipe.h Makefile
 proxy.o: proxy.c netpipe.h Makefile
 pty.o: pty.c netpipe.h Makefile
+resume.o: resume.c netpipe.h Makefile
+resume_wire.o: resume_wire.c netpipe.h Makefile
+sha.o: sha.c netpipe.h Makefile
 scan.o: scan.c netpipe.h Makefile
 sock.o: sock.c netpipe.h Makefile
 sockopt.o: sockopt.c netpipe.h Makefile
@@ -166,7 +172,7 @@ bench: netpipe
 # are wrapped, to keep a fuzzed broker quiet.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = options filter acl proxy chat sockopt
+FUZZ_TARGETS = options filter acl proxy chat sockopt resume
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE $(BSD_CFLAGS) \
 	$(TLS_CFLAGS) -Dmain=np_main -DNP_FUZZ -Wno-missing-prototypes

@@ -633,7 +633,8 @@ pair_connected(struct pair *p)
 {
 	struct fwd *f = p->f;
 
-	if (sock_accepted(&f->out, p->dfd) == -1) {
+	if (sock_accepted(&f->out, p->dfd, p->ai != NULL ?
+	    p->ai->ai_family : AF_UNIX) == -1) {
 		pair_fail(p, NULL, 0);
 		return;
 	}

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <sha2.h>
 #include <signal.h>
 #include <time.h>
 #include <stddef.h>
@@ -108,6 +109,10 @@ struct np_opts {
 	int		 append_output;	/* --append-output */
 	int		 send_only;	/* --send-only */
 	long long	 rate;		/* --rate, bytes per second; 0 off */
+	int		 retry;		/* --retry; 10 with --resume, else 0 */
+	int		 retry_delay_ms; /* --retry-delay: back-off cap */
+	int		 resume;	/* --resume */
+	long long	 resume_buffer;	/* --resume-buffer, bytes */
 
 	/* Sockets and their options. */
 	int		 seqpacket;	/* --seqpacket (with -U) */
@@ -274,6 +279,81 @@ ssize_t	 fwd_proxy_header(int, const struct sockaddr *,
 int	 session_connect(const struct np_opts *);
 int	 session_listen(const struct np_opts *);
 int	 session_scan(const struct np_opts *);
+int	 session_dial(const struct np_opts *, char *, size_t, int *);
+
+/* sha.c: SHA-256, from libcrypto when it can be opened, else libmd. */
+#define NP_SHA_LEN	32
+struct np_sha {
+	SHA2_CTX	 md;
+	void		*evp;		/* EVP_MD_CTX *, or NULL: libmd */
+};
+void	 np_sha_init(struct np_sha *);
+void	 np_sha_update(struct np_sha *, const void *, size_t);
+void	 np_sha_copy(struct np_sha *, const struct np_sha *);
+void	 np_sha_final(struct np_sha *, unsigned char [NP_SHA_LEN]);
+void	 np_sha_free(struct np_sha *);
+
+/*
+ * resume.c: --resume, a one-way framed session that survives broken
+ * connections.  The parsers are pure (fuzz targets): each returns -1
+ * with a message in the caller's buffer.
+ */
+#define RESUME_MAGIC		"NPRSUM"	/* 6 bytes, no NUL */
+#define RESUME_VERSION		1
+#define RESUME_HELLO_LEN	32
+#define RESUME_WELCOME_LEN	64
+#define RESUME_HDR_LEN		8
+#define RESUME_DATA_MAX		(16 * 1024 * 1024)
+#define RESUME_TEXT_MAX		512
+#define RESUME_ID_LEN		16
+#define RESUME_SHA_LEN		32
+#define RESUME_UNKNOWN		0xffffffffffffffffULL
+/* HELLO flags */
+#define RESUME_F_SEEKABLE	0x01	/* the sender can start anywhere */
+#define RESUME_F_FRESH		0x02	/* the sender's first handshake */
+/* WELCOME status */
+#define RESUME_OK		0
+#define RESUME_BUSY		1	/* another session holds the receiver */
+#define RESUME_BADVERSION	2
+/* Frame types */
+#define RESUME_DATA		'D'
+#define RESUME_END		'E'
+#define RESUME_ACK		'A'
+#define RESUME_DONE		'F'
+#define RESUME_ERROR		'X'
+struct resume_hello {
+	int			 version;
+	int			 flags;
+	unsigned char		 id[RESUME_ID_LEN];
+	unsigned long long	 size;		/* RESUME_UNKNOWN */
+};
+struct resume_welcome {
+	int			 version;
+	int			 status;
+	unsigned char		 id[RESUME_ID_LEN];
+	unsigned long long	 held;
+	unsigned char		 prefix[RESUME_SHA_LEN];
+};
+/* A control frame's payload: END, ACK, DONE or ERROR. */
+struct resume_ctl {
+	unsigned long long	 count;		/* END total, ACK count */
+	int			 verdict;	/* DONE: 0 match, 1 not */
+	unsigned char		 sha[RESUME_SHA_LEN];
+	char			 text[RESUME_TEXT_MAX + 1];
+};
+int	 resume_hello_parse(const unsigned char *, size_t,
+	    struct resume_hello *, char *, size_t);
+int	 resume_welcome_parse(const unsigned char *, size_t,
+	    struct resume_welcome *, char *, size_t);
+int	 resume_header_parse(const unsigned char *, size_t, int *, size_t *,
+	    char *, size_t);
+int	 resume_ctl_parse(int, const unsigned char *, size_t,
+	    struct resume_ctl *, char *, size_t);
+struct tls;
+struct acl;
+int	 resume_send(const struct np_opts *);
+int	 resume_recv(const struct np_opts *, const struct acl *, int,
+	    struct tls *);
 
 /*
  * acl.c: listener access control.  acl_parse() and acl_line() are pure
@@ -429,6 +509,8 @@ void	 meter_digest(struct meter *, int, const void *, size_t);
 void	 meter_hex(struct meter *, int, const void *, size_t);
 void	 meter_finish(struct meter *);
 int	 meter_failed(const struct meter *);
+void	 meter_resume(struct meter *, int, unsigned long long,
+	    unsigned long long);
 
 /*
  * tls.c: libtls behind the pump and the broker; the non-blocking calls

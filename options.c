@@ -56,6 +56,10 @@ enum {
 	OPT_PTY,
 	OPT_QUEUE_SIZE,
 	OPT_RATE,
+	OPT_RESUME,
+	OPT_RESUME_BUFFER,
+	OPT_RETRY,
+	OPT_RETRY_DELAY,
 	OPT_SCAN_PARALLEL,
 	OPT_SEND_FILE,
 	OPT_SEND_FLAGS,
@@ -137,6 +141,10 @@ static const struct option longopts[] = {
 	{ "recv-buf",		required_argument,	NULL, 'I' },
 	{ "recv-limit",		required_argument,	NULL, 'W' },
 	{ "recv-only",		no_argument,		NULL, 'd' },
+	{ "resume",		no_argument,		NULL, OPT_RESUME },
+	{ "resume-buffer",	required_argument,	NULL, OPT_RESUME_BUFFER },
+	{ "retry",		required_argument,	NULL, OPT_RETRY },
+	{ "retry-delay",	required_argument,	NULL, OPT_RETRY_DELAY },
 	{ "rtable",		required_argument,	NULL, 'V' },
 	{ "scan",		no_argument,		NULL, 'z' },
 	{ "scan-parallel",	required_argument,	NULL, OPT_SCAN_PARALLEL },
@@ -243,6 +251,28 @@ static const struct conflict {
 	{ OPT_TLS,	'z',		CONFLICTS },
 	{ OPT_TLS_NOVERIFY, OPT_TLS_PIN, CONFLICTS },
 	{ OPT_TLS_PIN,	'l',		CONFLICTS },
+	/* Only a client connects again; a listener waits. */
+	{ OPT_RETRY,	'l',		CONFLICTS },
+	{ OPT_RETRY,	'z',		CONFLICTS },
+	{ OPT_RETRY_DELAY, 'l',		CONFLICTS },
+	{ OPT_RETRY_DELAY, 'z',		CONFLICTS },
+	{ OPT_RETRY,	'F',		CONFLICTS },
+	/* A resumable session is one stream of bytes, one way, untouched. */
+	{ OPT_RESUME,	'u',		CONFLICTS },
+	{ OPT_RESUME,	'z',		CONFLICTS },
+	{ OPT_RESUME,	'k',		CONFLICTS },
+	{ OPT_RESUME,	'e',		CONFLICTS },
+	{ OPT_RESUME,	OPT_SH_EXEC,	CONFLICTS },
+	{ OPT_RESUME,	OPT_BROKER,	CONFLICTS },
+	{ OPT_RESUME,	'F',		CONFLICTS },
+	{ OPT_RESUME,	'C',		CONFLICTS },
+	{ OPT_RESUME,	't',		CONFLICTS },
+	{ OPT_RESUME,	OPT_SEQPACKET,	CONFLICTS },
+	{ OPT_RESUME,	OPT_HEX_DUMP,	CONFLICTS },
+	{ OPT_RESUME,	OPT_DIGEST,	CONFLICTS },
+	{ OPT_RESUME,	OPT_RATE,	CONFLICTS },
+	{ OPT_RESUME,	OPT_APPEND_OUTPUT, CONFLICTS },
+	{ OPT_RESUME_BUFFER, OPT_RESUME, REQUIRES },
 	{ 'k',		'l',		REQUIRES },
 	{ OPT_ACCEPT_TIMEOUT, 'l',	REQUIRES },
 	{ OPT_ALLOW,	'l',		REQUIRES },
@@ -339,6 +369,9 @@ static const struct num_opt {
 	{ OPT_MAX_CONNS, NUM_INT, 1, 65536, AT(max_conns) },
 	{ OPT_QUEUE_SIZE, NUM_SIZE, 0, 0, AT(queue_size) },
 	{ OPT_RATE, NUM_SIZE, 0, 0, AT(rate) },
+	{ OPT_RESUME_BUFFER, NUM_SIZE, 0, 0, AT(resume_buffer) },
+	{ OPT_RETRY, NUM_INT, 0, 1000000, AT(retry) },
+	{ OPT_RETRY_DELAY, NUM_TIME, 1, 3600000, AT(retry_delay_ms) },
 	{ OPT_SCAN_PARALLEL, NUM_INT, 1, 1024, AT(scan_parallel) },
 	{ OPT_SIZE, NUM_SIZE, 0, 0, AT(size) },
 };
@@ -408,6 +441,7 @@ static int	 parse_unix_args(struct parse *, int, char *[], int);
 static int	 parse_scan_ports(struct parse *, int, char *[]);
 static int	 add_port_item(struct parse *, char *);
 static int	 check_unix_path(struct parse *, const char *);
+static int	 check_resume(struct parse *);
 
 /* -h: one line per option, short letters first, in getopt order. */
 static const char *help_lines[] = {
@@ -477,6 +511,10 @@ static const char *help_lines[] = {
 	"    --pty               -e on a pseudo-terminal; else a raw tty",
 	"    --queue-size BYTES  --broker: bound of each peer's queue",
 	"    --rate N[K|M|G]     cap throughput at N bytes per second",
+	"    --resume            both ends: survive broken connections",
+	"    --resume-buffer N   --resume: pipe bytes kept for replay",
+	"    --retry N           connect again N times on failure",
+	"    --retry-delay SECS  --retry: longest pause between tries",
 	"    --scan-parallel N   -z: probe N ports at a time",
 	"    --send-file FILE    send FILE, then half-close",
 	"    --send-flags oob    send the last input byte as urgent data",
@@ -838,6 +876,7 @@ set_long(struct parse *p, int ch, const char *arg)
 			    "(want 1 or 2)", arg);
 		o->proxy_protocol = arg != NULL ? arg[0] - '0' : 2;
 		break;
+	case OPT_RESUME: o->resume = 1; break;
 	default:
 		return set_long2(p, ch, arg);
 	}
@@ -886,7 +925,8 @@ set_long2(struct parse *p, int ch, const char *arg)
 	case OPT_VERSION: return OPTS_VERSION;
 	case OPT_ACCEPT_TIMEOUT: case OPT_INHERIT_FD: case OPT_MAX_CONNS:
 	case OPT_QUEUE_SIZE: case OPT_RATE: case OPT_SCAN_PARALLEL:
-	case OPT_SIZE:
+	case OPT_SIZE: case OPT_RESUME_BUFFER: case OPT_RETRY:
+	case OPT_RETRY_DELAY:
 		break;
 	default:
 		p->err[0] = '\0';
@@ -1041,6 +1081,39 @@ check_pumpless(struct parse *p)
 		    pump_only[i] == OPT_STATS))
 			return fail(p, "%s and %s cannot be used together",
 			    who, flag_name(pump_only[i], name, sizeof(name)));
+	return OPTS_RUN;
+}
+
+/*
+ * --retry and --resume's defaults: 10 tries with --resume, none
+ * without; a cap of 5 s between tries.  --retry-delay alone would do
+ * nothing, and --resume-buffer below one frame could replay nothing.
+ */
+static int
+check_resume(struct parse *p)
+{
+	struct np_opts *o = p->o;
+
+	if (p->seen[OPT_RETRY_DELAY] && !p->seen[OPT_RETRY] && !o->resume)
+		return fail(p, "--retry-delay requires --retry or --resume");
+	if (o->retry == -1)
+		o->retry = o->resume ? 10 : 0;
+	if (o->retry_delay_ms == 0)
+		o->retry_delay_ms = 5000;
+	if (!o->resume)
+		return OPTS_RUN;
+	/* One way: the client sends, the listener receives. */
+	if (o->mode == MODE_LISTEN && o->send_file != NULL)
+		return fail(p, "--resume: a listener receives; --send-file "
+		    "is for the sender");
+	if (o->mode == MODE_CONNECT && o->output != NULL)
+		return fail(p, "--resume: a client sends; --output is for "
+		    "the listener");
+	if (!p->seen[OPT_RESUME_BUFFER])
+		o->resume_buffer = 64LL * 1024 * 1024;
+	else if (o->resume_buffer < 64 * 1024)
+		return fail(p, "--resume-buffer: \"%lld\" is too small "
+		    "(64K at least)", o->resume_buffer);
 	return OPTS_RUN;
 }
 
@@ -1380,7 +1453,8 @@ parse_checks(struct parse *p)
 	    (rc = check_pumpless(p)) != OPTS_RUN ||
 	    (rc = check_one_way(p)) != OPTS_RUN ||
 	    (rc = check_tls(p)) != OPTS_RUN ||
-	    (rc = check_exec(p)) != OPTS_RUN)
+	    (rc = check_exec(p)) != OPTS_RUN ||
+	    (rc = check_resume(p)) != OPTS_RUN)
 		return rc;
 	default_proxy(o);
 	return OPTS_RUN;
@@ -1407,6 +1481,7 @@ opts_parse(struct np_opts *o, int argc, char *argv[], char *err,
 	o->quit_after_ms = -1;
 	o->inherit_fd = -1;
 	o->rtable = -1;
+	o->retry = -1;
 	memset(&p, 0, sizeof(p));
 	p.o = o;
 	p.err = err;

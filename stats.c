@@ -27,7 +27,8 @@
 
 /* The fields of a progress line, in the order they are shown. */
 enum {
-	FIELD_BYTES, FIELD_RATE, FIELD_SECS, FIELD_PCT, FIELD_ETA, NFIELDS
+	FIELD_BYTES, FIELD_RATE, FIELD_SECS, FIELD_PCT, FIELD_ETA, FIELD_RESUME,
+	NFIELDS
 };
 
 struct meter {
@@ -43,6 +44,9 @@ struct meter {
 	FILE			*hex;		/* --hex-dump */
 	unsigned long long	 hexoff[2];
 	int			 hex_failed;	/* reported; no more dump */
+	int			 reconnects;	/* --resume */
+	unsigned long long	 resent;
+	unsigned long long	 resumed;	/* held before the first byte */
 };
 
 static double	 elapsed(const struct meter *);
@@ -50,7 +54,7 @@ static void	 human(double, char *, size_t);
 static void	 draw_progress(struct meter *, int);
 static int	 term_cols(void);
 static void	 on_winch(int);
-static void	 fit_fields(char [NFIELDS][32], int);
+static void	 fit_fields(char [NFIELDS][48], int);
 static void	 hex_block(struct meter *, int, const unsigned char *, size_t);
 static void	 print_stats(const struct meter *);
 static void	 print_digests(struct meter *);
@@ -178,6 +182,22 @@ meter_finish(struct meter *m)
 }
 
 /*
+ * --resume's counts: reconnects and bytes sent again so far, and the
+ * bytes the receiver already held (0 leaves the last one alone).
+ */
+void
+meter_resume(struct meter *m, int reconnects, unsigned long long resent,
+    unsigned long long resumed)
+{
+	if (m == NULL)
+		return;
+	m->reconnects = reconnects;
+	m->resent = resent;
+	if (resumed > 0)
+		m->resumed = resumed;
+}
+
+/*
  * Whether a side file (--hex-dump) could not be written: the transfer
  * went on, but its exit status says so.
  */
@@ -250,10 +270,10 @@ term_cols(void)
  * byte count stays, cut short only when it alone is too wide.
  */
 static void
-fit_fields(char f[NFIELDS][32], int cols)
+fit_fields(char f[NFIELDS][48], int cols)
 {
-	static const int drop[] = { FIELD_SECS, FIELD_ETA, FIELD_RATE,
-	    FIELD_PCT };
+	static const int drop[] = { FIELD_RESUME, FIELD_SECS, FIELD_ETA,
+	    FIELD_RATE, FIELD_PCT };
 	size_t len = 0, i;
 
 	if (cols <= 0)
@@ -278,7 +298,7 @@ static void
 draw_progress(struct meter *m, int final)
 {
 	unsigned long long done = m->bytes[METER_SENT] + m->bytes[METER_RECV];
-	char f[NFIELDS][32];
+	char f[NFIELDS][48], held[16];
 	double secs;
 
 	if (winch) {
@@ -305,9 +325,15 @@ draw_progress(struct meter *m, int final)
 		snprintf(f[FIELD_ETA], sizeof(f[FIELD_ETA]), " ETA %.0f s",
 		    left);
 	}
+	if (m->resumed > 0 || m->reconnects > 0) {
+		human(m->resumed, held, sizeof(held));
+		snprintf(f[FIELD_RESUME], sizeof(f[FIELD_RESUME]),
+		    " resumed %s, %d reconn.", held, m->reconnects);
+	}
 	fit_fields(f, m->cols);
-	fprintf(stderr, "\r%s%s%s%s%s\033[K%s", f[FIELD_BYTES], f[FIELD_RATE],
-	    f[FIELD_SECS], f[FIELD_PCT], f[FIELD_ETA], final ? "\n" : "");
+	fprintf(stderr, "\r%s%s%s%s%s%s\033[K%s", f[FIELD_BYTES],
+	    f[FIELD_RATE], f[FIELD_SECS], f[FIELD_PCT], f[FIELD_ETA],
+	    f[FIELD_RESUME], final ? "\n" : "");
 	m->drawn = 1;
 }
 
@@ -324,16 +350,27 @@ print_stats(const struct meter *m)
 
 	if (m->o->stats == STATS_JSON) {
 		fprintf(stderr, "{\"sent\": %llu, \"received\": %llu, "
-		    "\"seconds\": %.6f, \"bytes_per_second\": %.0f}\n",
+		    "\"seconds\": %.6f, \"bytes_per_second\": %.0f",
 		    m->bytes[METER_SENT], m->bytes[METER_RECV], secs,
 		    secs > 0 ? total / secs : 0.0);
+		if (m->o->resume)
+			fprintf(stderr, ", \"reconnects\": %d, \"resent\": "
+			    "%llu, \"resumed\": %llu", m->reconnects,
+			    m->resent, m->resumed);
+		fputs("}\n", stderr);
 		return;
 	}
 	human(m->bytes[METER_SENT], s, sizeof(s));
 	human(m->bytes[METER_RECV], r, sizeof(r));
 	human(secs > 0 ? total / secs : 0, rate, sizeof(rate));
-	fprintf(stderr, "netpipe: sent %s, received %s in %.2f s, %s/s\n",
-	    s, r, secs, rate);
+	fprintf(stderr, "netpipe: sent %s, received %s in %.2f s, %s/s", s, r,
+	    secs, rate);
+	if (m->o->resume) {
+		human(m->resent, s, sizeof(s));
+		fprintf(stderr, "; %d reconnects, %s resent", m->reconnects,
+		    s);
+	}
+	fputc('\n', stderr);
 }
 
 static void

@@ -17,7 +17,8 @@ _NETPIPE_LONG='--accept-timeout --allow --allow-file --append-output
 	--keep-open --listen --max-conns --md5sig --min-ttl --mptcp
 	--no-stdin --numeric --output --progress --proxy --proxy-dns
 	--proxy-protocol --proxy-type --proxy-user --pty --queue-size --quit-after
-	--random-ports --rate --recv-buf --recv-limit --recv-only --rtable
+	--random-ports --rate --recv-buf --recv-limit --recv-only --resume
+	--resume-buffer --retry --retry-delay --rtable
 	--scan --scan-parallel --send-buf --send-file --send-flags
 	--send-only --seqpacket --sh-exec --shutdown --size --sockopt
 	--source --source-port --stats --telnet --tls --tls-alpn --tls-ca
@@ -81,7 +82,7 @@ _netpipe_value()
 	-I|-i|-M|-m|-O|-P|-p|-q|-s|-V|-W|-w|-x|--accept-timeout|--allow|--deny|\
 	--inherit-fd|--interval|--join|--max-conns|--min-ttl|--proxy|\
 	--proxy-user|--queue-size|--quit-after|--rate|--recv-buf|--recv-limit|\
-	--rtable|\
+	--resume-buffer|--retry|--retry-delay|--rtable|\
 	--scan-parallel|--send-buf|--size|--source|--source-port|--tls-name|\
 	--tls-pin|--ttl|--wait|--forward-tls-name|--forward-tls-pin)
 		# A number, an address or a name: nothing to offer.

@@ -1,0 +1,433 @@
+#!/usr/bin/env bats
+# --retry, --retry-delay, --resume and --resume-buffer (issue 16): connects
+# tried again with back-off, and transfers that survive broken connections,
+# resume files and pipes, and are verified end to end by SHA-256.
+
+load helpers
+
+RELAY=$BATS_TEST_DIRNAME/cutrelay.py
+
+# rs_relay SIZE CUTS MODE SEED: start test/cutrelay.py in front of the
+# listener on NP_PORT; sets RELAY_PID and RELAY_PORT.
+rs_relay() {
+	local pf=$BATS_TEST_TMPDIR/relay.port
+	python3 "$RELAY" "$pf" "$NP_PORT" "$1" "$2" "$3" "$4" \
+	    "$BATS_TEST_TMPDIR/relay.count" 3>&- &
+	RELAY_PID=$!
+	np_track "$RELAY_PID"
+	np_wait_for "$pf" '^[0-9]+$' || return 1
+	RELAY_PORT=$(cat "$pf")
+}
+
+# The bytes the relay took from the sender, once it has been stopped.
+rs_relay_count() {
+	kill -TERM "$RELAY_PID"
+	np_wait_for "$BATS_TEST_TMPDIR/relay.count" '^[0-9]+$' >/dev/null
+	cat "$BATS_TEST_TMPDIR/relay.count"
+}
+
+# rs_receiver NAME ARGS...: a --resume receiver on a Unix socket (its path
+# stays the same across restarts), stderr to NAME.err; sets RX_PID.
+rs_receiver() {
+	local name=$1
+	shift
+	: >"$BATS_TEST_TMPDIR/$name.err"
+	"${NP[@]}" -v -l --resume -U "$BATS_TEST_TMPDIR/sock" "$@" \
+	    2>"$BATS_TEST_TMPDIR/$name.err" 3>&- &
+	RX_PID=$!
+	np_track "$RX_PID"
+	np_wait_for "$BATS_TEST_TMPDIR/$name.err" '^Listening on '
+}
+
+# The first receiver's -v count of bytes written, from its --stats line,
+# is not there until it ends: count what its stdout pipe took instead.
+np_rx_wrote() {
+	[ -f "$BATS_TEST_TMPDIR/rx1.bytes" ] &&
+	    (($(stat -c %s "$BATS_TEST_TMPDIR/rx1.bytes") >= $1))
+}
+
+# A sender's input that stops after its first part and goes on only once
+# the file "go" exists: the test can break things in the pause.
+rs_two_parts() {
+	cat "$1"
+	np_until 30 test -e "$BATS_TEST_TMPDIR/go" || return 1
+	cat "$2"
+}
+
+@test "--retry reaches a listener that starts two seconds after the client" {
+	local in pf=$BATS_TEST_TMPDIR/late.port
+	in=$(np_random_file in 3M)
+	# Bound but not yet listening: connects are refused until "go".
+	python3 -c "
+import hashlib, os, socket, time
+s = socket.socket()
+s.bind(('127.0.0.1', 0))
+open('$pf.tmp', 'w').write(str(s.getsockname()[1]))
+os.rename('$pf.tmp', '$pf')
+while not os.path.exists('$BATS_TEST_TMPDIR/go'):
+    time.sleep(0.02)
+s.listen(1)
+c, _ = s.accept()
+h = hashlib.sha256()
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    h.update(d)
+print(h.hexdigest(), flush=True)
+" >"$BATS_TEST_TMPDIR/late.out" 3>&- &
+	np_track $!
+	np_wait_for "$pf" '^[0-9]+$'
+	timeout 20 "${NP[@]}" -v -N --retry 10 127.0.0.1 "$(cat "$pf")" \
+	    <"$in" 2>"$BATS_TEST_TMPDIR/client.err" 3>&- &
+	local cpid=$!
+	np_track "$cpid"
+	# 0.1 + 0.2 + 0.4 + 0.8 s of back-off: more than 1.5 s late.
+	np_wait_for "$BATS_TEST_TMPDIR/client.err" '^netpipe: retrying in' 10 5
+	touch "$BATS_TEST_TMPDIR/go"
+	wait "$cpid"
+	np_wait_for "$BATS_TEST_TMPDIR/late.out" '^[0-9a-f]{64}$'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/late.out")" "$(np_sha "$in")"
+	run grep -c 'succeeded!' "$BATS_TEST_TMPDIR/client.err"
+	assert_output 1
+}
+
+@test "--retry gives up after N refused connects, and the back-off stops at --retry-delay" {
+	np_closed_port
+	run -1 timeout 20 "${NP[@]}" -v --retry 5 \
+	    --retry-delay 0.3 127.0.0.1 "$CLOSED_PORT"
+	assert_equal "$(grep -c '^netpipe: retrying in' <<<"$output")" 5
+	assert_equal "$(grep -o 'retrying in [0-9.]* s' <<<"$output" |
+	    awk '{print $3}' | paste -sd' ')" "0.1 0.2 0.3 0.3 0.3"
+	assert_line --partial -- 'giving up after 5 retries'
+	assert_line --partial -- 'Connection refused'
+}
+
+@test "--retry without -v says nothing until it gives up; a usage error is never retried" {
+	np_closed_port
+	run -1 timeout 10 "${NP[@]}" --retry 2 \
+	    --retry-delay 100ms 127.0.0.1 "$CLOSED_PORT"
+	refute_line --partial 'retrying'
+	assert_line --partial 'giving up after 2 retries'
+	run -2 "${NP[@]}" -l --retry 2 127.0.0.1 0
+	assert_line --partial -- '--retry and -l cannot be used together'
+	run -2 "${NP[@]}" --retry-delay 1 127.0.0.1 9
+	assert_line --partial -- '--retry-delay requires --retry or --resume'
+	run -2 "${NP[@]}" --resume-buffer 1M 127.0.0.1 9
+	assert_line --partial -- '--resume-buffer requires --resume'
+	run -2 "${NP[@]}" --resume --resume-buffer 1K \
+	    127.0.0.1 9
+	assert_line --partial -- 'too small'
+	run -2 "${NP[@]}" --retry x1 127.0.0.1 9
+	assert_line --partial -- '--retry: "x1" is invalid'
+	run -2 "${NP[@]}" -l --resume --send-file /dev/null 127.0.0.1 0
+	assert_line --partial -- '--resume: a listener receives'
+	run -2 "${NP[@]}" --resume --output /dev/null 127.0.0.1 9
+	assert_line --partial -- '--resume: a client sends'
+	run -2 "${NP[@]}" --resume -u 127.0.0.1 9
+	assert_line --partial -- '--resume and -u cannot be used together'
+}
+
+@test "a 256 MiB file survives 10 resets at random offsets, resends under 10% and both ends verify" {
+	local in size=$((256 * 1024 * 1024))
+	in=$(np_random_file in $size)
+	np_listen --resume --stats --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
+	rs_relay $size 10 reset 16
+	run -0 timeout 60 "${NP[@]}" -v --resume --stats \
+	    -w 2 --send-file "$in" 127.0.0.1 "$RELAY_PORT"
+	assert_line --partial '; 10 reconnects,'
+	assert_line "netpipe: sha256 $(np_sha "$in") (verified by the receiver)"
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '10 reconnects'
+	grep -q "sha256 $(np_sha "$in") (verified)" \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	local count
+	count=$(rs_relay_count)
+	echo "relay took $count bytes for $size" >&2
+	((count < size * 11 / 10))
+}
+
+@test "a 256 MiB pipe survives resets and silent drops (-w) and both ends verify" {
+	local in size=$((256 * 1024 * 1024))
+	in=$(np_random_file in $size)
+	np_listen --resume --stats 127.0.0.1 0
+	rs_relay $size 4 mixed 5
+	run -0 timeout 60 bash -c \
+	    'cat "$1" | "${@:2}"' _ "$in" "${NP[@]}" --resume --stats -w 1 \
+	    127.0.0.1 "$RELAY_PORT"
+	assert_line --partial '; 4 reconnects,'
+	assert_line --partial 'no progress in 1 s (-w)'
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/out")" "$(np_sha "$in")"
+}
+
+@test "a receiver killed with SIGKILL and restarted on the same --output completes and verifies" {
+	local a b all
+	a=$(np_random_file a 6M)
+	b=$(np_random_file b 5M)
+	cat "$a" "$b" >"$BATS_TEST_TMPDIR/all"
+	all=$BATS_TEST_TMPDIR/all
+	rs_receiver rx1 --output "$BATS_TEST_TMPDIR/got"
+	rs_two_parts "$a" "$b" | timeout 60 "${NP[@]}" -v --resume --stats \
+	    -U "$BATS_TEST_TMPDIR/sock" 2>"$BATS_TEST_TMPDIR/tx.err" 3>&- &
+	local tx=$!
+	np_track "$tx"
+	np_until 20 np_size_at_least "$BATS_TEST_TMPDIR/got" $((6 * 1024 * 1024))
+	kill -KILL "$RX_PID"
+	np_wait_exit "$RX_PID"
+	rs_receiver rx2 --output "$BATS_TEST_TMPDIR/got"
+	touch "$BATS_TEST_TMPDIR/go"
+	wait "$tx"
+	np_wait_exit "$RX_PID"
+	wait "$RX_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$all")"
+	grep -q 'holds 6291456 bytes; resuming there' "$BATS_TEST_TMPDIR/rx2.err"
+	grep -q "sha256 $(np_sha "$all") (verified)" "$BATS_TEST_TMPDIR/rx2.err"
+}
+
+@test "a sender killed and restarted with the same file continues where the receiver is" {
+	local a all
+	all=$(np_random_file all 9M)
+	head -c 4M "$all" >"$BATS_TEST_TMPDIR/a"
+	rs_receiver rx --output "$BATS_TEST_TMPDIR/got"
+	rs_two_parts "$BATS_TEST_TMPDIR/a" /dev/null | "${NP[@]}" --resume \
+	    -U "$BATS_TEST_TMPDIR/sock" 2>/dev/null 3>&- &
+	local tx=$!
+	np_track "$tx"
+	np_until 20 np_size_at_least "$BATS_TEST_TMPDIR/got" $((4 * 1024 * 1024))
+	kill -KILL "$tx"
+	np_wait_exit "$tx"
+	# The first sender's input may end now.
+	touch "$BATS_TEST_TMPDIR/go"
+	run -0 timeout 30 "${NP[@]}" -v --resume \
+	    --send-file "$all" -U "$BATS_TEST_TMPDIR/sock"
+	assert_line --partial 'the receiver holds 4194304 bytes; resuming there'
+	np_wait_exit "$RX_PID"
+	wait "$RX_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$all")"
+}
+
+@test "a sender restarted with a changed file is caught: both ends exit 1" {
+	local all
+	all=$(np_random_file all 6M)
+	head -c 4M "$all" >"$BATS_TEST_TMPDIR/a"
+	rs_receiver rx --output "$BATS_TEST_TMPDIR/got"
+	rs_two_parts "$BATS_TEST_TMPDIR/a" /dev/null | "${NP[@]}" --resume \
+	    -U "$BATS_TEST_TMPDIR/sock" 2>/dev/null 3>&- &
+	local tx=$!
+	np_track "$tx"
+	np_wait_size "$BATS_TEST_TMPDIR/got" $((4 * 1024 * 1024)) 20
+	kill -KILL "$tx"
+	np_wait_exit "$tx"
+	touch "$BATS_TEST_TMPDIR/go"
+	# The file changed at its start between the two runs.
+	printf 'changed' | dd of="$all" bs=1 seek=1000 conv=notrunc 2>/dev/null
+	run -1 timeout 30 "${NP[@]}" --resume --send-file "$all" \
+	    -U "$BATS_TEST_TMPDIR/sock"
+	assert_output --partial "the receiver's first 4194304 bytes are not this stream's"
+	np_wait_exit "$RX_PID"
+	local rc=0
+	wait "$RX_PID" || rc=$?
+	assert_equal "$rc" 1
+	grep -q "peer: the receiver's first 4194304 bytes are not" \
+	    "$BATS_TEST_TMPDIR/rx.err"
+}
+
+@test "a pipe replay that needs more than --resume-buffer holds exits 1 on both with the reason" {
+	local a
+	a=$(np_random_file a 8M)
+	rs_receiver rx1 >"$BATS_TEST_TMPDIR/rx1.bytes"
+	rs_two_parts "$a" /dev/null | timeout 30 "${NP[@]}" --resume \
+	    --resume-buffer 1M -U "$BATS_TEST_TMPDIR/sock" \
+	    >/dev/null 2>"$BATS_TEST_TMPDIR/tx.err" 3>&- &
+	local tx=$!
+	np_track "$tx"
+	np_wait_for "$BATS_TEST_TMPDIR/rx1.err" '^Connection received'
+	# Everything was written to a stdout that is gone with the receiver:
+	# the new one holds nothing, and the sender kept only the last 1 MiB.
+	np_until 20 np_rx_wrote 8388608
+	kill -KILL "$RX_PID"
+	np_wait_exit "$RX_PID"
+	rs_receiver rx2 >/dev/null
+	np_wait_exit "$tx" 20
+	local rc=0
+	wait "$tx" || rc=$?
+	assert_equal "$rc" 1
+	grep -q 'cannot replay from byte 0: the --resume-buffer of 1048576 bytes holds only bytes from' \
+	    "$BATS_TEST_TMPDIR/tx.err"
+	np_wait_exit "$RX_PID"
+	rc=0
+	wait "$RX_PID" || rc=$?
+	assert_equal "$rc" 1
+	grep -q 'peer: cannot replay from byte 0' "$BATS_TEST_TMPDIR/rx2.err"
+	touch "$BATS_TEST_TMPDIR/go"
+}
+
+@test "a --resume sender facing nc.openbsd, or plain netpipe, says the peer does not speak the protocol" {
+	np_nc_listen 127.0.0.1 0
+	run -1 timeout 10 "${NP[@]}" --resume -w 1 127.0.0.1 "$NC_PORT" \
+	    </dev/null
+	assert_output --partial 'peer does not speak the resume protocol'
+	np_listen 127.0.0.1 0
+	run -1 timeout 10 "${NP[@]}" --resume -w 1 127.0.0.1 "$NP_PORT" \
+	    </dev/null
+	assert_output --partial 'peer does not speak the resume protocol'
+}
+
+@test "a --resume receiver facing nc.openbsd or plain netpipe says so and writes nothing" {
+	local in
+	in=$(np_random_file in 300K)
+	np_listen --resume --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
+	timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT" <"$in" || true
+	np_wait_exit "$NP_PID"
+	local rc=0
+	wait "$NP_PID" || rc=$?
+	assert_equal "$rc" 1
+	grep -q '^netpipe: peer does not speak the resume protocol$' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	assert_equal "$(stat -c %s "$BATS_TEST_TMPDIR/got")" 0
+	np_listen --resume 127.0.0.1 0
+	timeout 10 "${NP[@]}" -N 127.0.0.1 "$NP_PORT" <"$in" || true
+	np_wait_exit "$NP_PID"
+	rc=0
+	wait "$NP_PID" || rc=$?
+	assert_equal "$rc" 1
+	grep -q 'peer does not speak the resume protocol' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	assert_equal "$(stat -c %s "$BATS_TEST_TMPDIR/out")" 0
+}
+
+@test "--resume runs inside --tls" {
+	local in dir=$BATS_TEST_TMPDIR/pki
+	in=$(np_random_file in 5M)
+	mkdir -p "$dir"
+	(cd "$dir" && tls_make_pki)
+	np_listen --resume --tls --tls-cert "$dir/server.pem" \
+	    --tls-key "$dir/server.key" --output "$BATS_TEST_TMPDIR/got" \
+	    127.0.0.1 0
+	run -0 timeout 30 "${NP[@]}" -v --resume --tls --tls-ca "$dir/ca.pem" \
+	    --tls-name localhost 127.0.0.1 "$NP_PORT" <"$in"
+	assert_line "netpipe: sha256 $(np_sha "$in") (verified by the receiver)"
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+}
+
+@test "--resume goes through a SOCKS5 proxy (-x), and --progress shows reconnects" {
+	local in size=$((32 * 1024 * 1024))
+	in=$(np_random_file in $size)
+	np_listen --resume 127.0.0.1 0
+	rs_relay $size 2 reset 9
+	# The relay stands in for the far end; microsocks is the proxy.
+	microsocks -i 127.0.0.1 -p 0 >/dev/null 2>&1 3>&- &
+	local ms=$!
+	np_track "$ms"
+	np_until 10 np_ss_port "$ms"
+	run -0 timeout 60 "${NP[@]}" --resume --progress=always -x \
+	    "127.0.0.1:$NP_SS_PORT" --send-file "$in" 127.0.0.1 "$RELAY_PORT"
+	assert_output --partial ', 2 reconn.'
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/out")" "$(np_sha "$in")"
+}
+
+# A sender written from the man page's wire format: HELLO, data frames, END
+# with the digest given in $2 ("right" or "wrong"); prints the DONE verdict.
+PY_WIRE_SENDER='
+import hashlib, os, socket, struct, sys
+port, how, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+data = open(path, "rb").read()
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"NPRSUM" + bytes([1, 0x03]) + os.urandom(16) +
+    struct.pack(">Q", len(data)))
+def recv(n):
+    b = b""
+    while len(b) < n:
+        d = s.recv(n - len(b))
+        if not d:
+            sys.exit("eof")
+        b += d
+    return b
+w = recv(64)
+assert w[:6] == b"NPRSUM" and w[6] == 1 and w[7] == 0, w
+assert struct.unpack(">Q", w[24:32])[0] == 0
+assert w[32:] == hashlib.sha256(b"").digest()
+for i in range(0, len(data), 70000):
+    chunk = data[i:i + 70000]
+    s.sendall(b"D\0\0\0" + struct.pack(">I", len(chunk)) + chunk)
+digest = hashlib.sha256(data).digest()
+if how == "wrong":
+    digest = bytes(32)
+s.sendall(b"E\0\0\0" + struct.pack(">I", 40) + struct.pack(">Q", len(data)) +
+    digest)
+while True:
+    h = recv(8)
+    p = recv(struct.unpack(">I", h[4:])[0])
+    if h[:1] == b"F":
+        print("verdict", p[0], p[1:].hex() == hashlib.sha256(data).hexdigest())
+        break
+'
+
+@test "a sender written from the man page's wire format is received and verified, and a wrong digest is refused" {
+	local in
+	in=$(np_random_file in 1000000)
+	np_listen --resume --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
+	run -0 timeout 10 python3 -c "$PY_WIRE_SENDER" "$NP_PORT" right "$in"
+	assert_output "verdict 0 True"
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+	rm "$BATS_TEST_TMPDIR/got"
+	np_listen --resume --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
+	run -0 timeout 10 python3 -c "$PY_WIRE_SENDER" "$NP_PORT" wrong "$in"
+	assert_output "verdict 1 True"
+	np_wait_exit "$NP_PID"
+	local rc=0
+	wait "$NP_PID" || rc=$?
+	assert_equal "$rc" 1
+	grep -q '^netpipe: SHA-256 mismatch: received ' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+}
+
+@test "--resume --retry 0 gives up at the first break, and the receiver's --accept-timeout ends its wait" {
+	local in size=$((32 * 1024 * 1024))
+	in=$(np_random_file in $size)
+	np_listen --resume --accept-timeout 2 --stats=json 127.0.0.1 0
+	rs_relay $size 1 reset 4
+	run -1 timeout 30 "${NP[@]}" --resume --retry 0 --stats=json \
+	    --send-file "$in" 127.0.0.1 "$RELAY_PORT"
+	assert_line --regexp '^netpipe: connection broken at byte [0-9]+; giving up after 0 retries$'
+	assert_line --regexp '"reconnects": 0, "resent": 0, "resumed": 0\}$'
+	np_wait_exit "$NP_PID" 10
+	local rc=0
+	wait "$NP_PID" || rc=$?
+	assert_equal "$rc" 1
+	grep -q '"reconnects": 0' "$BATS_TEST_TMPDIR/listen.err"
+}
+
+@test "a receiver refuses another session's sender while its own is up, and its own completes" {
+	local a b
+	a=$(np_random_file a 3M)
+	b=$(np_random_file b 2M)
+	cat "$a" "$b" >"$BATS_TEST_TMPDIR/all"
+	rs_receiver rx --output "$BATS_TEST_TMPDIR/got"
+	rs_two_parts "$a" "$b" | timeout 30 "${NP[@]}" --resume \
+	    -U "$BATS_TEST_TMPDIR/sock" 2>"$BATS_TEST_TMPDIR/tx.err" 3>&- &
+	local tx=$!
+	np_track "$tx"
+	np_wait_size "$BATS_TEST_TMPDIR/got" $((3 * 1024 * 1024)) 20
+	run -1 timeout 20 "${NP[@]}" --resume --send-file "$b" \
+	    -U "$BATS_TEST_TMPDIR/sock"
+	assert_output --partial 'receiver is busy with another session'
+	touch "$BATS_TEST_TMPDIR/go"
+	wait "$tx"
+	np_wait_exit "$RX_PID"
+	wait "$RX_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" \
+	    "$(np_sha "$BATS_TEST_TMPDIR/all")"
+	grep -q 'refused a connection while the session' \
+	    "$BATS_TEST_TMPDIR/rx.err"
+}
