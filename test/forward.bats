@@ -105,6 +105,34 @@ $2
 	PY_PORT=$(cat "$portfile")
 }
 
+# fw_fake_proxy PORTFILE HANDSHAKE: a python3 proxy on 127.0.0.1 that
+# takes one client, runs HANDSHAKE (python with the client in c; it prints
+# what the test checks to pp.out and connects u onward), then relays both
+# ways.  Waits (bounded) for its port in PORTFILE.
+fw_fake_proxy() {
+	python3 -c "
+import os, socket, threading
+s = socket.socket()
+s.bind(('127.0.0.1', 0))
+s.listen(8)
+open('$1.tmp', 'w').write(str(s.getsockname()[1]))
+os.rename('$1.tmp', '$1')
+def pipe(a, b):
+    while True:
+        d = a.recv(65536)
+        if not d:
+            b.shutdown(socket.SHUT_WR)
+            return
+        b.sendall(d)
+c, a = s.accept()
+$2
+threading.Thread(target=pipe, args=(u, c)).start()
+pipe(c, u)
+" >"$BATS_TEST_TMPDIR/pp.out" 3>&- &
+	np_track $!
+	np_wait_for "$1" '^[0-9]+$'
+}
+
 @test "the client's half-close reaches the backend, whose reply comes back whole (8 MiB each way)" {
 	local up down
 	up=$(np_random_file up 8M)
@@ -656,10 +684,14 @@ c.recv(1)' "$FW_PORT"
 	assert_equal "${stderr_lines[0]}" 'netpipe: --forward and --hex-dump cannot be used together'
 	run -2 --separate-stderr np -l -u 0 --forward /tmp/x.sock
 	assert_equal "${stderr_lines[0]}" 'netpipe: --forward with -u needs host:port, not a Unix path'
-	run -2 --separate-stderr np -l 0 --forward /tmp/x.sock -x 127.0.0.1:1080
+	np_closed_port
+	run -2 --separate-stderr np -l 0 --forward /tmp/x.sock \
+	    -x "127.0.0.1:$CLOSED_PORT"
 	assert_equal "${stderr_lines[0]}" 'netpipe: --forward to a Unix socket cannot go through -x'
 	run -2 --separate-stderr np -l 0 --forward 127.0.0.1:80 -W 3
 	assert_equal "${stderr_lines[0]}" 'netpipe: --forward and -W cannot be used together'
+	run -2 --separate-stderr np -l 0 --forward 127.0.0.1:80 --resume
+	assert_equal "${stderr_lines[0]}" 'netpipe: --forward and --resume cannot be used together'
 	run -2 --separate-stderr np -l 0 --forward 127.0.0.1:80 --forward-tls-ca /dev/null
 	assert_equal "${stderr_lines[0]}" 'netpipe: --forward-tls-ca requires --forward-tls'
 }
@@ -729,21 +761,7 @@ except ConnectionResetError:
 	fw_py_listen STREAM "$PY_ECHO_THREADS" x
 	# A CONNECT proxy: logs the request line, answers 200 with a header,
 	# then relays both ways.
-	python3 -c "
-import os, socket, sys, threading
-s = socket.socket()
-s.bind(('127.0.0.1', 0))
-s.listen(8)
-open('$ppfile.tmp', 'w').write(str(s.getsockname()[1]))
-os.rename('$ppfile.tmp', '$ppfile')
-def pipe(a, b):
-    while True:
-        d = a.recv(65536)
-        if not d:
-            b.shutdown(socket.SHUT_WR)
-            return
-        b.sendall(d)
-c, a = s.accept()
+	fw_fake_proxy "$ppfile" "
 f = c.makefile('rb')
 line = f.readline()
 while f.readline() not in (b'\r\n', b'\n'):
@@ -752,11 +770,7 @@ print(line.decode().strip(), flush=True)
 host, port = line.split()[1].decode().rsplit(':', 1)
 u = socket.create_connection((host, int(port)))
 c.sendall(b'HTTP/1.0 200 Connection established\r\nX-Test: yes\r\n\r\n')
-threading.Thread(target=pipe, args=(u, c)).start()
-pipe(c, u)
-" >"$BATS_TEST_TMPDIR/pp.out" 3>&- &
-	np_track $!
-	np_wait_for "$ppfile" '^[0-9]+$'
+"
 	pp=$(cat "$ppfile")
 	fw_start -X connect -x "127.0.0.1:$pp" --forward "127.0.0.1:$PY_PORT"
 	run -0 fw_echo_client "$FW_PORT" "$data"
@@ -770,21 +784,7 @@ pipe(c, u)
 	data=$(np_random_file data 1M)
 	fw_py_listen STREAM "$PY_ECHO_THREADS" x
 	# A SOCKS4 proxy: prints the request in hex, grants it, relays.
-	python3 -c "
-import os, socket, threading
-s = socket.socket()
-s.bind(('127.0.0.1', 0))
-s.listen(8)
-open('$ppfile.tmp', 'w').write(str(s.getsockname()[1]))
-os.rename('$ppfile.tmp', '$ppfile')
-def pipe(a, b):
-    while True:
-        d = a.recv(65536)
-        if not d:
-            b.shutdown(socket.SHUT_WR)
-            return
-        b.sendall(d)
-c, a = s.accept()
+	fw_fake_proxy "$ppfile" "
 req = c.recv(8)
 while not req[8:].endswith(b'\0'):
     req += c.recv(1)
@@ -792,11 +792,7 @@ print(req.hex(), flush=True)
 port = int.from_bytes(req[2:4], 'big')
 u = socket.create_connection((socket.inet_ntoa(req[4:8]), port))
 c.sendall(b'\0\x5a' + req[2:8])
-threading.Thread(target=pipe, args=(u, c)).start()
-pipe(c, u)
-" >"$BATS_TEST_TMPDIR/pp.out" 3>&- &
-	np_track $!
-	np_wait_for "$ppfile" '^[0-9]+$'
+"
 	pp=$(cat "$ppfile")
 	fw_start -X 4 -x "127.0.0.1:$pp" -P bob --forward "127.0.0.1:$PY_PORT"
 	run -0 fw_echo_client "$FW_PORT" "$data"
