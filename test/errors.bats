@@ -73,7 +73,7 @@ load helpers
 }
 
 @test "destination port 65536 is too large" {
-	np_fails 2 'netpipe: port: "65536" is too large' nothing.invalid 65536
+	np_fails 2 'netpipe: port: "65536" is too large' 127.0.0.1 65536
 }
 
 @test "listen port 70000 is an error, never wrapped to 4464" {

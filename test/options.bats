@@ -566,6 +566,7 @@ c.close()
 dir=$1
 shift
 ip link set lo up || exit 1
+mkfifo "$dir/ns.port" || exit 1
 python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -575,11 +576,8 @@ for i in range(2):
     d, peer = s.recvfrom(100)
     print(peer[1], d.decode().strip(), flush=True)
 ' "$dir" >"$dir/ns.out" &
-for i in $(seq 500); do
-	[ -s "$dir/ns.port" ] && break
-	sleep 0.02
-done
-port=$(cat "$dir/ns.port")
+# The fifo's open waits for python's: the port, once it is bound.
+port=$(timeout 10 cat "$dir/ns.port")
 echo before | timeout 10 "$@" -p afs3-bos -u -q 0 127.0.0.1 "$port" || exit 2
 echo after | timeout 10 "$@" -u -p afs3-bos -q 0 127.0.0.1 "$port" || exit 3
 wait

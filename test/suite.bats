@@ -15,7 +15,7 @@ TEST "bad" {
 	np_fails 1 "netpipe: x" -z no-such-host 80
 	"${pre[@]}" "${NP[@]}" -v -l -s bad.example 0 &
 	np_io /dev/null out -x bad-proxy.test:1080 127.0.0.1 80
-	np_io /dev/null out -X 4 -x 127.0.0.1:1080 socks4-dest 80
+	np_io /dev/null out -X 4 -x "127.0.0.1:$PX" socks4-dest 80
 	why=$(python3 -c "
 import socket
 socket.getaddrinfo(\"bad-py.invalid\", 9)")
@@ -30,7 +30,7 @@ import socket
 socket.getaddrinfo(\"ok-py.invalid\", 9)")
 	np_fails 2 "netpipe: conflict" -x proxy.invalid:1080 -l 127.0.0.1 1
 	np_fails 1 "netpipe: x" -n numeric-only 80
-	np_io /dev/null out -x 127.0.0.1:1080 proxied.example 80
+	np_io /dev/null out -x "127.0.0.1:$PX" proxied.example 80
 	np -X connect -x 127.0.0.1:8080 example.org 443
 	"${NP[@]}" --tls --tls-name name.test localhost "$PORT"
 	"${NP[@]}" -lU sock.test
