@@ -11,6 +11,7 @@ PKG_CONFIG ?= pkg-config
 BSD_CFLAGS != $(PKG_CONFIG) --cflags libbsd-overlay 2>/dev/null || true
 BSD_LIBS != $(PKG_CONFIG) --libs libbsd-overlay 2>/dev/null || echo -lbsd
 TLS_CFLAGS != $(PKG_CONFIG) --cflags libtls 2>/dev/null || true
+SODIUM_LIBS != $(PKG_CONFIG) --libs libsodium 2>/dev/null || echo -lsodium
 # libtls is opened with dlopen(3) when --tls is used, so it is not linked:
 # only its headers and its soname are needed here.
 TLS_SONAME != readelf -d "$$($(PKG_CONFIG) --variable=libdir libtls)/libtls.so" \
@@ -21,10 +22,11 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 NP_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) \
 	-DNP_TLS_SONAME='"$(TLS_SONAME)"'
-NP_LIBS = $(BSD_LIBS) -lmd -ldl -pthread
+NP_LIBS = $(BSD_LIBS) $(SODIUM_LIBS) -lmd -ldl -pthread
 
-SRCS = filter.c loop.c netpipe.c options.c proxy.c scan.c sock.c sockopt.c session.c \
-	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c
+SRCS = filter.c loop.c netpipe.c options.c pp.c proxy.c scan.c sock.c \
+	sockopt.c session.c stats.c tls.c transfer.c acl.c broker.c chat.c \
+	exec.c pty.c writer.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
@@ -34,7 +36,8 @@ DEPS = build-essential libbsd-dev libmd-dev libtls-dev pkg-config mandoc bats \
 	iproute2 procps strace valgrind parallel iperf3 time \
 	dante-server microsocks tinyproxy clang libclang-rt-14-dev tmux \
 	openssh-server openssh-client git rsync nginx-light haproxy groff-base \
-	dpkg-dev debhelper fakeroot lintian libsodium-dev bash-completion
+	python3-spake2 dpkg-dev debhelper fakeroot lintian libsodium-dev \
+	bash-completion
 
 BATS_FLAGS ?= --jobs 4
 
@@ -58,6 +61,7 @@ filter.o: filter.c netpipe.h Makefile
 loop.o: loop.c netpipe.h Makefile
 netpipe.o: netpipe.c netpipe.h Makefile
 options.o: options.c netpipe.h Makefile
+pp.o: pp.c netpipe.h Makefile
 proxy.o: proxy.c netpipe.h Makefile
 pty.o: pty.c netpipe.h Makefile
 scan.o: scan.c netpipe.h Makefile

@@ -44,6 +44,7 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_MPTCP,
 	OPT_OUTPUT,
+	OPT_PASSPHRASE,
 	OPT_PROGRESS,
 	OPT_PROXY_DNS,
 	OPT_PTY,
@@ -109,6 +110,7 @@ static const struct option longopts[] = {
 	{ "no-stdin",		no_argument,		NULL, 'd' },
 	{ "numeric",		no_argument,		NULL, 'n' },
 	{ "output",		required_argument,	NULL, OPT_OUTPUT },
+	{ "passphrase",		optional_argument,	NULL, OPT_PASSPHRASE },
 	{ "progress",		optional_argument,	NULL, OPT_PROGRESS },
 	{ "proxy",		required_argument,	NULL, 'x' },
 	{ "proxy-dns",		no_argument,		NULL, OPT_PROXY_DNS },
@@ -228,6 +230,17 @@ static const struct conflict {
 	{ OPT_TLS,	'z',		CONFLICTS },
 	{ OPT_TLS_NOVERIFY, OPT_TLS_PIN, CONFLICTS },
 	{ OPT_TLS_PIN,	'l',		CONFLICTS },
+	/*
+	 * A passphrase is its own encryption, for a byte stream.  With
+	 * --forward, --resume and --broker it is still to come (issue 17);
+	 * -e, --broker and --max-conns are refused through pump_only.
+	 */
+	{ OPT_PASSPHRASE, OPT_TLS,	CONFLICTS },
+	{ OPT_PASSPHRASE, 'u',		CONFLICTS },
+	{ OPT_PASSPHRASE, 'z',		CONFLICTS },
+	{ OPT_PASSPHRASE, 'F',		CONFLICTS },
+	{ OPT_PASSPHRASE, OPT_SEQPACKET, CONFLICTS },
+	{ OPT_PASSPHRASE, OPT_SEND_FLAGS, CONFLICTS },
 	{ 'k',		'l',		REQUIRES },
 	{ OPT_ACCEPT_TIMEOUT, 'l',	REQUIRES },
 	{ OPT_ALLOW,	'l',		REQUIRES },
@@ -267,7 +280,7 @@ static const struct conflict {
  */
 static const int pump_only[] = {
 	'C', 'i', 'q', 't', OPT_DIGEST, OPT_HALF_CLOSE, OPT_HEX_DUMP,
-	OPT_OUTPUT, OPT_PROGRESS, OPT_RATE, OPT_SEND_FILE, OPT_SEND_ONLY,
+	OPT_OUTPUT, OPT_PASSPHRASE, OPT_PROGRESS, OPT_RATE, OPT_SEND_FILE, OPT_SEND_ONLY,
 	OPT_STATS,
 };
 
@@ -427,6 +440,7 @@ static const char *help_lines[] = {
 	"    --max-conns N       listener: at most N peers at once",
 	"    --mptcp             Multipath TCP",
 	"    --output FILE       write what is received to FILE",
+	"    --passphrase[=new]  encrypt with a shared phrase (never argv)",
 	"    --progress[=WHEN]   live progress line: auto, always, never",
 	"    --proxy-dns         the proxy resolves the destination name",
 	"    --pty               -e on a pseudo-terminal; else a raw tty",
@@ -758,6 +772,15 @@ set_long(struct parse *p, int ch, const char *arg)
 		o->digest = 1;
 		break;
 	case OPT_HALF_CLOSE: o->half_close = 1; break;
+	case OPT_PASSPHRASE:
+		/* A phrase on the command line is one that ps(1) shows. */
+		if (arg != NULL && strcmp(arg, "new") != 0)
+			return fail(p, "--passphrase: \"%s\" is invalid: the "
+			    "phrase comes from NETPIPE_PASSPHRASE or the "
+			    "terminal, never the command line", arg);
+		o->passphrase = 1;
+		o->passphrase_new = arg != NULL;
+		break;
 	case OPT_HEX_DUMP: o->hex_dump = arg; break;
 	case OPT_IO:
 		if ((v = parse_keyword(p, ch, arg, io_names,
@@ -1215,6 +1238,9 @@ parse_checks(struct parse *p)
 	    (rc = check_tls(p)) != OPTS_RUN ||
 	    (rc = check_exec(p)) != OPTS_RUN)
 		return rc;
+	/* Only a listener waits for someone to type what it printed. */
+	if (o->passphrase_new && o->mode != MODE_LISTEN)
+		return fail(p, "--passphrase=new requires -l");
 	default_proxy(o);
 	return OPTS_RUN;
 }

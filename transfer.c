@@ -209,8 +209,9 @@ struct pump {
 	struct sockaddr_storage	 lock;		/* connected datagram peer */
 	socklen_t		 locklen;
 	struct tls		*tls;		/* --tls, for this connection */
-	short			 tls_in;	/* what tls_read waits for */
-	short			 tls_out;	/* what tls_write waits for */
+	struct pp		*pp;		/* --passphrase, likewise */
+	short			 tls_in;	/* what a TLS or pp read waits for */
+	short			 tls_out;	/* and a write */
 	int			 zc_send;	/* sendfile from in to net */
 	int			 zc_recv;	/* splice net -> pipe -> out */
 	int			 rw;		/* --io rw: read/write on net */
@@ -270,10 +271,12 @@ static int	 recv_fill(struct pump *);
 static int	 read_fill(struct pump *);
 static int	 dgram_fill(struct pump *);
 static int	 tls_fill(struct pump *);
+static int	 pp_fill(struct pump *);
 static ssize_t	 stream_send(struct pump *, void *, size_t, int);
 static ssize_t	 write_send(struct pump *, void *, size_t, int);
 static ssize_t	 dgram_send(struct pump *, void *, size_t, int);
 static ssize_t	 tls_send(struct pump *, void *, size_t, int);
+static ssize_t	 pp_send(struct pump *, void *, size_t, int);
 static int	 buf_ready(const struct pump *);
 static int	 pipe_ready(const struct pump *);
 static int	 batch_ready(const struct pump *);
@@ -388,6 +391,13 @@ pump_set_tls(struct pump *p, struct tls *ctx)
 	p->tls = ctx;
 }
 
+/* Route the next pump_run() through --passphrase records; likewise. */
+void
+pump_set_pp(struct pump *p, struct pp *pp)
+{
+	p->pp = pp;
+}
+
 /*
  * Judge every datagram of an unconnected (UDP -k) pump by acl, which the
  * caller owns and keeps until pump_free().  Only a -k listener needs it:
@@ -441,6 +451,7 @@ pump_run(struct pump *p, int net, int flags)
 		;
 	pump_disarm(p);
 	p->tls = NULL;
+	p->pp = NULL;
 	/* A side file that could not be written is an I/O failure too. */
 	if (rc == NP_EXIT_OK && meter_failed(p->meter))
 		rc = NP_EXIT_FAIL;
@@ -480,7 +491,8 @@ net_setup(struct pump *p)
 	p->notsent = 0;
 	p->lowat = 1;
 	/* -W counts reads and --rate paces them: leave them be. */
-	p->lowat_ok = p->tcp && p->tls == NULL && p->o->recv_limit == 0 &&
+	p->lowat_ok = p->tcp && p->tls == NULL && p->pp == NULL &&
+	    p->o->recv_limit == 0 &&
 	    p->o->rate == 0;
 	batch_choose(p, inet);
 	if (!p->dgram) {
@@ -586,9 +598,9 @@ pump_choose(struct pump *p)
 {
 	const struct np_opts *o = p->o;
 	int zc = (o->io == IO_AUTO || o->io == IO_ZEROCOPY) &&
-	    !meter_needs_data(o) && p->tls == NULL;
+	    !meter_needs_data(o) && p->tls == NULL && p->pp == NULL;
 
-	p->rw = o->io == IO_RW && !p->dgram && p->tls == NULL;
+	p->rw = o->io == IO_RW && !p->dgram && p->tls == NULL && p->pp == NULL;
 	p->threaded = 0;
 	p->zc_send = zc && !p->dgram && !p->in_eof && !o->crlf &&
 	    o->interval_ms == 0 && !o->send_oob && p->in_regular;
@@ -1092,6 +1104,9 @@ pump_finished(struct pump *p)
 		p->wr_shut = 1;
 		if (o->shutdown_wr && p->tls != NULL)
 			ntls_close_notify(p->tls, p->net);
+		/* An input that broke did not end: the peer must not think so. */
+		if (o->shutdown_wr && p->pp != NULL && !p->in_failed)
+			pp_close(p->pp);
 		/*
 		 * A datagram socket too, as nc.openbsd does: nothing goes
 		 * to the peer, but a later send fails, and scripts trace it.
@@ -1293,7 +1308,8 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 static int
 buf_ready(const struct pump *p)
 {
-	return buf_room(p, &p->down) > (p->tls != NULL ? NTLS_RECORD : 0) &&
+	return buf_room(p, &p->down) > (p->tls != NULL ? NTLS_RECORD :
+	    p->pp != NULL ? PP_RECORD : 0) &&
 	    p->piped == 0;
 }
 
@@ -1342,17 +1358,20 @@ ends_pick(struct pump *p)
 	l->drain = p->batching ? batch_drain : p->zc_recv || p->piped > 0 ||
 	    p->jobs > 0 ? pipe_drain : stdio_drain;
 	r->name = p->zc_recv ? "splice" : p->batching ? "recvmmsg" :
-	    p->tls != NULL ? "tls" : p->rw ? "rw" : p->dgram ? "dgram" :
-	    "stream";
+	    p->tls != NULL ? "tls" : p->pp != NULL ? "passphrase" : p->rw ?
+	    "rw" : p->dgram ? "dgram" : "stream";
 	r->fill = p->zc_recv ? splice_in : p->batching ? batch_fill :
-	    p->tls != NULL ? tls_fill : p->rw ? read_fill :
+	    p->tls != NULL ? tls_fill : p->pp != NULL ? pp_fill :
+	    p->rw ? read_fill :
 	    p->dgram ? dgram_fill : recv_fill;
 	r->drain = net_drain;
-	r->send = p->tls != NULL ? tls_send : p->rw ? write_send :
+	r->send = p->tls != NULL ? tls_send : p->pp != NULL ? pp_send :
+	    p->rw ? write_send :
 	    p->unconnected ? dgram_send : stream_send;
 	r->ready = p->zc_recv ? pipe_ready : p->batching ? batch_ready :
 	    buf_ready;
-	r->events = p->tls != NULL ? tls_events : plain_events;
+	r->events = p->tls != NULL || p->pp != NULL ? tls_events :
+	    plain_events;
 }
 
 static int
@@ -1679,6 +1698,28 @@ tls_fill(struct pump *p)
 	return received(p, n);
 }
 
+/* --passphrase records in; the peer's end record is its EOF. */
+static int
+pp_fill(struct pump *p)
+{
+	struct buf *b = &p->down;
+	size_t room = down_room(p);
+	ssize_t n;
+
+	if (room == 0)
+		return -1;
+	n = pp_io(p->pp, 0, b->data + b->end, room, &p->tls_in);
+	if (n == NTLS_WANT)
+		return -1;
+	if (n == -1)
+		return net_broken(p, NULL);
+	if (n == 0) {
+		p->net_eof = 1;
+		return -1;
+	}
+	return received(p, n);
+}
+
 /*
  * Bytes of the outgoing buffer that may go now.  With --send-flags oob
  * the last byte of input is held back until EOF says it is the last.
@@ -1771,6 +1812,17 @@ tls_send(struct pump *p, void *d, size_t len, int flags)
 
 	(void)flags;
 	n = ntls_io(p->tls, 1, d, len, &p->tls_out);
+	return n == -1 ? PUMP_SEND_FAILED : n;
+}
+
+/* --passphrase: like TLS, a failure was reported already. */
+static ssize_t
+pp_send(struct pump *p, void *d, size_t len, int flags)
+{
+	ssize_t n;
+
+	(void)flags;
+	n = pp_io(p->pp, 1, d, len, &p->tls_out);
 	return n == -1 ? PUMP_SEND_FAILED : n;
 }
 
