@@ -36,7 +36,8 @@ DEPS = build-essential libbsd-dev libmd-dev libtls-dev pkg-config mandoc bats \
 	iproute2 procps strace valgrind parallel iperf3 time \
 	dante-server microsocks tinyproxy clang libclang-rt-14-dev tmux \
 	openssh-server openssh-client git rsync nginx-light haproxy groff-base \
-	python3-spake2 dpkg-dev debhelper fakeroot lintian libsodium-dev \
+	python3-spake2 python3-cryptography dpkg-dev debhelper fakeroot \
+	lintian libsodium-dev \
 	bash-completion
 
 BATS_FLAGS ?= --jobs 4
