@@ -37,8 +37,7 @@ DEPS = build-essential libbsd-dev libmd-dev libtls-dev pkg-config mandoc bats \
 	dante-server microsocks tinyproxy clang libclang-rt-14-dev tmux \
 	openssh-server openssh-client git rsync nginx-light haproxy groff-base \
 	python3-spake2 python3-cryptography dpkg-dev debhelper fakeroot \
-	lintian libsodium-dev \
-	bash-completion
+	lintian libsodium-dev bash-completion
 
 BATS_FLAGS ?= --jobs 4
 

@@ -280,8 +280,8 @@ static const struct conflict {
  */
 static const int pump_only[] = {
 	'C', 'i', 'q', 't', OPT_DIGEST, OPT_HALF_CLOSE, OPT_HEX_DUMP,
-	OPT_OUTPUT, OPT_PASSPHRASE, OPT_PROGRESS, OPT_RATE, OPT_SEND_FILE, OPT_SEND_ONLY,
-	OPT_STATS,
+	OPT_OUTPUT, OPT_PASSPHRASE, OPT_PROGRESS, OPT_RATE, OPT_SEND_FILE,
+	OPT_SEND_ONLY, OPT_STATS,
 };
 
 /* How a number option is read. */

@@ -632,7 +632,8 @@ pp_write(struct pp *pp, const unsigned char *m, size_t n, short *events)
 	int rc;
 
 	if (pp->olen == 0) {
-		take = n < PP_BATCH * PP_PLAIN_MAX ? n : PP_BATCH * PP_PLAIN_MAX;
+		take = n < PP_BATCH * PP_PLAIN_MAX ? n :
+		    PP_BATCH * PP_PLAIN_MAX;
 		for (off = 0; off < take; off += len) {
 			len = take - off < PP_PLAIN_MAX ? take - off :
 			    PP_PLAIN_MAX;

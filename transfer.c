@@ -210,7 +210,7 @@ struct pump {
 	socklen_t		 locklen;
 	struct tls		*tls;		/* --tls, for this connection */
 	struct pp		*pp;		/* --passphrase, likewise */
-	short			 tls_in;	/* what a TLS or pp read waits for */
+	short			 tls_in;	/* TLS, pp: what reads wait for */
 	short			 tls_out;	/* and a write */
 	int			 zc_send;	/* sendfile from in to net */
 	int			 zc_recv;	/* splice net -> pipe -> out */
@@ -1104,7 +1104,7 @@ pump_finished(struct pump *p)
 		p->wr_shut = 1;
 		if (o->shutdown_wr && p->tls != NULL)
 			ntls_close_notify(p->tls, p->net);
-		/* An input that broke did not end: the peer must not think so. */
+		/* Input that broke did not end: the peer must not think so. */
 		if (o->shutdown_wr && p->pp != NULL && !p->in_failed)
 			pp_close(p->pp);
 		/*
