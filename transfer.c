@@ -210,7 +210,7 @@ struct pump {
 	socklen_t		 locklen;
 	struct tls		*tls;		/* --tls, for this connection */
 	struct pp		*pp;		/* --passphrase, likewise */
-	short			 tls_in;	/* TLS, pp: what reads wait for */
+	short			 tls_in;	/* TLS, pp: reads wait for */
 	short			 tls_out;	/* and a write */
 	int			 zc_send;	/* sendfile from in to net */
 	int			 zc_recv;	/* splice net -> pipe -> out */
