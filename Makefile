@@ -140,7 +140,7 @@ bench: netpipe
 # are wrapped, to keep a fuzzed broker quiet.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = options filter acl proxy chat sockopt
+FUZZ_TARGETS = options filter acl proxy chat sockopt pp
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE $(BSD_CFLAGS) \
 	$(TLS_CFLAGS) -Dmain=np_main -DNP_FUZZ -Wno-missing-prototypes

@@ -801,3 +801,158 @@ pp_secret_load(const struct np_opts *o, struct pp_secret *s)
 	explicit_bzero(phrase, sizeof(phrase));
 	return rc;
 }
+
+#ifdef NP_FUZZ
+static int	 pp_fuzz_pair(struct pp_secret *, struct pp **, struct pp **,
+		    int [2]);
+static void	 pp_fuzz_read(struct pp *, size_t, const unsigned char *,
+		    size_t);
+static void	 pp_fuzz_hello(struct pp_secret *, const unsigned char *,
+		    size_t);
+static void	 pp_fuzz_alter(struct pp *, struct pp *, int [2],
+		    const unsigned char *, size_t);
+
+/*
+ * A client and a listener end over a socketpair, through the handshake.
+ * Returns 0, or -1 when it failed (which it must not).
+ */
+static int
+pp_fuzz_pair(struct pp_secret *s, struct pp **a, struct pp **b, int sv[2])
+{
+	short ev;
+	int i, ra = NTLS_WANT, rb = NTLS_WANT;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		return -1;
+	*a = pp_new(s, sv[0], 0, 0);
+	*b = pp_new(s, sv[1], 1, 0);
+	for (i = 0; i < 8 && (ra != 0 || rb != 0); i++) {
+		if (ra == NTLS_WANT)
+			ra = pp_handshake_step(*a, &ev);
+		if (rb == NTLS_WANT)
+			rb = pp_handshake_step(*b, &ev);
+	}
+	return ra == 0 && rb == 0 ? 0 : -1;
+}
+
+/*
+ * Read pp to its end, room bytes at a time.  It must never hand out more
+ * than room; with sent, only a prefix of sent, and end with -1 (what it
+ * reads was altered).
+ */
+static void
+pp_fuzz_read(struct pp *pp, size_t room, const unsigned char *sent,
+    size_t len)
+{
+	unsigned char *m;
+	size_t got = 0;
+	ssize_t n;
+	short ev;
+
+	if ((m = malloc(room)) == NULL)
+		abort();
+	while ((n = pp_io(pp, 0, m, room, &ev)) > 0) {
+		if ((size_t)n > room || (sent != NULL && (got + n > len ||
+		    memcmp(m, sent + got, n) != 0)))
+			abort();
+		got += n;
+	}
+	if (sent != NULL && n != -1)
+		abort();
+	free(m);
+}
+
+/* A listener reads d as its client's hello and confirmation. */
+static void
+pp_fuzz_hello(struct pp_secret *s, const unsigned char *d, size_t len)
+{
+	struct pp *b;
+	short ev;
+	int sv[2], i, rc = NTLS_WANT;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		abort();
+	b = pp_new(s, sv[1], 1, 0);
+	if (write(sv[0], d, len) != (ssize_t)len)
+		abort();
+	shutdown(sv[0], SHUT_WR);
+	for (i = 0; i < 8 && rc == NTLS_WANT; i++)
+		rc = pp_handshake_step(b, &ev);
+	if (rc == NTLS_WANT)
+		abort();	/* the peer's EOF must end it */
+	pp_free(b);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
+ * a seals d; what it sends is flipped (d[0] & 1) or cut at a place
+ * d[1..2] names, and b must stop at the damage.
+ */
+static void
+pp_fuzz_alter(struct pp *a, struct pp *b, int sv[2], const unsigned char *d,
+    size_t size)
+{
+	static unsigned char wire[PP_OUTCAP];
+	size_t len = 0, pos = (size_t)d[1] << 8 | d[2];
+	ssize_t n;
+	short ev;
+
+	if (pp_io(a, 1, (void *)(d + 3), size - 3, &ev) !=
+	    (ssize_t)(size - 3) || pp_close_step(a, &ev) != 0)
+		abort();
+	close(sv[0]);
+	while ((n = read(sv[1], wire + len, sizeof(wire) - len)) > 0)
+		len += n;
+	close(sv[1]);
+	pos %= len;
+	if (d[0] & 1)
+		wire[pos] ^= 1 << (d[1] & 7);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1 ||
+	    write(sv[0], wire, d[0] & 1 ? len : pos) == -1)
+		abort();
+	shutdown(sv[0], SHUT_WR);
+	b->fd = sv[1];
+	pp_fuzz_read(b, PP_RECORD, d + 3, size - 3);
+}
+
+/*
+ * libFuzzer: data[0] says what the rest is.  0: a client's handshake
+ * bytes for a listener.  1: a record stream after a good handshake.  2
+ * and 3: plaintext a client seals, then altered in transit.
+ */
+int
+pp_fuzz(const unsigned char *data, size_t size)
+{
+	static struct pp_secret s;
+	static int ready;
+	struct pp *a, *b;
+	int sv[2];
+
+	/* One record's worth fits a socketpair's buffer. */
+	if (size < 3 || size > PP_PLAIN_MAX + 3)
+		return 0;
+	if (!ready && pp_secret_set(&s, "fuzz", 4) == -1)
+		abort();
+	ready = 1;
+	if ((data[0] & 3) == 0) {
+		pp_fuzz_hello(&s, data + 1, size - 1);
+		return 0;
+	}
+	if (pp_fuzz_pair(&s, &a, &b, sv) == -1)
+		abort();
+	if ((data[0] & 3) == 1) {
+		if (write(sv[0], data + 3, size - 3) == -1)
+			abort();
+		shutdown(sv[0], SHUT_WR);
+		pp_fuzz_read(b, ((size_t)data[1] << 8 | data[2]) % 2048 + 1,
+		    NULL, 0);
+	} else
+		pp_fuzz_alter(a, b, sv, data, size);
+	close(sv[0]);
+	close(sv[1]);
+	pp_free(a);
+	pp_free(b);
+	return 0;
+}
+#endif
