@@ -13,8 +13,8 @@ _NETPIPE_LONG='--accept-timeout --allow --allow-file --append-output
 	--deny --deny-file --digest --exec --fdpass --half-close --help
 	--hex-dump --inherit-fd --interval --io --ipv4 --ipv6 --join
 	--keep-open --listen --max-conns --md5sig --min-ttl --mptcp
-	--no-stdin --numeric --output --progress --proxy --proxy-dns
-	--proxy-type --proxy-user --pty --queue-size --quit-after
+	--no-stdin --numeric --output --passphrase --progress --proxy
+	--proxy-dns --proxy-type --proxy-user --pty --queue-size --quit-after
 	--random-ports --rate --recv-buf --recv-limit --recv-only --rtable
 	--scan --scan-parallel --send-buf --send-file --send-flags
 	--send-only --seqpacket --sh-exec --shutdown --size --sockopt
@@ -52,6 +52,8 @@ _netpipe_value()
 		words='text json' ;;
 	--progress)
 		words='auto always never' ;;
+	--passphrase)
+		words='new' ;;
 	--digest)
 		words='sha256' ;;
 	--send-flags)
@@ -109,8 +111,10 @@ _netpipe()
 	fi
 
 	# The argument of the option before, unless that takes none (and
-	# the optional ones, --progress and --stats, only take one after =).
-	if [[ $prev == -* && $prev != --progress && $prev != --stats ]] &&
+	# the optional ones, --passphrase, --progress and --stats, only take
+	# one after =).
+	if [[ $prev == -* && $prev != --progress && $prev != --stats &&
+	    $prev != --passphrase ]] &&
 	    _netpipe_value "$prev" "$cur"; then
 		return 0
 	fi
