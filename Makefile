@@ -134,6 +134,7 @@ bench: netpipe
 	./bench/run
 	./bench/meter
 	./bench/conns
+	./bench/crypt
 
 # libFuzzer targets link the whole program with main renamed, so every
 # parser is reachable.  The parsers return their errors; only warnings
