@@ -55,7 +55,8 @@ pp_attack() {
 	np_wait_exit "$NP_PID"
 	run -0 wait "$NP_PID"
 	[ "$(np_sha "$BATS_TEST_TMPDIR/out")" = "$(np_sha "$in")" ]
-	grep -q '^Passphrase: SPAKE2, AES-256-GCM$' "$BATS_TEST_TMPDIR/listen.err"
+	grep -q "^Passphrase: SPAKE2, AES-256-GCM$" \
+	    "$BATS_TEST_TMPDIR/listen.err"
 }
 
 @test "--passphrase carries 256 MiB with NUL bytes both ways at once" {
@@ -205,6 +206,21 @@ pp_attack() {
 	[ "$(cat "$BATS_TEST_TMPDIR/out")" = 'from python' ]
 }
 
+@test "without AES on one end, XChaCha20-Poly1305 records both ways" {
+	head -c 300000 /dev/urandom >"$BATS_TEST_TMPDIR/pyin"
+	head -c 300000 /dev/urandom >"$BATS_TEST_TMPDIR/in"
+	NP_IN=$BATS_TEST_TMPDIR/in np_listen --passphrase -N --half-close \
+	    127.0.0.1 0
+	PP_PEER_CHACHA=1 timeout 10 /usr/bin/python3 "$PP_PEER" client \
+	    "$NP_PORT" <"$BATS_TEST_TMPDIR/pyin" >"$BATS_TEST_TMPDIR/got"
+	np_wait_exit "$NP_PID"
+	run -0 wait "$NP_PID"
+	cmp "$BATS_TEST_TMPDIR/got" "$BATS_TEST_TMPDIR/in"
+	cmp "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/pyin"
+	grep -q '^Passphrase: SPAKE2, XChaCha20-Poly1305$' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+}
+
 @test "python3-spake2 with another phrase: both sides see the mismatch" {
 	np_listen --passphrase 127.0.0.1 0
 	NETPIPE_PASSPHRASE=other run -3 --separate-stderr timeout 10 \
@@ -260,7 +276,8 @@ sys.stdout.write("echoed\n" if b"violet" in rest else "quiet\n")
 	unset NETPIPE_PASSPHRASE
 	run -1 --separate-stderr setsid -w "${NP[@]}" --passphrase 127.0.0.1 1 \
 	    </dev/null
-	[ "$stderr" = "netpipe: passphrase: no terminal to ask on: set NETPIPE_PASSPHRASE" ]
+	assert_equal "$stderr" \
+	    "netpipe: passphrase: no terminal to ask on: set NETPIPE_PASSPHRASE"
 	NETPIPE_PASSPHRASE= run -1 --separate-stderr "${NP[@]}" --passphrase \
 	    127.0.0.1 1 </dev/null
 	[ "$stderr" = "netpipe: passphrase: the passphrase is empty" ]
@@ -290,15 +307,16 @@ sys.stdout.write("echoed\n" if b"violet" in rest else "quiet\n")
 
 @test "--passphrase never takes the phrase from argv, nor mixes with --tls" {
 	run -2 --separate-stderr "${NP[@]}" --passphrase=hunter2 127.0.0.1 1
-	[[ ${stderr_lines[0]} == *'--passphrase: "hunter2" is invalid: the phrase comes from NETPIPE_PASSPHRASE or the terminal, never the command line' ]]
+	[[ ${stderr_lines[0]} == *'--passphrase: "hunter2" is invalid: the '* ]]
+	[[ ${stderr_lines[0]} == *'from NETPIPE_PASSPHRASE or the terminal'* ]]
 	run -2 --separate-stderr "${NP[@]}" --passphrase --tls 127.0.0.1 1
-	[[ ${stderr_lines[0]} == *'--passphrase and --tls cannot be used together' ]]
+	[[ ${stderr_lines[0]} == *'--passphrase and --tls cannot be used '* ]]
 	run -2 --separate-stderr "${NP[@]}" --passphrase -u 127.0.0.1 1
-	[[ ${stderr_lines[0]} == *'--passphrase and -u cannot be used together' ]]
+	[[ ${stderr_lines[0]} == *'--passphrase and -u cannot be used '* ]]
 	run -2 --separate-stderr "${NP[@]}" --passphrase=new 127.0.0.1 1
 	[[ ${stderr_lines[0]} == *'--passphrase=new requires -l' ]]
 	run -2 --separate-stderr "${NP[@]}" -l --passphrase -e /bin/cat 1
-	[[ ${stderr_lines[0]} == *'-e and --passphrase cannot be used together' ]]
+	[[ ${stderr_lines[0]} == *'-e and --passphrase cannot be used '* ]]
 	run -2 --separate-stderr "${NP[@]}" -l --passphrase --broker 1
-	[[ ${stderr_lines[0]} == *'--broker and --passphrase cannot be used together' ]]
+	[[ ${stderr_lines[0]} == *'--broker and --passphrase cannot be '* ]]
 }
