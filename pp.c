@@ -105,7 +105,7 @@ struct pp {
 	int		 bad;		/* a record failed: -1 from now on */
 };
 
-static int	 pp_hmac(unsigned char *, const unsigned char *,
+static void	 pp_hmac(unsigned char *, const unsigned char *,
 		    const unsigned char *, size_t, const unsigned char *,
 		    size_t);
 static void	 pp_expand(unsigned char *, const unsigned char *,
@@ -127,7 +127,7 @@ static int	 pp_phrase_tty(char *, size_t);
 static void	 pp_phrase_new(char *, size_t);
 
 /* HMAC-SHA256(key, a || b): HKDF's extract and expand are made of it. */
-static int
+static void
 pp_hmac(unsigned char *mac, const unsigned char *key,
     const unsigned char *a, size_t alen, const unsigned char *b, size_t blen)
 {
@@ -138,7 +138,6 @@ pp_hmac(unsigned char *mac, const unsigned char *key,
 	crypto_auth_hmacsha256_update(&st, b, blen);
 	crypto_auth_hmacsha256_final(&st, mac);
 	sodium_memzero(&st, sizeof(st));
-	return 0;
 }
 
 /* HKDF-Expand (RFC 5869) for one 32-byte block: T(1). */
@@ -752,13 +751,14 @@ pp_phrase_new(char *buf, size_t len)
 static int
 pp_phrase_tty(char *buf, size_t len)
 {
-	if (readpassphrase("Passphrase: ", buf, len, RPP_REQUIRE_TTY) ==
-	    NULL) {
+	if (readpassphrase("Passphrase: ", buf, len, RPP_REQUIRE_TTY) !=
+	    NULL)
+		return 0;
+	/* Interrupted: the signal says it all. */
+	if (!np_signal)
 		warnx("passphrase: no terminal to ask on: set "
 		    "NETPIPE_PASSPHRASE");
-		return -1;
-	}
-	return 0;
+	return -1;
 }
 
 /*
