@@ -492,8 +492,7 @@ net_setup(struct pump *p)
 	p->lowat = 1;
 	/* -W counts reads and --rate paces them: leave them be. */
 	p->lowat_ok = p->tcp && p->tls == NULL && p->pp == NULL &&
-	    p->o->recv_limit == 0 &&
-	    p->o->rate == 0;
+	    p->o->recv_limit == 0 && p->o->rate == 0;
 	batch_choose(p, inet);
 	if (!p->dgram) {
 		setsockopt(p->net, SOL_SOCKET, SO_OOBINLINE, &one,
