@@ -59,6 +59,16 @@ pp_attack() {
 	    "$BATS_TEST_TMPDIR/listen.err"
 }
 
+@test "--passphrase over a Unix stream socket" {
+	local in sock=$BATS_TEST_TMPDIR/pp.sock
+	in=$(np_random_file in 500000)
+	np_listen --passphrase -U "$sock"
+	timeout 10 "${NP[@]}" -N --passphrase -U "$sock" <"$in"
+	np_wait_exit "$NP_PID"
+	run -0 wait "$NP_PID"
+	cmp "$BATS_TEST_TMPDIR/out" "$in"
+}
+
 @test "--passphrase carries 256 MiB with NUL bytes both ways at once" {
 	local up down
 	up=$(np_random_file up 268435456)
