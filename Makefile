@@ -149,7 +149,7 @@ valgrind: netpipe test/xfer_test
 	timeout 600 valgrind -q --error-exitcode=99 --leak-check=full \
 	    ./test/xfer_test
 	NETPIPE_WRAP="valgrind -q --error-exitcode=99 --leak-check=full" \
-	    ./test/run $(BATS_FLAGS)
+	    BATS_TEST_TIMEOUT=180 ./test/run $(BATS_FLAGS)
 
 install: netpipe
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1
