@@ -295,10 +295,9 @@ sys.stdout.write("echoed\n" if b"violet" in rest else "quiet\n")
 
 @test "a silent peer: the handshake gives up after -w" {
 	np_listen -w 1 --passphrase 127.0.0.1 0
-	exec 4< <(sleep 5)
-	nc.openbsd 127.0.0.1 "$NP_PORT" <&4 >/dev/null 3>&- &
+	# -d: nc sends nothing and stays until the listener hangs up.
+	nc.openbsd -d 127.0.0.1 "$NP_PORT" >/dev/null 3>&- &
 	np_track $!
-	exec 4<&-
 	np_wait_exit "$NP_PID"
 	run -1 wait "$NP_PID"
 	grep -q 'passphrase: handshake: Connection timed out' \
