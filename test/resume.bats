@@ -431,3 +431,54 @@ while True:
 	grep -q 'refused a connection while the session' \
 	    "$BATS_TEST_TMPDIR/rx.err"
 }
+
+@test "a verdict lost to two resets after END: the sender comes back for it, both ends exit 0" {
+	local in
+	in=$(np_random_file in 9M)
+	np_listen --resume --stats --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
+	rs_relay 0 2 verdict-reset 0
+	run -0 timeout 30 "${NP[@]}" -v --resume --stats \
+	    --send-file "$in" 127.0.0.1 "$RELAY_PORT"
+	assert_line --partial '; 2 reconnects,'
+	assert_line "netpipe: sha256 $(np_sha "$in") (verified by the receiver)"
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+	grep -q 'connection broken after the verdict; keeping the session' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	assert_equal "$(grep -c "sha256 $(np_sha "$in") (verified)" \
+	    "$BATS_TEST_TMPDIR/listen.err")" 1
+}
+
+@test "a verdict lost to a silent drop after END (-w): the sender reconnects and gets it, both exit 0" {
+	local in
+	in=$(np_random_file in 5M)
+	np_listen --resume 127.0.0.1 0
+	rs_relay 0 1 verdict-drop 0
+	run -0 timeout 30 bash -c \
+	    'cat "$1" | "${@:2}"' _ "$in" "${NP[@]}" -v --resume -w 1 \
+	    127.0.0.1 "$RELAY_PORT"
+	assert_line --partial 'no progress in 1 s (-w)'
+	assert_line "netpipe: sha256 $(np_sha "$in") (verified by the receiver)"
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/out")" "$(np_sha "$in")"
+	grep -q 'a new connection of the session takes the old one' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+}
+
+@test "a verified receiver waits for a sender that lost the verdict only --accept-timeout long, and exits 0" {
+	local in
+	in=$(np_random_file in 3M)
+	np_listen --resume --accept-timeout 1 --output "$BATS_TEST_TMPDIR/got" \
+	    127.0.0.1 0
+	rs_relay 0 1 verdict-reset 0
+	run -1 timeout 30 "${NP[@]}" --resume --retry 0 \
+	    --send-file "$in" 127.0.0.1 "$RELAY_PORT"
+	assert_line --regexp '^netpipe: connection broken at byte [0-9]+; giving up after 0 retries$'
+	np_wait_exit "$NP_PID" 10
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+	grep -q 'the sender did not come back for the verdict' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+}
