@@ -195,8 +195,9 @@ struct conn {
 	struct sockaddr_storage	 lock;		/* connected datagram peer */
 	socklen_t		 locklen;
 	struct tls		*tls;		/* --tls, for this connection */
-	short			 tls_in;	/* what tls_read waits for */
-	short			 tls_out;	/* what tls_write waits for */
+	struct pp		*pp;		/* --passphrase, likewise */
+	short			 tls_in;	/* TLS, pp: reads wait for */
+	short			 tls_out;	/* and a write */
 	int			 zc_send;	/* sendfile from in to net */
 	int			 zc_recv;	/* splice net -> pipe -> out */
 	int			 threaded;	/* pipes go to the writer */
@@ -260,6 +261,7 @@ struct pump {
 	struct timespec		 hold;		/* a writer may yet pay off */
 	const struct acl	*acl;		/* UDP -k: senders let in */
 	struct tls		*next_tls;	/* for the next pump_run() */
+	struct pp		*next_pp;	/* likewise, --passphrase */
 	struct conn		 c;
 };
 
@@ -310,6 +312,7 @@ static ssize_t	 stream_send(struct pump *, void *, size_t, int);
 static ssize_t	 write_send(struct pump *, void *, size_t, int);
 static ssize_t	 dgram_send(struct pump *, void *, size_t, int);
 static ssize_t	 tls_send(struct pump *, void *, size_t, int);
+static ssize_t	 sealed_io(struct pump *, int, void *, size_t, short *);
 static int	 buf_ready(const struct pump *);
 static int	 pipe_ready(const struct pump *);
 static int	 batch_ready(const struct pump *);
@@ -434,6 +437,13 @@ pump_set_tls(struct pump *p, struct tls *ctx)
 	p->next_tls = ctx;
 }
 
+/* Route the next pump_run() through --passphrase records; likewise. */
+void
+pump_set_pp(struct pump *p, struct pp *pp)
+{
+	p->next_pp = pp;
+}
+
 /*
  * Judge every datagram of an unconnected (UDP -k) pump by acl, which the
  * caller owns and keeps until pump_free().  Only a -k listener needs it:
@@ -533,6 +543,8 @@ conn_start(struct pump *p, int net, int flags)
 	c->unconnected = (flags & PUMP_UNCONNECTED) != 0;
 	c->tls = p->next_tls;
 	p->next_tls = NULL;
+	c->pp = p->next_pp;
+	p->next_pp = NULL;
 	c->tls_in = POLLIN;
 	c->tls_out = POLLOUT;
 	meter_start(p->meter);
@@ -588,8 +600,8 @@ net_setup(struct pump *p)
 	p->c.tcp = inet && !p->c.dgram;
 	p->c.lowat = 1;
 	/* -W counts reads and --rate paces them: leave them be. */
-	p->c.lowat_ok = p->c.tcp && p->c.tls == NULL && p->o->recv_limit == 0 &&
-	    p->o->rate == 0;
+	p->c.lowat_ok = p->c.tcp && p->c.tls == NULL && p->c.pp == NULL &&
+	    p->o->recv_limit == 0 && p->o->rate == 0;
 	batch_choose(p, inet);
 	if (!p->c.dgram) {
 		setsockopt(p->c.net, SOL_SOCKET, SO_OOBINLINE, &one,
@@ -782,9 +794,10 @@ pump_choose(struct pump *p)
 {
 	const struct np_opts *o = p->o;
 	int zc = (o->io == IO_AUTO || o->io == IO_ZEROCOPY) &&
-	    !meter_needs_data(o) && p->c.tls == NULL;
+	    !meter_needs_data(o) && p->c.tls == NULL && p->c.pp == NULL;
 
-	p->c.rw = o->io == IO_RW && !p->c.dgram && p->c.tls == NULL;
+	p->c.rw = o->io == IO_RW && !p->c.dgram && p->c.tls == NULL &&
+	    p->c.pp == NULL;
 	p->c.zc_send = zc && !p->c.dgram && !p->in_eof && !o->crlf &&
 	    o->interval_ms == 0 && !o->send_oob && p->in_regular;
 	if (!zc || p->c.dgram || o->telnet || !p->out_splice)
@@ -1237,7 +1250,8 @@ buf_cap(const struct pump *p, const struct buf *b)
 static size_t
 buf_least(const struct pump *p)
 {
-	return p->c.dgram || p->c.tls != NULL ? PUMP_BUFSZ : PUMP_BUFMIN;
+	return p->c.dgram || p->c.tls != NULL ||
+	    p->c.pp != NULL ? PUMP_BUFSZ : PUMP_BUFMIN;
 }
 
 /* Make b, or grow it to what buf_cap() promised; out of memory exits. */
@@ -1378,6 +1392,9 @@ pump_finished(struct pump *p)
 		p->c.wr_shut = 1;
 		if (o->shutdown_wr && p->c.tls != NULL)
 			ntls_close_notify(p->c.tls, p->c.net);
+		/* Input that broke did not end: the peer must not think so. */
+		if (o->shutdown_wr && p->c.pp != NULL && !p->in_failed)
+			pp_close(p->c.pp);
 		/*
 		 * A datagram socket too, as nc.openbsd does: nothing goes
 		 * to the peer, but a later send fails, and scripts trace it.
@@ -1579,7 +1596,8 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 static int
 buf_ready(const struct pump *p)
 {
-	return buf_room(p, &p->down) > (p->c.tls != NULL ? NTLS_RECORD : 0) &&
+	return buf_room(p, &p->down) > (p->c.tls != NULL ? NTLS_RECORD :
+	    p->c.pp != NULL ? PP_RECORD : 0) &&
 	    p->piped == 0;
 }
 
@@ -1629,17 +1647,18 @@ ends_pick(struct pump *p)
 	l->drain = p->c.batching ? batch_drain : p->c.zc_recv || p->piped > 0 ||
 	    p->jobs > 0 ? pipe_drain : stdio_drain;
 	r->name = p->c.zc_recv ? "splice" : p->c.batching ? "recvmmsg" :
-	    p->c.tls != NULL ? "tls" : p->c.rw ? "rw" : p->c.dgram ? "dgram" :
-	    "stream";
+	    p->c.tls != NULL ? "tls" : p->c.pp != NULL ? "passphrase" :
+	    p->c.rw ? "rw" : p->c.dgram ? "dgram" : "stream";
 	r->fill = p->c.zc_recv ? splice_in : p->c.batching ? batch_fill :
-	    p->c.tls != NULL ? tls_fill : p->c.rw ? read_fill :
-	    p->c.dgram ? dgram_fill : recv_fill;
+	    p->c.tls != NULL || p->c.pp != NULL ? tls_fill :
+	    p->c.rw ? read_fill : p->c.dgram ? dgram_fill : recv_fill;
 	r->drain = net_drain;
-	r->send = p->c.tls != NULL ? tls_send : p->c.rw ? write_send :
-	    p->c.unconnected ? dgram_send : stream_send;
+	r->send = p->c.tls != NULL || p->c.pp != NULL ? tls_send :
+	    p->c.rw ? write_send : p->c.unconnected ? dgram_send : stream_send;
 	r->ready = p->c.zc_recv ? pipe_ready : p->c.batching ? batch_ready :
 	    buf_ready;
-	r->events = p->c.tls != NULL ? tls_events : plain_events;
+	r->events = p->c.tls != NULL || p->c.pp != NULL ? tls_events :
+	    plain_events;
 }
 
 static int
@@ -1962,7 +1981,19 @@ received(struct pump *p, size_t n)
 	return -1;
 }
 
-/* TLS records in; a clean end and a cut one told apart. */
+/* TLS or --passphrase records, whichever the connection has. */
+static ssize_t
+sealed_io(struct pump *p, int writing, void *d, size_t len, short *ev)
+{
+	if (p->c.tls != NULL)
+		return ntls_io(p->c.tls, writing, d, len, ev);
+	return pp_io(p->c.pp, writing, d, len, ev);
+}
+
+/*
+ * TLS or --passphrase records in; a clean end (close_notify, the end
+ * record) and a cut one told apart.
+ */
 static int
 tls_fill(struct pump *p)
 {
@@ -1972,7 +2003,7 @@ tls_fill(struct pump *p)
 
 	if (room == 0)
 		return -1;
-	n = ntls_io(p->c.tls, 0, b->data + b->end, room, &p->c.tls_in);
+	n = sealed_io(p, 0, b->data + b->end, room, &p->c.tls_in);
 	if (n == NTLS_WANT)
 		return -1;
 	if (n == -1)
@@ -2077,7 +2108,7 @@ tls_send(struct pump *p, void *d, size_t len, int flags)
 	ssize_t n;
 
 	(void)flags;
-	n = ntls_io(p->c.tls, 1, d, len, &p->c.tls_out);
+	n = sealed_io(p, 1, d, len, &p->c.tls_out);
 	return n == -1 ? PUMP_SEND_FAILED : n;
 }
 
