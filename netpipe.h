@@ -361,8 +361,9 @@ int	 resume_ctl_parse(int, const unsigned char *, size_t,
 struct tls;
 struct acl;
 int	 resume_send(const struct np_opts *);
+struct pp_secret;
 int	 resume_recv(const struct np_opts *, const struct acl *, int,
-	    struct tls *);
+	    struct tls *, struct pp_secret *);
 
 /*
  * acl.c: listener access control.  acl_parse() and acl_line() are pure

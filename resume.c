@@ -48,6 +48,8 @@ struct rs {
 	struct meter		*m;
 	int			 fd;		/* the connection, or -1 */
 	struct tls		*tls;
+	struct pp		*pp;		/* --passphrase's records */
+	struct pp_secret	*sec;		/* its phrase, or NULL */
 	int			 fired;		/* events the loop saw */
 	int			 watch;		/* extra fd to watch, or -1 */
 	int			 watch_fired;
@@ -104,7 +106,7 @@ static int	 rs_tick(struct loop *, long long, void *);
 static int	 rs_expire(struct loop *, long long, void *);
 static int	 rs_begin(struct rs *, const struct np_opts *);
 static void	 rs_end(struct rs *);
-static int	 rs_attach(struct rs *, int, struct tls *);
+static int	 rs_attach(struct rs *, int, struct tls *, struct pp *);
 static void	 rs_detach(struct rs *);
 static int	 rs_wait(struct rs *, int, int);
 static ssize_t	 rs_io(struct rs *, int, void *, size_t);
@@ -141,6 +143,7 @@ static int	 rx_bufs(struct rs *);
 static int	 rx_peer(struct acl_listener *, int, const char *);
 static void	 rx_fail(struct acl_listener *);
 static int	 rx_accept(struct rs *, int);
+static int	 rx_secure(struct rs *, int, struct tls **, struct pp **);
 static int	 rx_handshake(struct rs *, int);
 static int	 rx_stream(struct rs *);
 static unsigned char *rx_next(struct rs *, const unsigned char *, size_t);
@@ -240,12 +243,13 @@ rs_end(struct rs *r)
 		close(r->out);
 }
 
-/* Take fd (and its TLS) as the connection. */
+/* Take fd (and its TLS or passphrase records) as the connection. */
 static int
-rs_attach(struct rs *r, int fd, struct tls *tls)
+rs_attach(struct rs *r, int fd, struct tls *tls, struct pp *pp)
 {
 	r->fd = fd;
 	r->tls = tls;
+	r->pp = pp;
 	r->inlen = 0;
 	r->idle = 0;
 	r->moved = 1;
@@ -265,9 +269,11 @@ rs_detach(struct rs *r)
 	loop_fd_del(r->loop, r->fd);
 	if (r->tls != NULL)
 		ntls_free(r->tls);
+	pp_free(r->pp);
 	close(r->fd);
 	r->fd = -1;
 	r->tls = NULL;
+	r->pp = NULL;
 }
 
 /*
@@ -333,8 +339,9 @@ rs_io(struct rs *r, int writing, void *buf, size_t len)
 	ssize_t n;
 	short ev;
 
-	if (r->tls != NULL) {
-		n = ntls_io(r->tls, writing, buf, len, &ev);
+	if (r->tls != NULL || r->pp != NULL) {
+		n = r->pp != NULL ? pp_io(r->pp, writing, buf, len, &ev) :
+		    ntls_io(r->tls, writing, buf, len, &ev);
 		if (n == NTLS_WANT)
 			return 0;
 		if (n <= 0)
@@ -637,23 +644,36 @@ tx_open(struct rs *r)
 }
 
 /*
- * Connect (with --retry's back-off) and, with --tls, shake hands.
- * Returns 0, or -1 after the messages.
+ * Connect (with --retry's back-off) and, with --tls or --passphrase,
+ * shake hands: every connection does its own.  Returns 0, RS_BREAK when
+ * a reconnect's passphrase handshake was cut (not refused: a wrong
+ * phrase is the end), or RS_FATAL after the messages.
  */
 static int
 tx_connect(struct rs *r, int *used)
 {
 	char bound[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct tls *tls = NULL;
-	int fd;
+	struct pp *pp = NULL;
+	int fd, failures;
 
 	if ((fd = session_dial(r->o, bound, sizeof(bound), used)) == -1)
-		return -1;
+		return RS_FATAL;
 	if (r->o->tls && (tls = ntls_client(r->o, fd)) == NULL) {
 		close(fd);
-		return -1;
+		return RS_FATAL;
 	}
-	return rs_attach(r, fd, tls);
+	if (r->sec != NULL) {
+		failures = r->sec->failures;
+		pp = pp_new(r->sec, fd, 0, r->o->verbose);
+		if (pp_handshake(r->o, pp) == -1) {
+			pp_free(pp);
+			close(fd);
+			return r->fresh || r->sec->failures > failures ||
+			    np_signal ? RS_FATAL : RS_BREAK;
+		}
+	}
+	return rs_attach(r, fd, tls, pp) == 0 ? 0 : RS_FATAL;
 }
 
 /*
@@ -889,7 +909,7 @@ tx_data_file(struct rs *r, size_t n)
 
 	while (n > 0) {
 		pos = r->off;
-		if (r->tls != NULL) {
+		if (r->tls != NULL || r->pp != NULL) {
 			if ((k = pread(r->src, r->buf, n < RS_IOBUF ? n :
 			    RS_IOBUF, pos)) > 0 &&
 			    (rc = rs_write_all(r, r->buf, k)) != 0)
@@ -1012,12 +1032,15 @@ tx_session(struct rs *r)
 	int rc, used = 0;
 
 	for (;;) {
-		if (tx_connect(r, &used) == -1)
+		if ((rc = tx_connect(r, &used)) == RS_FATAL)
 			return NP_EXIT_FAIL;
 		meter_start(r->m);
 		acked = r->acked;
-		if ((rc = tx_handshake(r)) == 0)
+		if (rc == 0 && (rc = tx_handshake(r)) == 0)
 			rc = tx_stream(r);
+		/* The end record tells the receiver it was not cut. */
+		if (rc == 0 && r->pp != NULL)
+			pp_close(r->pp);
 		rs_detach(r);
 		if (rc == 0)
 			return NP_EXIT_OK;
@@ -1048,10 +1071,12 @@ tx_session(struct rs *r)
 int
 resume_send(const struct np_opts *o)
 {
+	struct pp_secret sec;
 	struct rs r;
 	int rc = NP_EXIT_FAIL;
 
 	if (rs_begin(&r, o) == 0 && tx_open(&r) == 0 &&
+	    (!o->passphrase || pp_secret_load(o, (r.sec = &sec)) == 0) &&
 	    (r.m = meter_new(o, r.size != RESUME_UNKNOWN ?
 	    (long long)r.size : -1)) != NULL) {
 		arc4random_buf(r.id, sizeof(r.id));
@@ -1144,7 +1169,8 @@ static int
 rx_accept(struct rs *r, int first)
 {
 	struct timespec until;
-	struct tls *tls = NULL;
+	struct tls *tls;
+	struct pp *pp;
 	int fd;
 
 	(void)first;
@@ -1172,13 +1198,43 @@ rx_accept(struct rs *r, int first)
 		}
 		fd = r->pending;
 		r->pending = -1;
-		if (r->server != NULL &&
-		    (tls = ntls_accept(r->o, r->server, fd)) == NULL) {
-			close(fd);
+		if (rx_secure(r, fd, &tls, &pp) == -1) {
+			if (r->sec != NULL &&
+			    r->sec->failures >= PP_MAX_FAILURES) {
+				warnx("passphrase: %d wrong passphrases: "
+				    "giving up", r->sec->failures);
+				return -1;
+			}
 			continue;
 		}
-		return rs_attach(r, fd, tls);
+		return rs_attach(r, fd, tls, pp);
 	}
+}
+
+/*
+ * A new connection's TLS or passphrase handshake, each its own; fd is
+ * closed when it fails.  Returns 0, or -1 after a message.
+ */
+static int
+rx_secure(struct rs *r, int fd, struct tls **tls, struct pp **pp)
+{
+	*tls = NULL;
+	*pp = NULL;
+	if (r->server != NULL &&
+	    (*tls = ntls_accept(r->o, r->server, fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	if (r->sec != NULL) {
+		*pp = pp_new(r->sec, fd, 1, r->o->verbose);
+		if (pp_handshake(r->o, *pp) == -1) {
+			pp_free(*pp);
+			*pp = NULL;
+			close(fd);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -1254,7 +1310,8 @@ rx_preempt(struct rs *r)
 {
 	unsigned char b[RESUME_HELLO_LEN];
 	struct resume_hello h;
-	struct tls *otls = r->tls;
+	struct tls *otls = r->tls, *tls;
+	struct pp *opp = r->pp, *pp;
 	char err[128];
 	int ofd = r->fd, fd = r->pending, rc, same;
 
@@ -1262,11 +1319,10 @@ rx_preempt(struct rs *r)
 	loop_fd_mask(r->loop, ofd, 0);
 	r->fd = -1;
 	r->tls = NULL;
+	r->pp = NULL;
 	rc = -1;
-	if (r->server != NULL && (r->tls = ntls_accept(r->o, r->server,
-	    fd)) == NULL)
-		close(fd);
-	else if (rs_attach(r, fd, r->tls) == 0)
+	if (rx_secure(r, fd, &tls, &pp) == 0 &&
+	    rs_attach(r, fd, tls, pp) == 0)
 		rc = rs_read_exact(r, b, sizeof(b), RS_HANDSHAKE_MS);
 	same = rc == 0 && resume_hello_parse(b, sizeof(b), &h, err,
 	    sizeof(err)) == 0 && h.version == RESUME_VERSION &&
@@ -1278,11 +1334,13 @@ rx_preempt(struct rs *r)
 		rs_detach(r);
 		r->fd = ofd;
 		r->tls = otls;
+		r->pp = opp;
 		return rc == RS_FATAL ? rc : 0;
 	}
 	loop_fd_del(r->loop, ofd);
 	if (otls != NULL)
 		ntls_free(otls);
+	pp_free(opp);
 	close(ofd);
 	if (r->o->verbose > 0)
 		fprintf(stderr, "netpipe: a new connection of the session "
@@ -1508,7 +1566,9 @@ rx_linger(struct rs *r)
 	int rc, ms;
 
 	for (;;) {
-		if (r->tls != NULL) {
+		if (r->pp != NULL)
+			n = pp_io(r->pp, 0, b, sizeof(b), &ev);
+		else if (r->tls != NULL) {
 			n = ntls_quiet_io(r->tls, 0, b, sizeof(b), &ev, &why);
 			/* libtls's close without close_notify is its EOF. */
 			if (n == -1 && strstr(why, "unexpected eof") != NULL)
@@ -1517,7 +1577,7 @@ rx_linger(struct rs *r)
 			n = recv(r->fd, b, sizeof(b), MSG_DONTWAIT);
 		if (n == 0)
 			return 0;
-		if (n < 0 && n != NTLS_WANT && (r->tls != NULL ||
+		if (n < 0 && n != NTLS_WANT && (r->tls != NULL || r->pp != NULL ||
 		    (errno != EAGAIN && errno != EINTR)))
 			return RS_BREAK;
 		if (n > 0)
@@ -1590,7 +1650,7 @@ rx_session(struct rs *r)
  */
 int
 resume_recv(const struct np_opts *o, const struct acl *acl, int lfd,
-    struct tls *server)
+    struct tls *server, struct pp_secret *sec)
 {
 	struct rs r;
 	int rc = NP_EXIT_FAIL;
@@ -1598,6 +1658,7 @@ resume_recv(const struct np_opts *o, const struct acl *acl, int lfd,
 	if (rs_begin(&r, o) == 0 && rx_open(&r) == 0 && rx_bufs(&r) == 0 &&
 	    (r.m = meter_new(o, -1)) != NULL) {
 		r.server = server;
+		r.sec = sec;
 		r.al = (struct acl_listener){ .loop = r.loop, .o = o,
 		    .acl = acl, .lfd = lfd, .peer = rx_peer,
 		    .fail = rx_fail, .data = &r };

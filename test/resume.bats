@@ -482,3 +482,51 @@ while True:
 	grep -q 'the sender did not come back for the verdict' \
 	    "$BATS_TEST_TMPDIR/listen.err"
 }
+
+@test "--resume runs inside --passphrase: resets cut it 4 times, each connection shakes hands, both verify" {
+	local in size=$((32 * 1024 * 1024))
+	in=$(np_random_file in $size)
+	export NETPIPE_PASSPHRASE='violet kettle 42'
+	np_listen --resume --passphrase --output "$BATS_TEST_TMPDIR/got" \
+	    127.0.0.1 0
+	rs_relay $size 4 reset 11
+	run -0 --separate-stderr timeout 60 "${NP[@]}" -v --resume \
+	    --passphrase --stats --send-file "$in" 127.0.0.1 "$RELAY_PORT"
+	assert_equal "$(grep -c '^Passphrase: SPAKE2, ' <<<"$stderr")" 5
+	[[ $stderr == *'; 4 reconnects,'* ]]
+	[[ $stderr == *"sha256 $(np_sha "$in") (verified by the receiver)"* ]]
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+	assert_equal "$(grep -c '^Passphrase: SPAKE2, ' \
+	    "$BATS_TEST_TMPDIR/listen.err")" 5
+}
+
+@test "--resume --passphrase: a sender back with a wrong phrase is refused cleanly, the right one completes" {
+	local all
+	all=$(np_random_file all 9M)
+	head -c 4M "$all" >"$BATS_TEST_TMPDIR/a"
+	NETPIPE_PASSPHRASE='violet kettle 42' rs_receiver rx --passphrase \
+	    --output "$BATS_TEST_TMPDIR/got"
+	rs_two_parts "$BATS_TEST_TMPDIR/a" /dev/null |
+	    NETPIPE_PASSPHRASE='violet kettle 42' "${NP[@]}" --resume \
+	    --passphrase -U "$BATS_TEST_TMPDIR/sock" 2>/dev/null 3>&- &
+	local tx=$!
+	np_track "$tx"
+	np_until 20 np_size_at_least "$BATS_TEST_TMPDIR/got" $((4 * 1024 * 1024))
+	kill -KILL "$tx"
+	np_wait_exit "$tx"
+	touch "$BATS_TEST_TMPDIR/go"
+	NETPIPE_PASSPHRASE='violet kettle 43' run -1 --separate-stderr \
+	    timeout 30 "${NP[@]}" --resume --passphrase --send-file "$all" \
+	    -U "$BATS_TEST_TMPDIR/sock"
+	assert_equal "$stderr" 'netpipe: passphrase does not match'
+	kill -0 "$RX_PID"
+	NETPIPE_PASSPHRASE='violet kettle 42' run -0 timeout 30 "${NP[@]}" -v \
+	    --resume --passphrase --send-file "$all" -U "$BATS_TEST_TMPDIR/sock"
+	assert_line --partial 'the receiver holds 4194304 bytes; resuming there'
+	np_wait_exit "$RX_PID"
+	wait "$RX_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$all")"
+	grep -qx 'netpipe: passphrase does not match' "$BATS_TEST_TMPDIR/rx.err"
+}
