@@ -391,20 +391,31 @@ rs_write_all(struct rs *r, const void *buf, size_t len)
 	return 0;
 }
 
-/* Read exactly len bytes within ms (a handshake).  Returns 0 or RS_*. */
+/*
+ * Read exactly len bytes within ms (a handshake).  A receiver's ack
+ * tick must not end the wait early: nothing is owed in a handshake.
+ * Returns 0 or RS_*.
+ */
 static int
 rs_read_exact(struct rs *r, void *buf, size_t len, int ms)
 {
+	struct timespec until;
 	unsigned char *p = buf;
 	ssize_t n;
-	int rc;
+	int rc, left;
 
+	np_deadline_set(&until, ms);
 	while (len > 0) {
 		if ((n = rs_io(r, 0, p, len)) < 0)
 			return (int)n;
 		p += n;
 		len -= n;
-		if (n == 0 && (rc = rs_wait(r, LOOP_READ, ms)) != 0)
+		if (n > 0)
+			continue;
+		if ((left = np_deadline_ms(&until)) <= 0)
+			return RS_BREAK;
+		r->ack_due = 0;
+		if ((rc = rs_wait(r, LOOP_READ, left)) != 0)
 			return rc;
 	}
 	return 0;

@@ -530,3 +530,27 @@ while True:
 	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$all")"
 	grep -qx 'netpipe: passphrase does not match' "$BATS_TEST_TMPDIR/rx.err"
 }
+
+@test "a peer that connects and says nothing costs the receiver no CPU, and the sender after it is served" {
+	local in ticks
+	in=$(np_random_file in 2M)
+	np_listen --resume --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
+	# nc.openbsd connects and sends nothing while its stdin stays open.
+	mkfifo "$BATS_TEST_TMPDIR/hold"
+	nc.openbsd 127.0.0.1 "$NP_PORT" <"$BATS_TEST_TMPDIR/hold" >/dev/null &
+	np_track $!
+	exec 4>"$BATS_TEST_TMPDIR/hold"
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Connection received'
+	np_alive_for "$NP_PID" 1500
+	# utime + stime, in clock ticks: a receiver spinning on its 200 ms
+	# acknowledgement tick burns most of those 1.5 s.
+	ticks=$(awk '{ print $14 + $15 }' "/proc/$NP_PID/stat")
+	echo "receiver CPU: $ticks ticks" >&2
+	((ticks < 15))
+	run -0 timeout 30 "${NP[@]}" --resume --send-file "$in" 127.0.0.1 \
+	    "$NP_PORT"
+	exec 4>&-
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+}
