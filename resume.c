@@ -35,6 +35,7 @@
 #define RS_LINGER_MS	10000			/* a receiver after DONE */
 #define RS_IOBUF	(256 * 1024)
 #define RS_RXBUFS	4			/* a receiver's, hashed in turn */
+#define RS_RXBUF	(1024 * 1024)		/* each of them */
 #define RS_INBUF	(2 * (RESUME_HDR_LEN + RESUME_TEXT_MAX))
 
 /* How a step ended: done, a broken connection, or nothing can help. */
@@ -1141,7 +1142,7 @@ rx_bufs(struct rs *r)
 	int i;
 
 	for (i = 0; i < RS_RXBUFS; i++)
-		if ((r->rxbuf[i] = malloc(RS_IOBUF)) == NULL) {
+		if ((r->rxbuf[i] = malloc(RS_RXBUF)) == NULL) {
 			warn("resume");
 			return -1;
 		}
@@ -1520,7 +1521,7 @@ rx_stream(struct rs *r)
 	for (;;) {
 		if (r->ack_due && (rc = rx_ack(r, 0)) != 0)
 			return rc;
-		if ((n = rs_io(r, 0, b + have, RS_IOBUF - have)) < 0)
+		if ((n = rs_io(r, 0, b + have, RS_RXBUF - have)) < 0)
 			return (int)n;
 		if (n == 0) {
 			rc = rs_wait(r, LOOP_READ, -1);
