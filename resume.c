@@ -1589,8 +1589,8 @@ rx_linger(struct rs *r)
 			n = recv(r->fd, b, sizeof(b), MSG_DONTWAIT);
 		if (n == 0)
 			return 0;
-		if (n < 0 && n != NTLS_WANT && (r->tls != NULL || r->pp != NULL ||
-		    (errno != EAGAIN && errno != EINTR)))
+		if (n < 0 && n != NTLS_WANT && (r->tls != NULL ||
+		    r->pp != NULL || (errno != EAGAIN && errno != EINTR)))
 			return RS_BREAK;
 		if (n > 0)
 			continue;
