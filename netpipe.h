@@ -294,6 +294,13 @@ void	 np_sha_update(struct np_sha *, const void *, size_t);
 void	 np_sha_copy(struct np_sha *, const struct np_sha *);
 void	 np_sha_final(struct np_sha *, unsigned char [NP_SHA_LEN]);
 void	 np_sha_free(struct np_sha *);
+struct np_shaq;
+struct np_shaq	*np_shaq_new(struct np_sha *);
+unsigned long long np_shaq_push(struct np_shaq *, const void *, size_t);
+void	 np_shaq_wait(struct np_shaq *, unsigned long long);
+void	 np_shaq_push_file(struct np_shaq *, int, off_t, size_t);
+int	 np_shaq_sync(struct np_shaq *);
+void	 np_shaq_free(struct np_shaq *);
 
 /*
  * resume.c: --resume, a one-way framed session that survives broken
@@ -354,8 +361,9 @@ int	 resume_ctl_parse(int, const unsigned char *, size_t,
 struct tls;
 struct acl;
 int	 resume_send(const struct np_opts *);
+struct pp_secret;
 int	 resume_recv(const struct np_opts *, const struct acl *, int,
-	    struct tls *);
+	    struct tls *, struct pp_secret *);
 
 /*
  * acl.c: listener access control.  acl_parse() and acl_line() are pure

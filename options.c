@@ -276,8 +276,9 @@ static const struct conflict {
 	{ OPT_RESUME,	OPT_APPEND_OUTPUT, CONFLICTS },
 	{ OPT_RESUME_BUFFER, OPT_RESUME, REQUIRES },
 	/*
-	 * A passphrase is its own encryption, for a byte stream.  With
-	 * --forward, --resume and --broker it is still to come (issue 17);
+	 * A passphrase is its own encryption, for a byte stream (and
+	 * --resume's session, whose every connection shakes hands).  With
+	 * --forward and --broker it is still to come (issue 17);
 	 * -e, --broker and --max-conns are refused through pump_only.
 	 */
 	{ OPT_PASSPHRASE, OPT_TLS,	CONFLICTS },
@@ -287,7 +288,6 @@ static const struct conflict {
 	{ OPT_PASSPHRASE, OPT_SEQPACKET, CONFLICTS },
 	{ OPT_PASSPHRASE, OPT_SEND_FLAGS, CONFLICTS },
 	{ OPT_PASSPHRASE, OPT_FORWARD,	CONFLICTS },
-	{ OPT_PASSPHRASE, OPT_RESUME,	CONFLICTS },
 	{ 'k',		'l',		REQUIRES },
 	{ OPT_ACCEPT_TIMEOUT, 'l',	REQUIRES },
 	{ OPT_ALLOW,	'l',		REQUIRES },

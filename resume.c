@@ -17,6 +17,7 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sha2.h>
 #include <stdarg.h>
@@ -31,7 +32,10 @@
 #define RS_ACK_EVERY	(4 * 1024 * 1024)	/* receiver: ack this often */
 #define RS_ACK_MS	200			/* or after this long */
 #define RS_HANDSHAKE_MS	10000
+#define RS_LINGER_MS	10000			/* a receiver after DONE */
 #define RS_IOBUF	(256 * 1024)
+#define RS_RXBUFS	4			/* a receiver's, hashed in turn */
+#define RS_RXBUF	(1024 * 1024)		/* each of them */
 #define RS_INBUF	(2 * (RESUME_HDR_LEN + RESUME_TEXT_MAX))
 
 /* How a step ended: done, a broken connection, or nothing can help. */
@@ -45,6 +49,8 @@ struct rs {
 	struct meter		*m;
 	int			 fd;		/* the connection, or -1 */
 	struct tls		*tls;
+	struct pp		*pp;		/* --passphrase's records */
+	struct pp_secret	*sec;		/* its phrase, or NULL */
 	int			 fired;		/* events the loop saw */
 	int			 watch;		/* extra fd to watch, or -1 */
 	int			 watch_fired;
@@ -55,6 +61,7 @@ struct rs {
 	unsigned char		 id[RESUME_ID_LEN];
 	int			 bound;		/* id names a session */
 	struct np_sha		 sha;		/* the stream up to hashed */
+	struct np_shaq		*q;		/* hashing into sha, or NULL */
 	unsigned long long	 hashed;
 	unsigned char		 in[RS_INBUF];	/* control frames read */
 	size_t			 inlen;
@@ -86,7 +93,12 @@ struct rs {
 	struct acl_listener	 al;
 	struct tls		*server;
 	int			 pending;	/* an accepted peer, or -1 */
+	int			 verified;	/* DONE sent, digests equal */
+	struct timespec		 linger;	/* then kept until */
 	size_t			 left;		/* of the data frame being read */
+	unsigned char		*rxbuf[RS_RXBUFS];
+	unsigned long long	 rxtick[RS_RXBUFS];	/* np_shaq tickets */
+	int			 rxcur;
 };
 
 static void	 rs_event(struct loop *, int, int, void *);
@@ -95,7 +107,7 @@ static int	 rs_tick(struct loop *, long long, void *);
 static int	 rs_expire(struct loop *, long long, void *);
 static int	 rs_begin(struct rs *, const struct np_opts *);
 static void	 rs_end(struct rs *);
-static int	 rs_attach(struct rs *, int, struct tls *);
+static int	 rs_attach(struct rs *, int, struct tls *, struct pp *);
 static void	 rs_detach(struct rs *);
 static int	 rs_wait(struct rs *, int, int);
 static ssize_t	 rs_io(struct rs *, int, void *, size_t);
@@ -108,6 +120,7 @@ static void	 rs_put64(unsigned char *, unsigned long long);
 static void	 rs_hex(const unsigned char *, char *);
 static int	 rs_hash_file(struct rs *, struct np_sha *, unsigned long long,
 		    unsigned long long);
+static int	 rs_hash_sync(struct rs *);
 static int	 rs_ctl_in(struct rs *);
 static int	 rs_ctl_one(struct rs *, int, const unsigned char *, size_t);
 static int	 tx_open(struct rs *);
@@ -127,17 +140,23 @@ static int	 tx_stream(struct rs *);
 static int	 tx_end(struct rs *);
 static int	 tx_session(struct rs *);
 static int	 rx_open(struct rs *);
+static int	 rx_bufs(struct rs *);
 static int	 rx_peer(struct acl_listener *, int, const char *);
 static void	 rx_fail(struct acl_listener *);
 static int	 rx_accept(struct rs *, int);
+static int	 rx_secure(struct rs *, int, struct tls **, struct pp **);
 static int	 rx_handshake(struct rs *, int);
 static int	 rx_stream(struct rs *);
+static unsigned char *rx_next(struct rs *, const unsigned char *, size_t);
 static int	 rx_frames(struct rs *, unsigned char *, size_t, size_t *);
 static int	 rx_data(struct rs *, const unsigned char *, size_t);
 static int	 rx_end(struct rs *, const struct resume_ctl *);
 static int	 rx_ack(struct rs *, int);
 static int	 rx_welcome(struct rs *, const unsigned char *, int);
 static int	 rx_preempt(struct rs *);
+static int	 rx_linger_ms(const struct rs *);
+static int	 rx_linger(struct rs *);
+static int	 rx_after(struct rs *);
 
 /* The connection (or, for the sender, stdin) is ready. */
 static void
@@ -207,10 +226,15 @@ rs_begin(struct rs *r, const struct np_opts *o)
 static void
 rs_end(struct rs *r)
 {
+	int i;
+
 	rs_detach(r);
 	if (r->pending != -1)
 		close(r->pending);
+	np_shaq_free(r->q);
 	np_sha_free(&r->sha);
+	for (i = 0; i < RS_RXBUFS; i++)
+		free(r->rxbuf[i]);
 	loop_free(r->loop);
 	free(r->buf);
 	free(r->ring);
@@ -220,12 +244,13 @@ rs_end(struct rs *r)
 		close(r->out);
 }
 
-/* Take fd (and its TLS) as the connection. */
+/* Take fd (and its TLS or passphrase records) as the connection. */
 static int
-rs_attach(struct rs *r, int fd, struct tls *tls)
+rs_attach(struct rs *r, int fd, struct tls *tls, struct pp *pp)
 {
 	r->fd = fd;
 	r->tls = tls;
+	r->pp = pp;
 	r->inlen = 0;
 	r->idle = 0;
 	r->moved = 1;
@@ -245,9 +270,11 @@ rs_detach(struct rs *r)
 	loop_fd_del(r->loop, r->fd);
 	if (r->tls != NULL)
 		ntls_free(r->tls);
+	pp_free(r->pp);
 	close(r->fd);
 	r->fd = -1;
 	r->tls = NULL;
+	r->pp = NULL;
 }
 
 /*
@@ -313,8 +340,9 @@ rs_io(struct rs *r, int writing, void *buf, size_t len)
 	ssize_t n;
 	short ev;
 
-	if (r->tls != NULL) {
-		n = ntls_io(r->tls, writing, buf, len, &ev);
+	if (r->tls != NULL || r->pp != NULL) {
+		n = r->pp != NULL ? pp_io(r->pp, writing, buf, len, &ev) :
+		    ntls_io(r->tls, writing, buf, len, &ev);
 		if (n == NTLS_WANT)
 			return 0;
 		if (n <= 0)
@@ -364,20 +392,31 @@ rs_write_all(struct rs *r, const void *buf, size_t len)
 	return 0;
 }
 
-/* Read exactly len bytes within ms (a handshake).  Returns 0 or RS_*. */
+/*
+ * Read exactly len bytes within ms (a handshake).  A receiver's ack
+ * tick must not end the wait early: nothing is owed in a handshake.
+ * Returns 0 or RS_*.
+ */
 static int
 rs_read_exact(struct rs *r, void *buf, size_t len, int ms)
 {
+	struct timespec until;
 	unsigned char *p = buf;
 	ssize_t n;
-	int rc;
+	int rc, left;
 
+	np_deadline_set(&until, ms);
 	while (len > 0) {
 		if ((n = rs_io(r, 0, p, len)) < 0)
 			return (int)n;
 		p += n;
 		len -= n;
-		if (n == 0 && (rc = rs_wait(r, LOOP_READ, ms)) != 0)
+		if (n > 0)
+			continue;
+		if ((left = np_deadline_ms(&until)) <= 0)
+			return RS_BREAK;
+		r->ack_due = 0;
+		if ((rc = rs_wait(r, LOOP_READ, left)) != 0)
 			return rc;
 	}
 	return 0;
@@ -439,7 +478,11 @@ rs_hex(const unsigned char *d, char *hex)
 		snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
-/* Extend ctx over the source file's bytes [from, to).  0, or RS_FATAL. */
+/*
+ * Extend ctx over the source file's bytes [from, to): r->sha on the
+ * hashing thread (np_shaq_sync() tells of a failed read), anything
+ * else here.  0, or RS_FATAL.
+ */
 static int
 rs_hash_file(struct rs *r, struct np_sha *ctx, unsigned long long from,
     unsigned long long to)
@@ -447,6 +490,11 @@ rs_hash_file(struct rs *r, struct np_sha *ctx, unsigned long long from,
 	ssize_t n;
 	size_t want;
 
+	if (ctx == &r->sha && r->q != NULL) {
+		if (from < to)
+			np_shaq_push_file(r->q, r->src, from, to - from);
+		return 0;
+	}
 	while (from < to) {
 		want = to - from < RS_IOBUF ? to - from : RS_IOBUF;
 		n = pread(r->src, r->buf, want, from);
@@ -458,6 +506,17 @@ rs_hash_file(struct rs *r, struct np_sha *ctx, unsigned long long from,
 		}
 		np_sha_update(ctx, r->buf, n);
 		from += n;
+	}
+	return 0;
+}
+
+/* r->sha once the hashing thread is through.  0, or -1 after a message. */
+static int
+rs_hash_sync(struct rs *r)
+{
+	if (np_shaq_sync(r->q) == -1) {
+		warn("source file");
+		return -1;
 	}
 	return 0;
 }
@@ -577,6 +636,8 @@ tx_open(struct rs *r)
 	if (S_ISREG(st.st_mode) && !r->eof) {
 		r->seekable = 1;
 		r->size = st.st_size;
+		/* Without a thread, hashing is done in turn with sending. */
+		r->q = np_shaq_new(&r->sha);
 		return 0;
 	}
 	r->cap = o->resume_buffer;
@@ -595,23 +656,36 @@ tx_open(struct rs *r)
 }
 
 /*
- * Connect (with --retry's back-off) and, with --tls, shake hands.
- * Returns 0, or -1 after the messages.
+ * Connect (with --retry's back-off) and, with --tls or --passphrase,
+ * shake hands: every connection does its own.  Returns 0, RS_BREAK when
+ * a reconnect's passphrase handshake was cut (not refused: a wrong
+ * phrase is the end), or RS_FATAL after the messages.
  */
 static int
 tx_connect(struct rs *r, int *used)
 {
 	char bound[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct tls *tls = NULL;
-	int fd;
+	struct pp *pp = NULL;
+	int fd, failures;
 
 	if ((fd = session_dial(r->o, bound, sizeof(bound), used)) == -1)
-		return -1;
+		return RS_FATAL;
 	if (r->o->tls && (tls = ntls_client(r->o, fd)) == NULL) {
 		close(fd);
-		return -1;
+		return RS_FATAL;
 	}
-	return rs_attach(r, fd, tls);
+	if (r->sec != NULL) {
+		failures = r->sec->failures;
+		pp = pp_new(r->sec, fd, 0, r->o->verbose);
+		if (pp_handshake(r->o, pp) == -1) {
+			pp_free(pp);
+			close(fd);
+			return r->fresh || r->sec->failures > failures ||
+			    np_signal ? RS_FATAL : RS_BREAK;
+		}
+	}
+	return rs_attach(r, fd, tls, pp) == 0 ? 0 : RS_FATAL;
 }
 
 /*
@@ -700,6 +774,8 @@ tx_prefix(struct rs *r, unsigned long long held, struct np_sha *c)
 	int rc;
 
 	if (r->seekable) {
+		if (rs_hash_sync(r) != 0)
+			return RS_FATAL;
 		if (held < r->hashed) {
 			np_sha_free(&r->sha);
 			np_sha_init(&r->sha);
@@ -708,6 +784,8 @@ tx_prefix(struct rs *r, unsigned long long held, struct np_sha *c)
 		if ((rc = rs_hash_file(r, &r->sha, r->hashed, held)) != 0)
 			return rc;
 		r->hashed = held;
+		if (rs_hash_sync(r) != 0)
+			return RS_FATAL;
 		np_sha_copy(c, &r->sha);
 		return 0;
 	}
@@ -843,7 +921,7 @@ tx_data_file(struct rs *r, size_t n)
 
 	while (n > 0) {
 		pos = r->off;
-		if (r->tls != NULL) {
+		if (r->tls != NULL || r->pp != NULL) {
 			if ((k = pread(r->src, r->buf, n < RS_IOBUF ? n :
 			    RS_IOBUF, pos)) > 0 &&
 			    (rc = rs_write_all(r, r->buf, k)) != 0)
@@ -923,6 +1001,8 @@ tx_end(struct rs *r)
 	struct np_sha c;
 	int rc;
 
+	if (rs_hash_sync(r) != 0)
+		return RS_FATAL;
 	np_sha_copy(&c, &r->sha);
 	if (r->seekable)
 		rc = rs_hash_file(r, &c, r->hashed, r->off);
@@ -964,12 +1044,15 @@ tx_session(struct rs *r)
 	int rc, used = 0;
 
 	for (;;) {
-		if (tx_connect(r, &used) == -1)
+		if ((rc = tx_connect(r, &used)) == RS_FATAL)
 			return NP_EXIT_FAIL;
 		meter_start(r->m);
 		acked = r->acked;
-		if ((rc = tx_handshake(r)) == 0)
+		if (rc == 0 && (rc = tx_handshake(r)) == 0)
 			rc = tx_stream(r);
+		/* The end record tells the receiver it was not cut. */
+		if (rc == 0 && r->pp != NULL)
+			pp_close(r->pp);
 		rs_detach(r);
 		if (rc == 0)
 			return NP_EXIT_OK;
@@ -1000,10 +1083,12 @@ tx_session(struct rs *r)
 int
 resume_send(const struct np_opts *o)
 {
+	struct pp_secret sec;
 	struct rs r;
 	int rc = NP_EXIT_FAIL;
 
 	if (rs_begin(&r, o) == 0 && tx_open(&r) == 0 &&
+	    (!o->passphrase || pp_secret_load(o, (r.sec = &sec)) == 0) &&
 	    (r.m = meter_new(o, r.size != RESUME_UNKNOWN ?
 	    (long long)r.size : -1)) != NULL) {
 		arc4random_buf(r.id, sizeof(r.id));
@@ -1050,6 +1135,24 @@ rx_open(struct rs *r)
 	return 0;
 }
 
+/* The receive buffers, and the thread hashing them.  0, or -1. */
+static int
+rx_bufs(struct rs *r)
+{
+	int i;
+
+	for (i = 0; i < RS_RXBUFS; i++)
+		if ((r->rxbuf[i] = malloc(RS_RXBUF)) == NULL) {
+			warn("resume");
+			return -1;
+		}
+	if ((r->q = np_shaq_new(&r->sha)) == NULL) {
+		warn("resume");
+		return -1;
+	}
+	return 0;
+}
+
 /* A peer the access rules let in: the newest one waits its turn. */
 static int
 rx_peer(struct acl_listener *al, int fd, const char *name)
@@ -1071,23 +1174,34 @@ rx_fail(struct acl_listener *al)
 
 /*
  * The next connection (a TLS one shakes hands first), within
- * --accept-timeout when given.  Returns 0, or -1 after a message.
+ * --accept-timeout when given, or while a verified session is kept.
+ * Returns 0, or -1 after a message.
  */
 static int
 rx_accept(struct rs *r, int first)
 {
 	struct timespec until;
-	struct tls *tls = NULL;
+	struct tls *tls;
+	struct pp *pp;
 	int fd;
 
 	(void)first;
 	if (r->o->accept_timeout_ms > 0)
 		np_deadline_set(&until, r->o->accept_timeout_ms);
+	if (r->verified)
+		until = r->linger;
 	for (;;) {
 		while (r->pending == -1) {
 			if (np_signal || loop_once(r->loop) == -1 ||
 			    np_signal)
 				return -1;
+			if (r->verified && np_deadline_ms(&until) <= 0) {
+				if (r->o->verbose > 0)
+					fprintf(stderr, "netpipe: the sender "
+					    "did not come back for the "
+					    "verdict\n");
+				return -1;
+			}
 			if (r->o->accept_timeout_ms > 0 &&
 			    np_deadline_ms(&until) <= 0) {
 				acl_timeout(r->o);
@@ -1096,13 +1210,43 @@ rx_accept(struct rs *r, int first)
 		}
 		fd = r->pending;
 		r->pending = -1;
-		if (r->server != NULL &&
-		    (tls = ntls_accept(r->o, r->server, fd)) == NULL) {
-			close(fd);
+		if (rx_secure(r, fd, &tls, &pp) == -1) {
+			if (r->sec != NULL &&
+			    r->sec->failures >= PP_MAX_FAILURES) {
+				warnx("passphrase: %d wrong passphrases: "
+				    "giving up", r->sec->failures);
+				return -1;
+			}
 			continue;
 		}
-		return rs_attach(r, fd, tls);
+		return rs_attach(r, fd, tls, pp);
 	}
+}
+
+/*
+ * A new connection's TLS or passphrase handshake, each its own; fd is
+ * closed when it fails.  Returns 0, or -1 after a message.
+ */
+static int
+rx_secure(struct rs *r, int fd, struct tls **tls, struct pp **pp)
+{
+	*tls = NULL;
+	*pp = NULL;
+	if (r->server != NULL &&
+	    (*tls = ntls_accept(r->o, r->server, fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	if (r->sec != NULL) {
+		*pp = pp_new(r->sec, fd, 1, r->o->verbose);
+		if (pp_handshake(r->o, *pp) == -1) {
+			pp_free(*pp);
+			*pp = NULL;
+			close(fd);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -1127,9 +1271,11 @@ rx_handshake(struct rs *r, int first)
 		warnx("%s", err);
 		return first ? RS_FATAL : RS_BREAK;
 	}
+	/* A verified session is kept for its own sender only. */
 	b[7] = h.version != RESUME_VERSION ? RESUME_BADVERSION :
 	    r->bound && memcmp(h.id, r->id, RESUME_ID_LEN) != 0 &&
-	    !(h.flags & RESUME_F_FRESH) ? RESUME_BUSY : RESUME_OK;
+	    (!(h.flags & RESUME_F_FRESH) || r->verified) ? RESUME_BUSY :
+	    RESUME_OK;
 	if ((rc = rx_welcome(r, h.id, b[7])) != 0)
 		return rc;
 	if (b[7] == RESUME_BADVERSION) {
@@ -1159,6 +1305,7 @@ rx_welcome(struct rs *r, const unsigned char *id, int status)
 	b[7] = status;
 	memcpy(b + 8, id, RESUME_ID_LEN);
 	rs_put64(b + 24, r->written);
+	np_shaq_sync(r->q);
 	np_sha_copy(&c, &r->sha);
 	np_sha_final(&c, b + 32);
 	return rs_write_all(r, b, RESUME_WELCOME_LEN);
@@ -1175,7 +1322,8 @@ rx_preempt(struct rs *r)
 {
 	unsigned char b[RESUME_HELLO_LEN];
 	struct resume_hello h;
-	struct tls *otls = r->tls;
+	struct tls *otls = r->tls, *tls;
+	struct pp *opp = r->pp, *pp;
 	char err[128];
 	int ofd = r->fd, fd = r->pending, rc, same;
 
@@ -1183,11 +1331,10 @@ rx_preempt(struct rs *r)
 	loop_fd_mask(r->loop, ofd, 0);
 	r->fd = -1;
 	r->tls = NULL;
+	r->pp = NULL;
 	rc = -1;
-	if (r->server != NULL && (r->tls = ntls_accept(r->o, r->server,
-	    fd)) == NULL)
-		close(fd);
-	else if (rs_attach(r, fd, r->tls) == 0)
+	if (rx_secure(r, fd, &tls, &pp) == 0 &&
+	    rs_attach(r, fd, tls, pp) == 0)
 		rc = rs_read_exact(r, b, sizeof(b), RS_HANDSHAKE_MS);
 	same = rc == 0 && resume_hello_parse(b, sizeof(b), &h, err,
 	    sizeof(err)) == 0 && h.version == RESUME_VERSION &&
@@ -1199,11 +1346,13 @@ rx_preempt(struct rs *r)
 		rs_detach(r);
 		r->fd = ofd;
 		r->tls = otls;
+		r->pp = opp;
 		return rc == RS_FATAL ? rc : 0;
 	}
 	loop_fd_del(r->loop, ofd);
 	if (otls != NULL)
 		ntls_free(otls);
+	pp_free(opp);
 	close(ofd);
 	if (r->o->verbose > 0)
 		fprintf(stderr, "netpipe: a new connection of the session "
@@ -1250,7 +1399,7 @@ rx_data(struct rs *r, const unsigned char *p, size_t n)
 		return rs_error(r, "%s: %s", r->o->output != NULL ?
 		    r->o->output : "stdout", strerror(errno));
 	}
-	np_sha_update(&r->sha, p, n);
+	r->rxtick[r->rxcur] = np_shaq_push(r->q, p, n);
 	r->written += n;
 	meter_count(r->m, METER_RECV, n);
 	if (r->written - r->acksent >= RS_ACK_EVERY)
@@ -1269,6 +1418,7 @@ rx_end(struct rs *r, const struct resume_ctl *c)
 	if (c->count != r->written)
 		return rs_error(r, "the stream ended at byte %llu, but %llu "
 		    "were received", c->count, r->written);
+	np_shaq_sync(r->q);
 	np_sha_copy(&d, &r->sha);
 	np_sha_final(&d, b + 1);
 	b[0] = memcmp(b + 1, c->sha, RESUME_SHA_LEN) != 0;
@@ -1279,8 +1429,10 @@ rx_end(struct rs *r, const struct resume_ctl *c)
 		warnx("SHA-256 mismatch: received %s", hex);
 		return RS_FATAL;
 	}
-	if (r->o->verbose > 0)
+	if (r->o->verbose > 0 && !r->verified)
 		fprintf(stderr, "netpipe: sha256 %s (verified)\n", hex);
+	r->verified = 1;
+	np_deadline_set(&r->linger, rx_linger_ms(r));
 	return 1;
 }
 
@@ -1339,10 +1491,28 @@ rx_frames(struct rs *r, unsigned char *b, size_t have, size_t *used)
 	return rc;
 }
 
-/* Read frames until the end or a break.  Returns 1, or RS_*. */
+/*
+ * Move on to the next buffer once its bytes are hashed, taking along
+ * the rest of a frame begun in b.
+ */
+static unsigned char *
+rx_next(struct rs *r, const unsigned char *rest, size_t len)
+{
+	r->rxcur = (r->rxcur + 1) % RS_RXBUFS;
+	np_shaq_wait(r->q, r->rxtick[r->rxcur]);
+	memcpy(r->rxbuf[r->rxcur], rest, len);
+	return r->rxbuf[r->rxcur];
+}
+
+/*
+ * Read frames until the end or a break: each read goes to the next of
+ * the buffers, so that the hashing thread can work on the last ones.
+ * Returns 1, or RS_*.
+ */
 static int
 rx_stream(struct rs *r)
 {
+	unsigned char *b = r->rxbuf[r->rxcur];
 	size_t have = 0, used;
 	ssize_t n;
 	int rc;
@@ -1351,7 +1521,7 @@ rx_stream(struct rs *r)
 	for (;;) {
 		if (r->ack_due && (rc = rx_ack(r, 0)) != 0)
 			return rc;
-		if ((n = rs_io(r, 0, r->buf + have, RS_IOBUF - have)) < 0)
+		if ((n = rs_io(r, 0, b + have, RS_RXBUF - have)) < 0)
 			return (int)n;
 		if (n == 0) {
 			rc = rs_wait(r, LOOP_READ, -1);
@@ -1366,10 +1536,88 @@ rx_stream(struct rs *r)
 		}
 		r->moved = 1;
 		have += n;
-		rc = rx_frames(r, r->buf, have, &used);
-		memmove(r->buf, r->buf + used, have - used);
+		rc = rx_frames(r, b, have, &used);
 		have -= used;
+		b = rx_next(r, b + used, have);
 		if (rc != 0)
+			return rc;
+	}
+}
+
+/*
+ * How long a verified session is kept for its sender: --accept-timeout,
+ * or long enough for one that missed DONE, which takes up to two -w to
+ * see a silent drop, then up to the back-off cap to try again.
+ */
+static int
+rx_linger_ms(const struct rs *r)
+{
+	long long ms = RS_LINGER_MS;
+
+	if (r->o->accept_timeout_ms > 0)
+		return r->o->accept_timeout_ms;
+	if (r->o->wait_ms > 0 &&
+	    2LL * r->o->wait_ms + r->o->retry_delay_ms > ms)
+		ms = 2LL * r->o->wait_ms + r->o->retry_delay_ms;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/*
+ * After DONE, the sender closes.  A break first may have lost DONE on
+ * the way, and the sender will be back for it: the session is kept
+ * until r->linger.  Returns 0 when the sender closed, RS_BREAK,
+ * RS_PREEMPT or RS_FATAL.
+ */
+static int
+rx_linger(struct rs *r)
+{
+	unsigned char b[64];
+	const char *why;
+	ssize_t n;
+	short ev;
+	int rc, ms;
+
+	for (;;) {
+		if (r->pp != NULL)
+			n = pp_io(r->pp, 0, b, sizeof(b), &ev);
+		else if (r->tls != NULL) {
+			n = ntls_quiet_io(r->tls, 0, b, sizeof(b), &ev, &why);
+			/* libtls's close without close_notify is its EOF. */
+			if (n == -1 && strstr(why, "unexpected eof") != NULL)
+				n = 0;
+		} else
+			n = recv(r->fd, b, sizeof(b), MSG_DONTWAIT);
+		if (n == 0)
+			return 0;
+		if (n < 0 && n != NTLS_WANT && (r->tls != NULL ||
+		    r->pp != NULL || (errno != EAGAIN && errno != EINTR)))
+			return RS_BREAK;
+		if (n > 0)
+			continue;
+		if ((ms = np_deadline_ms(&r->linger)) <= 0)
+			return RS_BREAK;
+		r->ack_due = 0;		/* all is acknowledged */
+		if ((rc = rs_wait(r, LOOP_READ, ms)) != 0)
+			return rc;
+	}
+}
+
+/*
+ * A verified session's connection, until its sender closes it: a
+ * reconnect of the session (whose sender missed DONE) is given the
+ * verdict again.  Returns 0, RS_BREAK or RS_FATAL.
+ */
+static int
+rx_after(struct rs *r)
+{
+	int rc;
+
+	for (;;) {
+		if ((rc = rx_linger(r)) != RS_PREEMPT)
+			return rc;
+		if ((rc = rx_preempt(r)) < 0)
+			return rc;
+		if (rc == 1 && (rc = rx_stream(r)) != 1)
 			return rc;
 	}
 }
@@ -1382,7 +1630,8 @@ rx_session(struct rs *r)
 
 	for (;;) {
 		if (rx_accept(r, first) == -1)
-			return NP_EXIT_FAIL;
+			return r->verified && !np_signal ? NP_EXIT_OK :
+			    NP_EXIT_FAIL;
 		meter_start(r->m);
 		if ((rc = rx_handshake(r, first)) == 0) {
 			if (!first)
@@ -1390,13 +1639,18 @@ rx_session(struct rs *r)
 			first = 0;
 			rc = rx_stream(r);
 		}
-		rs_detach(r);
 		if (rc == 1)
+			rc = rx_after(r);
+		rs_detach(r);
+		if (rc == 0)
 			return NP_EXIT_OK;
 		if (rc == RS_FATAL || np_signal)
 			return NP_EXIT_FAIL;
 		meter_resume(r->m, r->reconnects, 0, 0);
-		if (r->o->verbose > 0 && !first)
+		if (r->o->verbose > 0 && r->verified)
+			fprintf(stderr, "netpipe: connection broken after the "
+			    "verdict; keeping the session for its sender\n");
+		else if (r->o->verbose > 0 && !first)
 			fprintf(stderr, "netpipe: connection broken at byte "
 			    "%llu; waiting for the sender\n", r->written);
 	}
@@ -1408,14 +1662,15 @@ rx_session(struct rs *r)
  */
 int
 resume_recv(const struct np_opts *o, const struct acl *acl, int lfd,
-    struct tls *server)
+    struct tls *server, struct pp_secret *sec)
 {
 	struct rs r;
 	int rc = NP_EXIT_FAIL;
 
-	if (rs_begin(&r, o) == 0 && rx_open(&r) == 0 &&
+	if (rs_begin(&r, o) == 0 && rx_open(&r) == 0 && rx_bufs(&r) == 0 &&
 	    (r.m = meter_new(o, -1)) != NULL) {
 		r.server = server;
+		r.sec = sec;
 		r.al = (struct acl_listener){ .loop = r.loop, .o = o,
 		    .acl = acl, .lfd = lfd, .peer = rx_peer,
 		    .fail = rx_fail, .data = &r };

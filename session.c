@@ -559,7 +559,8 @@ session_listen(const struct np_opts *o)
 	if (o->forward != NULL)
 		rc = fwd_run(o, acl, lfd, server);
 	else if (o->resume)
-		rc = resume_recv(o, acl, lfd, server);
+		rc = resume_recv(o, acl, lfd, server,
+		    o->passphrase ? &sec : NULL);
 	else if (brokered)
 		rc = broker_run(o, acl, lfd, server);
 	else if (o->exec_cmd != NULL && !o->udp)

@@ -7,8 +7,11 @@ client to 127.0.0.1 TARGET_PORT.  CUTS times, at random points (SEED) between
 5% and 95% of SIZE bytes received from the clients, it breaks the connection
 it is carrying: MODE "reset" closes both sides with an RST, "drop" just
 stops forwarding either way and leaves both open (a NAT that forgot the flow:
-only a timeout can tell), "mixed" alternates.  On SIGTERM it writes the total
-of bytes received from clients to COUNTFILE and exits.
+only a timeout can tell), "mixed" alternates.  MODE "verdict-reset" and
+"verdict-drop" cut instead where the receiver's verdict goes back, the first
+CUTS times: the DONE frame (type F, 33 bytes) never reaches the client, which
+has sent its whole stream (SIZE and SEED are then unused).  On SIGTERM it
+writes the total of bytes received from clients to COUNTFILE and exits.
 """
 
 import os
@@ -22,12 +25,16 @@ import threading
 portfile, target, size, ncuts, mode, seed, countfile = sys.argv[1:8]
 target, size, ncuts = int(target), int(size), int(ncuts)
 rng = random.Random(int(seed))
+verdicts = 0
+if mode.startswith("verdict-"):
+    verdicts, ncuts = ncuts, 0
 cuts = sorted(rng.randrange(size // 20, size - size // 20)
               for _ in range(ncuts))
 if mode == "mixed":
     kinds = ["reset" if i % 2 == 0 else "drop" for i in range(ncuts)]
 else:
     kinds = [mode] * ncuts
+DONE = b"F\0\0\0\0\0\0\x21"
 lock = threading.Lock()
 total = 0
 held = []
@@ -56,7 +63,9 @@ def upstream(c, u, state):
         while True:
             d = c.recv(65536)
             if not d:
-                u.shutdown(socket.SHUT_WR)
+                # A dropped flow stays silent after the client's close.
+                if not state["dead"]:
+                    u.shutdown(socket.SHUT_WR)
                 return
             with lock:
                 if state["dead"]:
@@ -78,12 +87,38 @@ def upstream(c, u, state):
         reset(c, u)
 
 
+def swallow_verdict(c, u, state, seen):
+    """Whether seen (the receiver's bytes so far) holds a DONE frame that
+    is to be cut off; then the connection is cut and DONE never passes."""
+    global verdicts
+    with lock:
+        if verdicts == 0 or DONE not in seen:
+            return False
+        verdicts -= 1
+        state["dead"] = True
+    if mode == "verdict-reset":
+        # upstream() is in c.recv(): wake it, or the RST waits for it.
+        try:
+            c.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+        reset(c, u)
+    else:
+        held.append((c, u))
+    return True
+
+
 def downstream(c, u, state):
+    seen = b""
     try:
         while True:
             d = u.recv(65536)
             if not d or state["dead"]:
                 break
+            # A frame header may be split across reads: keep a tail.
+            seen = seen[-16:] + d
+            if swallow_verdict(c, u, state, seen):
+                return
             c.sendall(d)
         if not state["dead"]:
             c.shutdown(socket.SHUT_WR)

@@ -438,3 +438,127 @@ while True:
 	grep -q 'refused a connection while the session' \
 	    "$BATS_TEST_TMPDIR/rx.err"
 }
+
+@test "a verdict lost to two resets after END: the sender comes back for it, both ends exit 0" {
+	local in
+	in=$(np_random_file in 9M)
+	np_listen --resume --stats --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
+	rs_relay 0 2 verdict-reset 0
+	run -0 timeout 30 "${NP[@]}" -v --resume --stats \
+	    --send-file "$in" 127.0.0.1 "$RELAY_PORT"
+	assert_line --partial '; 2 reconnects,'
+	assert_line "netpipe: sha256 $(np_sha "$in") (verified by the receiver)"
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+	# It sees the reset, or the sender's new connection first.
+	grep -Eq 'connection broken after the verdict; keeping the session|a new connection of the session takes the old' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	assert_equal "$(grep -c "sha256 $(np_sha "$in") (verified)" \
+	    "$BATS_TEST_TMPDIR/listen.err")" 1
+}
+
+@test "a verdict lost to a silent drop after END (-w): the sender reconnects and gets it, both exit 0" {
+	local in
+	in=$(np_random_file in 5M)
+	np_listen --resume 127.0.0.1 0
+	rs_relay 0 1 verdict-drop 0
+	run -0 timeout 30 bash -c \
+	    'cat "$1" | "${@:2}"' _ "$in" "${NP[@]}" -v --resume -w 1 \
+	    127.0.0.1 "$RELAY_PORT"
+	assert_line --partial 'no progress in 1 s (-w)'
+	assert_line "netpipe: sha256 $(np_sha "$in") (verified by the receiver)"
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/out")" "$(np_sha "$in")"
+	grep -q 'a new connection of the session takes the old one' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+}
+
+@test "a verified receiver waits for a sender that lost the verdict only --accept-timeout long, and exits 0" {
+	local in
+	in=$(np_random_file in 3M)
+	np_listen --resume --accept-timeout 1 --output "$BATS_TEST_TMPDIR/got" \
+	    127.0.0.1 0
+	rs_relay 0 1 verdict-reset 0
+	run -1 timeout 30 "${NP[@]}" --resume --retry 0 \
+	    --send-file "$in" 127.0.0.1 "$RELAY_PORT"
+	assert_line --regexp '^netpipe: connection broken at byte [0-9]+; giving up after 0 retries$'
+	np_wait_exit "$NP_PID" 10
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+	grep -q 'the sender did not come back for the verdict' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+}
+
+@test "--resume runs inside --passphrase: resets cut it 4 times, each connection shakes hands, both verify" {
+	local in size=$((32 * 1024 * 1024))
+	in=$(np_random_file in $size)
+	export NETPIPE_PASSPHRASE='violet kettle 42'
+	np_listen --resume --passphrase --output "$BATS_TEST_TMPDIR/got" \
+	    127.0.0.1 0
+	rs_relay $size 4 reset 11
+	run -0 --separate-stderr timeout 60 "${NP[@]}" -v --resume \
+	    --passphrase --stats --send-file "$in" 127.0.0.1 "$RELAY_PORT"
+	assert_equal "$(grep -c '^Passphrase: SPAKE2, ' <<<"$stderr")" 5
+	[[ $stderr == *'; 4 reconnects,'* ]]
+	[[ $stderr == *"sha256 $(np_sha "$in") (verified by the receiver)"* ]]
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+	assert_equal "$(grep -c '^Passphrase: SPAKE2, ' \
+	    "$BATS_TEST_TMPDIR/listen.err")" 5
+}
+
+@test "--resume --passphrase: a sender back with a wrong phrase is refused cleanly, the right one completes" {
+	local all
+	all=$(np_random_file all 9M)
+	head -c 4M "$all" >"$BATS_TEST_TMPDIR/a"
+	NETPIPE_PASSPHRASE='violet kettle 42' rs_receiver rx --passphrase \
+	    --output "$BATS_TEST_TMPDIR/got"
+	rs_two_parts "$BATS_TEST_TMPDIR/a" /dev/null |
+	    NETPIPE_PASSPHRASE='violet kettle 42' "${NP[@]}" --resume \
+	    --passphrase -U "$BATS_TEST_TMPDIR/sock" 2>/dev/null 3>&- &
+	local tx=$!
+	np_track "$tx"
+	np_until 20 np_size_at_least "$BATS_TEST_TMPDIR/got" $((4 * 1024 * 1024))
+	kill -KILL "$tx"
+	np_wait_exit "$tx"
+	touch "$BATS_TEST_TMPDIR/go"
+	NETPIPE_PASSPHRASE='violet kettle 43' run -1 --separate-stderr \
+	    timeout 30 "${NP[@]}" --resume --passphrase --send-file "$all" \
+	    -U "$BATS_TEST_TMPDIR/sock"
+	assert_equal "$stderr" 'netpipe: passphrase does not match'
+	kill -0 "$RX_PID"
+	NETPIPE_PASSPHRASE='violet kettle 42' run -0 timeout 30 "${NP[@]}" -v \
+	    --resume --passphrase --send-file "$all" -U "$BATS_TEST_TMPDIR/sock"
+	assert_line --partial 'the receiver holds 4194304 bytes; resuming there'
+	np_wait_exit "$RX_PID"
+	wait "$RX_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$all")"
+	grep -qx 'netpipe: passphrase does not match' "$BATS_TEST_TMPDIR/rx.err"
+}
+
+@test "a peer that connects and says nothing costs the receiver no CPU, and the sender after it is served" {
+	local in ticks
+	in=$(np_random_file in 2M)
+	np_listen --resume --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
+	# nc.openbsd connects and sends nothing while its stdin stays open.
+	mkfifo "$BATS_TEST_TMPDIR/hold"
+	nc.openbsd 127.0.0.1 "$NP_PORT" <"$BATS_TEST_TMPDIR/hold" >/dev/null &
+	np_track $!
+	exec 4>"$BATS_TEST_TMPDIR/hold"
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Connection received'
+	np_alive_for "$NP_PID" 1500
+	# utime + stime, in clock ticks: a receiver spinning on its 200 ms
+	# acknowledgement tick burns most of those 1.5 s.
+	ticks=$(awk '{ print $14 + $15 }' "/proc/$NP_PID/stat")
+	echo "receiver CPU: $ticks ticks" >&2
+	((ticks < 15))
+	run -0 timeout 30 "${NP[@]}" --resume --send-file "$in" 127.0.0.1 \
+	    "$NP_PORT"
+	exec 4>&-
+	np_wait_exit "$NP_PID"
+	wait "$NP_PID"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+}
