@@ -524,6 +524,9 @@ while True:
 	np_until 20 np_size_at_least "$BATS_TEST_TMPDIR/got" $((4 * 1024 * 1024))
 	kill -KILL "$tx"
 	np_wait_exit "$tx"
+	# Else the next sender may come while the receiver still serves the
+	# killed one's connection, and be told the receiver is busy.
+	np_wait_for "$BATS_TEST_TMPDIR/rx.err" 'waiting for the sender$'
 	touch "$BATS_TEST_TMPDIR/go"
 	NETPIPE_PASSPHRASE='violet kettle 43' run -1 --separate-stderr \
 	    timeout 30 "${NP[@]}" --resume --passphrase --send-file "$all" \
