@@ -207,6 +207,7 @@ print(h.hexdigest(), flush=True)
 	np_until 20 np_size_at_least "$BATS_TEST_TMPDIR/got" $((4 * 1024 * 1024))
 	kill -KILL "$tx"
 	np_wait_exit "$tx"
+	np_wait_for "$BATS_TEST_TMPDIR/rx.err" 'waiting for the sender$'
 	# The first sender's input may end now.
 	touch "$BATS_TEST_TMPDIR/go"
 	run -0 timeout 30 "${NP[@]}" -v --resume \
@@ -229,6 +230,7 @@ print(h.hexdigest(), flush=True)
 	np_wait_size "$BATS_TEST_TMPDIR/got" $((4 * 1024 * 1024)) 20
 	kill -KILL "$tx"
 	np_wait_exit "$tx"
+	np_wait_for "$BATS_TEST_TMPDIR/rx.err" 'waiting for the sender$'
 	touch "$BATS_TEST_TMPDIR/go"
 	# The file changed at its start between the two runs.
 	printf 'changed' | dd of="$all" bs=1 seek=1000 conv=notrunc 2>/dev/null
