@@ -243,6 +243,7 @@ struct pump {
 	int			 in_failed;	/* stdin broke: send, exit 1 */
 	int			 out_gone;	/* the reader of out left */
 	int			 out_errno;	/* how we learnt it */
+	unsigned long long	 out_unread;	/* left in its pipe then */
 	struct filter		 filter;	/* -C and -t state */
 	struct meter		*meter;		/* counts, digest, hex dump */
 	struct bucket		 rate[2];	/* METER_SENT, METER_RECV */
@@ -333,6 +334,7 @@ static int	 down_pending(const struct pump *);
 static unsigned long long down_bytes(const struct pump *);
 static int	 out_failed(struct pump *);
 static int	 out_lost(struct pump *);
+static void	 out_left(struct pump *);
 static int	 send_all(const struct pump *);
 static int	 input_unsent(struct pump *);
 static void	 touch(struct pump *);
@@ -971,9 +973,28 @@ out_failed(struct pump *p)
 {
 	if (errno != EPIPE && errno != ECONNRESET)
 		return io_failed(out_name(p));
+	if (!p->out_gone)
+		out_left(p);
 	p->out_gone = 1;
 	p->out_errno = errno;
 	return -1;
+}
+
+/*
+ * The reader of a pipe on stdout left: what we wrote and it did not
+ * read stays in the pipe, where nobody reads it now, and is as lost as
+ * what we still hold.  Without it, a reader that left while our own
+ * buffers happened to be empty looked like one that had read it all.
+ */
+static void
+out_left(struct pump *p)
+{
+	struct stat st;
+	int unread = 0;
+
+	if (fstat(p->out, &st) == 0 && S_ISFIFO(st.st_mode) &&
+	    ioctl(p->out, FIONREAD, &unread) == 0 && unread > 0)
+		p->out_unread = unread;
 }
 
 /* Received bytes that the output's reader left behind: exit 1. */
@@ -981,7 +1002,7 @@ static int
 out_lost(struct pump *p)
 {
 	warnx("stdout: %s: %llu bytes received not delivered",
-	    strerror(p->out_errno), down_bytes(p));
+	    strerror(p->out_errno), down_bytes(p) + p->out_unread);
 	return NP_EXIT_FAIL;
 }
 
@@ -1388,7 +1409,7 @@ pump_finished(struct pump *p)
 			np_deadline_set(&p->c.quit, o->quit_after_ms);
 	}
 	/* Received bytes with nowhere to go are the one loss here. */
-	if (p->out_gone && down_pending(p))
+	if (p->out_gone && (down_pending(p) || p->out_unread > 0))
 		return out_lost(p);
 	if (down_pending(p))
 		return -1;
