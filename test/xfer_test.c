@@ -18,6 +18,7 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -456,6 +457,93 @@ case_tls(void)
 		warnx("%s: not removed", dir);
 }
 
+/* Read fd to its end, each wait bounded; the count, or -1. */
+static ssize_t
+drain(int fd)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	unsigned char b[65536];
+	ssize_t n, total = 0;
+
+	while (poll(&pfd, 1, 5000) == 1) {
+		if ((n = read(fd, b, sizeof(b))) <= 0)
+			return n == 0 ? total : -1;
+		total += n;
+	}
+	return -1;
+}
+
+/*
+ * One endpoint implementation (endpoint.c) against a plain peer: waits
+ * say so with the events, NUL bytes pass both ways, a byte count larger
+ * than the socket holds is taken in part, shut ends the stream, and the
+ * peer's end is 0.  Returns 0, or the number of the check that failed.
+ */
+static int
+ep_exercise(int flags)
+{
+	unsigned char out[4] = { 'a', 0, 'b', 0 }, in[8];
+	unsigned char *big;
+	const char *why = NULL;
+	struct ep e;
+	short ev = 0;
+	ssize_t n;
+	int near, far, rc = 0;
+
+	if (tcp_pair(&near, &far) == -1)
+		err(1, "loopback pair");
+	ep_init(&e, near, NULL, flags);
+	if (e.ops->record != 1 || !e.ops->splice)
+		rc = 1;
+	else if (e.ops->recv(&e, in, sizeof(in), &ev, &why) != NTLS_WANT ||
+	    ev != POLLIN)
+		rc = 2;
+	else if (e.ops->send(&e, out, sizeof(out), 0, &ev, &why) != 4 ||
+	    ev != POLLOUT || read(far, in, sizeof(in)) != 4 ||
+	    memcmp(in, out, 4) != 0)
+		rc = 3;
+	else if (write(far, out, 4) != 4 ||
+	    (n = e.ops->recv(&e, in, sizeof(in), &ev, &why)) != 4 ||
+	    memcmp(in, out, 4) != 0)
+		rc = 4;
+	if (rc != 0)
+		goto out;
+	/* More than any socket buffer: a part goes, then the socket is full. */
+	if ((big = calloc(1, 64 << 20)) == NULL)
+		err(1, "calloc");
+	n = e.ops->send(&e, big, 64 << 20, 0, &ev, &why);
+	if (n <= 0 || n >= 64 << 20 ||
+	    e.ops->send(&e, big, 64 << 20, 0, &ev, &why) != NTLS_WANT ||
+	    ev != POLLOUT)
+		rc = 5;
+	free(big);
+	if (rc == 0 && (e.ops->shut(&e, &ev) != 0 || drain(far) != n))
+		rc = 6;
+	else if (rc == 0 && (shutdown(far, SHUT_WR) == -1 ||
+	    e.ops->recv(&e, in, sizeof(in), &ev, &why) != 0))
+		rc = 7;
+out:
+	close(near);
+	close(far);
+	return rc;
+}
+
+static void
+case_ep(void)
+{
+	char what[128];
+	int rc;
+
+	rc = ep_exercise(0);
+	snprintf(what, sizeof(what), "endpoint send/recv: waits, NUL bytes, "
+	    "a partial send, shut and the peer's end (check %d)", rc);
+	ok(rc == 0, what);
+	rc = ep_exercise(EP_RW);
+	snprintf(what, sizeof(what), "endpoint --io rw: waits, NUL bytes, "
+	    "a partial write, shut and the peer's end (check %d)", rc);
+	ok(rc == 0, what);
+}
+
 int
 main(void)
 {
@@ -476,7 +564,8 @@ main(void)
 		err(1, "listener");
 	if ((lp = loop_new()) == NULL)
 		err(1, "loop_new");
-	printf("1..7\n");
+	printf("1..9\n");
+	case_ep();
 	case_idle();
 	case_bulk(1, 8 << 20, "8 MiB a to b, half-close passed on, 4 MiB back");
 	case_bulk(MAXPAIRS, 256 << 10, "32 pairs on one loop, both ways");
