@@ -161,8 +161,8 @@ struct endpoint {
 	short		(*events)(const struct pump *, int);
 	int		 direct;	/* fill writes the other side's fd */
 };
-/* send(): failed, and the message is out already. */
-#define PUMP_SEND_FAILED	(-3)
+/* send(): failed, and the message is out already (as endpoint.c's). */
+#define PUMP_SEND_FAILED	EP_REPORTED
 
 /*
  * A layer on a direction: it sees the bytes that moved (a tap: counts,
@@ -194,14 +194,13 @@ struct conn {
 	socklen_t		 peerlen;
 	struct sockaddr_storage	 lock;		/* connected datagram peer */
 	socklen_t		 locklen;
-	struct tls		*tls;		/* --tls, for this connection */
-	short			 tls_in;	/* what tls_read waits for */
-	short			 tls_out;	/* what tls_write waits for */
+	struct ep		 ep;		/* net and its record layer */
+	short			 want_in;	/* what ep's recv waits for */
+	short			 want_out;	/* what ep's send waits for */
 	int			 zc_send;	/* sendfile from in to net */
 	int			 zc_recv;	/* splice net -> pipe -> out */
 	int			 threaded;	/* pipes go to the writer */
 	int			 pipe_full;	/* no free buffer in pipefd */
-	int			 rw;		/* --io rw: read/write on net */
 	int			 batching;	/* UDP receive with recvmmsg */
 	int			 tcp;		/* net is a TCP socket */
 	int			 notsent;	/* TCP_NOTSENT_LOWAT is set */
@@ -303,19 +302,14 @@ static int	 crlf_fill(struct pump *);
 static int	 sendfile_fill(struct pump *);
 static int	 stdio_drain(struct pump *);
 static int	 pipe_drain(struct pump *);
-static int	 recv_fill(struct pump *);
-static int	 read_fill(struct pump *);
+static int	 stream_fill(struct pump *);
 static int	 dgram_fill(struct pump *);
-static int	 tls_fill(struct pump *);
 static ssize_t	 stream_send(struct pump *, void *, size_t, int);
-static ssize_t	 write_send(struct pump *, void *, size_t, int);
 static ssize_t	 dgram_send(struct pump *, void *, size_t, int);
-static ssize_t	 tls_send(struct pump *, void *, size_t, int);
 static int	 buf_ready(const struct pump *);
 static int	 pipe_ready(const struct pump *);
 static int	 batch_ready(const struct pump *);
-static short	 plain_events(const struct pump *, int);
-static short	 tls_events(const struct pump *, int);
+static short	 net_events(const struct pump *, int);
 static size_t	 up_room(struct pump *);
 static size_t	 down_room(struct pump *);
 static size_t	 buf_least(const struct pump *);
@@ -533,10 +527,12 @@ conn_start(struct pump *p, int net, int flags)
 	c->dgram = (flags & PUMP_DGRAM) != 0;
 	c->seqpacket = (flags & PUMP_SEQPACKET) != 0;
 	c->unconnected = (flags & PUMP_UNCONNECTED) != 0;
-	c->tls = p->next_tls;
+	/* The socket's own calls or its record layer, chosen once. */
+	ep_init(&c->ep, net, p->next_tls, p->o->io == IO_RW && !c->dgram ?
+	    EP_RW : 0);
 	p->next_tls = NULL;
-	c->tls_in = POLLIN;
-	c->tls_out = POLLOUT;
+	c->want_in = POLLIN;
+	c->want_out = POLLOUT;
 	meter_start(p->meter);
 	p->down.start = p->down.end = 0;
 	/*
@@ -590,8 +586,8 @@ net_setup(struct pump *p)
 	p->c.tcp = inet && !p->c.dgram;
 	p->c.lowat = 1;
 	/* -W counts reads and --rate paces them: leave them be. */
-	p->c.lowat_ok = p->c.tcp && p->c.tls == NULL && p->o->recv_limit == 0 &&
-	    p->o->rate == 0;
+	p->c.lowat_ok = p->c.tcp && p->c.ep.ops->splice &&
+	    p->o->recv_limit == 0 && p->o->rate == 0;
 	batch_choose(p, inet);
 	if (!p->c.dgram) {
 		setsockopt(p->c.net, SOL_SOCKET, SO_OOBINLINE, &one,
@@ -784,9 +780,8 @@ pump_choose(struct pump *p)
 {
 	const struct np_opts *o = p->o;
 	int zc = (o->io == IO_AUTO || o->io == IO_ZEROCOPY) &&
-	    !meter_needs_data(o) && p->c.tls == NULL;
+	    !meter_needs_data(o) && p->c.ep.ops->splice;
 
-	p->c.rw = o->io == IO_RW && !p->c.dgram && p->c.tls == NULL;
 	p->c.zc_send = zc && !p->c.dgram && !p->in_eof && !o->crlf &&
 	    o->interval_ms == 0 && !o->send_oob && p->in_regular;
 	if (!zc || p->c.dgram || o->telnet || !p->out_splice)
@@ -1258,7 +1253,8 @@ buf_cap(const struct pump *p, const struct buf *b)
 static size_t
 buf_least(const struct pump *p)
 {
-	return p->c.dgram || p->c.tls != NULL ? PUMP_BUFSZ : PUMP_BUFMIN;
+	return p->c.dgram || p->c.ep.ops->record > 1 ? PUMP_BUFSZ :
+	    PUMP_BUFMIN;
 }
 
 /* Make b, or grow it to what buf_cap() promised; out of memory exits. */
@@ -1397,8 +1393,9 @@ pump_finished(struct pump *p)
 
 	if (in_done && !p->c.wr_shut) {
 		p->c.wr_shut = 1;
-		if (o->shutdown_wr && p->c.tls != NULL)
-			ntls_close_notify(p->c.tls, p->c.net);
+		/* The record layer's own end first (TLS close_notify). */
+		if (o->shutdown_wr)
+			p->c.ep.ops->end(&p->c.ep, p->in_failed);
 		/*
 		 * A datagram socket too, as nc.openbsd does: nothing goes
 		 * to the peer, but a later send fails, and scripts trace it.
@@ -1595,12 +1592,14 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 
 /*
  * Whether a receive has room to land in: back-pressure from the output.
- * A TLS reader offers room for a whole record (NTLS_RECORD).
+ * A record layer's reader offers room for a whole record.
  */
 static int
 buf_ready(const struct pump *p)
 {
-	return buf_room(p, &p->down) > (p->c.tls != NULL ? NTLS_RECORD : 0) &&
+	size_t record = p->c.ep.ops->record;
+
+	return buf_room(p, &p->down) > (record > 1 ? record : 0) &&
 	    p->piped == 0;
 }
 
@@ -1617,19 +1616,15 @@ batch_ready(const struct pump *p)
 	return p->batch->next == p->batch->n;
 }
 
-/* What poll waits for before a fill (LOOP_READ) or a send (LOOP_WRITE). */
+/*
+ * What poll waits for before a fill (LOOP_READ) or a send (LOOP_WRITE):
+ * what the endpoint last said.  A record layer's read may wait for
+ * POLLOUT and its write for POLLIN (renegotiation).
+ */
 static short
-plain_events(const struct pump *p, int dir)
+net_events(const struct pump *p, int dir)
 {
-	(void)p;
-	return dir == LOOP_READ ? POLLIN : POLLOUT;
-}
-
-/* TLS: a read may wait for POLLOUT and a write for POLLIN (renegotiation). */
-static short
-tls_events(const struct pump *p, int dir)
-{
-	return dir == LOOP_READ ? p->c.tls_in : p->c.tls_out;
+	return dir == LOOP_READ ? p->c.want_in : p->c.want_out;
 }
 
 /*
@@ -1650,17 +1645,14 @@ ends_pick(struct pump *p)
 	l->drain = p->c.batching ? batch_drain : p->c.zc_recv || p->piped > 0 ||
 	    p->jobs > 0 ? pipe_drain : stdio_drain;
 	r->name = p->c.zc_recv ? "splice" : p->c.batching ? "recvmmsg" :
-	    p->c.tls != NULL ? "tls" : p->c.rw ? "rw" : p->c.dgram ? "dgram" :
-	    "stream";
+	    p->c.dgram ? "dgram" : p->c.ep.ops->name;
 	r->fill = p->c.zc_recv ? splice_in : p->c.batching ? batch_fill :
-	    p->c.tls != NULL ? tls_fill : p->c.rw ? read_fill :
-	    p->c.dgram ? dgram_fill : recv_fill;
+	    p->c.dgram ? dgram_fill : stream_fill;
 	r->drain = net_drain;
-	r->send = p->c.tls != NULL ? tls_send : p->c.rw ? write_send :
-	    p->c.unconnected ? dgram_send : stream_send;
+	r->send = p->c.unconnected ? dgram_send : stream_send;
 	r->ready = p->c.zc_recv ? pipe_ready : p->c.batching ? batch_ready :
 	    buf_ready;
-	r->events = p->c.tls != NULL ? tls_events : plain_events;
+	r->events = net_events;
 }
 
 static int
@@ -1847,9 +1839,9 @@ down_room(struct pump *p)
 }
 
 /*
- * After a receive of n bytes (from, for a datagram, says whose): its
- * failure, a datagram not taken, the end of the stream, or bytes kept.
- * A zero-length datagram is a packet, not an end of stream.
+ * After a receive of a datagram of n bytes from a sender: its failure,
+ * a datagram not taken, the end of a SOCK_SEQPACKET stream, or bytes
+ * kept.  A zero-length datagram is a packet, not an end of stream.
  */
 static int
 recv_done(struct pump *p, ssize_t n, const struct sockaddr *from,
@@ -1861,9 +1853,9 @@ recv_done(struct pump *p, ssize_t n, const struct sockaddr *from,
 		return net_broken(p, "recv");
 	}
 	/* Into the buffer but not yet kept: b->end moves in received(). */
-	if (from != NULL && !dgram_take(p, from, len))
+	if (!dgram_take(p, from, len))
 		return -1;
-	if (n == 0 && (from == NULL || p->c.seqpacket)) {
+	if (n == 0 && p->c.seqpacket) {
 		p->c.net_eof = 1;
 		return -1;
 	}
@@ -1871,29 +1863,35 @@ recv_done(struct pump *p, ssize_t n, const struct sockaddr *from,
 	return received(p, n);
 }
 
-/* A stream socket's receive. */
+/*
+ * A stream socket's receive, through its endpoint: recv(2), read(2) for
+ * --io rw, or a record layer.  A record layer that failed said why.
+ */
 static int
-recv_fill(struct pump *p)
+stream_fill(struct pump *p)
 {
 	struct buf *b = &p->down;
 	size_t room = down_room(p);
+	const char *why = NULL;
+	ssize_t n;
 
 	if (room == 0)
 		return -1;
-	return recv_done(p, recv(p->c.net, b->data + b->end, room,
-	    MSG_DONTWAIT), NULL, 0);
-}
-
-/* --io rw: read(2) on the socket. */
-static int
-read_fill(struct pump *p)
-{
-	struct buf *b = &p->down;
-	size_t room = down_room(p);
-
-	if (room == 0)
+	n = p->c.ep.ops->recv(&p->c.ep, b->data + b->end, room, &p->c.want_in,
+	    &why);
+	if (n == NTLS_WANT)
 		return -1;
-	return recv_done(p, read(p->c.net, b->data + b->end, room), NULL, 0);
+	if (n == EP_REPORTED)
+		return net_broken(p, NULL);
+	if (n == -1)
+		return net_broken(p, "recv");
+	if (n == 0) {
+		/* libtls over OpenSSL 3: 0 is close_notify; a cut is -1. */
+		p->c.net_eof = 1;
+		return -1;
+	}
+	lowat_update(p, n);
+	return received(p, n);
 }
 
 /* One datagram, judged by its sender. */
@@ -1983,29 +1981,6 @@ received(struct pump *p, size_t n)
 	return -1;
 }
 
-/* TLS records in; a clean end and a cut one told apart. */
-static int
-tls_fill(struct pump *p)
-{
-	struct buf *b = &p->down;
-	size_t room = down_room(p);
-	ssize_t n;
-
-	if (room == 0)
-		return -1;
-	n = ntls_io(p->c.tls, 0, b->data + b->end, room, &p->c.tls_in);
-	if (n == NTLS_WANT)
-		return -1;
-	if (n == -1)
-		return net_broken(p, NULL);
-	if (n == 0) {
-		/* libtls over OpenSSL 3: 0 is close_notify; a cut is -1. */
-		p->c.net_eof = 1;
-		return -1;
-	}
-	return received(p, n);
-}
-
 /*
  * Bytes of the outgoing buffer that may go now.  With --send-flags oob
  * the last byte of input is held back until EOF says it is the last.
@@ -2069,18 +2044,14 @@ net_drain(struct pump *p)
 	return -1;
 }
 
+/* A stream's send, through its endpoint; flags as send(2)'s. */
 static ssize_t
 stream_send(struct pump *p, void *d, size_t len, int flags)
 {
-	return send(p->c.net, d, len, flags);
-}
+	const char *why = NULL;
 
-/* --io rw: write(2) on the socket. */
-static ssize_t
-write_send(struct pump *p, void *d, size_t len, int flags)
-{
-	(void)flags;
-	return write(p->c.net, d, len);
+	return p->c.ep.ops->send(&p->c.ep, d, len, flags, &p->c.want_out,
+	    &why);
 }
 
 /* UDP -k: to whoever sent last. */
@@ -2089,17 +2060,6 @@ dgram_send(struct pump *p, void *d, size_t len, int flags)
 {
 	return sendto(p->c.net, d, len, flags, (struct sockaddr *)&p->c.peer,
 	    p->c.peerlen);
-}
-
-/* TLS: a failure was reported already, so it is not send's errno. */
-static ssize_t
-tls_send(struct pump *p, void *d, size_t len, int flags)
-{
-	ssize_t n;
-
-	(void)flags;
-	n = ntls_io(p->c.tls, 1, d, len, &p->c.tls_out);
-	return n == -1 ? PUMP_SEND_FAILED : n;
 }
 
 /*
