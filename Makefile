@@ -11,6 +11,7 @@ PKG_CONFIG ?= pkg-config
 BSD_CFLAGS != $(PKG_CONFIG) --cflags libbsd-overlay 2>/dev/null || true
 BSD_LIBS != $(PKG_CONFIG) --libs libbsd-overlay 2>/dev/null || echo -lbsd
 TLS_CFLAGS != $(PKG_CONFIG) --cflags libtls 2>/dev/null || true
+SODIUM_LIBS != $(PKG_CONFIG) --libs libsodium 2>/dev/null || echo -lsodium
 # libtls is opened with dlopen(3) when --tls is used, so it is not linked:
 # only its headers and its soname are needed here.
 TLS_SONAME != readelf -d "$$($(PKG_CONFIG) --variable=libdir libtls)/libtls.so" \
@@ -34,9 +35,9 @@ NP_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) 
 NP_STATIC_BSD ?= 1
 BSD_LINK_1 = -Wl,-Bstatic $(BSD_LIBS) -lmd -Wl,-Bdynamic
 BSD_LINK_0 = $(BSD_LIBS) -lmd
-NP_LIBS = $(BSD_LINK_$(NP_STATIC_BSD)) -ldl -pthread
+NP_LIBS = $(BSD_LINK_$(NP_STATIC_BSD)) $(SODIUM_LIBS) -ldl -pthread
 
-SRCS = filter.c loop.c netpipe.c options.c proxy.c scan.c sock.c sockopt.c session.c \
+SRCS = filter.c loop.c netpipe.c options.c pp.c proxy.c scan.c sock.c sockopt.c session.c \
 	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c xfer.c \
 	endpoint.c forward.c resume.c resume_wire.c sha.c
 OBJS = $(SRCS:.c=.o)
@@ -49,7 +50,7 @@ DEPS = build-essential libbsd-dev libmd-dev libtls-dev pkg-config mandoc bats \
 	dante-server microsocks tinyproxy clang libclang-rt-14-dev tmux \
 	openssh-server openssh-client git rsync nginx-light haproxy groff-base \
 	dpkg-dev debhelper fakeroot lintian libsodium-dev bash-completion \
-	redis-server redis-tools curl
+	redis-server redis-tools curl python3-spake2 python3-cryptography
 
 BATS_FLAGS ?= --jobs 4
 
@@ -74,6 +75,7 @@ filter.o: filter.c netpipe.h Makefile
 loop.o: loop.c netpipe.h Makefile
 netpipe.o: netpipe.c netpipe.h Makefile
 options.o: options.c netpipe.h Makefile
+pp.o: pp.c netpipe.h Makefile
 proxy.o: proxy.c netpipe.h Makefile
 pty.o: pty.c netpipe.h Makefile
 resume.o: resume.c netpipe.h Makefile
@@ -166,13 +168,14 @@ bench: netpipe
 	./bench/meter
 	./bench/conns
 	./bench/forward
+	./bench/crypt
 
 # libFuzzer targets link the whole program with main renamed, so every
 # parser is reachable.  The parsers return their errors; only warnings
 # are wrapped, to keep a fuzzed broker quiet.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = options filter acl proxy chat sockopt resume
+FUZZ_TARGETS = options filter acl proxy chat sockopt resume pp
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE $(BSD_CFLAGS) \
 	$(TLS_CFLAGS) -Dmain=np_main -DNP_FUZZ -Wno-missing-prototypes

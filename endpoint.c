@@ -4,8 +4,8 @@
  * these and nothing else: the pump (transfer.c) for its socket side and
  * xfer.c for both sides of a socket pair.  An implementation is picked
  * once, by ep_init(), from what the connection is (plain send/recv,
- * read/write for --io rw, TLS); a record layer added here (a framed or
- * encrypted stream) reaches both engines without touching either loop.
+ * read/write for --io rw, TLS, --passphrase records); a record layer
+ * added here reaches both engines without touching either loop.
  *
  * Every operation keeps one contract, that of ntls_io(): a byte count,
  * 0 at the end of the stream, NTLS_WANT with *events set to what poll
@@ -45,6 +45,12 @@ static ssize_t	 tls_loud_send(struct ep *, void *, size_t, int,
 		    short *, const char **);
 static int	 tls_shut(struct ep *, short *);
 static void	 tls_end(struct ep *, int);
+static ssize_t	 pp_recv(struct ep *, void *, size_t, short *,
+		    const char **);
+static ssize_t	 pp_send(struct ep *, void *, size_t, int, short *,
+		    const char **);
+static int	 pp_shut(struct ep *, short *);
+static void	 pp_end(struct ep *, int);
 
 /*
  * The implementations.  record is the room a read must offer (what a
@@ -64,20 +70,28 @@ static const struct ep_ops ep_tls = {
 static const struct ep_ops ep_tls_loud = {
 	"tls", tls_loud_recv, tls_loud_send, tls_shut, tls_end, NTLS_RECORD, 0
 };
+/* pp.c reports its own failures, quiet or not. */
+static const struct ep_ops ep_pp = {
+	"passphrase", pp_recv, pp_send, pp_shut, pp_end, PP_RECORD, 0
+};
 
 /*
- * Make e the endpoint for fd and, if not NULL, its TLS session.  flags:
- * EP_RW uses read(2)/write(2) on a plain socket, EP_QUIET makes a
- * record layer say nothing of a failure (why tells the caller), as a
- * process that holds many transfers wants.  e does not own fd or tls.
+ * Make e the endpoint for fd and its record layer: the TLS session tls
+ * or the --passphrase stream pp (at most one of them not NULL), else
+ * none.  flags: EP_RW uses read(2)/write(2) on a plain socket, EP_QUIET
+ * makes TLS say nothing of a failure (why tells the caller), as a
+ * process that holds many transfers wants.  e owns none of fd, tls, pp.
  */
 void
-ep_init(struct ep *e, int fd, struct tls *tls, int flags)
+ep_init(struct ep *e, int fd, struct tls *tls, struct pp *pp, int flags)
 {
 	e->fd = fd;
 	e->tls = tls;
+	e->pp = pp;
 	if (tls != NULL)
 		e->ops = flags & EP_QUIET ? &ep_tls : &ep_tls_loud;
+	else if (pp != NULL)
+		e->ops = &ep_pp;
 	else
 		e->ops = flags & EP_RW ? &ep_rw : &ep_plain;
 }
@@ -225,4 +239,48 @@ tls_end(struct ep *e, int broken)
 {
 	(void)broken;
 	ntls_close_notify(e->tls, e->fd);
+}
+
+static ssize_t
+pp_recv(struct ep *e, void *buf, size_t len, short *events,
+    const char **why)
+{
+	ssize_t n;
+
+	(void)why;
+	n = pp_io(e->pp, 0, buf, len, events);
+	return n == -1 ? EP_REPORTED : n;
+}
+
+static ssize_t
+pp_send(struct ep *e, void *buf, size_t len, int flags, short *events,
+    const char **why)
+{
+	ssize_t n;
+
+	(void)flags;
+	(void)why;
+	n = pp_io(e->pp, 1, buf, len, events);
+	return n == -1 ? EP_REPORTED : n;
+}
+
+/* The end record first, then the socket's own end, as TLS does. */
+static int
+pp_shut(struct ep *e, short *events)
+{
+	if (pp_close_step(e->pp, events) == NTLS_WANT)
+		return NTLS_WANT;
+	shutdown(e->fd, SHUT_WR);
+	return 0;
+}
+
+/*
+ * The end record, bounded.  Input that broke did not end: the peer
+ * must not think so, and sees the stream cut instead.
+ */
+static void
+pp_end(struct ep *e, int broken)
+{
+	if (!broken)
+		pp_close(e->pp);
 }

@@ -161,6 +161,8 @@ struct np_opts {
 	const char	*tls_pin;	/* --tls-pin */
 	const char	*tls_alpn;	/* --tls-alpn, comma-separated */
 	int		 tls_noverify;	/* --tls-noverify */
+	int		 passphrase;	/* --passphrase */
+	int		 passphrase_new; /* --passphrase=new: make one up */
 	int		 fdpass;	/* -F, --fdpass */
 
 	/* What the user sees of a transfer. */
@@ -450,6 +452,8 @@ struct pump;
 struct tls;
 struct pump	*pump_new(const struct np_opts *);
 void	 pump_set_tls(struct pump *, struct tls *);
+struct pp;
+void	 pump_set_pp(struct pump *, struct pp *);
 void	 pump_set_acl(struct pump *, const struct acl *);
 int	 pump_run(struct pump *, int, int);
 int	 pump_start(struct pump *, struct loop *, int, int,
@@ -500,12 +504,14 @@ struct ep_ops {
 	size_t		 record;	/* the room a read must offer */
 	int		 splice;	/* no layer: splice(2) may reach fd */
 };
+struct pp;
 struct ep {
 	const struct ep_ops *ops;
 	int		 fd;
 	struct tls	*tls;
+	struct pp	*pp;
 };
-void	 ep_init(struct ep *, int, struct tls *, int);
+void	 ep_init(struct ep *, int, struct tls *, struct pp *, int);
 
 /* writer.c: a regular-file output written on a second thread. */
 struct writer;
@@ -577,6 +583,37 @@ int	 ntls_connect_step(const struct np_opts *, struct tls *, const char *,
 int	 ntls_close_step(struct tls *, short *);
 void	 ntls_close_notify(struct tls *, int);
 void	 ntls_free(struct tls *);
+
+/*
+ * pp.c: --passphrase, SPAKE2 and AEAD records.  pp_io() is ntls_io()'s
+ * twin: NTLS_WANT with the events to poll for.  Readers offer room for
+ * a whole record (PP_RECORD), as TLS readers do.
+ */
+#define PP_PLAIN_MAX	(64 * 1024)	/* data in one record */
+#define PP_RECORD	(PP_PLAIN_MAX + 4 + 16)
+#define PP_PHRASE_MAX	1024
+#define PP_NEW_GROUPS	4		/* --passphrase=new: 80 bits */
+/* A -k listener gives up after this many wrong phrases. */
+#define PP_MAX_FAILURES	3
+struct pp_secret {
+	unsigned char	 pw_scalar[32];	/* the phrase as a scalar mod L */
+	unsigned char	 pw_hash[32];	/* its SHA-256, for the transcript */
+	int		 failures;	/* handshakes with a wrong phrase */
+};
+struct pp;
+int	 pp_secret_load(const struct np_opts *, struct pp_secret *);
+int	 pp_secret_set(struct pp_secret *, const char *, size_t);
+struct pp *pp_new(struct pp_secret *, int, int, int);
+int	 pp_handshake_step(struct pp *, short *);
+int	 pp_handshake(const struct np_opts *, struct pp *);
+const char *pp_cipher(const struct pp *);
+ssize_t	 pp_io(struct pp *, int, void *, size_t, short *);
+int	 pp_close_step(struct pp *, short *);
+void	 pp_close(struct pp *);
+void	 pp_free(struct pp *);
+#ifdef NP_FUZZ
+int	 pp_fuzz(const unsigned char *, size_t);
+#endif
 
 /*
  * loop.c: the event loop (redis ae.c on poll(2)), the signal flag and

@@ -50,6 +50,7 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_MPTCP,
 	OPT_OUTPUT,
+	OPT_PASSPHRASE,
 	OPT_PROGRESS,
 	OPT_PROXY_DNS,
 	OPT_PROXY_PROTOCOL,
@@ -127,6 +128,7 @@ static const struct option longopts[] = {
 	{ "no-stdin",		no_argument,		NULL, 'd' },
 	{ "numeric",		no_argument,		NULL, 'n' },
 	{ "output",		required_argument,	NULL, OPT_OUTPUT },
+	{ "passphrase",		optional_argument,	NULL, OPT_PASSPHRASE },
 	{ "progress",		optional_argument,	NULL, OPT_PROGRESS },
 	{ "proxy",		required_argument,	NULL, 'x' },
 	{ "proxy-dns",		no_argument,		NULL, OPT_PROXY_DNS },
@@ -273,6 +275,19 @@ static const struct conflict {
 	{ OPT_RESUME,	OPT_RATE,	CONFLICTS },
 	{ OPT_RESUME,	OPT_APPEND_OUTPUT, CONFLICTS },
 	{ OPT_RESUME_BUFFER, OPT_RESUME, REQUIRES },
+	/*
+	 * A passphrase is its own encryption, for a byte stream.  With
+	 * --forward, --resume and --broker it is still to come (issue 17);
+	 * -e, --broker and --max-conns are refused through pump_only.
+	 */
+	{ OPT_PASSPHRASE, OPT_TLS,	CONFLICTS },
+	{ OPT_PASSPHRASE, 'u',		CONFLICTS },
+	{ OPT_PASSPHRASE, 'z',		CONFLICTS },
+	{ OPT_PASSPHRASE, 'F',		CONFLICTS },
+	{ OPT_PASSPHRASE, OPT_SEQPACKET, CONFLICTS },
+	{ OPT_PASSPHRASE, OPT_SEND_FLAGS, CONFLICTS },
+	{ OPT_PASSPHRASE, OPT_FORWARD,	CONFLICTS },
+	{ OPT_PASSPHRASE, OPT_RESUME,	CONFLICTS },
 	{ 'k',		'l',		REQUIRES },
 	{ OPT_ACCEPT_TIMEOUT, 'l',	REQUIRES },
 	{ OPT_ALLOW,	'l',		REQUIRES },
@@ -332,8 +347,8 @@ static const struct conflict {
  */
 static const int pump_only[] = {
 	'C', 'i', 'q', 't', OPT_DIGEST, OPT_HALF_CLOSE, OPT_HEX_DUMP,
-	OPT_OUTPUT, OPT_PROGRESS, OPT_RATE, OPT_SEND_FILE, OPT_SEND_ONLY,
-	OPT_STATS,
+	OPT_OUTPUT, OPT_PASSPHRASE, OPT_PROGRESS, OPT_RATE, OPT_SEND_FILE,
+	OPT_SEND_ONLY, OPT_STATS,
 };
 
 /* How a number option is read. */
@@ -506,6 +521,7 @@ static const char *help_lines[] = {
 	"    --max-conns N       listener: at most N peers at once",
 	"    --mptcp             Multipath TCP",
 	"    --output FILE       write what is received to FILE",
+	"    --passphrase[=new]  encrypt with a shared phrase (never argv)",
 	"    --progress[=WHEN]   live progress line: auto, always, never",
 	"    --proxy-dns         the proxy resolves the destination name",
 	"    --proxy-protocol[=V] --forward: PROXY header v1 or v2 first",
@@ -851,6 +867,15 @@ set_long(struct parse *p, int ch, const char *arg)
 		o->digest = 1;
 		break;
 	case OPT_HALF_CLOSE: o->half_close = 1; break;
+	case OPT_PASSPHRASE:
+		/* A phrase on the command line is one that ps(1) shows. */
+		if (arg != NULL && strcmp(arg, "new") != 0)
+			return fail(p, "--passphrase: \"%s\" is invalid: the "
+			    "phrase comes from NETPIPE_PASSPHRASE or the "
+			    "terminal, never the command line", arg);
+		o->passphrase = 1;
+		o->passphrase_new = arg != NULL;
+		break;
 	case OPT_HEX_DUMP: o->hex_dump = arg; break;
 	case OPT_IO:
 		if ((v = parse_keyword(p, ch, arg, io_names,
@@ -1457,6 +1482,9 @@ parse_checks(struct parse *p)
 	    (rc = check_exec(p)) != OPTS_RUN ||
 	    (rc = check_resume(p)) != OPTS_RUN)
 		return rc;
+	/* Only a listener waits for someone to type what it printed. */
+	if (o->passphrase_new && o->mode != MODE_LISTEN)
+		return fail(p, "--passphrase=new requires -l");
 	default_proxy(o);
 	return OPTS_RUN;
 }

@@ -39,7 +39,7 @@ struct listen_ctx {
 static int	 signal_or(int);
 static void	 unlink_bound(const struct np_opts *);
 static int	 listen_stream(const struct np_opts *, const struct acl *,
-		    struct pump *, int, struct tls *);
+		    struct pump *, int, struct tls *, struct pp_secret *);
 static int	 listen_socket(const struct np_opts *, int *);
 static int	 listen_inherit(const struct np_opts *, int);
 static int	 listen_begin(struct listen_ctx *, const struct np_opts *,
@@ -55,7 +55,9 @@ static int	 listen_dgram_wait(const struct np_opts *, const struct acl *,
 static int	 listen_dgram(const struct np_opts *, const struct acl *,
 		    struct pump *, int);
 static int	 session_pump(const struct np_opts *, struct pump *,
-		    struct tls *, int, int);
+		    struct tls *, int, int, struct pp_secret *);
+static int	 session_pp(const struct np_opts *, struct pump *, int,
+		    struct pp_secret *, struct pp **);
 static int	 dial_once(const struct np_opts *, char *, size_t);
 static int	 dial_retryable(const struct np_opts *, int);
 
@@ -78,16 +80,41 @@ unlink_bound(const struct np_opts *o)
 }
 
 /*
+ * --passphrase: the handshake on fd, then route the pump through the
+ * records.  Returns 0 with *pp set, or -1 after a message.
+ */
+static int
+session_pp(const struct np_opts *o, struct pump *p, int fd,
+    struct pp_secret *sec, struct pp **pp)
+{
+	*pp = NULL;
+	if (!o->passphrase)
+		return 0;
+	*pp = pp_new(sec, fd, o->mode == MODE_LISTEN, o->verbose);
+	if (pp_handshake(o, *pp) == -1) {
+		pp_free(*pp);
+		*pp = NULL;
+		return -1;
+	}
+	pump_set_pp(p, *pp);
+	return 0;
+}
+
+/*
  * Run the pump over fd, through TLS when --tls asks: as a client, or as
- * the server whose context a listener passes in.  Returns an exit code.
+ * the server whose context a listener passes in; or through --passphrase
+ * records keyed from sec.  Returns an exit code.
  */
 static int
 session_pump(const struct np_opts *o, struct pump *p, struct tls *server,
-    int fd, int flags)
+    int fd, int flags, struct pp_secret *sec)
 {
 	struct tls *ctx = NULL;
+	struct pp *pp;
 	int rc;
 
+	if (session_pp(o, p, fd, sec, &pp) == -1)
+		return signal_or(NP_EXIT_FAIL);
 	if (o->tls) {
 		ctx = server != NULL ? ntls_accept(o, server, fd) :
 		    ntls_client(o, fd);
@@ -103,6 +130,10 @@ session_pump(const struct np_opts *o, struct pump *p, struct tls *server,
 		ntls_close_notify(ctx, fd);
 		ntls_free(ctx);
 	}
+	/* Only a good end is told as one; anything else reads as a cut. */
+	if (pp != NULL && rc == NP_EXIT_OK)
+		pp_close(pp);
+	pp_free(pp);
 	return rc;
 }
 
@@ -184,12 +215,15 @@ session_connect(const struct np_opts *o)
 {
 	/* The -uU client's -s path: options.c checked it fits sun_path. */
 	char bound[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct pp_secret sec;
 	struct pump *p = NULL;
 	int fd, rc, used = 0;
 
 	bound[0] = '\0';
 	if (o->resume)
 		return signal_or(resume_send(o));
+	if (o->passphrase && pp_secret_load(o, &sec) == -1)
+		return signal_or(NP_EXIT_FAIL);
 	if (!o->fdpass && o->exec_cmd == NULL && (p = pump_new(o)) == NULL)
 		return NP_EXIT_FAIL;
 	fd = session_dial(o, bound, sizeof(bound), &used);
@@ -204,23 +238,25 @@ session_connect(const struct np_opts *o)
 	} else {
 		rc = session_pump(o, p, NULL, fd,
 		    o->seqpacket ? PUMP_DGRAM | PUMP_SEQPACKET :
-		    o->udp ? PUMP_DGRAM : 0);
+		    o->udp ? PUMP_DGRAM : 0, &sec);
 	}
 	pump_free(p);
 	if (fd != -1)
 		close(fd);
 	if (bound[0] != '\0')
 		sock_unbind();
+	explicit_bzero(&sec, sizeof(sec));
 	return signal_or(rc);
 }
 
 /*
  * Accept peers one after another (only the first without -k).  A peer
- * that fails costs its connection, not the listener.
+ * that fails costs its connection, not the listener; PP_MAX_FAILURES
+ * wrong passphrases cost the listener, so that guessing stays hopeless.
  */
 static int
 listen_stream(const struct np_opts *o, const struct acl *acl,
-    struct pump *p, int lfd, struct tls *server)
+    struct pump *p, int lfd, struct tls *server, struct pp_secret *sec)
 {
 	struct listen_ctx c;
 	int fd, rc = NP_EXIT_OK, first = 1;
@@ -239,8 +275,14 @@ listen_stream(const struct np_opts *o, const struct acl *acl,
 		first = 0;
 		/* A SOCK_SEQPACKET peer's messages keep their bounds. */
 		rc = session_pump(o, p, server, fd,
-		    o->seqpacket ? PUMP_DGRAM | PUMP_SEQPACKET : 0);
+		    o->seqpacket ? PUMP_DGRAM | PUMP_SEQPACKET : 0, sec);
 		close(fd);
+		if (o->passphrase && sec->failures >= PP_MAX_FAILURES) {
+			warnx("passphrase: %d wrong passphrases: giving up",
+			    sec->failures);
+			rc = NP_EXIT_FAIL;
+			break;
+		}
 		if (o->verbose > 0 && o->keep_open && !np_signal)
 			fputs("Connection closed\n", stderr);
 	} while (o->keep_open && !np_signal);
@@ -490,11 +532,14 @@ listen_socket(const struct np_opts *o, int *inherited)
 int
 session_listen(const struct np_opts *o)
 {
+	struct pp_secret sec;
 	struct tls *server = NULL;
 	struct pump *p = NULL;
 	struct acl *acl;
 	int lfd, rc, inherited, brokered;
 
+	if (o->passphrase && pp_secret_load(o, &sec) == -1)
+		return signal_or(NP_EXIT_FAIL);
 	if ((acl = acl_new(o)) == NULL)
 		return NP_EXIT_FAIL;
 	brokered = o->forward == NULL && (o->broker ||
@@ -522,13 +567,14 @@ session_listen(const struct np_opts *o)
 	else if (o->udp)
 		rc = listen_dgram(o, acl, p, lfd);
 	else
-		rc = listen_stream(o, acl, p, lfd, server);
+		rc = listen_stream(o, acl, p, lfd, server, &sec);
 	pump_free(p);
 	ntls_free(server);
 	acl_free(acl);
 	close(lfd);
 	if (!inherited)
 		unlink_bound(o);
+	explicit_bzero(&sec, sizeof(sec));
 	return signal_or(rc);
 }
 

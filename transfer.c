@@ -260,6 +260,7 @@ struct pump {
 	struct timespec		 hold;		/* a writer may yet pay off */
 	const struct acl	*acl;		/* UDP -k: senders let in */
 	struct tls		*next_tls;	/* for the next pump_run() */
+	struct pp		*next_pp;	/* likewise, --passphrase */
 	struct conn		 c;
 };
 
@@ -430,6 +431,13 @@ pump_set_tls(struct pump *p, struct tls *ctx)
 	p->next_tls = ctx;
 }
 
+/* Route the next pump_run() through --passphrase records; likewise. */
+void
+pump_set_pp(struct pump *p, struct pp *pp)
+{
+	p->next_pp = pp;
+}
+
 /*
  * Judge every datagram of an unconnected (UDP -k) pump by acl, which the
  * caller owns and keeps until pump_free().  Only a -k listener needs it:
@@ -528,9 +536,10 @@ conn_start(struct pump *p, int net, int flags)
 	c->seqpacket = (flags & PUMP_SEQPACKET) != 0;
 	c->unconnected = (flags & PUMP_UNCONNECTED) != 0;
 	/* The socket's own calls or its record layer, chosen once. */
-	ep_init(&c->ep, net, p->next_tls, p->o->io == IO_RW && !c->dgram ?
-	    EP_RW : 0);
+	ep_init(&c->ep, net, p->next_tls, p->next_pp, p->o->io == IO_RW &&
+	    !c->dgram ? EP_RW : 0);
 	p->next_tls = NULL;
+	p->next_pp = NULL;
 	c->want_in = POLLIN;
 	c->want_out = POLLOUT;
 	meter_start(p->meter);

@@ -160,7 +160,7 @@ xfer_bytes(const struct xfer *x, unsigned long long *a_to_b,
 
 /*
  * Unregister x from its loop, close both sockets (those still open),
- * free their TLS sessions and x.
+ * free their TLS sessions, --passphrase streams and x.
  */
 void
 xfer_free(struct xfer *x)
@@ -173,6 +173,7 @@ xfer_free(struct xfer *x)
 	for (i = 0; i < 2; i++) {
 		dir_release(&x->dir[i]);
 		ntls_free(x->end[i].ep.tls);
+		pp_free(x->end[i].ep.pp);
 		if (x->end[i].ep.fd != -1)
 			close(x->end[i].ep.fd);
 	}
@@ -183,7 +184,11 @@ static void
 end_init(struct xfer *x, struct endpoint *e, const struct xfer_side *s)
 {
 	e->x = x;
-	ep_init(&e->ep, s->fd, s->tls, EP_QUIET);
+	/*
+	 * A --passphrase side is endpoint.c's already; it comes here when
+	 * xfer_side carries one (forward.c's initialisers name every member).
+	 */
+	ep_init(&e->ep, s->fd, s->tls, NULL, EP_QUIET);
 	strlcpy(e->name, s->name != NULL ? s->name : "peer", sizeof(e->name));
 }
 

@@ -15,10 +15,10 @@ _NETPIPE_LONG='--accept-timeout --allow --allow-file --append-output
 	--forward-tls-pin --half-close --help
 	--hex-dump --inherit-fd --interval --io --ipv4 --ipv6 --join
 	--keep-open --listen --max-conns --md5sig --min-ttl --mptcp
-	--no-stdin --numeric --output --progress --proxy --proxy-dns
-	--proxy-protocol --proxy-type --proxy-user --pty --queue-size --quit-after
-	--random-ports --rate --recv-buf --recv-limit --recv-only --resume
-	--resume-buffer --retry --retry-delay --rtable
+	--no-stdin --numeric --output --passphrase --progress --proxy
+	--proxy-dns --proxy-protocol --proxy-type --proxy-user --pty
+	--queue-size --quit-after --random-ports --rate --recv-buf --recv-limit
+	--recv-only --resume --resume-buffer --retry --retry-delay --rtable
 	--scan --scan-parallel --send-buf --send-file --send-flags
 	--send-only --seqpacket --sh-exec --shutdown --size --sockopt
 	--source --source-port --stats --telnet --tls --tls-alpn --tls-ca
@@ -55,6 +55,8 @@ _netpipe_value()
 		words='text json' ;;
 	--progress)
 		words='auto always never' ;;
+	--passphrase)
+		words='new' ;;
 	--digest)
 		words='sha256' ;;
 	--proxy-protocol)
@@ -120,9 +122,10 @@ _netpipe()
 	fi
 
 	# The argument of the option before, unless that takes none (and
-	# the optional ones, --progress, --stats and --proxy-protocol, only take one after =).
+	# the optional ones, --passphrase, --progress, --stats and
+	# --proxy-protocol, only take one after =).
 	if [[ $prev == -* && $prev != --progress && $prev != --stats &&
-	    $prev != --proxy-protocol ]] &&
+	    $prev != --proxy-protocol && $prev != --passphrase ]] &&
 	    _netpipe_value "$prev" "$cur"; then
 		return 0
 	fi

@@ -137,6 +137,8 @@ auto
 never"
 	run comp netpipe --progress = al
 	assert_output always
+	run comp netpipe --passphrase =
+	assert_output new
 	# With "=" taken out of COMP_WORDBREAKS the word stays whole.
 	run comp netpipe --progress=n
 	assert_output never

@@ -492,7 +492,7 @@ ep_exercise(int flags)
 
 	if (tcp_pair(&near, &far) == -1)
 		err(1, "loopback pair");
-	ep_init(&e, near, NULL, flags);
+	ep_init(&e, near, NULL, NULL, flags);
 	if (e.ops->record != 1 || !e.ops->splice)
 		rc = 1;
 	else if (e.ops->recv(&e, in, sizeof(in), &ev, &why) != NTLS_WANT ||
