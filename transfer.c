@@ -2,6 +2,10 @@
  * transfer.c: the data pump.  One poll(2) loop moves bytes both ways
  * between stdin/stdout and a connected (or, for a UDP -k listener,
  * unconnected) socket, with back-pressure and exact end-of-stream rules.
+ * A stream socket's bytes go through its endpoint.c endpoint (plain,
+ * --io rw, TLS, --passphrase), the code xfer.c moves socket pairs with;
+ * the paths only the pump has (sendfile, the splice pipe and its writer,
+ * recvmmsg batches, unconnected UDP) are its own sides' operations.
  */
 
 #include <sys/types.h>
