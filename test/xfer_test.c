@@ -42,6 +42,7 @@ static struct loop	*lp;
 static int		 lfd = -1;
 static int		 pending;
 static int		 failures, ncase;
+static int		 pp_fds[2];	/* case_ep_pp's socket pair */
 
 static unsigned char
 pattern(unsigned long long i, int seed)
@@ -544,6 +545,111 @@ case_ep(void)
 	ok(rc == 0, what);
 }
 
+/* Both ends of a --passphrase handshake on one thread; 0 or -1. */
+static int
+pp_pair(struct pp *pp[2])
+{
+	struct pollfd pfd[2];
+	int i, rc[2] = { NTLS_WANT, NTLS_WANT }, rounds;
+
+	for (rounds = 0; rounds < 1000; rounds++) {
+		for (i = 0; i < 2; i++) {
+			pfd[i].fd = -1;
+			pfd[i].events = 0;
+			if (rc[i] == NTLS_WANT &&
+			    (rc[i] = pp_handshake_step(pp[i], &pfd[i].events))
+			    == NTLS_WANT)
+				pfd[i].fd = pp_fds[i];
+		}
+		if (rc[0] == -1 || rc[1] == -1)
+			return -1;
+		if (rc[0] == 0 && rc[1] == 0)
+			return 0;
+		if (poll(pfd, 2, 5000) <= 0)
+			return -1;
+	}
+	return -1;
+}
+
+/*
+ * The --passphrase implementation: 1 MiB with NULs through records
+ * both ways at once, then the end record seen as the peer's end.
+ * Returns 0, or the number of the check that failed.
+ */
+static int
+ep_pp_exercise(struct ep e[2])
+{
+	unsigned char *out, *in;
+	const char *why = NULL;
+	size_t n = 1 << 20, sent = 0, got = 0, i;
+	ssize_t k;
+	short ev;
+	int rounds, rc = 0;
+
+	if ((out = malloc(n)) == NULL || (in = malloc(n + PP_RECORD)) == NULL)
+		err(1, "malloc");
+	for (i = 0; i < n; i++)
+		out[i] = pattern(i, 3);
+	for (rounds = 0; got < n && rounds < 100000; rounds++) {
+		if (sent < n && (k = e[0].ops->send(&e[0], out + sent,
+		    n - sent, 0, &ev, &why)) > 0)
+			sent += k;
+		else if (sent < n && k != NTLS_WANT)
+			rc = 2;
+		if ((k = e[1].ops->recv(&e[1], in + got, PP_RECORD, &ev,
+		    &why)) > 0)
+			got += k;
+		else if (k != NTLS_WANT)
+			rc = 3;
+		if (rc != 0)
+			break;
+	}
+	if (rc == 0 && (got != n || memcmp(in, out, n) != 0))
+		rc = 4;
+	if (rc == 0 && (e[0].ops->shut(&e[0], &ev) != 0 ||
+	    e[1].ops->recv(&e[1], in, PP_RECORD, &ev, &why) != 0))
+		rc = 5;
+	free(out);
+	free(in);
+	return rc;
+}
+
+static void
+case_ep_pp(void)
+{
+	struct pp_secret sec;
+	struct pp *pp[2];
+	struct ep e[2];
+	int sv[2], rc = 0, i;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+	    sv) == -1)
+		err(1, "socketpair");
+	if (pp_secret_set(&sec, "correct horse", 13) == -1)
+		errx(1, "pp_secret_set");
+	pp_fds[0] = sv[0];
+	pp_fds[1] = sv[1];
+	pp[0] = pp_new(&sec, sv[0], 0, 0);
+	pp[1] = pp_new(&sec, sv[1], 1, 0);
+	if (pp_pair(pp) == -1)
+		rc = 1;
+	for (i = 0; i < 2; i++)
+		ep_init(&e[i], sv[i], NULL, pp[i], 0);
+	if (rc == 0 && (e[0].ops->record != PP_RECORD || e[0].ops->splice))
+		rc = 6;
+	if (rc == 0)
+		rc = ep_pp_exercise(e);
+	for (i = 0; i < 2; i++) {
+		pp_free(pp[i]);
+		close(sv[i]);
+	}
+	ok(rc == 0, rc == 0 ? "endpoint --passphrase: 1 MiB with NULs in "
+	    "records, the end record is the peer's end" :
+	    "endpoint --passphrase (a check failed)");
+	if (rc != 0)
+		printf("# check %d\n", rc);
+}
+
 int
 main(void)
 {
@@ -564,8 +670,9 @@ main(void)
 		err(1, "listener");
 	if ((lp = loop_new()) == NULL)
 		err(1, "loop_new");
-	printf("1..9\n");
+	printf("1..10\n");
 	case_ep();
+	case_ep_pp();
 	case_idle();
 	case_bulk(1, 8 << 20, "8 MiB a to b, half-close passed on, 4 MiB back");
 	case_bulk(MAXPAIRS, 256 << 10, "32 pairs on one loop, both ways");
