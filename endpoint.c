@@ -5,7 +5,8 @@
  * xfer.c for both sides of a socket pair.  An implementation is picked
  * once, by ep_init(), from what the connection is (plain send/recv,
  * read/write for --io rw, TLS, --passphrase records); a record layer
- * added here reaches both engines without touching either loop.
+ * added here reaches both engines without touching either loop.  The
+ * pump's stdin and stdout are read/write endpoints too.
  *
  * Every operation keeps one contract, that of ntls_io(): a byte count,
  * 0 at the end of the stream, NTLS_WANT with *events set to what poll

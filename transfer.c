@@ -3,8 +3,9 @@
  * between stdin/stdout and a connected (or, for a UDP -k listener,
  * unconnected) socket, with back-pressure and exact end-of-stream rules.
  * A stream socket's bytes go through its endpoint.c endpoint (plain,
- * --io rw, TLS, --passphrase), the code xfer.c moves socket pairs with;
- * the paths only the pump has (sendfile, the splice pipe and its writer,
+ * --io rw, TLS, --passphrase), the code xfer.c moves socket pairs with,
+ * and stdin and stdout are endpoints of the same kind (read, write); the
+ * paths only the pump has (sendfile, the splice pipe and its writer,
  * recvmmsg batches, unconnected UDP) are its own sides' operations.
  */
 
@@ -242,6 +243,8 @@ struct pump {
 	unsigned char		*scratch;	/* -C: raw input */
 	int			 in;		/* stdin, -1 with -d */
 	int			 out;		/* stdout */
+	struct ep		 in_ep;		/* in and out as endpoints: */
+	struct ep		 out_ep;	/* read(2), write(2) */
 	int			 in_eof;
 	int			 in_failed;	/* stdin broke: send, exit 1 */
 	int			 out_gone;	/* the reader of out left */
@@ -391,6 +394,8 @@ pump_new(const struct np_opts *o)
 		pump_free(p);
 		return NULL;
 	}
+	ep_init(&p->in_ep, p->in, NULL, NULL, EP_RW);
+	ep_init(&p->out_ep, p->out, NULL, NULL, EP_RW);
 	out_probe(p);
 	if ((p->meter = meter_new(o, input_size(p))) == NULL) {
 		pump_free(p);
@@ -1737,13 +1742,26 @@ up_room(struct pump *p)
 	return room;
 }
 
+/*
+ * Read input through its endpoint: a byte count, 0 at its end, -1 when
+ * it broke, or NTLS_WANT.
+ */
+static ssize_t
+input_read(struct pump *p, void *d, size_t len)
+{
+	const char *why = NULL;
+	short ev;
+
+	return p->in_ep.ops->recv(&p->in_ep, d, len, &ev, &why);
+}
+
 /* After a read of input: its end, a failure, or bytes that arrived. */
 static int
 input_done(struct pump *p, ssize_t n)
 {
 	if (n == 0)
 		p->in_eof = 1;
-	if (n == -1 && errno != EINTR && errno != EAGAIN)
+	if (n == -1)
 		return input_broken(p);
 	if (n > 0)
 		touch(p);
@@ -1760,7 +1778,7 @@ stdio_fill(struct pump *p)
 
 	if (room == 0)
 		return -1;
-	if ((n = read(p->in, b->data + b->end, room)) > 0) {
+	if ((n = input_read(p, b->data + b->end, room)) > 0) {
 		b->end += n;
 		buf_filled(b, n);
 	}
@@ -1778,7 +1796,7 @@ crlf_fill(struct pump *p)
 	if (room == 0)
 		return -1;
 	b->asked = room / 2 > 0 ? room / 2 : 1;
-	n = read(p->in, p->scratch, b->asked);
+	n = input_read(p, p->scratch, b->asked);
 	if (n > 0) {
 		b->end += filter_crlf(&p->filter, p->scratch, n,
 		    b->data + b->end);
@@ -1815,22 +1833,25 @@ static int
 stdio_drain(struct pump *p)
 {
 	struct buf *b = &p->down;
+	const char *why = NULL;
+	short ev;
 	ssize_t n;
 
 	if (buf_empty(b)) {
 		/*
 		 * Only POLLERR or POLLHUP can bring us here: the reader left
-		 * with nothing of ours pending, which loses nothing.
+		 * with nothing of ours pending here (out_failed counts what
+		 * it left unread in a pipe).
 		 */
 		errno = EPIPE;
 		return out_failed(p);
 	}
-	n = write(p->out, b->data + b->start, b->end - b->start);
-	if (n == -1) {
-		if (errno == EINTR || errno == EAGAIN)
-			return -1;
+	n = p->out_ep.ops->send(&p->out_ep, b->data + b->start,
+	    b->end - b->start, 0, &ev, &why);
+	if (n == NTLS_WANT)
+		return -1;
+	if (n == -1)
 		return out_failed(p);
-	}
 	buf_consumed(p, b, n);
 	touch(p);
 	return -1;
