@@ -97,12 +97,17 @@ ep_init(struct ep *e, int fd, struct tls *tls, struct pp *pp, int flags)
 		e->ops = flags & EP_RW ? &ep_rw : &ep_plain;
 }
 
-/* A plain call's result in the contract: EAGAIN becomes NTLS_WANT. */
+/*
+ * A plain call's result in the contract: EAGAIN becomes NTLS_WANT, and
+ * so does EINTR, not retried here: signals interrupt without SA_RESTART
+ * (loop.c) so that a blocking stdio call gives the loop its turn to see
+ * them, and poll, level-triggered, wakes us again at once if need be.
+ */
 static ssize_t
 plain_done(ssize_t n, int writing, short *events)
 {
 	*events = writing ? POLLOUT : POLLIN;
-	if (n == -1 && errno == EAGAIN)
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return NTLS_WANT;
 	return n;
 }
@@ -111,13 +116,8 @@ static ssize_t
 plain_recv(struct ep *e, void *buf, size_t len, short *events,
     const char **why)
 {
-	ssize_t n;
-
 	(void)why;
-	do
-		n = recv(e->fd, buf, len, MSG_DONTWAIT);
-	while (n == -1 && errno == EINTR);
-	return plain_done(n, 0, events);
+	return plain_done(recv(e->fd, buf, len, MSG_DONTWAIT), 0, events);
 }
 
 /* flags adds to send(2)'s (MSG_MORE, MSG_OOB); a gone peer is no signal. */
@@ -125,41 +125,27 @@ static ssize_t
 plain_send(struct ep *e, void *buf, size_t len, int flags,
     short *events, const char **why)
 {
-	ssize_t n;
-
 	(void)why;
-	do
-		n = send(e->fd, buf, len, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n == -1 && errno == EINTR);
-	return plain_done(n, 1, events);
+	return plain_done(send(e->fd, buf, len, flags | MSG_NOSIGNAL |
+	    MSG_DONTWAIT), 1, events);
 }
 
-/* --io rw: the calls a plain fd takes, for comparison and odd sockets. */
+/* read(2)/write(2): --io rw on a socket, and the pump's stdin and stdout. */
 static ssize_t
 rw_recv(struct ep *e, void *buf, size_t len, short *events,
     const char **why)
 {
-	ssize_t n;
-
 	(void)why;
-	do
-		n = read(e->fd, buf, len);
-	while (n == -1 && errno == EINTR);
-	return plain_done(n, 0, events);
+	return plain_done(read(e->fd, buf, len), 0, events);
 }
 
 static ssize_t
 rw_send(struct ep *e, void *buf, size_t len, int flags,
     short *events, const char **why)
 {
-	ssize_t n;
-
 	(void)flags;
 	(void)why;
-	do
-		n = write(e->fd, buf, len);
-	while (n == -1 && errno == EINTR);
-	return plain_done(n, 1, events);
+	return plain_done(write(e->fd, buf, len), 1, events);
 }
 
 /* The socket's own end of stream: a half-close never waits. */
