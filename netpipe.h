@@ -489,6 +489,38 @@ void	 xfer_bytes(const struct xfer *, unsigned long long *,
 	    unsigned long long *);
 void	 xfer_free(struct xfer *);
 
+/*
+ * endpoint.c: a connected stream socket and its record layer, shared by
+ * the pump and xfer.c.  recv and send return as ntls_io() does, or
+ * EP_REPORTED after printing their own message; shut ends what the
+ * endpoint is sent without blocking (0, or NTLS_WANT); end sends the
+ * layer's own end of stream, bounded, for a caller that may block (-N),
+ * broken saying the input failed rather than ended.
+ */
+#define EP_REPORTED	(-3)
+#define EP_RW		0x01	/* --io rw: read(2)/write(2) */
+#define EP_QUIET	0x02	/* the caller reports failures (why) */
+struct ep;
+struct ep_ops {
+	const char	*name;
+	ssize_t		(*recv)(struct ep *, void *, size_t, short *,
+			    const char **);
+	ssize_t		(*send)(struct ep *, void *, size_t, int, short *,
+			    const char **);
+	int		(*shut)(struct ep *, short *);
+	void		(*end)(struct ep *, int);
+	size_t		 record;	/* the room a read must offer */
+	int		 splice;	/* no layer: splice(2) may reach fd */
+};
+struct pp;
+struct ep {
+	const struct ep_ops *ops;
+	int		 fd;
+	struct tls	*tls;
+	struct pp	*pp;
+};
+void	 ep_init(struct ep *, int, struct tls *, struct pp *, int);
+
 /* writer.c: a regular-file output written on a second thread. */
 struct writer;
 int		 writer_useful(void);

@@ -2,6 +2,11 @@
  * transfer.c: the data pump.  One poll(2) loop moves bytes both ways
  * between stdin/stdout and a connected (or, for a UDP -k listener,
  * unconnected) socket, with back-pressure and exact end-of-stream rules.
+ * A stream socket's bytes go through its endpoint.c endpoint (plain,
+ * --io rw, TLS, --passphrase), the code xfer.c moves socket pairs with,
+ * and stdin and stdout are endpoints of the same kind (read, write); the
+ * paths only the pump has (sendfile, the splice pipe and its writer,
+ * recvmmsg batches, unconnected UDP) are its own sides' operations.
  */
 
 #include <sys/types.h>
@@ -161,8 +166,8 @@ struct endpoint {
 	short		(*events)(const struct pump *, int);
 	int		 direct;	/* fill writes the other side's fd */
 };
-/* send(): failed, and the message is out already. */
-#define PUMP_SEND_FAILED	(-3)
+/* send(): failed, and the message is out already (as endpoint.c's). */
+#define PUMP_SEND_FAILED	EP_REPORTED
 
 /*
  * A layer on a direction: it sees the bytes that moved (a tap: counts,
@@ -194,15 +199,13 @@ struct conn {
 	socklen_t		 peerlen;
 	struct sockaddr_storage	 lock;		/* connected datagram peer */
 	socklen_t		 locklen;
-	struct tls		*tls;		/* --tls, for this connection */
-	struct pp		*pp;		/* --passphrase, likewise */
-	short			 tls_in;	/* TLS, pp: reads wait for */
-	short			 tls_out;	/* and a write */
+	struct ep		 ep;		/* net and its record layer */
+	short			 want_in;	/* what ep's recv waits for */
+	short			 want_out;	/* what ep's send waits for */
 	int			 zc_send;	/* sendfile from in to net */
 	int			 zc_recv;	/* splice net -> pipe -> out */
 	int			 threaded;	/* pipes go to the writer */
 	int			 pipe_full;	/* no free buffer in pipefd */
-	int			 rw;		/* --io rw: read/write on net */
 	int			 batching;	/* UDP receive with recvmmsg */
 	int			 tcp;		/* net is a TCP socket */
 	int			 notsent;	/* TCP_NOTSENT_LOWAT is set */
@@ -240,10 +243,13 @@ struct pump {
 	unsigned char		*scratch;	/* -C: raw input */
 	int			 in;		/* stdin, -1 with -d */
 	int			 out;		/* stdout */
+	struct ep		 in_ep;		/* in and out as endpoints: */
+	struct ep		 out_ep;	/* read(2), write(2) */
 	int			 in_eof;
 	int			 in_failed;	/* stdin broke: send, exit 1 */
 	int			 out_gone;	/* the reader of out left */
 	int			 out_errno;	/* how we learnt it */
+	unsigned long long	 out_unread;	/* left in its pipe then */
 	struct filter		 filter;	/* -C and -t state */
 	struct meter		*meter;		/* counts, digest, hex dump */
 	struct bucket		 rate[2];	/* METER_SENT, METER_RECV */
@@ -304,20 +310,14 @@ static int	 crlf_fill(struct pump *);
 static int	 sendfile_fill(struct pump *);
 static int	 stdio_drain(struct pump *);
 static int	 pipe_drain(struct pump *);
-static int	 recv_fill(struct pump *);
-static int	 read_fill(struct pump *);
+static int	 stream_fill(struct pump *);
 static int	 dgram_fill(struct pump *);
-static int	 tls_fill(struct pump *);
 static ssize_t	 stream_send(struct pump *, void *, size_t, int);
-static ssize_t	 write_send(struct pump *, void *, size_t, int);
 static ssize_t	 dgram_send(struct pump *, void *, size_t, int);
-static ssize_t	 tls_send(struct pump *, void *, size_t, int);
-static ssize_t	 sealed_io(struct pump *, int, void *, size_t, short *);
 static int	 buf_ready(const struct pump *);
 static int	 pipe_ready(const struct pump *);
 static int	 batch_ready(const struct pump *);
-static short	 plain_events(const struct pump *, int);
-static short	 tls_events(const struct pump *, int);
+static short	 net_events(const struct pump *, int);
 static size_t	 up_room(struct pump *);
 static size_t	 down_room(struct pump *);
 static size_t	 buf_least(const struct pump *);
@@ -336,6 +336,7 @@ static int	 down_pending(const struct pump *);
 static unsigned long long down_bytes(const struct pump *);
 static int	 out_failed(struct pump *);
 static int	 out_lost(struct pump *);
+static void	 out_left(struct pump *);
 static int	 send_all(const struct pump *);
 static int	 input_unsent(struct pump *);
 static void	 touch(struct pump *);
@@ -393,6 +394,8 @@ pump_new(const struct np_opts *o)
 		pump_free(p);
 		return NULL;
 	}
+	ep_init(&p->in_ep, p->in, NULL, NULL, EP_RW);
+	ep_init(&p->out_ep, p->out, NULL, NULL, EP_RW);
 	out_probe(p);
 	if ((p->meter = meter_new(o, input_size(p))) == NULL) {
 		pump_free(p);
@@ -541,12 +544,13 @@ conn_start(struct pump *p, int net, int flags)
 	c->dgram = (flags & PUMP_DGRAM) != 0;
 	c->seqpacket = (flags & PUMP_SEQPACKET) != 0;
 	c->unconnected = (flags & PUMP_UNCONNECTED) != 0;
-	c->tls = p->next_tls;
+	/* The socket's own calls or its record layer, chosen once. */
+	ep_init(&c->ep, net, p->next_tls, p->next_pp, p->o->io == IO_RW &&
+	    !c->dgram ? EP_RW : 0);
 	p->next_tls = NULL;
-	c->pp = p->next_pp;
 	p->next_pp = NULL;
-	c->tls_in = POLLIN;
-	c->tls_out = POLLOUT;
+	c->want_in = POLLIN;
+	c->want_out = POLLOUT;
 	meter_start(p->meter);
 	p->down.start = p->down.end = 0;
 	/*
@@ -600,7 +604,7 @@ net_setup(struct pump *p)
 	p->c.tcp = inet && !p->c.dgram;
 	p->c.lowat = 1;
 	/* -W counts reads and --rate paces them: leave them be. */
-	p->c.lowat_ok = p->c.tcp && p->c.tls == NULL && p->c.pp == NULL &&
+	p->c.lowat_ok = p->c.tcp && p->c.ep.ops->splice &&
 	    p->o->recv_limit == 0 && p->o->rate == 0;
 	batch_choose(p, inet);
 	if (!p->c.dgram) {
@@ -794,10 +798,8 @@ pump_choose(struct pump *p)
 {
 	const struct np_opts *o = p->o;
 	int zc = (o->io == IO_AUTO || o->io == IO_ZEROCOPY) &&
-	    !meter_needs_data(o) && p->c.tls == NULL && p->c.pp == NULL;
+	    !meter_needs_data(o) && p->c.ep.ops->splice;
 
-	p->c.rw = o->io == IO_RW && !p->c.dgram && p->c.tls == NULL &&
-	    p->c.pp == NULL;
 	p->c.zc_send = zc && !p->c.dgram && !p->in_eof && !o->crlf &&
 	    o->interval_ms == 0 && !o->send_oob && p->in_regular;
 	if (!zc || p->c.dgram || o->telnet || !p->out_splice)
@@ -984,9 +986,28 @@ out_failed(struct pump *p)
 {
 	if (errno != EPIPE && errno != ECONNRESET)
 		return io_failed(out_name(p));
+	if (!p->out_gone)
+		out_left(p);
 	p->out_gone = 1;
 	p->out_errno = errno;
 	return -1;
+}
+
+/*
+ * The reader of a pipe on stdout left: what we wrote and it did not
+ * read stays in the pipe, where nobody reads it now, and is as lost as
+ * what we still hold.  Without it, a reader that left while our own
+ * buffers happened to be empty looked like one that had read it all.
+ */
+static void
+out_left(struct pump *p)
+{
+	struct stat st;
+	int unread = 0;
+
+	if (fstat(p->out, &st) == 0 && S_ISFIFO(st.st_mode) &&
+	    ioctl(p->out, FIONREAD, &unread) == 0 && unread > 0)
+		p->out_unread = unread;
 }
 
 /* Received bytes that the output's reader left behind: exit 1. */
@@ -994,7 +1015,7 @@ static int
 out_lost(struct pump *p)
 {
 	warnx("stdout: %s: %llu bytes received not delivered",
-	    strerror(p->out_errno), down_bytes(p));
+	    strerror(p->out_errno), down_bytes(p) + p->out_unread);
 	return NP_EXIT_FAIL;
 }
 
@@ -1250,8 +1271,8 @@ buf_cap(const struct pump *p, const struct buf *b)
 static size_t
 buf_least(const struct pump *p)
 {
-	return p->c.dgram || p->c.tls != NULL ||
-	    p->c.pp != NULL ? PUMP_BUFSZ : PUMP_BUFMIN;
+	return p->c.dgram || p->c.ep.ops->record > 1 ? PUMP_BUFSZ :
+	    PUMP_BUFMIN;
 }
 
 /* Make b, or grow it to what buf_cap() promised; out of memory exits. */
@@ -1390,11 +1411,9 @@ pump_finished(struct pump *p)
 
 	if (in_done && !p->c.wr_shut) {
 		p->c.wr_shut = 1;
-		if (o->shutdown_wr && p->c.tls != NULL)
-			ntls_close_notify(p->c.tls, p->c.net);
-		/* Input that broke did not end: the peer must not think so. */
-		if (o->shutdown_wr && p->c.pp != NULL && !p->in_failed)
-			pp_close(p->c.pp);
+		/* The record layer's own end first (TLS close_notify). */
+		if (o->shutdown_wr)
+			p->c.ep.ops->end(&p->c.ep, p->in_failed);
 		/*
 		 * A datagram socket too, as nc.openbsd does: nothing goes
 		 * to the peer, but a later send fails, and scripts trace it.
@@ -1405,7 +1424,7 @@ pump_finished(struct pump *p)
 			np_deadline_set(&p->c.quit, o->quit_after_ms);
 	}
 	/* Received bytes with nowhere to go are the one loss here. */
-	if (p->out_gone && down_pending(p))
+	if (p->out_gone && (down_pending(p) || p->out_unread > 0))
 		return out_lost(p);
 	if (down_pending(p))
 		return -1;
@@ -1591,13 +1610,14 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 
 /*
  * Whether a receive has room to land in: back-pressure from the output.
- * A TLS reader offers room for a whole record (NTLS_RECORD).
+ * A record layer's reader offers room for a whole record.
  */
 static int
 buf_ready(const struct pump *p)
 {
-	return buf_room(p, &p->down) > (p->c.tls != NULL ? NTLS_RECORD :
-	    p->c.pp != NULL ? PP_RECORD : 0) &&
+	size_t record = p->c.ep.ops->record;
+
+	return buf_room(p, &p->down) > (record > 1 ? record : 0) &&
 	    p->piped == 0;
 }
 
@@ -1614,19 +1634,15 @@ batch_ready(const struct pump *p)
 	return p->batch->next == p->batch->n;
 }
 
-/* What poll waits for before a fill (LOOP_READ) or a send (LOOP_WRITE). */
+/*
+ * What poll waits for before a fill (LOOP_READ) or a send (LOOP_WRITE):
+ * what the endpoint last said.  A record layer's read may wait for
+ * POLLOUT and its write for POLLIN (renegotiation).
+ */
 static short
-plain_events(const struct pump *p, int dir)
+net_events(const struct pump *p, int dir)
 {
-	(void)p;
-	return dir == LOOP_READ ? POLLIN : POLLOUT;
-}
-
-/* TLS: a read may wait for POLLOUT and a write for POLLIN (renegotiation). */
-static short
-tls_events(const struct pump *p, int dir)
-{
-	return dir == LOOP_READ ? p->c.tls_in : p->c.tls_out;
+	return dir == LOOP_READ ? p->c.want_in : p->c.want_out;
 }
 
 /*
@@ -1647,18 +1663,14 @@ ends_pick(struct pump *p)
 	l->drain = p->c.batching ? batch_drain : p->c.zc_recv || p->piped > 0 ||
 	    p->jobs > 0 ? pipe_drain : stdio_drain;
 	r->name = p->c.zc_recv ? "splice" : p->c.batching ? "recvmmsg" :
-	    p->c.tls != NULL ? "tls" : p->c.pp != NULL ? "passphrase" :
-	    p->c.rw ? "rw" : p->c.dgram ? "dgram" : "stream";
+	    p->c.dgram ? "dgram" : p->c.ep.ops->name;
 	r->fill = p->c.zc_recv ? splice_in : p->c.batching ? batch_fill :
-	    p->c.tls != NULL || p->c.pp != NULL ? tls_fill :
-	    p->c.rw ? read_fill : p->c.dgram ? dgram_fill : recv_fill;
+	    p->c.dgram ? dgram_fill : stream_fill;
 	r->drain = net_drain;
-	r->send = p->c.tls != NULL || p->c.pp != NULL ? tls_send :
-	    p->c.rw ? write_send : p->c.unconnected ? dgram_send : stream_send;
+	r->send = p->c.unconnected ? dgram_send : stream_send;
 	r->ready = p->c.zc_recv ? pipe_ready : p->c.batching ? batch_ready :
 	    buf_ready;
-	r->events = p->c.tls != NULL || p->c.pp != NULL ? tls_events :
-	    plain_events;
+	r->events = net_events;
 }
 
 static int
@@ -1730,13 +1742,26 @@ up_room(struct pump *p)
 	return room;
 }
 
+/*
+ * Read input through its endpoint: a byte count, 0 at its end, -1 when
+ * it broke, or NTLS_WANT.
+ */
+static ssize_t
+input_read(struct pump *p, void *d, size_t len)
+{
+	const char *why = NULL;
+	short ev;
+
+	return p->in_ep.ops->recv(&p->in_ep, d, len, &ev, &why);
+}
+
 /* After a read of input: its end, a failure, or bytes that arrived. */
 static int
 input_done(struct pump *p, ssize_t n)
 {
 	if (n == 0)
 		p->in_eof = 1;
-	if (n == -1 && errno != EINTR && errno != EAGAIN)
+	if (n == -1)
 		return input_broken(p);
 	if (n > 0)
 		touch(p);
@@ -1753,7 +1778,7 @@ stdio_fill(struct pump *p)
 
 	if (room == 0)
 		return -1;
-	if ((n = read(p->in, b->data + b->end, room)) > 0) {
+	if ((n = input_read(p, b->data + b->end, room)) > 0) {
 		b->end += n;
 		buf_filled(b, n);
 	}
@@ -1771,7 +1796,7 @@ crlf_fill(struct pump *p)
 	if (room == 0)
 		return -1;
 	b->asked = room / 2 > 0 ? room / 2 : 1;
-	n = read(p->in, p->scratch, b->asked);
+	n = input_read(p, p->scratch, b->asked);
 	if (n > 0) {
 		b->end += filter_crlf(&p->filter, p->scratch, n,
 		    b->data + b->end);
@@ -1808,22 +1833,25 @@ static int
 stdio_drain(struct pump *p)
 {
 	struct buf *b = &p->down;
+	const char *why = NULL;
+	short ev;
 	ssize_t n;
 
 	if (buf_empty(b)) {
 		/*
 		 * Only POLLERR or POLLHUP can bring us here: the reader left
-		 * with nothing of ours pending, which loses nothing.
+		 * with nothing of ours pending here (out_failed counts what
+		 * it left unread in a pipe).
 		 */
 		errno = EPIPE;
 		return out_failed(p);
 	}
-	n = write(p->out, b->data + b->start, b->end - b->start);
-	if (n == -1) {
-		if (errno == EINTR || errno == EAGAIN)
-			return -1;
+	n = p->out_ep.ops->send(&p->out_ep, b->data + b->start,
+	    b->end - b->start, 0, &ev, &why);
+	if (n == NTLS_WANT)
+		return -1;
+	if (n == -1)
 		return out_failed(p);
-	}
 	buf_consumed(p, b, n);
 	touch(p);
 	return -1;
@@ -1845,9 +1873,9 @@ down_room(struct pump *p)
 }
 
 /*
- * After a receive of n bytes (from, for a datagram, says whose): its
- * failure, a datagram not taken, the end of the stream, or bytes kept.
- * A zero-length datagram is a packet, not an end of stream.
+ * After a receive of a datagram of n bytes from a sender: its failure,
+ * a datagram not taken, the end of a SOCK_SEQPACKET stream, or bytes
+ * kept.  A zero-length datagram is a packet, not an end of stream.
  */
 static int
 recv_done(struct pump *p, ssize_t n, const struct sockaddr *from,
@@ -1859,9 +1887,9 @@ recv_done(struct pump *p, ssize_t n, const struct sockaddr *from,
 		return net_broken(p, "recv");
 	}
 	/* Into the buffer but not yet kept: b->end moves in received(). */
-	if (from != NULL && !dgram_take(p, from, len))
+	if (!dgram_take(p, from, len))
 		return -1;
-	if (n == 0 && (from == NULL || p->c.seqpacket)) {
+	if (n == 0 && p->c.seqpacket) {
 		p->c.net_eof = 1;
 		return -1;
 	}
@@ -1869,29 +1897,35 @@ recv_done(struct pump *p, ssize_t n, const struct sockaddr *from,
 	return received(p, n);
 }
 
-/* A stream socket's receive. */
+/*
+ * A stream socket's receive, through its endpoint: recv(2), read(2) for
+ * --io rw, or a record layer.  A record layer that failed said why.
+ */
 static int
-recv_fill(struct pump *p)
+stream_fill(struct pump *p)
 {
 	struct buf *b = &p->down;
 	size_t room = down_room(p);
+	const char *why = NULL;
+	ssize_t n;
 
 	if (room == 0)
 		return -1;
-	return recv_done(p, recv(p->c.net, b->data + b->end, room,
-	    MSG_DONTWAIT), NULL, 0);
-}
-
-/* --io rw: read(2) on the socket. */
-static int
-read_fill(struct pump *p)
-{
-	struct buf *b = &p->down;
-	size_t room = down_room(p);
-
-	if (room == 0)
+	n = p->c.ep.ops->recv(&p->c.ep, b->data + b->end, room, &p->c.want_in,
+	    &why);
+	if (n == NTLS_WANT)
 		return -1;
-	return recv_done(p, read(p->c.net, b->data + b->end, room), NULL, 0);
+	if (n == EP_REPORTED)
+		return net_broken(p, NULL);
+	if (n == -1)
+		return net_broken(p, "recv");
+	if (n == 0) {
+		/* libtls over OpenSSL 3: 0 is close_notify; a cut is -1. */
+		p->c.net_eof = 1;
+		return -1;
+	}
+	lowat_update(p, n);
+	return received(p, n);
 }
 
 /* One datagram, judged by its sender. */
@@ -1981,41 +2015,6 @@ received(struct pump *p, size_t n)
 	return -1;
 }
 
-/* TLS or --passphrase records, whichever the connection has. */
-static ssize_t
-sealed_io(struct pump *p, int writing, void *d, size_t len, short *ev)
-{
-	if (p->c.tls != NULL)
-		return ntls_io(p->c.tls, writing, d, len, ev);
-	return pp_io(p->c.pp, writing, d, len, ev);
-}
-
-/*
- * TLS or --passphrase records in; a clean end (close_notify, the end
- * record) and a cut one told apart.
- */
-static int
-tls_fill(struct pump *p)
-{
-	struct buf *b = &p->down;
-	size_t room = down_room(p);
-	ssize_t n;
-
-	if (room == 0)
-		return -1;
-	n = sealed_io(p, 0, b->data + b->end, room, &p->c.tls_in);
-	if (n == NTLS_WANT)
-		return -1;
-	if (n == -1)
-		return net_broken(p, NULL);
-	if (n == 0) {
-		/* libtls over OpenSSL 3: 0 is close_notify; a cut is -1. */
-		p->c.net_eof = 1;
-		return -1;
-	}
-	return received(p, n);
-}
-
 /*
  * Bytes of the outgoing buffer that may go now.  With --send-flags oob
  * the last byte of input is held back until EOF says it is the last.
@@ -2079,18 +2078,14 @@ net_drain(struct pump *p)
 	return -1;
 }
 
+/* A stream's send, through its endpoint; flags as send(2)'s. */
 static ssize_t
 stream_send(struct pump *p, void *d, size_t len, int flags)
 {
-	return send(p->c.net, d, len, flags);
-}
+	const char *why = NULL;
 
-/* --io rw: write(2) on the socket. */
-static ssize_t
-write_send(struct pump *p, void *d, size_t len, int flags)
-{
-	(void)flags;
-	return write(p->c.net, d, len);
+	return p->c.ep.ops->send(&p->c.ep, d, len, flags, &p->c.want_out,
+	    &why);
 }
 
 /* UDP -k: to whoever sent last. */
@@ -2099,17 +2094,6 @@ dgram_send(struct pump *p, void *d, size_t len, int flags)
 {
 	return sendto(p->c.net, d, len, flags, (struct sockaddr *)&p->c.peer,
 	    p->c.peerlen);
-}
-
-/* TLS: a failure was reported already, so it is not send's errno. */
-static ssize_t
-tls_send(struct pump *p, void *d, size_t len, int flags)
-{
-	ssize_t n;
-
-	(void)flags;
-	n = sealed_io(p, 1, d, len, &p->c.tls_out);
-	return n == -1 ? PUMP_SEND_FAILED : n;
 }
 
 /*

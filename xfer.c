@@ -3,8 +3,9 @@
  * caller's event loop, for a process that holds many at once.
  *
  * A transfer is two endpoints and two directions.  An endpoint is a
- * socket and its record layer (plain, or TLS): an io() call shaped like
- * ntls_io() and a shut() that ends what it is sent.  A direction owns
+ * socket and its record layer (struct ep, endpoint.c: the same code the
+ * pump moves its socket's bytes with) and what the loop knows of it.
+ * A direction owns
  * what moves from its source endpoint to its sink: a pipe that splice(2)
  * fills and empties when neither endpoint has a record layer, else a
  * buffer; its end of stream; its byte count.  Neither pipe nor buffer
@@ -42,26 +43,10 @@
 #define XFER_ROUNDS	16
 
 struct xfer;
-struct endpoint;
-
-/*
- * A record layer: io() moves bytes as ntls_io() does (a count, 0 at the
- * end, -1 with *why or errno, NTLS_WANT with *events), shut() ends what
- * the endpoint is sent (0 done, NTLS_WANT to wait, as io()).  A layer
- * with no records of its own lets splice(2) reach the socket.
- */
-struct layer {
-	ssize_t	(*io)(struct endpoint *, int, void *, size_t, short *,
-		    const char **);
-	int	(*shut)(struct endpoint *, short *);
-	int	  splice;
-};
 
 struct endpoint {
-	const struct layer *layer;
+	struct ep	 ep;		/* its socket and record layer */
 	struct xfer	*x;
-	int		 fd;
-	struct tls	*tls;
 	int		 fired;		/* loop events since the last step */
 	int		 mask;		/* loop events asked for */
 	int		 watched;	/* registered with the loop */
@@ -102,12 +87,6 @@ struct xfer {
 #define STEP_GO		0
 #define STEP_FAIL	1
 
-static ssize_t	 plain_io(struct endpoint *, int, void *, size_t, short *,
-		    const char **);
-static int	 plain_shut(struct endpoint *, short *);
-static ssize_t	 tls_io(struct endpoint *, int, void *, size_t, short *,
-		    const char **);
-static int	 tls_shut(struct endpoint *, short *);
 static void	 end_init(struct xfer *, struct endpoint *,
 		    const struct xfer_side *);
 static void	 dir_init(struct dir *, struct endpoint *, struct endpoint *);
@@ -130,9 +109,6 @@ static void	 xfer_arm(struct xfer *);
 static void	 xfer_unwatch(struct xfer *);
 static int	 xfer_orphan(struct xfer *, struct endpoint *);
 static void	 xfer_event(struct loop *, int, int, void *);
-
-static const struct layer plain_layer = { plain_io, plain_shut, 1 };
-static const struct layer tls_layer = { tls_io, tls_shut, 0 };
 
 /*
  * Start moving bytes between a and b on loop l; done(x, rc, data) is
@@ -184,7 +160,7 @@ xfer_bytes(const struct xfer *x, unsigned long long *a_to_b,
 
 /*
  * Unregister x from its loop, close both sockets (those still open),
- * free their TLS sessions and x.
+ * free their TLS sessions, --passphrase streams and x.
  */
 void
 xfer_free(struct xfer *x)
@@ -196,9 +172,10 @@ xfer_free(struct xfer *x)
 	xfer_unwatch(x);
 	for (i = 0; i < 2; i++) {
 		dir_release(&x->dir[i]);
-		ntls_free(x->end[i].tls);
-		if (x->end[i].fd != -1)
-			close(x->end[i].fd);
+		ntls_free(x->end[i].ep.tls);
+		pp_free(x->end[i].ep.pp);
+		if (x->end[i].ep.fd != -1)
+			close(x->end[i].ep.fd);
 	}
 	free(x);
 }
@@ -207,9 +184,11 @@ static void
 end_init(struct xfer *x, struct endpoint *e, const struct xfer_side *s)
 {
 	e->x = x;
-	e->fd = s->fd;
-	e->tls = s->tls;
-	e->layer = s->tls != NULL ? &tls_layer : &plain_layer;
+	/*
+	 * A --passphrase side is endpoint.c's already; it comes here when
+	 * xfer_side carries one (forward.c's initialisers name every member).
+	 */
+	ep_init(&e->ep, s->fd, s->tls, NULL, EP_QUIET);
 	strlcpy(e->name, s->name != NULL ? s->name : "peer", sizeof(e->name));
 }
 
@@ -243,49 +222,6 @@ dir_release(struct dir *d)
 	d->cap = d->start = d->end = 0;
 }
 
-static ssize_t
-plain_io(struct endpoint *e, int writing, void *buf, size_t len,
-    short *events, const char **why)
-{
-	ssize_t n;
-
-	(void)why;
-	do
-		n = writing ? send(e->fd, buf, len, MSG_NOSIGNAL |
-		    MSG_DONTWAIT) : recv(e->fd, buf, len, MSG_DONTWAIT);
-	while (n == -1 && errno == EINTR);
-	if (n == -1 && errno == EAGAIN) {
-		*events = writing ? POLLOUT : POLLIN;
-		return NTLS_WANT;
-	}
-	return n;
-}
-
-static int
-plain_shut(struct endpoint *e, short *events)
-{
-	(void)events;
-	shutdown(e->fd, SHUT_WR);
-	return 0;
-}
-
-static ssize_t
-tls_io(struct endpoint *e, int writing, void *buf, size_t len,
-    short *events, const char **why)
-{
-	return ntls_quiet_io(e->tls, writing, buf, len, events, why);
-}
-
-/* close_notify first, then the socket's own end: the peer may wait on it. */
-static int
-tls_shut(struct endpoint *e, short *events)
-{
-	if (ntls_close_step(e->tls, events) == NTLS_WANT)
-		return NTLS_WANT;
-	shutdown(e->fd, SHUT_WR);
-	return 0;
-}
-
 /* Bytes read from src and not yet written to dst. */
 static size_t
 dir_pending(const struct dir *d)
@@ -298,7 +234,7 @@ static int
 dir_spliced(const struct dir *d)
 {
 	return d->pipe[0] != -1 || (!d->no_pipe && d->buf == NULL &&
-	    d->src->layer->splice && d->dst->layer->splice);
+	    d->src->ep.ops->splice && d->dst->ep.ops->splice);
 }
 
 /*
@@ -310,7 +246,7 @@ dir_spliced(const struct dir *d)
 static int
 dir_room(struct dir *d)
 {
-	size_t need = d->src->layer->splice ? 1 : NTLS_RECORD;
+	size_t need = d->src->ep.ops->record;
 
 	if (d->pipe[0] != -1 && d->no_pipe && d->held == 0)
 		dir_release(d);
@@ -367,7 +303,8 @@ pipe_grow(struct dir *d)
 static int
 buf_open(struct dir *d)
 {
-	size_t cap = d->src->layer->splice ? XFER_SMALL : NTLS_RECORD;
+	size_t cap = d->src->ep.ops->record > 1 ? d->src->ep.ops->record :
+	    XFER_SMALL;
 
 	if ((d->buf = malloc(cap)) == NULL)
 		return -1;
@@ -401,7 +338,7 @@ splice_read(struct xfer *x, struct dir *d)
 	int atmark = 0;
 
 	do
-		n = splice(d->src->fd, NULL, d->pipe[1], NULL, want,
+		n = splice(d->src->ep.fd, NULL, d->pipe[1], NULL, want,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	while (n == -1 && errno == EINTR);
 	if (n > 0) {
@@ -417,7 +354,7 @@ splice_read(struct xfer *x, struct dir *d)
 	 * the buffer takes over.
 	 */
 	if ((n == 0 || (errno == EAGAIN && d->held == 0 && d->fresh)) &&
-	    ioctl(d->src->fd, SIOCATMARK, &atmark) == 0 && atmark) {
+	    ioctl(d->src->ep.fd, SIOCATMARK, &atmark) == 0 && atmark) {
 		d->no_pipe = 1;
 		return 1;
 	}
@@ -451,13 +388,13 @@ buf_read(struct xfer *x, struct dir *d)
 	unsigned char *nb;
 	ssize_t n;
 
-	n = d->src->layer->io(d->src, 0, d->buf + d->end, want, &d->rwant,
-	    &why);
+	n = d->src->ep.ops->recv(&d->src->ep, d->buf + d->end, want,
+	    &d->rwant, &why);
 	if (n == NTLS_WANT) {
 		d->rblocked = 1;
 		return 0;
 	}
-	if (n == -1)
+	if (n < 0)
 		return xfer_fail(x, d->src, errno, why);
 	if (n == 0) {
 		d->eof = 1;
@@ -485,15 +422,15 @@ dir_write(struct xfer *x, struct dir *d)
 
 	if (d->held > 0) {
 		do
-			n = splice(d->pipe[0], NULL, d->dst->fd, NULL, d->held,
+			n = splice(d->pipe[0], NULL, d->dst->ep.fd, NULL, d->held,
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		while (n == -1 && errno == EINTR);
 		if (n == -1 && errno == EAGAIN)
 			n = NTLS_WANT;
 		d->wwant = POLLOUT;
 	} else
-		n = d->dst->layer->io(d->dst, 1, d->buf + d->start,
-		    d->end - d->start, &d->wwant, &why);
+		n = d->dst->ep.ops->send(&d->dst->ep, d->buf + d->start,
+		    d->end - d->start, 0, &d->wwant, &why);
 	if (n == NTLS_WANT) {
 		d->wblocked = 1;
 		return 0;
@@ -518,7 +455,7 @@ dir_write(struct xfer *x, struct dir *d)
 static int
 dir_shut(struct xfer *x, struct dir *d)
 {
-	if (d->dst->layer->shut(d->dst, &d->wwant) == NTLS_WANT) {
+	if (d->dst->ep.ops->shut(&d->dst->ep, &d->wwant) == NTLS_WANT) {
 		d->wblocked = 1;
 		return 0;
 	}
@@ -589,10 +526,10 @@ xfer_fail(struct xfer *x, struct endpoint *side, int e, const char *why)
 	if (x->o->verbose > 0)
 		warnx("%s: %s", side->name, why != NULL ? why : strerror(e));
 	xfer_unwatch(x);
-	setsockopt(other->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(other->fd);
-	close(side->fd);
-	other->fd = side->fd = -1;
+	setsockopt(other->ep.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(other->ep.fd);
+	close(side->ep.fd);
+	other->ep.fd = side->ep.fd = -1;
 	dir_release(&x->dir[0]);
 	dir_release(&x->dir[1]);
 	return -1;
@@ -623,9 +560,9 @@ xfer_arm(struct xfer *x)
 		e = &x->end[i];
 		e->fired = 0;
 		if (e->watched && e->mask != mask[i])
-			loop_fd_mask(x->loop, e->fd, mask[i]);
+			loop_fd_mask(x->loop, e->ep.fd, mask[i]);
 		/* One let go after a hang-up is watched again when it matters. */
-		else if (!e->watched && mask[i] != 0 && loop_fd(x->loop, e->fd,
+		else if (!e->watched && mask[i] != 0 && loop_fd(x->loop, e->ep.fd,
 		    mask[i], xfer_event, e) == 0)
 			e->watched = 1;
 		e->mask = mask[i];
@@ -639,7 +576,7 @@ xfer_unwatch(struct xfer *x)
 
 	for (i = 0; i < 2; i++) {
 		if (x->end[i].watched)
-			loop_fd_del(x->loop, x->end[i].fd);
+			loop_fd_del(x->loop, x->end[i].ep.fd);
 		x->end[i].watched = 0;
 	}
 }
@@ -655,11 +592,11 @@ xfer_orphan(struct xfer *x, struct endpoint *e)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (getsockopt(e->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+	if (getsockopt(e->ep.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
 	    err != 0)
 		return xfer_fail(x, e, err, NULL);
 	if (!(e->fired & LOOP_ERR)) {
-		loop_fd_del(x->loop, e->fd);
+		loop_fd_del(x->loop, e->ep.fd);
 		e->watched = 0;
 		return 0;
 	}

@@ -498,6 +498,29 @@ eof_unsent() {
 	assert_equal "$(cat "$err")" ""
 }
 
+# eof_reader_left_unread MODE: the peer sends 100 bytes and holds; the
+# reader of stdout takes 10 of them from the pipe and leaves while
+# netpipe holds nothing more: the 90 left in the pipe were not delivered.
+eof_reader_left_unread() {
+	local err=$BATS_TEST_TMPDIR/np.err
+	np_python_listen STREAM "$PY_SEND_100_HOLD"
+	run -0 timeout 10 bash -c '
+		"$@" </dev/null 2>"'"$err"'" | head -c 10 | wc -c
+		echo "${PIPESTATUS[0]}"' _ "${NP[@]}" --io "$1" 127.0.0.1 "$PY_PORT"
+	assert_equal "${lines[0]}" 10
+	assert_equal "${lines[1]}" 1
+	assert_equal "$(cat "$err")" \
+	    "netpipe: stdout: Broken pipe: 90 bytes received not delivered"
+}
+
+@test "bytes the reader of stdout left unread in the pipe count as not delivered, exit 1 (splice to a pipe)" {
+	eof_reader_left_unread auto
+}
+
+@test "bytes the reader of stdout left unread in the pipe count as not delivered, exit 1 (--io rw)" {
+	eof_reader_left_unread rw
+}
+
 @test "the reader of stdout leaving with nothing pending is no failure: input still goes out, exit 0 (splice to a pipe)" {
 	eof_reader_left_clean auto
 }

@@ -18,6 +18,7 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ static struct loop	*lp;
 static int		 lfd = -1;
 static int		 pending;
 static int		 failures, ncase;
+static int		 pp_fds[2];	/* case_ep_pp's socket pair */
 
 static unsigned char
 pattern(unsigned long long i, int seed)
@@ -456,6 +458,202 @@ case_tls(void)
 		warnx("%s: not removed", dir);
 }
 
+/* Read fd to its end, each wait bounded; the count, or -1. */
+static ssize_t
+drain(int fd)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	unsigned char b[65536];
+	ssize_t n, total = 0;
+
+	while (poll(&pfd, 1, 5000) == 1) {
+		if ((n = read(fd, b, sizeof(b))) <= 0)
+			return n == 0 ? total : -1;
+		total += n;
+	}
+	return -1;
+}
+
+/*
+ * One endpoint implementation (endpoint.c) against a plain peer: waits
+ * say so with the events, NUL bytes pass both ways, a byte count larger
+ * than the socket holds is taken in part, shut ends the stream, and the
+ * peer's end is 0.  Returns 0, or the number of the check that failed.
+ */
+static int
+ep_exercise(int flags)
+{
+	unsigned char out[4] = { 'a', 0, 'b', 0 }, in[8];
+	unsigned char *big;
+	const char *why = NULL;
+	struct ep e;
+	short ev = 0;
+	ssize_t n, k = 0;
+	int near, far, i, rc = 0;
+
+	if (tcp_pair(&near, &far) == -1)
+		err(1, "loopback pair");
+	ep_init(&e, near, NULL, NULL, flags);
+	if (e.ops->record != 1 || !e.ops->splice)
+		rc = 1;
+	else if (e.ops->recv(&e, in, sizeof(in), &ev, &why) != NTLS_WANT ||
+	    ev != POLLIN)
+		rc = 2;
+	else if (e.ops->send(&e, out, sizeof(out), 0, &ev, &why) != 4 ||
+	    ev != POLLOUT || read(far, in, sizeof(in)) != 4 ||
+	    memcmp(in, out, 4) != 0)
+		rc = 3;
+	else if (write(far, out, 4) != 4 ||
+	    (n = e.ops->recv(&e, in, sizeof(in), &ev, &why)) != 4 ||
+	    memcmp(in, out, 4) != 0)
+		rc = 4;
+	if (rc != 0)
+		goto out;
+	/* More than any socket buffer: a part goes, then the socket is full. */
+	if ((big = calloc(1, 64 << 20)) == NULL)
+		err(1, "calloc");
+	/* Each send takes a part, until the socket and its peer's are full. */
+	for (n = 0, i = 0; i < 10000; i++) {
+		k = e.ops->send(&e, big, 64 << 20, 0, &ev, &why);
+		if (k <= 0 || k >= 64 << 20)
+			break;
+		n += k;
+	}
+	if (n == 0 || k != NTLS_WANT || ev != POLLOUT)
+		rc = 5;
+	free(big);
+	if (rc == 0 && (e.ops->shut(&e, &ev) != 0 || drain(far) != n))
+		rc = 6;
+	else if (rc == 0 && (shutdown(far, SHUT_WR) == -1 ||
+	    e.ops->recv(&e, in, sizeof(in), &ev, &why) != 0))
+		rc = 7;
+out:
+	close(near);
+	close(far);
+	return rc;
+}
+
+static void
+case_ep(void)
+{
+	char what[128];
+	int rc;
+
+	rc = ep_exercise(0);
+	snprintf(what, sizeof(what), "endpoint send/recv: waits, NUL bytes, "
+	    "a partial send, shut and the peer's end (check %d)", rc);
+	ok(rc == 0, what);
+	rc = ep_exercise(EP_RW);
+	snprintf(what, sizeof(what), "endpoint --io rw: waits, NUL bytes, "
+	    "a partial write, shut and the peer's end (check %d)", rc);
+	ok(rc == 0, what);
+}
+
+/* Both ends of a --passphrase handshake on one thread; 0 or -1. */
+static int
+pp_pair(struct pp *pp[2])
+{
+	struct pollfd pfd[2];
+	int i, rc[2] = { NTLS_WANT, NTLS_WANT }, rounds;
+
+	for (rounds = 0; rounds < 1000; rounds++) {
+		for (i = 0; i < 2; i++) {
+			pfd[i].fd = -1;
+			pfd[i].events = 0;
+			if (rc[i] == NTLS_WANT &&
+			    (rc[i] = pp_handshake_step(pp[i], &pfd[i].events))
+			    == NTLS_WANT)
+				pfd[i].fd = pp_fds[i];
+		}
+		if (rc[0] == -1 || rc[1] == -1)
+			return -1;
+		if (rc[0] == 0 && rc[1] == 0)
+			return 0;
+		if (poll(pfd, 2, 5000) <= 0)
+			return -1;
+	}
+	return -1;
+}
+
+/*
+ * The --passphrase implementation: 1 MiB with NULs through records
+ * both ways at once, then the end record seen as the peer's end.
+ * Returns 0, or the number of the check that failed.
+ */
+static int
+ep_pp_exercise(struct ep e[2])
+{
+	unsigned char *out, *in;
+	const char *why = NULL;
+	size_t n = 1 << 20, sent = 0, got = 0, i;
+	ssize_t k;
+	short ev;
+	int rounds, rc = 0;
+
+	if ((out = malloc(n)) == NULL || (in = malloc(n + PP_RECORD)) == NULL)
+		err(1, "malloc");
+	for (i = 0; i < n; i++)
+		out[i] = pattern(i, 3);
+	for (rounds = 0; got < n && rounds < 100000; rounds++) {
+		if (sent < n && (k = e[0].ops->send(&e[0], out + sent,
+		    n - sent, 0, &ev, &why)) > 0)
+			sent += k;
+		else if (sent < n && k != NTLS_WANT)
+			rc = 2;
+		if ((k = e[1].ops->recv(&e[1], in + got, PP_RECORD, &ev,
+		    &why)) > 0)
+			got += k;
+		else if (k != NTLS_WANT)
+			rc = 3;
+		if (rc != 0)
+			break;
+	}
+	if (rc == 0 && (got != n || memcmp(in, out, n) != 0))
+		rc = 4;
+	if (rc == 0 && (e[0].ops->shut(&e[0], &ev) != 0 ||
+	    e[1].ops->recv(&e[1], in, PP_RECORD, &ev, &why) != 0))
+		rc = 5;
+	free(out);
+	free(in);
+	return rc;
+}
+
+static void
+case_ep_pp(void)
+{
+	struct pp_secret sec;
+	struct pp *pp[2];
+	struct ep e[2];
+	int sv[2], rc = 0, i;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+	    sv) == -1)
+		err(1, "socketpair");
+	if (pp_secret_set(&sec, "correct horse", 13) == -1)
+		errx(1, "pp_secret_set");
+	pp_fds[0] = sv[0];
+	pp_fds[1] = sv[1];
+	pp[0] = pp_new(&sec, sv[0], 0, 0);
+	pp[1] = pp_new(&sec, sv[1], 1, 0);
+	if (pp_pair(pp) == -1)
+		rc = 1;
+	for (i = 0; i < 2; i++)
+		ep_init(&e[i], sv[i], NULL, pp[i], 0);
+	if (rc == 0 && (e[0].ops->record != PP_RECORD || e[0].ops->splice))
+		rc = 6;
+	if (rc == 0)
+		rc = ep_pp_exercise(e);
+	for (i = 0; i < 2; i++) {
+		pp_free(pp[i]);
+		close(sv[i]);
+	}
+	ok(rc == 0, rc == 0 ? "endpoint --passphrase: 1 MiB with NULs in "
+	    "records, the end record is the peer's end" :
+	    "endpoint --passphrase (a check failed)");
+	if (rc != 0)
+		printf("# check %d\n", rc);
+}
+
 int
 main(void)
 {
@@ -476,7 +674,9 @@ main(void)
 		err(1, "listener");
 	if ((lp = loop_new()) == NULL)
 		err(1, "loop_new");
-	printf("1..7\n");
+	printf("1..10\n");
+	case_ep();
+	case_ep_pp();
 	case_idle();
 	case_bulk(1, 8 << 20, "8 MiB a to b, half-close passed on, 4 MiB back");
 	case_bulk(MAXPAIRS, 256 << 10, "32 pairs on one loop, both ways");
