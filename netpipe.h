@@ -146,6 +146,7 @@ struct np_opts {
 	char		 fwd_host[256];	/* its host, or its Unix path */
 	char		 fwd_port[8];	/* its port; "" for a Unix path */
 	int		 proxy_protocol; /* --proxy-protocol: 0, 1 or 2 */
+	int		 fwd_passphrase; /* --forward-passphrase */
 	int		 fwd_tls;	/* --forward-tls */
 	const char	*fwd_tls_ca;	/* --forward-tls-ca */
 	const char	*fwd_tls_name;	/* --forward-tls-name */
@@ -272,8 +273,9 @@ int	 proxy_http_request(const struct np_opts *, const char *, char *,
 #define FWD_PROXY_MAX	232	/* the longest header either version makes */
 struct acl;
 struct tls;
+struct pp_secret;
 int	 fwd_run(const struct np_opts *, const struct acl *, int,
-	    struct tls *);
+	    struct tls *, struct pp_secret *);
 ssize_t	 fwd_proxy_header(int, const struct sockaddr *,
 	    const struct sockaddr *, unsigned char *, size_t);
 
@@ -473,6 +475,8 @@ struct xfer_side {
 	int		 fd;	/* a connected stream socket, non-blocking */
 	struct tls	*tls;	/* its TLS session once handshaken, or NULL */
 	const char	*name;	/* for -v messages, e.g. "127.0.0.1 5000" */
+	struct pp	*pp;	/* --passphrase, beside tls; last, so that
+				 * {fd, tls, name} still reads as before */
 };
 struct xfer	*xfer_new(struct loop *, const struct np_opts *,
 		    const struct xfer_side *, const struct xfer_side *,

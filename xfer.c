@@ -3,7 +3,8 @@
  * caller's event loop, for a process that holds many at once.
  *
  * A transfer is two endpoints and two directions.  An endpoint is a
- * socket and its record layer (plain, or TLS): an io() call shaped like
+ * socket and its record layer (plain, TLS or --passphrase): an io() call
+ * shaped like
  * ntls_io() and a shut() that ends what it is sent.  A direction owns
  * what moves from its source endpoint to its sink: a pipe that splice(2)
  * fills and empties when neither endpoint has a record layer, else a
@@ -48,13 +49,16 @@ struct endpoint;
  * A record layer: io() moves bytes as ntls_io() does (a count, 0 at the
  * end, -1 with *why or errno, NTLS_WANT with *events), shut() ends what
  * the endpoint is sent (0 done, NTLS_WANT to wait, as io()).  A layer
- * with no records of its own lets splice(2) reach the socket.
+ * with no records of its own lets splice(2) reach the socket.  room is
+ * what a read must be offered so that the layer keeps nothing back
+ * where poll cannot see it: a whole record's plaintext.
  */
 struct layer {
 	ssize_t	(*io)(struct endpoint *, int, void *, size_t, short *,
 		    const char **);
 	int	(*shut)(struct endpoint *, short *);
 	int	  splice;
+	size_t	  room;
 };
 
 struct endpoint {
@@ -62,6 +66,7 @@ struct endpoint {
 	struct xfer	*x;
 	int		 fd;
 	struct tls	*tls;
+	struct pp	*pp;
 	int		 fired;		/* loop events since the last step */
 	int		 mask;		/* loop events asked for */
 	int		 watched;	/* registered with the loop */
@@ -108,6 +113,9 @@ static int	 plain_shut(struct endpoint *, short *);
 static ssize_t	 tls_io(struct endpoint *, int, void *, size_t, short *,
 		    const char **);
 static int	 tls_shut(struct endpoint *, short *);
+static ssize_t	 pp_layer_io(struct endpoint *, int, void *, size_t,
+		    short *, const char **);
+static int	 pp_layer_shut(struct endpoint *, short *);
 static void	 end_init(struct xfer *, struct endpoint *,
 		    const struct xfer_side *);
 static void	 dir_init(struct dir *, struct endpoint *, struct endpoint *);
@@ -131,8 +139,10 @@ static void	 xfer_unwatch(struct xfer *);
 static int	 xfer_orphan(struct xfer *, struct endpoint *);
 static void	 xfer_event(struct loop *, int, int, void *);
 
-static const struct layer plain_layer = { plain_io, plain_shut, 1 };
-static const struct layer tls_layer = { tls_io, tls_shut, 0 };
+static const struct layer plain_layer = { plain_io, plain_shut, 1, 1 };
+static const struct layer tls_layer = { tls_io, tls_shut, 0, NTLS_RECORD };
+static const struct layer pp_layer = { pp_layer_io, pp_layer_shut, 0,
+    PP_PLAIN_MAX };
 
 /*
  * Start moving bytes between a and b on loop l; done(x, rc, data) is
@@ -197,6 +207,7 @@ xfer_free(struct xfer *x)
 	for (i = 0; i < 2; i++) {
 		dir_release(&x->dir[i]);
 		ntls_free(x->end[i].tls);
+		pp_free(x->end[i].pp);
 		if (x->end[i].fd != -1)
 			close(x->end[i].fd);
 	}
@@ -209,7 +220,9 @@ end_init(struct xfer *x, struct endpoint *e, const struct xfer_side *s)
 	e->x = x;
 	e->fd = s->fd;
 	e->tls = s->tls;
-	e->layer = s->tls != NULL ? &tls_layer : &plain_layer;
+	e->pp = s->pp;
+	e->layer = s->tls != NULL ? &tls_layer : s->pp != NULL ? &pp_layer :
+	    &plain_layer;
 	strlcpy(e->name, s->name != NULL ? s->name : "peer", sizeof(e->name));
 }
 
@@ -286,6 +299,28 @@ tls_shut(struct endpoint *e, short *events)
 	return 0;
 }
 
+static ssize_t
+pp_layer_io(struct endpoint *e, int writing, void *buf, size_t len,
+    short *events, const char **why)
+{
+	ssize_t n = pp_io(e->pp, writing, buf, len, events);
+
+	/* pp.c said what went wrong already. */
+	if (n == -1)
+		*why = "passphrase records failed";
+	return n;
+}
+
+/* The end record first, as tls_shut() sends close_notify. */
+static int
+pp_layer_shut(struct endpoint *e, short *events)
+{
+	if (pp_close_step(e->pp, events) == NTLS_WANT)
+		return NTLS_WANT;
+	shutdown(e->fd, SHUT_WR);
+	return 0;
+}
+
 /* Bytes read from src and not yet written to dst. */
 static size_t
 dir_pending(const struct dir *d)
@@ -310,7 +345,7 @@ dir_spliced(const struct dir *d)
 static int
 dir_room(struct dir *d)
 {
-	size_t need = d->src->layer->splice ? 1 : NTLS_RECORD;
+	size_t need = d->src->layer->room;
 
 	if (d->pipe[0] != -1 && d->no_pipe && d->held == 0)
 		dir_release(d);
@@ -367,7 +402,7 @@ pipe_grow(struct dir *d)
 static int
 buf_open(struct dir *d)
 {
-	size_t cap = d->src->layer->splice ? XFER_SMALL : NTLS_RECORD;
+	size_t cap = d->src->layer->splice ? XFER_SMALL : d->src->layer->room;
 
 	if ((d->buf = malloc(cap)) == NULL)
 		return -1;
@@ -446,7 +481,7 @@ splice_read(struct xfer *x, struct dir *d)
 static int
 buf_read(struct xfer *x, struct dir *d)
 {
-	size_t want = d->cap - d->end;
+	size_t want = d->cap - d->end, bulk;
 	const char *why = NULL;
 	unsigned char *nb;
 	ssize_t n;
@@ -464,11 +499,16 @@ buf_read(struct xfer *x, struct dir *d)
 		return 1;
 	}
 	d->end += n;
-	/* Full after one read: bulk.  Without the memory, stay small. */
-	if (d->cap < XFER_BUFBULK && !dir_room(d) &&
-	    (nb = realloc(d->buf, XFER_BUFBULK)) != NULL) {
+	/*
+	 * Full after one read: bulk, room for two records at least.  Without
+	 * the memory, stay small.
+	 */
+	bulk = 2 * d->src->layer->room > XFER_BUFBULK ?
+	    2 * d->src->layer->room : XFER_BUFBULK;
+	if (d->cap < bulk && !dir_room(d) &&
+	    (nb = realloc(d->buf, bulk)) != NULL) {
 		d->buf = nb;
-		d->cap = XFER_BUFBULK;
+		d->cap = bulk;
 	}
 	return 1;
 }
