@@ -579,6 +579,7 @@ struct pp *pp_new(struct pp_secret *, int, int, int);
 int	 pp_handshake_step(struct pp *, short *);
 int	 pp_handshake(const struct np_opts *, struct pp *);
 const char *pp_cipher(const struct pp *);
+const char *pp_library(const struct pp *);
 ssize_t	 pp_io(struct pp *, int, void *, size_t, short *);
 int	 pp_close_step(struct pp *, short *);
 void	 pp_close(struct pp *);

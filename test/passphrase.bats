@@ -332,3 +332,29 @@ sys.stdout.write("echoed\n" if b"violet" in rest else "quiet\n")
 	run -2 --separate-stderr "${NP[@]}" -l --passphrase --broker 1
 	[[ ${stderr_lines[0]} == *'--broker and --passphrase cannot be '* ]]
 }
+
+@test "libcrypto's AES-256-GCM on one end, libsodium's on the other: 5 MB each way" {
+	local up down
+	up=$(np_random_file up 5000000)
+	down=$(np_random_file down 5000000)
+	NP_IN=$down NETPIPE_CRYPTO=libsodium np_listen -v --passphrase -N \
+	    --half-close 127.0.0.1 0
+	timeout 20 "${NP[@]}" -vv --passphrase -N --half-close 127.0.0.1 \
+	    "$NP_PORT" <"$up" >"$BATS_TEST_TMPDIR/got" \
+	    2>"$BATS_TEST_TMPDIR/client.err"
+	np_wait_exit "$NP_PID"
+	run -0 wait "$NP_PID"
+	[ "$(np_sha "$BATS_TEST_TMPDIR/out")" = "$(np_sha "$up")" ]
+	[ "$(np_sha "$BATS_TEST_TMPDIR/got")" = "$(np_sha "$down")" ]
+	grep -qx 'Passphrase: SPAKE2, AES-256-GCM (libsodium)' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	grep -qx 'Passphrase: SPAKE2, AES-256-GCM (libcrypto)' \
+	    "$BATS_TEST_TMPDIR/client.err"
+}
+
+@test "libsodium's AES-256-GCM also stops at a flipped bit" {
+	NETPIPE_CRYPTO=libsodium pp_attack flip 1
+	grep -q 'a record failed authentication' \
+	    "$BATS_TEST_TMPDIR/listen.err"
+	(($(stat -c %s "$BATS_TEST_TMPDIR/out") < 1048576))
+}
