@@ -425,8 +425,9 @@ void	 pty_raw_end(void);
 
 /* broker.c: many peers at once (-k --max-conns, --broker, --chat). */
 struct tls;
+struct pp_secret;
 int	 broker_run(const struct np_opts *, const struct acl *, int,
-	    struct tls *);
+	    struct tls *, struct pp_secret *);
 #ifdef NP_FUZZ
 int	 broker_fuzz(const struct np_opts *, const unsigned char *, size_t);
 #endif
@@ -580,6 +581,7 @@ int	 pp_handshake_step(struct pp *, short *);
 int	 pp_handshake(const struct np_opts *, struct pp *);
 const char *pp_cipher(const struct pp *);
 const char *pp_library(const struct pp *);
+int	 pp_ended(const struct pp *);
 ssize_t	 pp_io(struct pp *, int, void *, size_t, short *);
 int	 pp_close_step(struct pp *, short *);
 void	 pp_close(struct pp *);

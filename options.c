@@ -280,10 +280,9 @@ static const struct conflict {
 	{ OPT_RESUME_BUFFER, OPT_RESUME, REQUIRES },
 	/*
 	 * A passphrase is its own encryption, for a byte stream.  With
-	 * --resume and --broker it is still to come (issue 17); -e,
-	 * --broker and --max-conns are refused through pump_only.  A
-	 * forwarder speaks it to its peers, and --forward-passphrase to
-	 * DEST.
+	 * --resume it is still to come (issue 17); -e is refused through
+	 * pump_only.  A forwarder speaks it to its peers, and
+	 * --forward-passphrase to DEST; a broker to its peers.
 	 */
 	{ OPT_PASSPHRASE, OPT_TLS,	CONFLICTS },
 	{ OPT_PASSPHRASE, 'u',		CONFLICTS },
@@ -1112,12 +1111,13 @@ check_pumpless(struct parse *p)
 	for (i = 0; who != NULL && i < sizeof(pump_only) /
 	    sizeof(pump_only[0]); i++)
 		/*
-		 * The forwarder sums its pairs' bytes for --stats, and its
-		 * pairs carry --passphrase records (xfer.c).
+		 * The forwarder sums its pairs' bytes for --stats.  Its
+		 * pairs (xfer.c) and the broker's peers carry --passphrase
+		 * records; -e's child does not.
 		 */
 		if (p->seen[pump_only[i]] && !(o->forward != NULL &&
-		    (pump_only[i] == OPT_STATS ||
-		    pump_only[i] == OPT_PASSPHRASE)))
+		    pump_only[i] == OPT_STATS) && !(o->exec_cmd == NULL &&
+		    pump_only[i] == OPT_PASSPHRASE))
 			return fail(p, "%s and %s cannot be used together",
 			    who, flag_name(pump_only[i], name, sizeof(name)));
 	return OPTS_RUN;

@@ -507,6 +507,17 @@ pp_cipher(const struct pp *pp)
 	return pp->aes ? "AES-256-GCM" : "XChaCha20-Poly1305";
 }
 
+/*
+ * Whether the peer's end record was read already, and everything before
+ * it handed out: the next read says 0 without the socket, which poll
+ * will not wake a reader for.
+ */
+int
+pp_ended(const struct pp *pp)
+{
+	return pp->in_end && pp->poff >= pp->plen;
+}
+
 /* Whose code seals the records, for -vv. */
 const char *
 pp_library(const struct pp *pp)

@@ -562,7 +562,7 @@ session_listen(const struct np_opts *o)
 	else if (o->resume)
 		rc = resume_recv(o, acl, lfd, server);
 	else if (brokered)
-		rc = broker_run(o, acl, lfd, server);
+		rc = broker_run(o, acl, lfd, server, &sec);
 	else if (o->exec_cmd != NULL && !o->udp)
 		rc = exec_listen(o, acl, lfd);
 	else if (o->udp)
