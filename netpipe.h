@@ -475,9 +475,8 @@ struct xfer;
 struct xfer_side {
 	int		 fd;	/* a connected stream socket, non-blocking */
 	struct tls	*tls;	/* its TLS session once handshaken, or NULL */
+	struct pp	*pp;	/* its --passphrase end, likewise */
 	const char	*name;	/* for -v messages, e.g. "127.0.0.1 5000" */
-	struct pp	*pp;	/* --passphrase, beside tls; last, so that
-				 * {fd, tls, name} still reads as before */
 };
 struct xfer	*xfer_new(struct loop *, const struct np_opts *,
 		    const struct xfer_side *, const struct xfer_side *,
