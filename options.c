@@ -863,7 +863,6 @@ set_long(struct parse *p, int ch, const char *arg)
 		o->forward = arg;
 		o->keep_open = 1;
 		break;
-	case OPT_FORWARD_PASSPHRASE: o->fwd_passphrase = 1; break;
 	case OPT_FORWARD_TLS: o->fwd_tls = 1; break;
 	case OPT_FORWARD_TLS_CA: o->fwd_tls_ca = arg; break;
 	case OPT_FORWARD_TLS_NAME: o->fwd_tls_name = arg; break;
@@ -925,6 +924,7 @@ set_long2(struct parse *p, int ch, const char *arg)
 	int v;
 
 	switch (ch) {
+	case OPT_FORWARD_PASSPHRASE: o->fwd_passphrase = 1; break;
 	case OPT_SEND_FILE:
 		o->send_file = arg;
 		o->shutdown_wr = 1;
