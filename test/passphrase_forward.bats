@@ -258,6 +258,4 @@ except ConnectionResetError:
 	run -2 "${NP[@]}" -u -l 127.0.0.1 0 --forward-passphrase \
 	    --forward 127.0.0.1:1
 	assert_output --partial 'cannot be used together'
-	run -2 "${NP[@]}" -l 127.0.0.1 0 --passphrase --broker
-	assert_output --partial 'cannot be used together'
 }
