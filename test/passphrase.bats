@@ -317,7 +317,7 @@ sys.stdout.write("echoed\n" if b"violet" in rest else "quiet\n")
 	    "$BATS_TEST_TMPDIR/listen.err"
 }
 
-@test "--passphrase never takes the phrase from argv, nor mixes with --tls" {
+@test "--passphrase never takes the phrase from argv, nor mixes with --tls, -u or -e" {
 	run -2 --separate-stderr "${NP[@]}" --passphrase=hunter2 127.0.0.1 1
 	[[ ${stderr_lines[0]} == *'--passphrase: "hunter2" is invalid: the '* ]]
 	[[ ${stderr_lines[0]} == *'from NETPIPE_PASSPHRASE or the terminal'* ]]
@@ -329,8 +329,6 @@ sys.stdout.write("echoed\n" if b"violet" in rest else "quiet\n")
 	[[ ${stderr_lines[0]} == *'--passphrase=new requires -l' ]]
 	run -2 --separate-stderr "${NP[@]}" -l --passphrase -e /bin/cat 1
 	[[ ${stderr_lines[0]} == *'-e and --passphrase cannot be used '* ]]
-	run -2 --separate-stderr "${NP[@]}" -l --passphrase --broker 1
-	[[ ${stderr_lines[0]} == *'--broker and --passphrase cannot be '* ]]
 }
 
 @test "libcrypto's AES-256-GCM on one end, libsodium's on the other: 5 MB each way" {
