@@ -30,6 +30,8 @@
  * counted, announced) only once the handshake is done.  libtls may want
  * to write in order to read and read in order to write, so a peer
  * registers what its read side and what its write side wait for.
+ * --passphrase peers are taken the same way, through pp.c; a peer with a
+ * wrong phrase is dropped and stops the accepting for HUB_GUESS_MS.
  */
 
 #include <sys/types.h>
@@ -56,6 +58,12 @@
 /* One read from a peer or stdin; a chat reads less, people type slowly. */
 #define HUB_READSZ	(64 * 1024)
 #define HUB_CHAT_READSZ	4096
+/*
+ * --passphrase: a wrong phrase stops the accepting for this long, as it
+ * does a forwarder's (forward.c): online guessing stays at one a second,
+ * and nobody can end the hub by guessing.
+ */
+#define HUB_GUESS_MS	1000
 /* --queue-size and --max-conns (with --broker) by default. */
 #define HUB_QUEUE_DEF	(1024 * 1024)
 #define HUB_CONNS_DEF	100
@@ -108,7 +116,8 @@ struct peer {
 	int		 closing; /* fan -N: close_notify waits to go */
 	int		 bye;	/* ended cleanly, with all it was sent */
 	struct tls	*tls;	/* --tls: this peer's session */
-	int		 hs;	/* --tls: handshaking, not joined yet */
+	struct pp	*pp;	/* --passphrase: likewise */
+	int		 hs;	/* handshaking, not joined yet */
 	struct timespec	 hs_end; /* when the handshake is given up */
 	struct timespec	 idle_end; /* -w: when it is closed as idle */
 	long long	 timer;	/* wakes the loop at its deadline, or 0 */
@@ -145,6 +154,9 @@ struct hub {
 	struct ev		*ev;	/* by fd */
 	size_t			 nev;
 	struct tls		*server; /* --tls: accepts peers */
+	struct pp_secret	*sec;	/* --passphrase, or NULL */
+	unsigned long long	 guessed; /* wrong passphrases */
+	long long		 guess_timer; /* the pause after one, or 0 */
 	struct peer		**peers;
 	size_t			 npeers;
 	size_t			 joined; /* peers past the handshake */
@@ -207,7 +219,11 @@ static void	 hub_accept_fail(struct acl_listener *);
 static void	 hub_sweep(struct hub *);
 static void	 hub_free(struct hub *);
 static int	 hub_init(struct hub *, const struct np_opts *,
-		    const struct acl *, int, struct tls *);
+		    const struct acl *, int, struct tls *, struct pp_secret *);
+static void	 hub_guessed(struct hub *, struct peer *);
+static int	 hub_guess_over(struct loop *, long long, void *);
+static ssize_t	 peer_io(struct peer *, int, void *, size_t, short *);
+static void	 peer_eof_held(struct hub *, struct peer *);
 static void	 peer_add(struct hub *, int, const char *);
 static void	 peer_handshake(struct hub *, void *);
 static void	 peer_join(struct hub *, struct peer *);
@@ -430,6 +446,8 @@ hub_listen(struct hub *h)
 	if (h->npeers >= h->maxpeers ||
 	    (!h->o->keep_open && h->mode == HUB_FAN && h->accepted))
 		acl_listen_end(&h->al);
+	else if (h->guess_timer != 0)
+		acl_listen_hold(&h->al);	/* after a wrong passphrase */
 	else if (h->freed || (h->al.held && h->al.pause == 0))
 		acl_listen_resume(&h->al);
 	h->freed = 0;
@@ -548,7 +566,8 @@ hub_expire(struct hub *h)
 			peer_end(h, p, 1, NULL);
 			continue;
 		}
-		warnx("tls: handshake: %s: %s", p->name, strerror(ETIMEDOUT));
+		warnx("%s: handshake: %s: %s", p->pp != NULL ? "passphrase" :
+		    "tls", p->name, strerror(ETIMEDOUT));
 		peer_kill(h, p, NULL);
 	}
 }
@@ -615,8 +634,10 @@ peer_add(struct hub *h, int fd, const char *name)
 		peer_close(p, 0);
 		return;
 	}
+	if (h->sec != NULL)
+		p->pp = pp_new(h->sec, fd, 1, 0);
 	h->peers[h->npeers++] = p;
-	if (p->tls == NULL) {
+	if (p->tls == NULL && p->pp == NULL) {
 		peer_join(h, p);
 		return;
 	}
@@ -626,18 +647,61 @@ peer_add(struct hub *h, int fd, const char *name)
 	peer_handshake(h, p);
 }
 
-/* One step of p's TLS handshake, when its socket is ready for it. */
+/*
+ * One step of p's TLS or passphrase handshake, when its socket is ready
+ * for it.  A passphrase peer joins only once both ends confirmed the key.
+ */
 static void
 peer_handshake(struct hub *h, void *arg)
 {
 	struct peer *p = arg;
-	int rc;
+	int rc, before = h->sec != NULL ? h->sec->failures : 0;
 
-	rc = ntls_accept_step(h->o, p->tls, p->name, &p->rwait);
-	if (rc == 0)
+	if (p->pp != NULL)
+		rc = pp_handshake_step(p->pp, &p->rwait);
+	else
+		rc = ntls_accept_step(h->o, p->tls, p->name, &p->rwait);
+	if (rc == 0) {
+		if (p->pp != NULL && h->o->verbose > 0)
+			fprintf(stderr, "Passphrase from %s: SPAKE2, %s\n",
+			    p->name, pp_cipher(p->pp));
 		peer_join(h, p);
-	else if (rc == -1)
+	} else if (rc == -1) {
+		if (p->pp != NULL && h->sec->failures != before)
+			hub_guessed(h, p);
 		peer_kill(h, p, NULL);
+	}
+}
+
+/*
+ * p's phrase was wrong: say so, and accept nobody for HUB_GUESS_MS;
+ * peers already in stay.
+ */
+static void
+hub_guessed(struct hub *h, struct peer *p)
+{
+	h->guessed++;
+	warnx("%s: wrong passphrase (%llu so far): accepting again in %d ms",
+	    p->name, h->guessed, HUB_GUESS_MS);
+	if (!h->listening)
+		return;
+	acl_listen_hold(&h->al);
+	loop_timer_del(h->loop, h->guess_timer);
+	if ((h->guess_timer = loop_timer(h->loop, HUB_GUESS_MS,
+	    hub_guess_over, h)) == -1)
+		h->guess_timer = 0;	/* no timer: no pause */
+}
+
+/* The pause after a wrong passphrase is over: hub_listen() resumes. */
+static int
+hub_guess_over(struct loop *l, long long id, void *arg)
+{
+	struct hub *h = arg;
+
+	(void)l;
+	(void)id;
+	h->guess_timer = 0;
+	return LOOP_NOMORE;
 }
 
 /* p is in: counted, sent what the others send and, in a chat, greeted. */
@@ -702,7 +766,10 @@ peer_close(struct peer *p, int notify)
 
 	if (notify && p->tls != NULL && !p->hs)
 		ntls_close_step(p->tls, &events);
+	if (notify && p->pp != NULL && !p->hs)
+		pp_close_step(p->pp, &events);
 	ntls_free(p->tls);
+	pp_free(p->pp);
 	close(p->fd);
 	free(p->out.data);
 	free(p->pend.data);
@@ -783,8 +850,9 @@ hub_sweep(struct hub *h)
 static void
 peer_shut(struct peer *p)
 {
-	p->closing = p->tls != NULL &&
-	    ntls_close_step(p->tls, &p->wwait) == NTLS_WANT;
+	p->closing = (p->tls != NULL &&
+	    ntls_close_step(p->tls, &p->wwait) == NTLS_WANT) ||
+	    (p->pp != NULL && pp_close_step(p->pp, &p->wwait) == NTLS_WANT);
 	if (p->closing)
 		return;
 	shutdown(p->fd, SHUT_WR);
@@ -803,7 +871,7 @@ peer_out(struct hub *h, struct peer *p, const void *d, size_t n)
 {
 	ssize_t k;
 
-	if (p->tls == NULL) {
+	if (p->tls == NULL && p->pp == NULL) {
 		k = send(p->fd, d, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (k == -1 && errno != EAGAIN && errno != EINTR) {
 			peer_kill(h, p, strerror(errno));
@@ -812,7 +880,7 @@ peer_out(struct hub *h, struct peer *p, const void *d, size_t n)
 	} else {
 		if (p->wpend > 0)
 			n = p->wpend;
-		k = ntls_peer_io(p->tls, 1, (void *)d, n, &p->wwait, p->name);
+		k = peer_io(p, 1, (void *)d, n, &p->wwait);
 		p->wpend = k == NTLS_WANT ? n : 0;
 		if (k == -1) {
 			peer_kill(h, p, NULL);
@@ -888,6 +956,32 @@ peer_write(struct hub *h, void *arg)
 		queue_consumed(q, n);
 }
 
+/*
+ * A read or write through p's record layer, TLS or passphrase, as
+ * ntls_peer_io() answers: a count, 0 at the end, -1 after a message, or
+ * NTLS_WANT with *events.
+ */
+static ssize_t
+peer_io(struct peer *p, int writing, void *d, size_t n, short *events)
+{
+	if (p->pp != NULL)
+		return pp_io(p->pp, writing, d, n, events);
+	return ntls_peer_io(p->tls, writing, d, n, events, p->name);
+}
+
+/*
+ * A passphrase peer's end record can come in one read with its last
+ * data, and then no poll wakes us for it: once what p sent has gone, p
+ * ends here as if read again.
+ */
+static void
+peer_eof_held(struct hub *h, struct peer *p)
+{
+	if (p->pp != NULL && !p->dead && queue_len(&p->pend) == 0 &&
+	    pp_ended(p->pp))
+		peer_end(h, p, 1, NULL);
+}
+
 /* What p sends goes to every other peer (broker and chat). */
 static void
 relay(struct hub *h, struct peer *from, const void *data, size_t n)
@@ -915,9 +1009,8 @@ peer_read(struct hub *h, void *arg)
 	/* Fan: the peers read before p in this round may have filled it. */
 	if (h->mode == HUB_FAN && (want = fan_room(h, p)) == 0)
 		return;
-	if (p->tls != NULL) {
-		n = ntls_peer_io(p->tls, 0, h->rbuf, want, &p->rwait,
-		    p->name);
+	if (p->tls != NULL || p->pp != NULL) {
+		n = peer_io(p, 0, h->rbuf, want, &p->rwait);
 	} else if ((n = recv(p->fd, h->rbuf, want, MSG_DONTWAIT)) == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -935,6 +1028,7 @@ peer_read(struct hub *h, void *arg)
 			warn("stdout");
 			h->rc = NP_EXIT_FAIL;
 		}
+		peer_eof_held(h, p);
 		return;
 	}
 	k = peer_deliver(h, p, h->rbuf, n);
@@ -942,6 +1036,7 @@ peer_read(struct hub *h, void *arg)
 		warn("%s: peer dropped", p->name);
 		peer_kill(h, p, NULL);
 	}
+	peer_eof_held(h, p);
 }
 
 /*
@@ -1016,6 +1111,7 @@ hub_backlog(struct hub *h)
 		k = peer_deliver(h, p, p->pend.data + p->pend.start,
 		    queue_len(&p->pend));
 		queue_consumed(&p->pend, k);
+		peer_eof_held(h, p);
 	}
 }
 
@@ -1060,7 +1156,7 @@ fan_room(const struct hub *h, const struct peer *p)
 	room = len < h->qmax ? h->qmax - len : 0;
 	if (room >= h->readsz)
 		return h->readsz;
-	return p->tls != NULL ? 0 : room;
+	return p->tls != NULL || p->pp != NULL ? 0 : room;
 }
 
 /* Fan mode: what the peers sent goes to stdout. */
@@ -1242,13 +1338,14 @@ chat_nick(struct hub *h, struct peer *p, const char *arg, size_t n)
 
 static int
 hub_init(struct hub *h, const struct np_opts *o, const struct acl *acl,
-    int lfd, struct tls *server)
+    int lfd, struct tls *server, struct pp_secret *sec)
 {
 	memset(h, 0, sizeof(*h));
 	h->o = o;
 	h->acl = acl;
 	h->lfd = lfd;
 	h->server = server;
+	h->sec = sec;
 	h->rc = -1;
 	h->mode = o->chat ? HUB_CHAT : o->broker ? HUB_BROKER : HUB_FAN;
 	h->drop = h->mode != HUB_FAN && !o->broker_block;
@@ -1258,8 +1355,11 @@ hub_init(struct hub *h, const struct np_opts *o, const struct acl *acl,
 	h->maxpeers = o->max_conns > 0 ? (size_t)o->max_conns :
 	    HUB_CONNS_DEF;
 	h->readsz = h->mode == HUB_CHAT ? HUB_CHAT_READSZ : HUB_READSZ;
+	/* A record layer's read takes a whole record, or poll loses it. */
 	if (server != NULL && h->readsz < NTLS_RECORD)
 		h->readsz = NTLS_RECORD;
+	if (sec != NULL && h->readsz < PP_PLAIN_MAX)
+		h->readsz = PP_PLAIN_MAX;
 	h->in_eof = o->no_stdin;
 	h->rbuf = malloc(h->readsz);
 	h->obuf = h->mode == HUB_CHAT ? malloc(CHAT_OBUF) : NULL;
@@ -1301,18 +1401,20 @@ hub_free(struct hub *h)
 /*
  * Serve many peers on the listener lfd until a signal (or, in fan mode
  * without -k, until the first peer leaves) and return the exit code.
- * With server (--tls) every peer is served through TLS.  The caller
- * keeps lfd and server.
+ * With server (--tls) every peer is served through TLS; with
+ * --passphrase through pp.c, with sec's phrase.  The caller keeps lfd,
+ * server and sec.
  */
 int
 broker_run(const struct np_opts *o, const struct acl *acl, int lfd,
-    struct tls *server)
+    struct tls *server, struct pp_secret *sec)
 {
 	struct hub h;
 
 	if (o->udp)
 		return dgram_run(o, acl, lfd);
-	if (hub_init(&h, o, acl, lfd, server) == -1) {
+	if (hub_init(&h, o, acl, lfd, server, o->passphrase ? sec :
+	    NULL) == -1) {
 		hub_free(&h);
 		return NP_EXIT_FAIL;
 	}
@@ -1576,7 +1678,7 @@ broker_fuzz(const struct np_opts *o, const unsigned char *d, size_t n)
 	int sv[2], sz = 4096, rc = 0;
 	size_t i, k;
 
-	if (hub_init(&h, o, NULL, -1, NULL) == -1) {
+	if (hub_init(&h, o, NULL, -1, NULL, NULL) == -1) {
 		hub_free(&h);
 		return 0;
 	}

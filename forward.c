@@ -1,8 +1,9 @@
 /*
  * forward.c: netpipe -l ... --forward DEST, a port forwarder.  One
  * process and one event loop serve every pair: each peer let in gets its
- * own non-blocking connection to DEST (TLS on either side when asked, a
- * PROXY protocol header first when asked), then the pair mover carries
+ * own non-blocking connection to DEST (TLS or --passphrase on either
+ * side when asked, a PROXY protocol header first when asked), then the
+ * pair mover carries
  * the bytes both ways.  With -u each client address gets its own UDP
  * socket connected to DEST, ended after -w of silence.
  */
@@ -47,9 +48,16 @@
 #define PXY_USERPASS	2
 #define PXY_BUF		2048
 #define PXY_HANDSHAKE_MS (60 * 1000)
+/*
+ * --passphrase: a peer with a wrong phrase stops accepting for this
+ * long.  Exiting after a few, as a -k listener does, would let anyone
+ * who can connect take the service down; a pause per wrong phrase keeps
+ * online guessing at one a second, and a right phrase still gets in.
+ */
+#define FWD_GUESS_PAUSE_MS	1000
 
-enum pair_state { PAIR_TLS_IN, PAIR_DIAL, PAIR_PROXY, PAIR_TLS_OUT,
-    PAIR_XFER };
+enum pair_state { PAIR_TLS_IN, PAIR_PP_IN, PAIR_DIAL, PAIR_PROXY,
+    PAIR_TLS_OUT, PAIR_PP_OUT, PAIR_XFER };
 
 /* -x: what the proxy is asked, and what it answered so far. */
 enum pxy_step { PXY_GREET, PXY_AUTH, PXY_REQUEST, PXY_HTTP };
@@ -70,6 +78,7 @@ struct fwd {
 	struct acl_listener	 al;
 	struct tls		*server;	/* --tls: the listener side */
 	struct tls_config	*client;	/* --forward-tls */
+	struct pp_secret	*sec;		/* either passphrase option */
 	struct addrinfo		*dest;		/* DEST's (-x: the proxy's), or */
 	struct sockaddr_un	 sun;		/* its Unix address */
 	socklen_t		 sunlen;
@@ -82,6 +91,7 @@ struct fwd {
 	unsigned long long	 bytes[2];	/* to DEST, back from DEST */
 	unsigned long long	 nconns;
 	unsigned long long	 nfailed;
+	unsigned long long	 nguessed;	/* wrong passphrases */
 	struct timespec		 start;
 	int			 rc;
 	unsigned char		 paddr[16];	/* -x: DEST as SOCKS sends it */
@@ -97,6 +107,7 @@ struct pair {
 	int			 cfd;		/* the peer let in */
 	int			 dfd;		/* to DEST, or -1 */
 	struct tls		*ctls, *dtls;
+	struct pp		*cpp, *dpp;
 	const struct addrinfo	*ai;		/* the address dialled */
 	long long		 timer;		/* setup's deadline, or 0 */
 	struct xfer		*x;
@@ -118,7 +129,9 @@ struct usess {
 };
 
 static int	 fwd_init(struct fwd *, const struct np_opts *,
-		    const struct acl *, int, struct tls *);
+		    const struct acl *, int, struct tls *, struct pp_secret *);
+static void	 fwd_guessed(struct fwd *, const char *);
+static int	 fwd_guess_over(struct loop *, long long, void *);
 static void	 fwd_out_opts(struct fwd *);
 static void	 fwd_nofile(const struct np_opts *);
 static int	 fwd_dest(struct fwd *);
@@ -128,6 +141,9 @@ static int	 fwd_peer(struct acl_listener *, int, const char *);
 static void	 fwd_fail(struct acl_listener *);
 static void	 pair_free(struct pair *);
 static void	 pair_fail(struct pair *, const char *, int);
+static void	 pair_drop(struct pair *);
+static void	 pair_pp_in(struct loop *, int, int, void *);
+static void	 pair_pp_out(struct loop *, int, int, void *);
 static int	 pair_deadline(struct pair *, int);
 static int	 pair_expired(struct loop *, long long, void *);
 static int	 pair_watch(struct pair *, int, short,
@@ -176,16 +192,18 @@ static int	 proxy_family(const struct sockaddr *,
 /*
  * Serve listener lfd (a stream listener, or with -u a bound datagram
  * socket) until a signal or a failed accept.  server is --tls's
- * context, or NULL; lfd and server stay the caller's.  Returns an exit
- * code; every pair is closed on the way out.
+ * context, or NULL; sec is the phrase of --passphrase and
+ * --forward-passphrase (unused without either); lfd, server and sec stay
+ * the caller's.  Returns an exit code; every pair is closed on the way
+ * out.
  */
 int
 fwd_run(const struct np_opts *o, const struct acl *acl, int lfd,
-    struct tls *server)
+    struct tls *server, struct pp_secret *sec)
 {
 	struct fwd f;
 
-	if (fwd_init(&f, o, acl, lfd, server) == -1)
+	if (fwd_init(&f, o, acl, lfd, server, sec) == -1)
 		f.rc = NP_EXIT_FAIL;
 	else if ((o->udp ? udp_begin(&f, lfd) : acl_listen(&f.al)) == -1) {
 		warn("poll");
@@ -218,11 +236,12 @@ fwd_run(const struct np_opts *o, const struct acl *acl, int lfd,
 /* Everything the forwarder needs before its first peer; 0 or -1. */
 static int
 fwd_init(struct fwd *f, const struct np_opts *o, const struct acl *acl,
-    int lfd, struct tls *server)
+    int lfd, struct tls *server, struct pp_secret *sec)
 {
 	memset(f, 0, sizeof(*f));
 	f->o = o;
 	f->server = server;
+	f->sec = sec;
 	f->rc = NP_EXIT_OK;
 	clock_gettime(CLOCK_MONOTONIC, &f->start);
 	fwd_out_opts(f);
@@ -368,7 +387,13 @@ fwd_peer(struct acl_listener *al, int fd, const char *name)
 	f->pairs = p;
 	f->npairs++;
 	f->nconns++;
-	if (f->server == NULL)
+	if (f->o->passphrase) {
+		p->cpp = pp_new(f->sec, fd, 1, 0);
+		p->state = PAIR_PP_IN;
+		if (pair_deadline(p, f->o->wait_ms > 0 ? f->o->wait_ms :
+		    NTLS_HANDSHAKE_MS) == 0)
+			pair_pp_in(f->loop, fd, 0, p);
+	} else if (f->server == NULL)
 		pair_dial(p);
 	else if ((p->ctls = ntls_accept_start(f->server, fd, name)) == NULL)
 		pair_fail(p, NULL, 0);
@@ -378,6 +403,39 @@ fwd_peer(struct acl_listener *al, int fd, const char *name)
 		pair_tls_in(f->loop, fd, 0, p);
 	}
 	return f->npairs < f->o->max_conns;
+}
+
+/*
+ * A peer sent a wrong passphrase: say so, and accept nobody for
+ * FWD_GUESS_PAUSE_MS (pairs already made go on).
+ */
+static void
+fwd_guessed(struct fwd *f, const char *name)
+{
+	f->nguessed++;
+	warnx("forward: %s: wrong passphrase (%llu so far): accepting again "
+	    "in %d ms", name, f->nguessed, FWD_GUESS_PAUSE_MS);
+	acl_listen_hold(&f->al);
+	loop_timer_del(f->loop, f->al.pause);
+	if ((f->al.pause = loop_timer(f->loop, FWD_GUESS_PAUSE_MS,
+	    fwd_guess_over, f)) == -1) {
+		/* No timer: no pause rather than no listener. */
+		f->al.pause = 0;
+		fwd_room(f);
+	}
+}
+
+/* The pause after a wrong passphrase is over. */
+static int
+fwd_guess_over(struct loop *l, long long id, void *arg)
+{
+	struct fwd *f = arg;
+
+	(void)l;
+	(void)id;
+	f->al.pause = 0;
+	fwd_room(f);
+	return LOOP_NOMORE;
 }
 
 /* accept(2) failed, after its message: the forwarder is done. */
@@ -409,10 +467,12 @@ pair_free(struct pair *p)
 	} else {
 		loop_fd_del(f->loop, p->cfd);
 		ntls_free(p->ctls);
+		pp_free(p->cpp);
 		close(p->cfd);
 		if (p->dfd != -1) {
 			loop_fd_del(f->loop, p->dfd);
 			ntls_free(p->dtls);
+			pp_free(p->dpp);
 			close(p->dfd);
 		}
 	}
@@ -444,6 +504,18 @@ pair_fail(struct pair *p, const char *what, int e)
 		warnx("forward: %s: %s %s%s%s", p->name, what, f->dname,
 		    e != 0 ? ": " : "", e != 0 ? strerror(e) : "");
 	setsockopt(p->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	pair_drop(p);
+}
+
+/*
+ * The pair failed after its message, and its peer is closed the normal
+ * way: a peer told its phrase was wrong reads our confirmation first.
+ */
+static void
+pair_drop(struct pair *p)
+{
+	struct fwd *f = p->f;
+
 	f->nfailed++;
 	pair_free(p);
 	fwd_room(f);
@@ -476,7 +548,8 @@ pair_expired(struct loop *l, long long id, void *arg)
 	p->timer = 0;
 	pair_fail(p, p->state == PAIR_DIAL ? "connect to" :
 	    p->state == PAIR_PROXY ? "proxy handshake for" :
-	    "TLS handshake with", ETIMEDOUT);
+	    p->state == PAIR_PP_IN || p->state == PAIR_PP_OUT ?
+	    "passphrase handshake for" : "TLS handshake with", ETIMEDOUT);
 	return LOOP_NOMORE;
 }
 
@@ -512,6 +585,39 @@ pair_tls_in(struct loop *l, int fd, int fired, void *arg)
 		pair_fail(p, NULL, 0);
 	else {
 		loop_fd_del(p->f->loop, fd);
+		pair_dial(p);
+	}
+}
+
+/*
+ * --passphrase: one step of the peer's handshake; DEST is dialled once
+ * the peer proved it has the phrase.
+ */
+static void
+pair_pp_in(struct loop *l, int fd, int fired, void *arg)
+{
+	struct pair *p = arg;
+	struct fwd *f = p->f;
+	int rc, before = f->sec->failures;
+	short events;
+
+	(void)l;
+	(void)fired;
+	rc = pp_handshake_step(p->cpp, &events);
+	if (rc == NTLS_WANT)
+		pair_watch(p, fd, events, pair_pp_in);
+	else if (rc == -1) {
+		if (f->sec->failures != before)
+			fwd_guessed(f, p->name);
+		else if (f->o->verbose > 0)
+			warnx("forward: %s: passphrase handshake failed",
+			    p->name);
+		pair_drop(p);
+	} else {
+		if (f->o->verbose > 0)
+			fprintf(stderr, "Passphrase from %s: SPAKE2, %s\n",
+			    p->name, pp_cipher(p->cpp));
+		loop_fd_del(f->loop, fd);
 		pair_dial(p);
 	}
 }
@@ -656,6 +762,14 @@ pair_ready(struct pair *p)
 
 	if (f->o->proxy_protocol != 0 && pair_proxy(p) == -1)
 		return;
+	if (f->o->fwd_passphrase) {
+		p->state = PAIR_PP_OUT;
+		p->dpp = pp_new(f->sec, p->dfd, 0, 0);
+		if (pair_deadline(p, f->o->wait_ms > 0 ? f->o->wait_ms :
+		    NTLS_HANDSHAKE_MS) == 0)
+			pair_pp_out(f->loop, p->dfd, 0, p);
+		return;
+	}
 	if (f->client == NULL) {
 		pair_start(p);
 		return;
@@ -720,13 +834,42 @@ pair_tls_out(struct loop *l, int fd, int fired, void *arg)
 	}
 }
 
+/*
+ * --forward-passphrase: one step of the handshake with DEST.  A wrong
+ * phrase there is ours, not a guess: the pair ends, nothing pauses.
+ */
+static void
+pair_pp_out(struct loop *l, int fd, int fired, void *arg)
+{
+	struct pair *p = arg;
+	short events;
+	int rc;
+
+	(void)l;
+	(void)fired;
+	rc = pp_handshake_step(p->dpp, &events);
+	if (rc == NTLS_WANT)
+		pair_watch(p, fd, events, pair_pp_out);
+	else if (rc == -1)
+		pair_fail(p, "passphrase handshake with", 0);
+	else {
+		if (p->f->o->verbose > 0)
+			fprintf(stderr, "Passphrase to %s: SPAKE2, %s\n",
+			    p->f->dname, pp_cipher(p->dpp));
+		loop_fd_del(p->f->loop, fd);
+		pair_start(p);
+	}
+}
+
 /* Both sides ready: hand them to the mover. */
 static void
 pair_start(struct pair *p)
 {
 	struct fwd *f = p->f;
-	struct xfer_side a = { p->cfd, p->ctls, p->name };
-	struct xfer_side b = { p->dfd, p->dtls, f->dname };
+	struct xfer_side a = { .fd = p->cfd, .tls = p->ctls, .name = p->name,
+	    .pp = p->cpp };
+	struct xfer_side b = { .fd = p->dfd, .tls = p->dtls, .name = f->dname,
+	    .pp = p->dpp };
 
 	pair_deadline(p, 0);
 	loop_fd_del(f->loop, p->cfd);

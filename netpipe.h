@@ -146,6 +146,7 @@ struct np_opts {
 	char		 fwd_host[256];	/* its host, or its Unix path */
 	char		 fwd_port[8];	/* its port; "" for a Unix path */
 	int		 proxy_protocol; /* --proxy-protocol: 0, 1 or 2 */
+	int		 fwd_passphrase; /* --forward-passphrase */
 	int		 fwd_tls;	/* --forward-tls */
 	const char	*fwd_tls_ca;	/* --forward-tls-ca */
 	const char	*fwd_tls_name;	/* --forward-tls-name */
@@ -272,8 +273,9 @@ int	 proxy_http_request(const struct np_opts *, const char *, char *,
 #define FWD_PROXY_MAX	232	/* the longest header either version makes */
 struct acl;
 struct tls;
+struct pp_secret;
 int	 fwd_run(const struct np_opts *, const struct acl *, int,
-	    struct tls *);
+	    struct tls *, struct pp_secret *);
 ssize_t	 fwd_proxy_header(int, const struct sockaddr *,
 	    const struct sockaddr *, unsigned char *, size_t);
 
@@ -431,8 +433,9 @@ void	 pty_raw_end(void);
 
 /* broker.c: many peers at once (-k --max-conns, --broker, --chat). */
 struct tls;
+struct pp_secret;
 int	 broker_run(const struct np_opts *, const struct acl *, int,
-	    struct tls *);
+	    struct tls *, struct pp_secret *);
 #ifdef NP_FUZZ
 int	 broker_fuzz(const struct np_opts *, const unsigned char *, size_t);
 #endif
@@ -480,6 +483,7 @@ struct xfer;
 struct xfer_side {
 	int		 fd;	/* a connected stream socket, non-blocking */
 	struct tls	*tls;	/* its TLS session once handshaken, or NULL */
+	struct pp	*pp;	/* its --passphrase end, likewise */
 	const char	*name;	/* for -v messages, e.g. "127.0.0.1 5000" */
 };
 struct xfer	*xfer_new(struct loop *, const struct np_opts *,
@@ -615,6 +619,8 @@ struct pp *pp_new(struct pp_secret *, int, int, int);
 int	 pp_handshake_step(struct pp *, short *);
 int	 pp_handshake(const struct np_opts *, struct pp *);
 const char *pp_cipher(const struct pp *);
+const char *pp_library(const struct pp *);
+int	 pp_ended(const struct pp *);
 ssize_t	 pp_io(struct pp *, int, void *, size_t, short *);
 int	 pp_close_step(struct pp *, short *);
 void	 pp_close(struct pp *);

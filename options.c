@@ -37,6 +37,7 @@ enum {
 	OPT_DENY_FILE,
 	OPT_DIGEST,
 	OPT_FORWARD,
+	OPT_FORWARD_PASSPHRASE,
 	OPT_FORWARD_TLS,
 	OPT_FORWARD_TLS_CA,
 	OPT_FORWARD_TLS_NAME,
@@ -102,6 +103,8 @@ static const struct option longopts[] = {
 	{ "deny-file",		required_argument,	NULL, OPT_DENY_FILE },
 	{ "digest",		required_argument,	NULL, OPT_DIGEST },
 	{ "forward",		required_argument,	NULL, OPT_FORWARD },
+	{ "forward-passphrase", no_argument,		NULL,
+	    OPT_FORWARD_PASSPHRASE },
 	{ "forward-tls",	no_argument,		NULL, OPT_FORWARD_TLS },
 	{ "forward-tls-ca",	required_argument,	NULL, OPT_FORWARD_TLS_CA },
 	{ "forward-tls-name",	required_argument,	NULL, OPT_FORWARD_TLS_NAME },
@@ -277,9 +280,9 @@ static const struct conflict {
 	{ OPT_RESUME_BUFFER, OPT_RESUME, REQUIRES },
 	/*
 	 * A passphrase is its own encryption, for a byte stream (and
-	 * --resume's session, whose every connection shakes hands).  With
-	 * --forward and --broker it is still to come (issue 17);
-	 * -e, --broker and --max-conns are refused through pump_only.
+	 * --resume's session, whose every connection shakes hands).  -e is
+	 * refused through pump_only.  A forwarder speaks it to its peers,
+	 * and --forward-passphrase to DEST; a broker to its peers.
 	 */
 	{ OPT_PASSPHRASE, OPT_TLS,	CONFLICTS },
 	{ OPT_PASSPHRASE, 'u',		CONFLICTS },
@@ -287,7 +290,6 @@ static const struct conflict {
 	{ OPT_PASSPHRASE, 'F',		CONFLICTS },
 	{ OPT_PASSPHRASE, OPT_SEQPACKET, CONFLICTS },
 	{ OPT_PASSPHRASE, OPT_SEND_FLAGS, CONFLICTS },
-	{ OPT_PASSPHRASE, OPT_FORWARD,	CONFLICTS },
 	{ 'k',		'l',		REQUIRES },
 	{ OPT_ACCEPT_TIMEOUT, 'l',	REQUIRES },
 	{ OPT_ALLOW,	'l',		REQUIRES },
@@ -331,6 +333,9 @@ static const struct conflict {
 	{ OPT_FORWARD,	OPT_RESUME,	CONFLICTS },
 	{ OPT_PROXY_PROTOCOL, OPT_FORWARD, REQUIRES },
 	{ OPT_PROXY_PROTOCOL, 'u',	CONFLICTS },
+	{ OPT_FORWARD_PASSPHRASE, OPT_FORWARD, REQUIRES },
+	{ OPT_FORWARD_PASSPHRASE, OPT_FORWARD_TLS, CONFLICTS },
+	{ OPT_FORWARD_PASSPHRASE, 'u',	CONFLICTS },
 	{ OPT_FORWARD_TLS, OPT_FORWARD,	REQUIRES },
 	{ OPT_FORWARD_TLS, 'u',		CONFLICTS },
 	{ OPT_FORWARD_TLS_CA, OPT_FORWARD_TLS, REQUIRES },
@@ -508,6 +513,7 @@ static const char *help_lines[] = {
 	"    --deny-file FILE    listener: --deny specs, one per line",
 	"    --digest sha256     print digests of what was sent, received",
 	"    --forward DEST      listener: forward each peer to DEST",
+	"    --forward-passphrase --forward: speak --passphrase to DEST",
 	"    --forward-tls       --forward: speak TLS to DEST",
 	"    --forward-tls-ca F  --forward-tls: trust anchors for DEST",
 	"    --forward-tls-name N --forward-tls: DEST's expected name",
@@ -917,6 +923,7 @@ set_long2(struct parse *p, int ch, const char *arg)
 	int v;
 
 	switch (ch) {
+	case OPT_FORWARD_PASSPHRASE: o->fwd_passphrase = 1; break;
 	case OPT_SEND_FILE:
 		o->send_file = arg;
 		o->shutdown_wr = 1;
@@ -1102,9 +1109,14 @@ check_pumpless(struct parse *p)
 		who = "--max-conns";
 	for (i = 0; who != NULL && i < sizeof(pump_only) /
 	    sizeof(pump_only[0]); i++)
-		/* The forwarder sums its pairs' bytes for --stats. */
+		/*
+		 * The forwarder sums its pairs' bytes for --stats.  Its
+		 * pairs (xfer.c) and the broker's peers carry --passphrase
+		 * records; -e's child does not.
+		 */
 		if (p->seen[pump_only[i]] && !(o->forward != NULL &&
-		    pump_only[i] == OPT_STATS))
+		    pump_only[i] == OPT_STATS) && !(o->exec_cmd == NULL &&
+		    pump_only[i] == OPT_PASSPHRASE))
 			return fail(p, "%s and %s cannot be used together",
 			    who, flag_name(pump_only[i], name, sizeof(name)));
 	return OPTS_RUN;

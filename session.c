@@ -538,7 +538,8 @@ session_listen(const struct np_opts *o)
 	struct acl *acl;
 	int lfd, rc, inherited, brokered;
 
-	if (o->passphrase && pp_secret_load(o, &sec) == -1)
+	if ((o->passphrase || o->fwd_passphrase) &&
+	    pp_secret_load(o, &sec) == -1)
 		return signal_or(NP_EXIT_FAIL);
 	if ((acl = acl_new(o)) == NULL)
 		return NP_EXIT_FAIL;
@@ -557,12 +558,12 @@ session_listen(const struct np_opts *o)
 		return signal_or(NP_EXIT_FAIL);
 	}
 	if (o->forward != NULL)
-		rc = fwd_run(o, acl, lfd, server);
+		rc = fwd_run(o, acl, lfd, server, &sec);
 	else if (o->resume)
 		rc = resume_recv(o, acl, lfd, server,
 		    o->passphrase ? &sec : NULL);
 	else if (brokered)
-		rc = broker_run(o, acl, lfd, server);
+		rc = broker_run(o, acl, lfd, server, &sec);
 	else if (o->exec_cmd != NULL && !o->udp)
 		rc = exec_listen(o, acl, lfd);
 	else if (o->udp)

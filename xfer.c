@@ -184,11 +184,7 @@ static void
 end_init(struct xfer *x, struct endpoint *e, const struct xfer_side *s)
 {
 	e->x = x;
-	/*
-	 * A --passphrase side is endpoint.c's already; it comes here when
-	 * xfer_side carries one (forward.c's initialisers name every member).
-	 */
-	ep_init(&e->ep, s->fd, s->tls, NULL, EP_QUIET);
+	ep_init(&e->ep, s->fd, s->tls, s->pp, EP_QUIET);
 	strlcpy(e->name, s->name != NULL ? s->name : "peer", sizeof(e->name));
 }
 
@@ -383,7 +379,7 @@ splice_read(struct xfer *x, struct dir *d)
 static int
 buf_read(struct xfer *x, struct dir *d)
 {
-	size_t want = d->cap - d->end;
+	size_t want = d->cap - d->end, bulk;
 	const char *why = NULL;
 	unsigned char *nb;
 	ssize_t n;
@@ -401,11 +397,16 @@ buf_read(struct xfer *x, struct dir *d)
 		return 1;
 	}
 	d->end += n;
-	/* Full after one read: bulk.  Without the memory, stay small. */
-	if (d->cap < XFER_BUFBULK && !dir_room(d) &&
-	    (nb = realloc(d->buf, XFER_BUFBULK)) != NULL) {
+	/*
+	 * Full after one read: bulk, room for two records at least.  Without
+	 * the memory, stay small.
+	 */
+	bulk = 2 * d->src->ep.ops->record > XFER_BUFBULK ?
+	    2 * d->src->ep.ops->record : XFER_BUFBULK;
+	if (d->cap < bulk && !dir_room(d) &&
+	    (nb = realloc(d->buf, bulk)) != NULL) {
 		d->buf = nb;
-		d->cap = XFER_BUFBULK;
+		d->cap = bulk;
 	}
 	return 1;
 }

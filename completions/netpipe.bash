@@ -10,7 +10,8 @@ _NETPIPE_SHORT='-4 -6 -b -C -D -d -e -F -h -I -i -k -l -M -m -N -n -O -P -p
 	-q -r -S -s -T -t -U -u -V -v -W -w -X -x -Z -z'
 _NETPIPE_LONG='--accept-timeout --allow --allow-file --append-output
 	--broadcast --broker --broker-block --chat --crlf --dccp --debug
-	--deny --deny-file --digest --exec --fdpass --forward --forward-tls
+	--deny --deny-file --digest --exec --fdpass --forward --forward-passphrase
+	--forward-tls
 	--forward-tls-ca --forward-tls-name --forward-tls-noverify
 	--forward-tls-pin --half-close --help
 	--hex-dump --inherit-fd --interval --io --ipv4 --ipv6 --join

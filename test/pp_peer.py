@@ -10,7 +10,8 @@ confirmation does not match, 4 on a bad record or a missing end.  With
 PP_PEER_CHACHA=1 it offers no AES-256-GCM, so that XChaCha20-Poly1305 is
 used: HChaCha20 (written here from RFC draft-irtf-cfrg-xchacha) turns
 the key and the first 16 nonce bytes into the key of the IETF
-ChaCha20-Poly1305 that python3-cryptography has."""
+ChaCha20-Poly1305 that python3-cryptography has.  With PP_PEER_ONESEND=1
+all its records, the end record too, go in one send."""
 
 import hashlib
 import hmac
@@ -115,13 +116,19 @@ def main():
     recv = aead(expand(prk, ("data %s to %s" % (you_s, me_s)).encode()), aes)
     seq = 0
     data = sys.stdin.buffer.read()
+    out = []
     for off in range(0, len(data), 65536):
         chunk = data[off:off + 65536]
         hdr = bytes([0]) + len(chunk).to_bytes(3, "big")
-        sock.sendall(hdr + send.encrypt(nonce(seq), chunk, hdr))
+        out.append(hdr + send.encrypt(nonce(seq), chunk, hdr))
         seq += 1
     hdr = b"\x01\0\0\0"
-    sock.sendall(hdr + send.encrypt(nonce(seq), b"", hdr))
+    out.append(hdr + send.encrypt(nonce(seq), b"", hdr))
+    # PP_PEER_ONESEND=1: every record in one send, the end with the data.
+    if os.environ.get("PP_PEER_ONESEND") == "1":
+        out = [b"".join(out)]
+    for rec in out:
+        sock.sendall(rec)
     seq = 0
     while True:
         hdr = recvn(sock, 4)

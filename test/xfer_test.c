@@ -238,8 +238,8 @@ pairs_run(struct pair *p, int npairs, size_t n,
 		peer(&p[i], 1, fb, n);
 	}
 	for (i = 0; i < npairs; i++) {
-		a = (struct xfer_side){ p[i].near[0], NULL, "a" };
-		b = (struct xfer_side){ p[i].near[1], NULL, "b" };
+		a = (struct xfer_side){ .fd = p[i].near[0], .name = "a" };
+		b = (struct xfer_side){ .fd = p[i].near[1], .name = "b" };
 		p[i].rc = -1;
 		if ((p[i].x = xfer_new(lp, &opts, &a, &b, on_done, &p[i]))
 		    == NULL)
@@ -312,8 +312,8 @@ case_idle(void)
 
 	if (tcp_pair(&na, &fa) == -1 || tcp_pair(&nb, &fb) == -1)
 		err(1, "loopback pair");
-	a = (struct xfer_side){ na, NULL, "a" };
-	b = (struct xfer_side){ nb, NULL, "b" };
+	a = (struct xfer_side){ .fd = na, .name = "a" };
+	b = (struct xfer_side){ .fd = nb, .name = "b" };
 	before = open_fds();
 	if ((x = xfer_new(lp, &opts, &a, &b, on_done, NULL)) == NULL)
 		err(1, "xfer_new");
@@ -435,8 +435,8 @@ case_tls(void)
 	server = ntls_server(&opts);
 	if ((ctx = ntls_accept(&opts, server, p.near[0])) == NULL)
 		errx(1, "TLS handshake");
-	a = (struct xfer_side){ p.near[0], ctx, "a" };
-	b = (struct xfer_side){ p.near[1], NULL, "b" };
+	a = (struct xfer_side){ .fd = p.near[0], .tls = ctx, .name = "a" };
+	b = (struct xfer_side){ .fd = p.near[1], .name = "b" };
 	if ((p.x = xfer_new(lp, &opts, &a, &b, on_done, &p)) == NULL)
 		err(1, "xfer_new");
 	p.rc = -1;
