@@ -430,6 +430,8 @@ static int	 parse_keyword(struct parse *, int, const char *,
 static void	 strlist_add(struct np_strlist *, const char *);
 static int	 set_number(struct parse *, int, const char *);
 static int	 set_short(struct parse *, int, const char *);
+static int	 parse_passphrase(struct parse *, const char *);
+static int	 parse_proxy_protocol(struct parse *, const char *);
 static int	 set_long(struct parse *, int, const char *);
 static int	 set_long2(struct parse *, int, const char *);
 static int	 set_option(struct parse *, int, const char *);
@@ -842,6 +844,30 @@ set_short(struct parse *p, int ch, const char *arg)
 	return OPTS_RUN;
 }
 
+/* --passphrase[=new]: a phrase on the command line is one ps(1) shows. */
+static int
+parse_passphrase(struct parse *p, const char *arg)
+{
+	if (arg != NULL && strcmp(arg, "new") != 0)
+		return fail(p, "--passphrase: \"%s\" is invalid: the phrase "
+		    "comes from NETPIPE_PASSPHRASE or the terminal, never the "
+		    "command line", arg);
+	p->o->passphrase = 1;
+	p->o->passphrase_new = arg != NULL;
+	return OPTS_RUN;
+}
+
+/* --proxy-protocol[=1|2], version 2 when none is given. */
+static int
+parse_proxy_protocol(struct parse *p, const char *arg)
+{
+	if (arg != NULL && strcmp(arg, "1") != 0 && strcmp(arg, "2") != 0)
+		return fail(p, "--proxy-protocol: \"%s\" is invalid "
+		    "(want 1 or 2)", arg);
+	p->o->proxy_protocol = arg != NULL ? arg[0] - '0' : 2;
+	return OPTS_RUN;
+}
+
 /* netpipe's own options, which have no letter. */
 static int
 set_long(struct parse *p, int ch, const char *arg)
@@ -873,15 +899,7 @@ set_long(struct parse *p, int ch, const char *arg)
 		o->digest = 1;
 		break;
 	case OPT_HALF_CLOSE: o->half_close = 1; break;
-	case OPT_PASSPHRASE:
-		/* A phrase on the command line is one that ps(1) shows. */
-		if (arg != NULL && strcmp(arg, "new") != 0)
-			return fail(p, "--passphrase: \"%s\" is invalid: the "
-			    "phrase comes from NETPIPE_PASSPHRASE or the "
-			    "terminal, never the command line", arg);
-		o->passphrase = 1;
-		o->passphrase_new = arg != NULL;
-		break;
+	case OPT_PASSPHRASE: return parse_passphrase(p, arg);
 	case OPT_HEX_DUMP: o->hex_dump = arg; break;
 	case OPT_IO:
 		if ((v = parse_keyword(p, ch, arg, io_names,
@@ -901,13 +919,7 @@ set_long(struct parse *p, int ch, const char *arg)
 		break;
 	case OPT_PROXY_DNS: o->proxy_dns = 1; break;
 	case OPT_PTY: o->pty = 1; break;
-	case OPT_PROXY_PROTOCOL:
-		if (arg != NULL && strcmp(arg, "1") != 0 &&
-		    strcmp(arg, "2") != 0)
-			return fail(p, "--proxy-protocol: \"%s\" is invalid "
-			    "(want 1 or 2)", arg);
-		o->proxy_protocol = arg != NULL ? arg[0] - '0' : 2;
-		break;
+	case OPT_PROXY_PROTOCOL: return parse_proxy_protocol(p, arg);
 	case OPT_RESUME: o->resume = 1; break;
 	default:
 		return set_long2(p, ch, arg);
