@@ -305,11 +305,14 @@ static int	 splice_out(struct pump *);
 static int	 pipe_new(int [2], size_t *);
 static int	 writer_wanted(struct pump *);
 static void	 ends_pick(struct pump *);
+static int	 (*sink_pick(const struct pump *))(struct pump *);
 static int	 stdio_fill(struct pump *);
 static int	 crlf_fill(struct pump *);
 static int	 sendfile_fill(struct pump *);
 static int	 stdio_drain(struct pump *);
-static int	 pipe_drain(struct pump *);
+static int	 splice_drain(struct pump *);
+static int	 writer_sink(struct pump *);
+static int	 readback_drain(struct pump *);
 static int	 stream_fill(struct pump *);
 static int	 dgram_fill(struct pump *);
 static ssize_t	 stream_send(struct pump *, void *, size_t, int);
@@ -1140,29 +1143,17 @@ splice_in(struct pump *p)
 }
 
 /*
- * The pipe into the output.  Once splice is refused, what is already in
- * the pipe is read back into the copy loop's buffer, so nothing is lost.
+ * The pipe into the output.  A refusal switches the sink to read-back,
+ * so what is already in the pipe is not lost.
  */
 static int
 splice_out(struct pump *p)
 {
-	struct buf *b = &p->down;
 	ssize_t n;
 
-	if (p->c.zc_recv) {
-		n = splice(p->pipefd[0], NULL, p->out, NULL, p->piped,
-		    SPLICE_F_MOVE);
-		if (n == -1)
-			return zc_refused(p, &p->c.zc_recv, "splice to output");
-	} else {
-		buf_make(p, b);
-		n = read(p->pipefd[0], b->data, p->piped < b->size ?
-		    p->piped : b->size);
-		if (n == -1)
-			return errno == EINTR ? -1 : io_failed("pipe");
-		b->start = 0;
-		b->end = n;
-	}
+	n = splice(p->pipefd[0], NULL, p->out, NULL, p->piped, SPLICE_F_MOVE);
+	if (n == -1)
+		return zc_refused(p, &p->c.zc_recv, "splice to output");
 	p->piped -= n;
 	p->c.pipe_full = 0;	/* a buffer was freed */
 	touch(p);
@@ -1646,6 +1637,24 @@ net_events(const struct pump *p, int dir)
 }
 
 /*
+ * The output's drain: the writer thread's while it runs or holds pipes,
+ * the pump's own splice while the socket side splices, read-back while
+ * bytes a refused or abandoned splice path left wait in the pipe, else
+ * the copy loop's write.
+ */
+static int
+(*sink_pick(const struct pump *p))(struct pump *)
+{
+	if (p->c.batching)
+		return batch_drain;
+	if (p->jobs > 0 || (p->c.zc_recv && p->c.threaded && p->writer != NULL))
+		return writer_sink;
+	if (p->c.zc_recv)
+		return splice_drain;
+	return p->piped > 0 ? readback_drain : stdio_drain;
+}
+
+/*
  * Pick each side's operations from what this connection is: the one
  * place that asks whether it is TLS, spliced, batched or a datagram.
  * Called when the connection starts, and again when the kernel refuses
@@ -1660,8 +1669,7 @@ ends_pick(struct pump *p)
 	l->fill = p->c.zc_send ? sendfile_fill : p->o->crlf ? crlf_fill :
 	    stdio_fill;
 	l->direct = p->c.zc_send;
-	l->drain = p->c.batching ? batch_drain : p->c.zc_recv || p->piped > 0 ||
-	    p->jobs > 0 ? pipe_drain : stdio_drain;
+	l->drain = sink_pick(p);
 	r->name = p->c.zc_recv ? "splice" : p->c.batching ? "recvmmsg" :
 	    p->c.dgram ? "dgram" : p->c.ep.ops->name;
 	r->fill = p->c.zc_recv ? splice_in : p->c.batching ? batch_fill :
@@ -1806,24 +1814,66 @@ crlf_fill(struct pump *p)
 }
 
 /*
- * The splice path's output: the writer thread's turn, or the pipe into
- * the output (or, once splice is refused, back into the buffer), then
- * the buffer as stdio_drain writes it.
+ * The splice sink: the pump moves the pipe into the output itself.  A
+ * regular file's connection that proves bulk switches to the writer
+ * sink once its thread is made; one that cannot have it stays here.
  */
 static int
-pipe_drain(struct pump *p)
+splice_drain(struct pump *p)
 {
-	struct buf *b = &p->down;
+	if (p->c.threaded && p->piped > 0 && writer_ready(p)) {
+		ends_pick(p);
+		return writer_drain(p);
+	}
+	if (p->piped > 0)
+		return splice_out(p);
+	return stdio_drain(p);
+}
+
+/*
+ * The writer sink: the thread takes the pipes.  It may still hold jobs
+ * after the socket side went to the copy loop; the buffer then waits
+ * for both pipes, and the copy sink takes over once they are empty.
+ */
+static int
+writer_sink(struct pump *p)
+{
 	int rc;
 
-	if (p->jobs > 0 || (p->c.threaded && p->piped > 0 && writer_ready(p)))
-		return writer_drain(p);
-	if (buf_empty(b) && p->piped > 0) {
-		if ((rc = splice_out(p)) != -1)
+	if (p->jobs > 0 || p->piped > 0) {
+		if ((rc = writer_drain(p)) != -1 || p->c.zc_recv ||
+		    p->jobs > 0 || p->piped > 0)
 			return rc;
-		/* Spliced, or read back into b for the write below. */
-		if (buf_empty(b))
-			return -1;
+		ends_pick(p);
+		return -1;
+	}
+	return stdio_drain(p);
+}
+
+/*
+ * The sink after splice was refused, or after the socket side went to
+ * the copy loop at the urgent mark: what is in the pipe is read back
+ * into the buffer, then written as stdio_drain does, so nothing is lost
+ * and the order holds.  The copy sink takes over once the pipe is empty.
+ */
+static int
+readback_drain(struct pump *p)
+{
+	struct buf *b = &p->down;
+	ssize_t n;
+
+	if (buf_empty(b) && p->piped > 0) {
+		buf_make(p, b);
+		n = read(p->pipefd[0], b->data, p->piped < b->size ?
+		    p->piped : b->size);
+		if (n == -1)
+			return errno == EINTR ? -1 : io_failed("pipe");
+		b->start = 0;
+		b->end = n;
+		p->piped -= n;
+		p->c.pipe_full = 0;
+		if (p->piped == 0)
+			ends_pick(p);
 	}
 	return stdio_drain(p);
 }
