@@ -289,6 +289,7 @@ static void	 pump_io(struct loop *, int, int, void *);
 static void	 pump_disarm(struct pump *);
 static int	 events_mask(short);
 static int	 net_drain(struct pump *);
+static int	 direct_drain(struct pump *);
 static size_t	 telnet(struct pump *, unsigned char *, size_t);
 static int	 io_failed(const char *);
 static const char *out_name(const struct pump *);
@@ -1674,7 +1675,7 @@ ends_pick(struct pump *p)
 	    p->c.dgram ? "dgram" : p->c.ep.ops->name;
 	r->fill = p->c.zc_recv ? splice_in : p->c.batching ? batch_fill :
 	    p->c.dgram ? dgram_fill : stream_fill;
-	r->drain = net_drain;
+	r->drain = l->direct ? direct_drain : net_drain;
 	r->send = p->c.unconnected ? dgram_send : stream_send;
 	r->ready = p->c.zc_recv ? pipe_ready : p->c.batching ? batch_ready :
 	    buf_ready;
@@ -2094,9 +2095,7 @@ net_drain(struct pump *p)
 
 	if (p->c.net_failed)
 		return -1;	/* the peer is gone; one message is enough */
-	if (buf_empty(b))
-		return p->c.local.direct ? p->c.local.fill(p) : -1;
-	if (len == 0)
+	if (buf_empty(b) || len == 0)
 		return -1;
 	d = b->data + b->start;
 	if (p->o->interval_ms > 0 && (nl = memchr(d, '\n', len)) != NULL)
@@ -2126,6 +2125,19 @@ net_drain(struct pump *p)
 	moved(p, METER_SENT, d, n);
 	buf_consumed(p, b, n);
 	return -1;
+}
+
+/*
+ * The socket's drain when a direct source (sendfile) feeds it: what the
+ * copy loop left in the buffer goes first (a -k peer's unsent bytes, or
+ * those read before a refusal), then the source writes the socket.
+ */
+static int
+direct_drain(struct pump *p)
+{
+	if (!buf_empty(&p->up) || p->c.net_failed)
+		return net_drain(p);
+	return p->c.local.fill(p);
 }
 
 /* A stream's send, through its endpoint; flags as send(2)'s. */
