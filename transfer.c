@@ -549,8 +549,8 @@ conn_start(struct pump *p, int net, int flags)
 	c->seqpacket = (flags & PUMP_SEQPACKET) != 0;
 	c->unconnected = (flags & PUMP_UNCONNECTED) != 0;
 	/* The socket's own calls or its record layer, chosen once. */
-	ep_init(&c->ep, net, p->next_tls, p->next_pp, p->o->io == IO_RW &&
-	    !c->dgram ? EP_RW : 0);
+	ep_init(&c->ep, net, p->next_tls, p->next_pp, c->dgram ? EP_DGRAM :
+	    p->o->io == IO_RW ? EP_RW : 0);
 	p->next_tls = NULL;
 	p->next_pp = NULL;
 	c->want_in = POLLIN;
@@ -1672,7 +1672,7 @@ ends_pick(struct pump *p)
 	l->direct = p->c.zc_send;
 	l->drain = sink_pick(p);
 	r->name = p->c.zc_recv ? "splice" : p->c.batching ? "recvmmsg" :
-	    p->c.dgram ? "dgram" : p->c.ep.ops->name;
+	    p->c.ep.ops->name;
 	r->fill = p->c.zc_recv ? splice_in : p->c.batching ? batch_fill :
 	    p->c.dgram ? dgram_fill : stream_fill;
 	r->drain = l->direct ? direct_drain : net_drain;
@@ -1932,11 +1932,10 @@ static int
 recv_done(struct pump *p, ssize_t n, const struct sockaddr *from,
     socklen_t len)
 {
-	if (n == -1) {
-		if (errno == EINTR || errno == EAGAIN)
-			return -1;
+	if (n == NTLS_WANT)
+		return -1;
+	if (n == -1)
 		return net_broken(p, "recv");
-	}
 	/* Into the buffer but not yet kept: b->end moves in received(). */
 	if (!dgram_take(p, from, len))
 		return -1;
@@ -1992,8 +1991,8 @@ dgram_fill(struct pump *p)
 	if (room == 0)
 		return -1;
 	/* Apart from recv_done's call: it takes len as recvfrom leaves it. */
-	n = recvfrom(p->c.net, b->data + b->end, room, MSG_DONTWAIT,
-	    (struct sockaddr *)&from, &len);
+	n = p->c.ep.ops->recvfrom(&p->c.ep, b->data + b->end, room,
+	    (struct sockaddr *)&from, &len, &p->c.want_in);
 	return recv_done(p, n, (struct sockaddr *)&from, len);
 }
 
@@ -2154,8 +2153,8 @@ stream_send(struct pump *p, void *d, size_t len, int flags)
 static ssize_t
 dgram_send(struct pump *p, void *d, size_t len, int flags)
 {
-	return sendto(p->c.net, d, len, flags, (struct sockaddr *)&p->c.peer,
-	    p->c.peerlen);
+	return p->c.ep.ops->sendto(&p->c.ep, d, len, flags,
+	    (struct sockaddr *)&p->c.peer, p->c.peerlen, &p->c.want_out);
 }
 
 /*
