@@ -179,6 +179,13 @@ struct endpoint {
  * crlf_fill.)
  */
 #define PUMP_LAYERS	6
+/*
+ * A shaper on what goes to the socket: it cuts the next send short or
+ * adds to its flags (-i a line at a time, --rate, --send-flags oob's
+ * urgent last byte, MSG_MORE while a file has more).  layers_pick()
+ * stacks them once per connection; net_drain runs the stack.
+ */
+#define PUMP_SHAPES	4
 
 /*
  * One connection's state: made whole, and zeroed, in conn_start() alone,
@@ -188,6 +195,9 @@ struct conn {
 	size_t			(*layer[2][PUMP_LAYERS])(struct pump *, int,
 				    unsigned char *, size_t);	/* by METER_ */
 	int			 nlayers[2];
+	size_t			(*shape[PUMP_SHAPES])(struct pump *,
+				    const unsigned char *, size_t, int *);
+	int			 nshapes;
 	int			 polled;	/* a poll's events are due */
 	int			 net;
 	int			 dgram;
@@ -356,6 +366,15 @@ static size_t	 hex_layer(struct pump *, int, unsigned char *, size_t);
 static size_t	 rate_layer(struct pump *, int, unsigned char *, size_t);
 static size_t	 idle_layer(struct pump *, int, unsigned char *, size_t);
 static size_t	 telnet_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 pace_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 line_shape(struct pump *, const unsigned char *, size_t,
+		    int *);
+static size_t	 rate_shape(struct pump *, const unsigned char *, size_t,
+		    int *);
+static size_t	 oob_shape(struct pump *, const unsigned char *, size_t,
+		    int *);
+static size_t	 more_shape(struct pump *, const unsigned char *, size_t,
+		    int *);
 static long long input_size(struct pump *);
 static void	 net_setup(struct pump *);
 static void	 conn_start(struct pump *, int, int);
@@ -644,7 +663,7 @@ moved(struct pump *p, int dir, unsigned char *data, size_t n)
 /*
  * Stack each direction's layers for this connection: the count always,
  * the taps asked for, and last -t, which edits what arrived after the
- * taps saw it as it came.
+ * taps saw it as it came.  Then the shapers of what goes to the socket.
  */
 static void
 layers_pick(struct pump *p)
@@ -665,6 +684,16 @@ layers_pick(struct pump *p)
 	}
 	if (o->telnet)
 		layer_push(p, METER_RECV, telnet_layer);
+	if (o->interval_ms > 0) {
+		layer_push(p, METER_SENT, pace_layer);
+		p->c.shape[p->c.nshapes++] = line_shape;
+	}
+	if (o->rate > 0)
+		p->c.shape[p->c.nshapes++] = rate_shape;
+	if (o->send_oob)
+		p->c.shape[p->c.nshapes++] = oob_shape;
+	if (p->in_regular && !p->c.dgram)
+		p->c.shape[p->c.nshapes++] = more_shape;
 }
 
 static void
@@ -722,6 +751,63 @@ telnet_layer(struct pump *p, int d, unsigned char *data, size_t n)
 {
 	(void)d;
 	return data != NULL ? telnet(p, data, n) : n;
+}
+
+/* -i: a line sent ends the pause before the next may go. */
+static size_t
+pace_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	(void)d;
+	if (data != NULL && n > 0 && data[n - 1] == '\n')
+		np_deadline_set(&p->c.pace, p->o->interval_ms);
+	return n;
+}
+
+/* -i: a line at a time. */
+static size_t
+line_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+{
+	const unsigned char *nl;
+
+	(void)p;
+	(void)flags;
+	if ((nl = memchr(d, '\n', len)) != NULL)
+		len = nl - d + 1;
+	return len;
+}
+
+/* --rate: no more than the bucket holds. */
+static size_t
+rate_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+{
+	(void)d;
+	(void)flags;
+	return rate_limit(p, METER_SENT, len);
+}
+
+/*
+ * --send-flags oob: at the input's end, everything but the last byte
+ * first, then that byte as urgent data.
+ */
+static size_t
+oob_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+{
+	(void)d;
+	if (p->in_eof && len == 1 && !p->c.dgram)
+		*flags |= MSG_OOB;
+	else if (p->in_eof && len > 1)
+		len--;
+	return len;
+}
+
+/* More input surely follows from a file: let TCP fill segments. */
+static size_t
+more_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+{
+	(void)d;
+	if (!p->in_eof)
+		*flags |= MSG_MORE;
+	return len;
 }
 
 /*
@@ -2088,8 +2174,8 @@ net_drain(struct pump *p)
 {
 	struct buf *b = &p->up;
 	size_t len = sendable(p);
-	unsigned char *nl, *d;
-	int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+	unsigned char *d;
+	int flags = MSG_NOSIGNAL | MSG_DONTWAIT, i;
 	ssize_t n;
 
 	if (p->c.net_failed)
@@ -2097,16 +2183,8 @@ net_drain(struct pump *p)
 	if (buf_empty(b) || len == 0)
 		return -1;
 	d = b->data + b->start;
-	if (p->o->interval_ms > 0 && (nl = memchr(d, '\n', len)) != NULL)
-		len = nl - d + 1;
-	len = rate_limit(p, METER_SENT, len);
-	if (p->o->send_oob && p->in_eof && len == 1 && !p->c.dgram)
-		flags |= MSG_OOB;
-	else if (p->o->send_oob && p->in_eof && len > 1)
-		len--;		/* everything but the urgent byte first */
-	/* More input surely follows from a file: let TCP fill segments. */
-	if (p->in_regular && !p->in_eof && !p->c.dgram)
-		flags |= MSG_MORE;
+	for (i = 0; i < p->c.nshapes; i++)
+		len = p->c.shape[i](p, d, len, &flags);
 	n = p->c.remote.send(p, d, len, flags);
 	if (n == NTLS_WANT)
 		return -1;
@@ -2119,8 +2197,6 @@ net_drain(struct pump *p)
 	}
 	if (p->c.dgram)
 		n = len;
-	if (p->o->interval_ms > 0 && d[n - 1] == '\n')
-		np_deadline_set(&p->c.pace, p->o->interval_ms);
 	moved(p, METER_SENT, d, n);
 	buf_consumed(p, b, n);
 	return -1;

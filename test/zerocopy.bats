@@ -404,6 +404,20 @@ c.close()
 	assert_equal "$(np_sha "$got")" "$(np_sha "$in")"
 }
 
+@test "--io send from a regular file sends with MSG_MORE, so TCP fills its segments" {
+	local in trace=$BATS_TEST_TMPDIR/trace got=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	in=$(np_random_file in 1M)
+	NC_OUT=$got np_nc_listen -d -n 127.0.0.1 0
+	zc_strace "$trace" "$in" /dev/null --io send -N 127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_sum "$trace" sendto "^$TCP")" 1048576
+	(($(zc_calls "$trace" sendto "^$TCP" | grep -c MSG_MORE) > 0)) ||
+	    fail "no send with MSG_MORE"
+	np_until 10 test "$(stat -c %s "$got")" = 1048576
+	assert_equal "$(np_sha "$got")" "$(np_sha "$in")"
+}
+
 @test "--io send receives with recvfrom(2), no splice(2) or read(2) on the socket" {
 	local in trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
 	zc_need_strace
