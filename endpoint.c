@@ -33,6 +33,10 @@ static ssize_t	 rw_recv(struct ep *, void *, size_t, short *,
 		    const char **);
 static ssize_t	 rw_send(struct ep *, void *, size_t, int, short *,
 		    const char **);
+static ssize_t	 dgram_recvfrom(struct ep *, void *, size_t,
+		    struct sockaddr *, socklen_t *, short *);
+static ssize_t	 dgram_sendto(struct ep *, const void *, size_t, int,
+		    const struct sockaddr *, socklen_t, short *);
 static int	 plain_shut(struct ep *, short *);
 static void	 plain_end(struct ep *, int);
 static ssize_t	 plain_done(ssize_t, int, short *);
@@ -60,28 +64,41 @@ static void	 pp_end(struct ep *, int);
  * sendfile(2) may reach it.
  */
 static const struct ep_ops ep_plain = {
-	"stream", plain_recv, plain_send, plain_shut, plain_end, 1, 1
+	"stream", plain_recv, plain_send, plain_shut, plain_end, 1, 1,
+	NULL, NULL
+};
+/*
+ * A datagram socket: recv and send for a connected one, recvfrom and
+ * sendto where the peer's address matters (an unconnected -k listener).
+ */
+static const struct ep_ops ep_dgram = {
+	"dgram", plain_recv, plain_send, plain_shut, plain_end, 1, 1,
+	dgram_recvfrom, dgram_sendto
 };
 static const struct ep_ops ep_rw = {
-	"rw", rw_recv, rw_send, plain_shut, plain_end, 1, 1
+	"rw", rw_recv, rw_send, plain_shut, plain_end, 1, 1, NULL, NULL
 };
 static const struct ep_ops ep_tls = {
-	"tls", tls_recv, tls_send, tls_shut, tls_end, NTLS_RECORD, 0
+	"tls", tls_recv, tls_send, tls_shut, tls_end, NTLS_RECORD, 0,
+	NULL, NULL
 };
 static const struct ep_ops ep_tls_loud = {
-	"tls", tls_loud_recv, tls_loud_send, tls_shut, tls_end, NTLS_RECORD, 0
+	"tls", tls_loud_recv, tls_loud_send, tls_shut, tls_end, NTLS_RECORD, 0,
+	NULL, NULL
 };
 /* pp.c reports its own failures, quiet or not. */
 static const struct ep_ops ep_pp = {
-	"passphrase", pp_recv, pp_send, pp_shut, pp_end, PP_RECORD, 0
+	"passphrase", pp_recv, pp_send, pp_shut, pp_end, PP_RECORD, 0,
+	NULL, NULL
 };
 
 /*
  * Make e the endpoint for fd and its record layer: the TLS session tls
  * or the --passphrase stream pp (at most one of them not NULL), else
- * none.  flags: EP_RW uses read(2)/write(2) on a plain socket, EP_QUIET
- * makes TLS say nothing of a failure (why tells the caller), as a
- * process that holds many transfers wants.  e owns none of fd, tls, pp.
+ * none.  flags: EP_DGRAM makes a datagram socket's endpoint, with
+ * recvfrom and sendto; EP_RW uses read(2)/write(2) on a plain socket;
+ * EP_QUIET makes TLS say nothing of a failure (why tells the caller), as
+ * a process that holds many transfers wants.  e owns none of fd, tls, pp.
  */
 void
 ep_init(struct ep *e, int fd, struct tls *tls, struct pp *pp, int flags)
@@ -93,6 +110,8 @@ ep_init(struct ep *e, int fd, struct tls *tls, struct pp *pp, int flags)
 		e->ops = flags & EP_QUIET ? &ep_tls : &ep_tls_loud;
 	else if (pp != NULL)
 		e->ops = &ep_pp;
+	else if (flags & EP_DGRAM)
+		e->ops = &ep_dgram;
 	else
 		e->ops = flags & EP_RW ? &ep_rw : &ep_plain;
 }
@@ -128,6 +147,24 @@ plain_send(struct ep *e, void *buf, size_t len, int flags,
 	(void)why;
 	return plain_done(send(e->fd, buf, len, flags | MSG_NOSIGNAL |
 	    MSG_DONTWAIT), 1, events);
+}
+
+/* A datagram and its sender's address, *len in and out as recvfrom's. */
+static ssize_t
+dgram_recvfrom(struct ep *e, void *buf, size_t len, struct sockaddr *from,
+    socklen_t *fromlen, short *events)
+{
+	return plain_done(recvfrom(e->fd, buf, len, MSG_DONTWAIT, from,
+	    fromlen), 0, events);
+}
+
+/* A datagram to the address to; a gone peer is no signal. */
+static ssize_t
+dgram_sendto(struct ep *e, const void *buf, size_t len, int flags,
+    const struct sockaddr *to, socklen_t tolen, short *events)
+{
+	return plain_done(sendto(e->fd, buf, len, flags | MSG_NOSIGNAL |
+	    MSG_DONTWAIT, to, tolen), 1, events);
 }
 
 /* read(2)/write(2): --io rw on a socket, and the pump's stdin and stdout. */

@@ -494,8 +494,9 @@ void	 xfer_bytes(const struct xfer *, unsigned long long *,
 void	 xfer_free(struct xfer *);
 
 /*
- * endpoint.c: a connected stream socket and its record layer, shared by
- * the pump and xfer.c.  recv and send return as ntls_io() does, or
+ * endpoint.c: a connected stream socket and its record layer, or a
+ * datagram socket, shared by the pump and xfer.c.  recv and send (and a
+ * datagram endpoint's recvfrom and sendto) return as ntls_io() does, or
  * EP_REPORTED after printing their own message; shut ends what the
  * endpoint is sent without blocking (0, or NTLS_WANT); end sends the
  * layer's own end of stream, bounded, for a caller that may block (-N),
@@ -504,6 +505,7 @@ void	 xfer_free(struct xfer *);
 #define EP_REPORTED	(-3)
 #define EP_RW		0x01	/* --io rw: read(2)/write(2) */
 #define EP_QUIET	0x02	/* the caller reports failures (why) */
+#define EP_DGRAM	0x04	/* datagrams: recvfrom and sendto too */
 struct ep;
 struct ep_ops {
 	const char	*name;
@@ -515,6 +517,11 @@ struct ep_ops {
 	void		(*end)(struct ep *, int);
 	size_t		 record;	/* the room a read must offer */
 	int		 splice;	/* no layer: splice(2) may reach fd */
+	/* A datagram endpoint's, with the peer's address; else NULL. */
+	ssize_t		(*recvfrom)(struct ep *, void *, size_t,
+			    struct sockaddr *, socklen_t *, short *);
+	ssize_t		(*sendto)(struct ep *, const void *, size_t, int,
+			    const struct sockaddr *, socklen_t, short *);
 };
 struct pp;
 struct ep {

@@ -179,6 +179,13 @@ struct endpoint {
  * crlf_fill.)
  */
 #define PUMP_LAYERS	6
+/*
+ * A shaper on what goes to the socket: it cuts the next send short or
+ * adds to its flags (-i a line at a time, --rate, --send-flags oob's
+ * urgent last byte, MSG_MORE while a file has more).  layers_pick()
+ * stacks them once per connection; net_drain runs the stack.
+ */
+#define PUMP_SHAPES	4
 
 /*
  * One connection's state: made whole, and zeroed, in conn_start() alone,
@@ -188,6 +195,9 @@ struct conn {
 	size_t			(*layer[2][PUMP_LAYERS])(struct pump *, int,
 				    unsigned char *, size_t);	/* by METER_ */
 	int			 nlayers[2];
+	size_t			(*shape[PUMP_SHAPES])(struct pump *,
+				    const unsigned char *, size_t, int *);
+	int			 nshapes;
 	int			 polled;	/* a poll's events are due */
 	int			 net;
 	int			 dgram;
@@ -289,6 +299,7 @@ static void	 pump_io(struct loop *, int, int, void *);
 static void	 pump_disarm(struct pump *);
 static int	 events_mask(short);
 static int	 net_drain(struct pump *);
+static int	 direct_drain(struct pump *);
 static size_t	 telnet(struct pump *, unsigned char *, size_t);
 static int	 io_failed(const char *);
 static const char *out_name(const struct pump *);
@@ -305,11 +316,14 @@ static int	 splice_out(struct pump *);
 static int	 pipe_new(int [2], size_t *);
 static int	 writer_wanted(struct pump *);
 static void	 ends_pick(struct pump *);
+static int	 (*sink_pick(const struct pump *))(struct pump *);
 static int	 stdio_fill(struct pump *);
 static int	 crlf_fill(struct pump *);
 static int	 sendfile_fill(struct pump *);
 static int	 stdio_drain(struct pump *);
-static int	 pipe_drain(struct pump *);
+static int	 splice_drain(struct pump *);
+static int	 writer_sink(struct pump *);
+static int	 readback_drain(struct pump *);
 static int	 stream_fill(struct pump *);
 static int	 dgram_fill(struct pump *);
 static ssize_t	 stream_send(struct pump *, void *, size_t, int);
@@ -352,6 +366,15 @@ static size_t	 hex_layer(struct pump *, int, unsigned char *, size_t);
 static size_t	 rate_layer(struct pump *, int, unsigned char *, size_t);
 static size_t	 idle_layer(struct pump *, int, unsigned char *, size_t);
 static size_t	 telnet_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 pace_layer(struct pump *, int, unsigned char *, size_t);
+static size_t	 line_shape(struct pump *, const unsigned char *, size_t,
+		    int *);
+static size_t	 rate_shape(struct pump *, const unsigned char *, size_t,
+		    int *);
+static size_t	 oob_shape(struct pump *, const unsigned char *, size_t,
+		    int *);
+static size_t	 more_shape(struct pump *, const unsigned char *, size_t,
+		    int *);
 static long long input_size(struct pump *);
 static void	 net_setup(struct pump *);
 static void	 conn_start(struct pump *, int, int);
@@ -545,8 +568,8 @@ conn_start(struct pump *p, int net, int flags)
 	c->seqpacket = (flags & PUMP_SEQPACKET) != 0;
 	c->unconnected = (flags & PUMP_UNCONNECTED) != 0;
 	/* The socket's own calls or its record layer, chosen once. */
-	ep_init(&c->ep, net, p->next_tls, p->next_pp, p->o->io == IO_RW &&
-	    !c->dgram ? EP_RW : 0);
+	ep_init(&c->ep, net, p->next_tls, p->next_pp, c->dgram ? EP_DGRAM :
+	    p->o->io == IO_RW ? EP_RW : 0);
 	p->next_tls = NULL;
 	p->next_pp = NULL;
 	c->want_in = POLLIN;
@@ -640,7 +663,7 @@ moved(struct pump *p, int dir, unsigned char *data, size_t n)
 /*
  * Stack each direction's layers for this connection: the count always,
  * the taps asked for, and last -t, which edits what arrived after the
- * taps saw it as it came.
+ * taps saw it as it came.  Then the shapers of what goes to the socket.
  */
 static void
 layers_pick(struct pump *p)
@@ -661,6 +684,16 @@ layers_pick(struct pump *p)
 	}
 	if (o->telnet)
 		layer_push(p, METER_RECV, telnet_layer);
+	if (o->interval_ms > 0) {
+		layer_push(p, METER_SENT, pace_layer);
+		p->c.shape[p->c.nshapes++] = line_shape;
+	}
+	if (o->rate > 0)
+		p->c.shape[p->c.nshapes++] = rate_shape;
+	if (o->send_oob)
+		p->c.shape[p->c.nshapes++] = oob_shape;
+	if (p->in_regular && !p->c.dgram)
+		p->c.shape[p->c.nshapes++] = more_shape;
 }
 
 static void
@@ -718,6 +751,63 @@ telnet_layer(struct pump *p, int d, unsigned char *data, size_t n)
 {
 	(void)d;
 	return data != NULL ? telnet(p, data, n) : n;
+}
+
+/* -i: a line sent ends the pause before the next may go. */
+static size_t
+pace_layer(struct pump *p, int d, unsigned char *data, size_t n)
+{
+	(void)d;
+	if (data != NULL && n > 0 && data[n - 1] == '\n')
+		np_deadline_set(&p->c.pace, p->o->interval_ms);
+	return n;
+}
+
+/* -i: a line at a time. */
+static size_t
+line_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+{
+	const unsigned char *nl;
+
+	(void)p;
+	(void)flags;
+	if ((nl = memchr(d, '\n', len)) != NULL)
+		len = nl - d + 1;
+	return len;
+}
+
+/* --rate: no more than the bucket holds. */
+static size_t
+rate_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+{
+	(void)d;
+	(void)flags;
+	return rate_limit(p, METER_SENT, len);
+}
+
+/*
+ * --send-flags oob: at the input's end, everything but the last byte
+ * first, then that byte as urgent data.
+ */
+static size_t
+oob_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+{
+	(void)d;
+	if (p->in_eof && len == 1 && !p->c.dgram)
+		*flags |= MSG_OOB;
+	else if (p->in_eof && len > 1)
+		len--;
+	return len;
+}
+
+/* More input surely follows from a file: let TCP fill segments. */
+static size_t
+more_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+{
+	(void)d;
+	if (!p->in_eof)
+		*flags |= MSG_MORE;
+	return len;
 }
 
 /*
@@ -1140,29 +1230,17 @@ splice_in(struct pump *p)
 }
 
 /*
- * The pipe into the output.  Once splice is refused, what is already in
- * the pipe is read back into the copy loop's buffer, so nothing is lost.
+ * The pipe into the output.  A refusal switches the sink to read-back,
+ * so what is already in the pipe is not lost.
  */
 static int
 splice_out(struct pump *p)
 {
-	struct buf *b = &p->down;
 	ssize_t n;
 
-	if (p->c.zc_recv) {
-		n = splice(p->pipefd[0], NULL, p->out, NULL, p->piped,
-		    SPLICE_F_MOVE);
-		if (n == -1)
-			return zc_refused(p, &p->c.zc_recv, "splice to output");
-	} else {
-		buf_make(p, b);
-		n = read(p->pipefd[0], b->data, p->piped < b->size ?
-		    p->piped : b->size);
-		if (n == -1)
-			return errno == EINTR ? -1 : io_failed("pipe");
-		b->start = 0;
-		b->end = n;
-	}
+	n = splice(p->pipefd[0], NULL, p->out, NULL, p->piped, SPLICE_F_MOVE);
+	if (n == -1)
+		return zc_refused(p, &p->c.zc_recv, "splice to output");
 	p->piped -= n;
 	p->c.pipe_full = 0;	/* a buffer was freed */
 	touch(p);
@@ -1646,6 +1724,24 @@ net_events(const struct pump *p, int dir)
 }
 
 /*
+ * The output's drain: the writer thread's while it runs or holds pipes,
+ * the pump's own splice while the socket side splices, read-back while
+ * bytes a refused or abandoned splice path left wait in the pipe, else
+ * the copy loop's write.
+ */
+static int
+(*sink_pick(const struct pump *p))(struct pump *)
+{
+	if (p->c.batching)
+		return batch_drain;
+	if (p->jobs > 0 || (p->c.zc_recv && p->c.threaded && p->writer != NULL))
+		return writer_sink;
+	if (p->c.zc_recv)
+		return splice_drain;
+	return p->piped > 0 ? readback_drain : stdio_drain;
+}
+
+/*
  * Pick each side's operations from what this connection is: the one
  * place that asks whether it is TLS, spliced, batched or a datagram.
  * Called when the connection starts, and again when the kernel refuses
@@ -1660,13 +1756,12 @@ ends_pick(struct pump *p)
 	l->fill = p->c.zc_send ? sendfile_fill : p->o->crlf ? crlf_fill :
 	    stdio_fill;
 	l->direct = p->c.zc_send;
-	l->drain = p->c.batching ? batch_drain : p->c.zc_recv || p->piped > 0 ||
-	    p->jobs > 0 ? pipe_drain : stdio_drain;
+	l->drain = sink_pick(p);
 	r->name = p->c.zc_recv ? "splice" : p->c.batching ? "recvmmsg" :
-	    p->c.dgram ? "dgram" : p->c.ep.ops->name;
+	    p->c.ep.ops->name;
 	r->fill = p->c.zc_recv ? splice_in : p->c.batching ? batch_fill :
 	    p->c.dgram ? dgram_fill : stream_fill;
-	r->drain = net_drain;
+	r->drain = l->direct ? direct_drain : net_drain;
 	r->send = p->c.unconnected ? dgram_send : stream_send;
 	r->ready = p->c.zc_recv ? pipe_ready : p->c.batching ? batch_ready :
 	    buf_ready;
@@ -1806,24 +1901,66 @@ crlf_fill(struct pump *p)
 }
 
 /*
- * The splice path's output: the writer thread's turn, or the pipe into
- * the output (or, once splice is refused, back into the buffer), then
- * the buffer as stdio_drain writes it.
+ * The splice sink: the pump moves the pipe into the output itself.  A
+ * regular file's connection that proves bulk switches to the writer
+ * sink once its thread is made; one that cannot have it stays here.
  */
 static int
-pipe_drain(struct pump *p)
+splice_drain(struct pump *p)
 {
-	struct buf *b = &p->down;
+	if (p->c.threaded && p->piped > 0 && writer_ready(p)) {
+		ends_pick(p);
+		return writer_drain(p);
+	}
+	if (p->piped > 0)
+		return splice_out(p);
+	return stdio_drain(p);
+}
+
+/*
+ * The writer sink: the thread takes the pipes.  It may still hold jobs
+ * after the socket side went to the copy loop; the buffer then waits
+ * for both pipes, and the copy sink takes over once they are empty.
+ */
+static int
+writer_sink(struct pump *p)
+{
 	int rc;
 
-	if (p->jobs > 0 || (p->c.threaded && p->piped > 0 && writer_ready(p)))
-		return writer_drain(p);
-	if (buf_empty(b) && p->piped > 0) {
-		if ((rc = splice_out(p)) != -1)
+	if (p->jobs > 0 || p->piped > 0) {
+		if ((rc = writer_drain(p)) != -1 || p->c.zc_recv ||
+		    p->jobs > 0 || p->piped > 0)
 			return rc;
-		/* Spliced, or read back into b for the write below. */
-		if (buf_empty(b))
-			return -1;
+		ends_pick(p);
+		return -1;
+	}
+	return stdio_drain(p);
+}
+
+/*
+ * The sink after splice was refused, or after the socket side went to
+ * the copy loop at the urgent mark: what is in the pipe is read back
+ * into the buffer, then written as stdio_drain does, so nothing is lost
+ * and the order holds.  The copy sink takes over once the pipe is empty.
+ */
+static int
+readback_drain(struct pump *p)
+{
+	struct buf *b = &p->down;
+	ssize_t n;
+
+	if (buf_empty(b) && p->piped > 0) {
+		buf_make(p, b);
+		n = read(p->pipefd[0], b->data, p->piped < b->size ?
+		    p->piped : b->size);
+		if (n == -1)
+			return errno == EINTR ? -1 : io_failed("pipe");
+		b->start = 0;
+		b->end = n;
+		p->piped -= n;
+		p->c.pipe_full = 0;
+		if (p->piped == 0)
+			ends_pick(p);
 	}
 	return stdio_drain(p);
 }
@@ -1881,11 +2018,10 @@ static int
 recv_done(struct pump *p, ssize_t n, const struct sockaddr *from,
     socklen_t len)
 {
-	if (n == -1) {
-		if (errno == EINTR || errno == EAGAIN)
-			return -1;
+	if (n == NTLS_WANT)
+		return -1;
+	if (n == -1)
 		return net_broken(p, "recv");
-	}
 	/* Into the buffer but not yet kept: b->end moves in received(). */
 	if (!dgram_take(p, from, len))
 		return -1;
@@ -1941,8 +2077,8 @@ dgram_fill(struct pump *p)
 	if (room == 0)
 		return -1;
 	/* Apart from recv_done's call: it takes len as recvfrom leaves it. */
-	n = recvfrom(p->c.net, b->data + b->end, room, MSG_DONTWAIT,
-	    (struct sockaddr *)&from, &len);
+	n = p->c.ep.ops->recvfrom(&p->c.ep, b->data + b->end, room,
+	    (struct sockaddr *)&from, &len, &p->c.want_in);
 	return recv_done(p, n, (struct sockaddr *)&from, len);
 }
 
@@ -2038,27 +2174,17 @@ net_drain(struct pump *p)
 {
 	struct buf *b = &p->up;
 	size_t len = sendable(p);
-	unsigned char *nl, *d;
-	int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+	unsigned char *d;
+	int flags = MSG_NOSIGNAL | MSG_DONTWAIT, i;
 	ssize_t n;
 
 	if (p->c.net_failed)
 		return -1;	/* the peer is gone; one message is enough */
-	if (buf_empty(b))
-		return p->c.local.direct ? p->c.local.fill(p) : -1;
-	if (len == 0)
+	if (buf_empty(b) || len == 0)
 		return -1;
 	d = b->data + b->start;
-	if (p->o->interval_ms > 0 && (nl = memchr(d, '\n', len)) != NULL)
-		len = nl - d + 1;
-	len = rate_limit(p, METER_SENT, len);
-	if (p->o->send_oob && p->in_eof && len == 1 && !p->c.dgram)
-		flags |= MSG_OOB;
-	else if (p->o->send_oob && p->in_eof && len > 1)
-		len--;		/* everything but the urgent byte first */
-	/* More input surely follows from a file: let TCP fill segments. */
-	if (p->in_regular && !p->in_eof && !p->c.dgram)
-		flags |= MSG_MORE;
+	for (i = 0; i < p->c.nshapes; i++)
+		len = p->c.shape[i](p, d, len, &flags);
 	n = p->c.remote.send(p, d, len, flags);
 	if (n == NTLS_WANT)
 		return -1;
@@ -2071,11 +2197,22 @@ net_drain(struct pump *p)
 	}
 	if (p->c.dgram)
 		n = len;
-	if (p->o->interval_ms > 0 && d[n - 1] == '\n')
-		np_deadline_set(&p->c.pace, p->o->interval_ms);
 	moved(p, METER_SENT, d, n);
 	buf_consumed(p, b, n);
 	return -1;
+}
+
+/*
+ * The socket's drain when a direct source (sendfile) feeds it: what the
+ * copy loop left in the buffer goes first (a -k peer's unsent bytes, or
+ * those read before a refusal), then the source writes the socket.
+ */
+static int
+direct_drain(struct pump *p)
+{
+	if (!buf_empty(&p->up) || p->c.net_failed)
+		return net_drain(p);
+	return p->c.local.fill(p);
 }
 
 /* A stream's send, through its endpoint; flags as send(2)'s. */
@@ -2092,8 +2229,8 @@ stream_send(struct pump *p, void *d, size_t len, int flags)
 static ssize_t
 dgram_send(struct pump *p, void *d, size_t len, int flags)
 {
-	return sendto(p->c.net, d, len, flags, (struct sockaddr *)&p->c.peer,
-	    p->c.peerlen);
+	return p->c.ep.ops->sendto(&p->c.ep, d, len, flags,
+	    (struct sockaddr *)&p->c.peer, p->c.peerlen, &p->c.want_out);
 }
 
 /*

@@ -271,6 +271,22 @@ zc_fsize_cut() {
 	    fail "no refusal message: $NP_STDERR"
 }
 
+@test "splice(2) refused by a regular file on one CPU: the pump reads back what the pipe holds and writes every byte itself" {
+	local in trace=$BATS_TEST_TMPDIR/trace
+	zc_need_strace
+	in=$(np_random_file in 1M)
+	NC_IN=$in np_nc_listen -N -n 127.0.0.1 0
+	NP=(taskset -c 0 "${NP[@]}")
+	zc_strace "$trace" /dev/null /dev/null -vv --output /proc/self/comm \
+	    127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_calls "$trace" splice '^[0-9]+<pipe:.*NULL, [0-9]+</proc/.*/comm>' |
+	    grep -c '= -1 EINVAL')" 1
+	assert_equal "$(zc_sum "$trace" write '^[0-9]+</proc/.*/comm>')" 1048576
+	assert_equal "$(zc_pids "$trace" write '^[0-9]+</proc/.*/comm>' | sort -u | wc -l)" 1
+	assert_equal "$(grep -c refused <<<"$NP_STDERR")" 1
+}
+
 @test "a pipe stdout is filled with splice(2)" {
 	local in trace=$BATS_TEST_TMPDIR/trace sum=$BATS_TEST_TMPDIR/sum
 	zc_need_strace
@@ -385,6 +401,20 @@ c.close()
 	assert_equal "$(zc_count "$trace" sendfile .)" 0
 	assert_equal "$(zc_count "$trace" write "^$UNIX")" 0
 	np_status "$SOCAT_PID"
+	assert_equal "$(np_sha "$got")" "$(np_sha "$in")"
+}
+
+@test "--io send from a regular file sends with MSG_MORE, so TCP fills its segments" {
+	local in trace=$BATS_TEST_TMPDIR/trace got=$BATS_TEST_TMPDIR/got
+	zc_need_strace
+	in=$(np_random_file in 1M)
+	NC_OUT=$got np_nc_listen -d -n 127.0.0.1 0
+	zc_strace "$trace" "$in" /dev/null --io send -N 127.0.0.1 "$NC_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(zc_sum "$trace" sendto "^$TCP")" 1048576
+	(($(zc_calls "$trace" sendto "^$TCP" | grep -c MSG_MORE) > 0)) ||
+	    fail "no send with MSG_MORE"
+	np_until 10 test "$(stat -c %s "$got")" = 1048576
 	assert_equal "$(np_sha "$got")" "$(np_sha "$in")"
 }
 
