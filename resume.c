@@ -75,6 +75,8 @@ struct rs {
 	unsigned long long	 size;		/* RESUME_UNKNOWN */
 	unsigned long long	 off;		/* next byte to send */
 	unsigned long long	 sent_max;	/* the most ever sent */
+	size_t			 inflight;	/* data being written, ackable */
+	int			 writing;	/* in rs_write_all: no frame */
 	unsigned long long	 acked;
 	int			 eof;
 	int			 fresh;
@@ -133,6 +135,7 @@ static void	 tx_drop(struct rs *, size_t);
 static void	 tx_ring_hash(struct rs *, struct np_sha *, unsigned long long,
 		    unsigned long long);
 static void	 tx_sent(struct rs *, size_t);
+static int	 tx_write_data(struct rs *, const void *, size_t);
 static int	 tx_data(struct rs *);
 static int	 tx_data_file(struct rs *, size_t);
 static int	 tx_data_ring(struct rs *, size_t);
@@ -371,11 +374,19 @@ rs_write_all(struct rs *r, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 	ssize_t n;
-	int rc;
+	int rc = 0;
 
-	while (len > 0) {
-		if ((n = rs_io(r, 1, (void *)p, len)) < 0)
-			return (int)n;
+	/*
+	 * A control frame read here may make rs_error() want to send one:
+	 * not in the middle of this one (a record layer must be called
+	 * again with the same bytes, and the peer would read it as data).
+	 */
+	r->writing++;
+	while (len > 0 && rc == 0) {
+		if ((n = rs_io(r, 1, (void *)p, len)) < 0) {
+			rc = (int)n;
+			break;
+		}
 		p += n;
 		len -= n;
 		if (n > 0) {
@@ -383,13 +394,12 @@ rs_write_all(struct rs *r, const void *buf, size_t len)
 			continue;
 		}
 		if ((rc = rs_wait(r, LOOP_WRITE | (r->src != -1 ?
-		    LOOP_READ : 0), -1)) != 0)
-			return rc;
-		if (r->src != -1 && (r->fired & LOOP_READ) &&
-		    (rc = rs_ctl_in(r)) != 0)
-			return rc;
+		    LOOP_READ : 0), -1)) == 0 && r->src != -1 &&
+		    (r->fired & LOOP_READ))
+			rc = rs_ctl_in(r);
 	}
-	return 0;
+	r->writing--;
+	return rc;
 }
 
 /*
@@ -464,7 +474,7 @@ rs_error(struct rs *r, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	warnx("%s", msg);
-	if (r->fd != -1)
+	if (r->fd != -1 && r->writing == 0)
 		rs_frame(r, RESUME_ERROR, msg, strlen(msg));
 	return RS_FATAL;
 }
@@ -568,14 +578,18 @@ rs_ctl_one(struct rs *r, int type, const unsigned char *p, size_t len)
 {
 	struct resume_ctl c;
 	char err[128], hex[2 * RESUME_SHA_LEN + 1];
+	unsigned long long sent;
 
 	if (resume_ctl_parse(type, p, len, &c, err, sizeof(err)) == -1)
 		return rs_error(r, "resume protocol: %s", err);
 	switch (type) {
 	case RESUME_ACK:
-		if (c.count > r->sent_max)
+		/* Part of the write in progress may be there already. */
+		sent = r->off + r->inflight > r->sent_max ?
+		    r->off + r->inflight : r->sent_max;
+		if (c.count > sent)
 			return rs_error(r, "resume protocol: ack of %llu "
-			    "bytes, %llu sent", c.count, r->sent_max);
+			    "bytes, %llu sent", c.count, sent);
 		if (c.count > r->acked)
 			r->acked = c.count;
 		r->moved = 1;
@@ -893,6 +907,22 @@ tx_sent(struct rs *r, size_t n)
 	meter_count(r->m, METER_SENT, n);
 }
 
+/*
+ * Write n stream bytes from r->off.  The receiver may acknowledge some
+ * before the write returns (a record layer takes a batch at once), so
+ * they count as sent for its acks meanwhile.  Returns 0 or RS_*.
+ */
+static int
+tx_write_data(struct rs *r, const void *p, size_t n)
+{
+	int rc;
+
+	r->inflight = n;
+	rc = rs_write_all(r, p, n);
+	r->inflight = 0;
+	return rc;
+}
+
 /* One data frame from r->off.  Returns 0 or RS_*. */
 static int
 tx_data(struct rs *r)
@@ -924,7 +954,7 @@ tx_data_file(struct rs *r, size_t n)
 		if (r->tls != NULL || r->pp != NULL) {
 			if ((k = pread(r->src, r->buf, n < RS_IOBUF ? n :
 			    RS_IOBUF, pos)) > 0 &&
-			    (rc = rs_write_all(r, r->buf, k)) != 0)
+			    (rc = tx_write_data(r, r->buf, k)) != 0)
 				return rc;
 		} else
 			k = sendfile(r->fd, r->src, &pos, n);
@@ -959,7 +989,7 @@ tx_data_ring(struct rs *r, size_t n)
 	while (n > 0) {
 		pos = (r->rhead + (r->off - r->rstart)) % r->cap;
 		k = r->cap - pos < n ? r->cap - pos : n;
-		if ((rc = rs_write_all(r, r->ring + pos, k)) != 0)
+		if ((rc = tx_write_data(r, r->ring + pos, k)) != 0)
 			return rc;
 		tx_sent(r, k);
 		n -= k;
