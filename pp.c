@@ -157,7 +157,7 @@ static void	 pp_seal(struct pp *, int, const unsigned char *, size_t);
 static int	 pp_open_one(struct pp *, const unsigned char *,
 		    unsigned char *);
 static ssize_t	 pp_open(struct pp *, unsigned char *, size_t);
-static int	 pp_flush(struct pp *, short *);
+static int	 pp_flush(struct pp *, short *, int);
 static int	 pp_fill(struct pp *, size_t, short *, int);
 static ssize_t	 pp_read(struct pp *, unsigned char *, size_t, short *);
 static ssize_t	 pp_write(struct pp *, const unsigned char *, size_t,
@@ -397,10 +397,11 @@ pp_fill(struct pp *pp, size_t want, short *events, int exact)
 
 /*
  * Send what pp->out holds.  Returns 0 when it is all gone, NTLS_WANT
- * with *events, or -1 after a message.
+ * with *events, or -1 after a message (none when quiet: the peer was
+ * told already, and what was left is dropped).
  */
 static int
-pp_flush(struct pp *pp, short *events)
+pp_flush(struct pp *pp, short *events, int quiet)
 {
 	ssize_t n;
 
@@ -412,6 +413,10 @@ pp_flush(struct pp *pp, short *events)
 		if (n == -1 && errno == EAGAIN) {
 			*events = POLLOUT;
 			return NTLS_WANT;
+		}
+		if (n == -1 && quiet) {
+			pp->ooff = pp->olen = 0;
+			return -1;
 		}
 		if (n == -1) {
 			if (errno == EPIPE)
@@ -438,7 +443,7 @@ pp_handshake_step(struct pp *pp, short *events)
 	int rc;
 
 	for (;;) {
-		if ((rc = pp_flush(pp, events)) != 0)
+		if ((rc = pp_flush(pp, events, 0)) != 0)
 			return rc;
 		if (pp->state == PP_OPEN)
 			return 0;
@@ -827,7 +832,7 @@ pp_write(struct pp *pp, const unsigned char *m, size_t n, short *events)
 		}
 		pp->taken = take;
 	}
-	if ((rc = pp_flush(pp, events)) != 0)
+	if ((rc = pp_flush(pp, events, 0)) != 0)
 		return rc;
 	take = pp->taken;
 	pp->taken = 0;
@@ -859,29 +864,14 @@ pp_io(struct pp *pp, int writing, void *buf, size_t n, short *events)
 int
 pp_close_step(struct pp *pp, short *events)
 {
-	ssize_t n;
-
 	if (pp->state != PP_OPEN)
 		return 0;
 	if (!pp->out_end) {
 		pp->out_end = 1;
 		pp_seal(pp, PP_END, NULL, 0);
 	}
-	while (pp->ooff < pp->olen) {
-		n = send(pp->fd, pp->out + pp->ooff, pp->olen - pp->ooff,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN) {
-			*events = POLLOUT;
-			return NTLS_WANT;
-		}
-		if (n == -1)
-			break;	/* the peer is gone; it was told already */
-		pp->ooff += n;
-	}
-	pp->ooff = pp->olen = 0;
-	return 0;
+	/* A peer that is gone cannot be told; it was told why already. */
+	return pp_flush(pp, events, 1) == NTLS_WANT ? NTLS_WANT : 0;
 }
 
 /*

@@ -23,21 +23,6 @@ fw_fds() {
 	ls "/proc/$1/fd" | wc -l
 }
 
-# A backend that reads to EOF, then sends back the sha256 of what it read
-# and the file in sys.argv[1], then closes: the client's half-close must
-# reach it, and its reply come back after it.
-PY_SHA_THEN_SEND='
-import hashlib
-c, a = s.accept()
-h = hashlib.sha256()
-while True:
-    d = c.recv(65536)
-    if not d:
-        break
-    h.update(d)
-c.sendall(h.hexdigest().encode() + b"\n" + open(sys.argv[1], "rb").read())
-c.close()
-'
 
 # A backend that sends the file in sys.argv[1] and half-closes first, then
 # reads to EOF and prints the sha256 of what it read.
@@ -83,27 +68,6 @@ while True:
     threading.Thread(target=echo, args=(c,), daemon=True).start()
 '
 
-# fw_py_listen KIND SCRIPT ARG: np_python_listen with an argument for the
-# script (sys.argv[1]).
-fw_py_listen() {
-	local portfile=$BATS_TEST_TMPDIR/py.port
-	rm -f "$portfile"
-	python3 -c "
-import socket, sys, os
-s = socket.socket(socket.AF_INET, socket.SOCK_$1)
-s.bind(('127.0.0.1', 0))
-if socket.SOCK_$1 == socket.SOCK_STREAM:
-    s.listen(64)
-with open('$portfile.tmp', 'w') as f:
-    f.write(str(s.getsockname()[1]))
-os.rename('$portfile.tmp', '$portfile')
-$2
-" "$3" >"$BATS_TEST_TMPDIR/py.out" 2>"$BATS_TEST_TMPDIR/py.err" 3>&- &
-	PY_PID=$!
-	np_track "$PY_PID"
-	np_wait_for "$portfile" '^[0-9]+$' || return 1
-	PY_PORT=$(cat "$portfile")
-}
 
 # fw_fake_proxy PORTFILE HANDSHAKE: a python3 proxy on 127.0.0.1 that
 # takes one client, runs HANDSHAKE (python with the client in c; it prints
@@ -137,7 +101,7 @@ pipe(c, u)
 	local up down
 	up=$(np_random_file up 8M)
 	down=$(np_random_file down 8M)
-	fw_py_listen STREAM "$PY_SHA_THEN_SEND" "$down"
+	np_py_listen STREAM "$PY_SHA_THEN_SEND" "$down"
 	fw_start --forward "127.0.0.1:$PY_PORT"
 	timeout 20 nc.openbsd -N 127.0.0.1 "$FW_PORT" <"$up" \
 	    >"$BATS_TEST_TMPDIR/got"
@@ -151,7 +115,7 @@ pipe(c, u)
 	local up down
 	up=$(np_random_file up 8M)
 	down=$(np_random_file down 8M)
-	fw_py_listen STREAM "$PY_SEND_THEN_SHA" "$down"
+	np_py_listen STREAM "$PY_SEND_THEN_SHA" "$down"
 	fw_start --forward "127.0.0.1:$PY_PORT"
 	# The client reads the backend's 8 MiB and its EOF first, then sends.
 	run -0 timeout 20 python3 -c '
@@ -324,7 +288,7 @@ print(round(time.monotonic() - t))' "$FW_PORT"
 }
 
 @test "a backend that resets mid-stream resets the client" {
-	fw_py_listen STREAM '
+	np_py_listen STREAM '
 import struct
 c, a = s.accept()
 c.recv(1000)
@@ -347,7 +311,7 @@ except ConnectionResetError:
 }
 
 @test "a client that resets resets the backend" {
-	fw_py_listen STREAM '
+	np_py_listen STREAM '
 c, a = s.accept()
 try:
     while c.recv(65536):
@@ -369,7 +333,7 @@ c.close()' "$FW_PORT"
 
 @test "500 short-lived pairs leave no descriptor behind" {
 	local before
-	fw_py_listen STREAM "$PY_ECHO_MANY" x
+	np_py_listen STREAM "$PY_ECHO_MANY" x
 	NP_ERR=$BATS_TEST_TMPDIR/fw.err np_listen 127.0.0.1 0 \
 	    --forward "127.0.0.1:$PY_PORT"
 	before=$(fw_fds "$NP_PID")
@@ -394,7 +358,7 @@ print("ok")' "$NP_PORT"
 }
 
 @test "--max-conns holds the next peer until a pair ends" {
-	fw_py_listen STREAM "$PY_ECHO_THREADS" x
+	np_py_listen STREAM "$PY_ECHO_THREADS" x
 	fw_start --max-conns 1 --forward "127.0.0.1:$PY_PORT"
 	run -0 timeout 20 python3 -c '
 import socket, sys
@@ -418,7 +382,7 @@ print(b.recv(1).decode())' "$FW_PORT"
 }
 
 @test "--deny refuses a peer before DEST is dialled" {
-	fw_py_listen STREAM 'c, a = s.accept(); print("dialled", flush=True)' x
+	np_py_listen STREAM 'c, a = s.accept(); print("dialled", flush=True)' x
 	fw_start --deny 127.0.0.1 --forward "127.0.0.1:$PY_PORT"
 	timeout 10 nc.openbsd 127.0.0.1 "$FW_PORT" </dev/null || true
 	np_wait_for "$FW_ERR" '^Connection from 127.0.0.1 [0-9]+ refused$'
@@ -427,7 +391,7 @@ print(b.recv(1).decode())' "$FW_PORT"
 }
 
 @test "SIGTERM closes every pair and exits 143, with --stats summing them" {
-	fw_py_listen STREAM "$PY_ECHO_MANY" x
+	np_py_listen STREAM "$PY_ECHO_MANY" x
 	fw_start --stats --forward "127.0.0.1:$PY_PORT"
 	timeout 10 python3 -c '
 import socket, sys
@@ -449,7 +413,7 @@ print("closed", flush=True)' "$FW_PORT" >"$BATS_TEST_TMPDIR/cl.out" 3>&- &
 }
 
 @test "-u: DNS-shaped requests from 20 clients each get their own answers" {
-	fw_py_listen DGRAM '
+	np_py_listen DGRAM '
 while True:
     d, a = s.recvfrom(2048)
     s.sendto(d[:2] + b"\x81\x80" + d[4:] + str(a[1]).encode(), a)
@@ -480,7 +444,7 @@ print("ok")' "$NP_PORT"
 }
 
 @test "-u: a silent session ends after -w, and the next datagram opens a new one" {
-	fw_py_listen DGRAM '
+	np_py_listen DGRAM '
 while True:
     d, a = s.recvfrom(2048)
     s.sendto(str(a[1]).encode(), a)
@@ -620,7 +584,7 @@ fw_nginx() {
 }
 
 @test "--proxy-protocol=1 sends the exact version 1 line first" {
-	fw_py_listen STREAM '
+	np_py_listen STREAM '
 c, a = s.accept()
 f = c.makefile("rb")
 print(f.readline().decode().rstrip("\r\n"), flush=True)
@@ -730,7 +694,7 @@ print(h.hexdigest())' "$1" "$2"
 	local data
 	data=$(np_random_file data 2M)
 	fw_microsocks
-	fw_py_listen STREAM "$PY_ECHO_THREADS" x
+	np_py_listen STREAM "$PY_ECHO_THREADS" x
 	NETPIPE_PROXY_PASSWORD=s3cret fw_start -x "127.0.0.1:$SOCKS_PORT" \
 	    -P alice --forward "127.0.0.1:$PY_PORT"
 	run -0 fw_echo_client "$FW_PORT" "$data"
@@ -741,7 +705,7 @@ print(h.hexdigest())' "$1" "$2"
 
 @test "-x: a SOCKS5 proxy that refuses the password resets the client, with the reason" {
 	fw_microsocks
-	fw_py_listen STREAM "$PY_ECHO_THREADS" x
+	np_py_listen STREAM "$PY_ECHO_THREADS" x
 	NETPIPE_PROXY_PASSWORD=wrong fw_start -x "127.0.0.1:$SOCKS_PORT" \
 	    -P alice --forward "127.0.0.1:$PY_PORT"
 	run timeout 10 python3 -c '
@@ -758,7 +722,7 @@ except ConnectionResetError:
 @test "-x -X connect: pairs go through an HTTP CONNECT proxy, which sees the request for DEST" {
 	local data ppfile=$BATS_TEST_TMPDIR/pp.port pp
 	data=$(np_random_file data 2M)
-	fw_py_listen STREAM "$PY_ECHO_THREADS" x
+	np_py_listen STREAM "$PY_ECHO_THREADS" x
 	# A CONNECT proxy: logs the request line, answers 200 with a header,
 	# then relays both ways.
 	fw_fake_proxy "$ppfile" "
@@ -782,7 +746,7 @@ c.sendall(b'HTTP/1.0 200 Connection established\r\nX-Test: yes\r\n\r\n')
 @test "-x -X 4: the SOCKS4 request names DEST's address and the -P user, and the pair then flows" {
 	local data ppfile=$BATS_TEST_TMPDIR/pp.port pp
 	data=$(np_random_file data 1M)
-	fw_py_listen STREAM "$PY_ECHO_THREADS" x
+	np_py_listen STREAM "$PY_ECHO_THREADS" x
 	# A SOCKS4 proxy: prints the request in hex, grants it, relays.
 	fw_fake_proxy "$ppfile" "
 req = c.recv(8)
@@ -802,7 +766,7 @@ c.sendall(b'\0\x5a' + req[2:8])
 }
 
 @test "-u: --max-conns bounds the session table; a further client's datagrams are dropped" {
-	fw_py_listen DGRAM '
+	np_py_listen DGRAM '
 while True:
     d, a = s.recvfrom(2048)
     s.sendto(d, a)
@@ -872,7 +836,7 @@ print(h.hexdigest())' "$FW_PORT" "$data" "$TLS_DIR/ca.pem"
 @test "a Unix-socket listener forwards to TCP (-lU path --forward host:port)" {
 	local data sock=$BATS_TEST_TMPDIR/front.sock
 	data=$(np_random_file data 2M)
-	fw_py_listen STREAM "$PY_ECHO_THREADS" x
+	np_py_listen STREAM "$PY_ECHO_THREADS" x
 	NP_ERR=$BATS_TEST_TMPDIR/fw.err np_listen -U "$sock" \
 	    --forward "127.0.0.1:$PY_PORT"
 	np_until 10 test -S "$sock"

@@ -798,3 +798,41 @@ tls_listen() {
 # its stdin and shutting down (close_notify) at its end.
 S_CLIENT=(openssl s_client -quiet -no_ign_eof -verify_return_error
     -verify_hostname localhost)
+
+# A backend that reads to EOF, then sends back the sha256 of what it read
+# and the file in sys.argv[1], then closes: the client's half-close must
+# reach it, and its reply come back after it.
+PY_SHA_THEN_SEND='
+import hashlib
+c, a = s.accept()
+h = hashlib.sha256()
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    h.update(d)
+c.sendall(h.hexdigest().encode() + b"\n" + open(sys.argv[1], "rb").read())
+c.close()
+'
+
+# np_py_listen KIND SCRIPT ARG: np_python_listen with an argument for the
+# script (sys.argv[1]); KIND is STREAM or DGRAM.  Sets PY_PID and PY_PORT.
+np_py_listen() {
+	local portfile=$BATS_TEST_TMPDIR/py.port
+	rm -f "$portfile"
+	python3 -c "
+import socket, sys, os
+s = socket.socket(socket.AF_INET, socket.SOCK_$1)
+s.bind(('127.0.0.1', 0))
+if socket.SOCK_$1 == socket.SOCK_STREAM:
+    s.listen(64)
+with open('$portfile.tmp', 'w') as f:
+    f.write(str(s.getsockname()[1]))
+os.rename('$portfile.tmp', '$portfile')
+$2
+" "$3" >"$BATS_TEST_TMPDIR/py.out" 2>"$BATS_TEST_TMPDIR/py.err" 3>&- &
+	PY_PID=$!
+	np_track "$PY_PID"
+	np_wait_for "$portfile" '^[0-9]+$' || return 1
+	PY_PORT=$(cat "$portfile")
+}

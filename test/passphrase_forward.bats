@@ -14,41 +14,7 @@ setup() {
 	export NETPIPE_PASSPHRASE='amber lantern 7'
 }
 
-# A backend that reads to EOF, then sends the sha256 of what it read and
-# the file in sys.argv[1], then closes.
-PY_SHA_THEN_SEND='
-import hashlib
-c, a = s.accept()
-h = hashlib.sha256()
-while True:
-    d = c.recv(65536)
-    if not d:
-        break
-    h.update(d)
-c.sendall(h.hexdigest().encode() + b"\n" + open(sys.argv[1], "rb").read())
-c.close()
-'
 
-# ppf_backend SCRIPT ARG: a python3 TCP listener on 127.0.0.1 port 0
-# running SCRIPT (which has `s`, listening) with ARG as sys.argv[1]; sets
-# PY_PORT.
-ppf_backend() {
-	local portfile=$BATS_TEST_TMPDIR/py.port
-	rm -f "$portfile"
-	python3 -c "
-import socket, sys, os
-s = socket.socket()
-s.bind(('127.0.0.1', 0))
-s.listen(16)
-with open('$portfile.tmp', 'w') as f:
-    f.write(str(s.getsockname()[1]))
-os.rename('$portfile.tmp', '$portfile')
-$1
-" "$2" >"$BATS_TEST_TMPDIR/py.out" 2>"$BATS_TEST_TMPDIR/py.err" 3>&- &
-	np_track $!
-	np_wait_for "$portfile" '^[0-9]+$' || return 1
-	PY_PORT=$(cat "$portfile")
-}
 
 # ppf_start NAME ARGS...: `netpipe -v -l 127.0.0.1 0 ARGS` with stderr in
 # $BATS_TEST_TMPDIR/NAME.err; sets NAME_PID and NAME_PORT (eval'd).
@@ -117,7 +83,7 @@ ppf_http() {
 	local up down
 	up=$(np_random_file up 8M)
 	down=$(np_random_file down 8M)
-	ppf_backend "$PY_SHA_THEN_SEND" "$down"
+	np_py_listen STREAM "$PY_SHA_THEN_SEND" "$down"
 	ppf_tunnel "$PY_PORT"
 	timeout 20 nc.openbsd -N 127.0.0.1 "$NEAR_PORT" <"$up" \
 	    >"$BATS_TEST_TMPDIR/got"
@@ -132,7 +98,7 @@ ppf_http() {
 	local up down
 	up=$(np_random_file up 8M)
 	down=$(np_random_file down 8M)
-	ppf_backend "$PY_SHA_THEN_SEND" "$down"
+	np_py_listen STREAM "$PY_SHA_THEN_SEND" "$down"
 	ppf_start FAR --passphrase --forward "127.0.0.1:$PY_PORT"
 	timeout 20 "${NP[@]}" -N --passphrase 127.0.0.1 "$FAR_PORT" <"$up" \
 	    >"$BATS_TEST_TMPDIR/got"
@@ -155,7 +121,7 @@ ppf_http() {
 @test "the tunnel's wire holds no plaintext, nor the phrase" {
 	yes 'the launch codes are 0000' | head -c 2000000 \
 	    >"$BATS_TEST_TMPDIR/www.in"
-	ppf_backend "$PY_SHA_THEN_SEND" "$BATS_TEST_TMPDIR/www.in"
+	np_py_listen STREAM "$PY_SHA_THEN_SEND" "$BATS_TEST_TMPDIR/www.in"
 	RELAY=1 ppf_tunnel "$PY_PORT"
 	timeout 20 nc.openbsd -N 127.0.0.1 "$NEAR_PORT" \
 	    <"$BATS_TEST_TMPDIR/www.in" >"$BATS_TEST_TMPDIR/got"
@@ -171,7 +137,7 @@ ppf_http() {
 }
 
 @test "a peer's wrong phrase: that pair ends, DEST is never dialled, the next peer gets in" {
-	ppf_backend "$PY_SHA_THEN_SEND" /dev/null
+	np_py_listen STREAM "$PY_SHA_THEN_SEND" /dev/null
 	ppf_start FAR --passphrase --forward "127.0.0.1:$PY_PORT"
 	NETPIPE_PASSPHRASE='amber lantern 8' run -1 --separate-stderr \
 	    timeout 10 "${NP[@]}" -N --passphrase 127.0.0.1 "$FAR_PORT" \
@@ -207,7 +173,7 @@ ppf_http() {
 
 @test "a silent peer's handshake holds no other pair back, and ends after -w" {
 	local sp
-	ppf_backend "$PY_SHA_THEN_SEND" /dev/null
+	np_py_listen STREAM "$PY_SHA_THEN_SEND" /dev/null
 	ppf_start FAR -w 2 --passphrase --forward "127.0.0.1:$PY_PORT"
 	# A peer that connects and says nothing.
 	python3 -c '
