@@ -70,9 +70,12 @@ pp_attack() {
 }
 
 @test "--passphrase carries 256 MiB with NUL bytes both ways at once" {
-	local up down
-	up=$(np_random_file up 268435456)
-	down=$(np_random_file down 268435456)
+	local up down size=268435456
+	# valgrind runs netpipe some 30 times slower: 32 MiB, still many
+	# records and more than any buffer.
+	[ -z "${NETPIPE_WRAP:-}" ] || size=$((32 * 1024 * 1024))
+	up=$(np_random_file up $size)
+	down=$(np_random_file down $size)
 	NP_IN=$down np_listen --passphrase -N --half-close 127.0.0.1 0
 	timeout 50 "${NP[@]}" --passphrase -N --half-close 127.0.0.1 \
 	    "$NP_PORT" <"$up" >"$BATS_TEST_TMPDIR/got"
@@ -184,11 +187,15 @@ pp_attack() {
 	tr '\0' '\n' </proc/"$NP_PID"/environ >"$BATS_TEST_TMPDIR/environ"
 	grep -q -- --passphrase "$BATS_TEST_TMPDIR/cmdline"
 	grep -q '^PATH=' "$BATS_TEST_TMPDIR/environ"
-	run -1 grep -qF 'violet kettle' "$BATS_TEST_TMPDIR/cmdline" \
-	    "$BATS_TEST_TMPDIR/environ"
+	run -1 grep -qF 'violet kettle' "$BATS_TEST_TMPDIR/cmdline"
 	# The kernel shows the block the process started with: the name
-	# stays, its value is wiped to NULs.
-	run -1 grep -q '^NETPIPE_PASSPHRASE=.' "$BATS_TEST_TMPDIR/environ"
+	# stays, its value is wiped to NULs.  valgrind hands netpipe a copy
+	# of that block and the kernel shows valgrind's, which netpipe
+	# cannot reach.
+	if [ -z "${NETPIPE_WRAP:-}" ]; then
+		run -1 grep -qF 'violet kettle' "$BATS_TEST_TMPDIR/environ"
+		run -1 grep -q '^NETPIPE_PASSPHRASE=.' "$BATS_TEST_TMPDIR/environ"
+	fi
 	echo hi | timeout 10 "${NP[@]}" -N --passphrase 127.0.0.1 "$NP_PORT"
 	np_wait_exit "$NP_PID"
 	[ "$(cat "$BATS_TEST_TMPDIR/out")" = hi ]
