@@ -482,13 +482,15 @@ while True:
 @test "a verified receiver waits for a sender that lost the verdict only --accept-timeout long, and exits 0" {
 	local in
 	in=$(np_random_file in 3M)
-	np_listen --resume --accept-timeout 1 --output "$BATS_TEST_TMPDIR/got" \
+	# --accept-timeout bounds the wait for the first sender too: 5 s
+	# leaves room for a sender slow to start (valgrind on a loaded CI).
+	np_listen --resume --accept-timeout 5 --output "$BATS_TEST_TMPDIR/got" \
 	    127.0.0.1 0
 	rs_relay 0 1 verdict-reset 0
 	run -1 timeout 30 "${NP[@]}" --resume --retry 0 \
 	    --send-file "$in" 127.0.0.1 "$RELAY_PORT"
 	assert_line --regexp '^netpipe: connection broken at byte [0-9]+; giving up after 0 retries$'
-	np_wait_exit "$NP_PID" 10
+	np_wait_exit "$NP_PID" 20
 	wait "$NP_PID"
 	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
 	grep -q 'the sender did not come back for the verdict' \
