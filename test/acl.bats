@@ -143,9 +143,8 @@ refused"
 
 @test "a host name that does not resolve exits 1; with -n it is a usage error" {
 	np_need_offline
-	local bad=no-such-host.invalid
-	run -1 --separate-stderr np_offline timeout 10 "${NP[@]}" -l --allow "$bad" 0 </dev/null
-	[[ $stderr == "netpipe: --allow: getaddrinfo for host \"$bad\": "* ]]
+	run -1 --separate-stderr np_offline timeout 10 "${NP[@]}" -l --allow no-such-host.invalid 0 </dev/null
+	[[ $stderr == 'netpipe: --allow: getaddrinfo for host "no-such-host.invalid": '* ]]
 	np_fails 2 'netpipe: --deny: "localhost" is not a numeric address (-n)' \
 	    -n -l --deny localhost 0
 }

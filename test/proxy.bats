@@ -543,7 +543,7 @@ exit 0"
 
 @test "-x with -z, and -F with -l, -z, -e or --tls, cannot be used together" {
 	np_fails 2 'netpipe: -x and -z cannot be used together' \
-	    -z -x proxy.invalid:1080 127.0.0.1 1
+	    -z -x localhost 127.0.0.1 1
 	np_fails 2 'netpipe: -F and -l cannot be used together' \
 	    -F -l 127.0.0.1 1
 	np_fails 2 'netpipe: -F and -z cannot be used together' \

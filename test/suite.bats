@@ -31,7 +31,7 @@ socket.getaddrinfo(\"ok-py.invalid\", 9)")
 	np_fails 2 "netpipe: conflict" -x proxy.invalid:1080 -l 127.0.0.1 1
 	np_fails 1 "netpipe: x" -n numeric-only 80
 	np_io /dev/null out -x "127.0.0.1:$PX" proxied.example 80
-	np -X connect -x 127.0.0.1:8080 example.org 443
+	np -X connect -x "127.0.0.1:$PX" example.org 443
 	"${NP[@]}" --tls --tls-name name.test localhost "$PORT"
 	"${NP[@]}" -lU sock.test
 	np -e cat 127.0.0.1 80
