@@ -44,6 +44,26 @@ rs_receiver() {
 	np_wait_for "$BATS_TEST_TMPDIR/$name.err" '^Listening on '
 }
 
+# rs_killed_sender ARGS...: a --resume sender (with ARGS) of
+# $BATS_TEST_TMPDIR/a, whose input then waits for "go"; it is killed once
+# the receiver's got holds those 4 MiB and the receiver has seen it go,
+# and "go" is touched.
+rs_killed_sender() {
+	rs_two_parts "$BATS_TEST_TMPDIR/a" /dev/null | "${NP[@]}" --resume \
+	    "$@" -U "$BATS_TEST_TMPDIR/sock" 2>/dev/null 3>&- &
+	local tx=$!
+	np_track "$tx"
+	np_until 20 np_size_at_least "$BATS_TEST_TMPDIR/got" \
+	    $((4 * 1024 * 1024)) || return 1
+	kill -KILL "$tx"
+	np_wait_exit "$tx"
+	# Else the next sender may come while the receiver still serves the
+	# killed one's connection, and be told the receiver is busy.
+	np_wait_for "$BATS_TEST_TMPDIR/rx.err" 'waiting for the sender$' ||
+	    return 1
+	touch "$BATS_TEST_TMPDIR/go"
+}
+
 # The first receiver's -v count of bytes written, from its --stats line,
 # is not there until it ends: count what its stdout pipe took instead.
 np_rx_wrote() {
@@ -200,16 +220,7 @@ print(h.hexdigest(), flush=True)
 	all=$(np_random_file all 9M)
 	head -c 4M "$all" >"$BATS_TEST_TMPDIR/a"
 	rs_receiver rx --output "$BATS_TEST_TMPDIR/got"
-	rs_two_parts "$BATS_TEST_TMPDIR/a" /dev/null | "${NP[@]}" --resume \
-	    -U "$BATS_TEST_TMPDIR/sock" 2>/dev/null 3>&- &
-	local tx=$!
-	np_track "$tx"
-	np_until 20 np_size_at_least "$BATS_TEST_TMPDIR/got" $((4 * 1024 * 1024))
-	kill -KILL "$tx"
-	np_wait_exit "$tx"
-	np_wait_for "$BATS_TEST_TMPDIR/rx.err" 'waiting for the sender$'
-	# The first sender's input may end now.
-	touch "$BATS_TEST_TMPDIR/go"
+	rs_killed_sender
 	run -0 timeout 30 "${NP[@]}" -v --resume \
 	    --send-file "$all" -U "$BATS_TEST_TMPDIR/sock"
 	assert_line --partial 'the receiver holds 4194304 bytes; resuming there'
@@ -223,15 +234,7 @@ print(h.hexdigest(), flush=True)
 	all=$(np_random_file all 6M)
 	head -c 4M "$all" >"$BATS_TEST_TMPDIR/a"
 	rs_receiver rx --output "$BATS_TEST_TMPDIR/got"
-	rs_two_parts "$BATS_TEST_TMPDIR/a" /dev/null | "${NP[@]}" --resume \
-	    -U "$BATS_TEST_TMPDIR/sock" 2>/dev/null 3>&- &
-	local tx=$!
-	np_track "$tx"
-	np_wait_size "$BATS_TEST_TMPDIR/got" $((4 * 1024 * 1024)) 20
-	kill -KILL "$tx"
-	np_wait_exit "$tx"
-	np_wait_for "$BATS_TEST_TMPDIR/rx.err" 'waiting for the sender$'
-	touch "$BATS_TEST_TMPDIR/go"
+	rs_killed_sender
 	# The file changed at its start between the two runs.
 	printf 'changed' | dd of="$all" bs=1 seek=1000 conv=notrunc 2>/dev/null
 	run -1 timeout 30 "${NP[@]}" --resume --send-file "$all" \
@@ -522,18 +525,7 @@ while True:
 	head -c 4M "$all" >"$BATS_TEST_TMPDIR/a"
 	NETPIPE_PASSPHRASE='violet kettle 42' rs_receiver rx --passphrase \
 	    --output "$BATS_TEST_TMPDIR/got"
-	rs_two_parts "$BATS_TEST_TMPDIR/a" /dev/null |
-	    NETPIPE_PASSPHRASE='violet kettle 42' "${NP[@]}" --resume \
-	    --passphrase -U "$BATS_TEST_TMPDIR/sock" 2>/dev/null 3>&- &
-	local tx=$!
-	np_track "$tx"
-	np_until 20 np_size_at_least "$BATS_TEST_TMPDIR/got" $((4 * 1024 * 1024))
-	kill -KILL "$tx"
-	np_wait_exit "$tx"
-	# Else the next sender may come while the receiver still serves the
-	# killed one's connection, and be told the receiver is busy.
-	np_wait_for "$BATS_TEST_TMPDIR/rx.err" 'waiting for the sender$'
-	touch "$BATS_TEST_TMPDIR/go"
+	NETPIPE_PASSPHRASE='violet kettle 42' rs_killed_sender --passphrase
 	NETPIPE_PASSPHRASE='violet kettle 43' run -1 --separate-stderr \
 	    timeout 30 "${NP[@]}" --resume --passphrase --send-file "$all" \
 	    -U "$BATS_TEST_TMPDIR/sock"
