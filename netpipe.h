@@ -471,7 +471,6 @@ int	 pump_start(struct pump *, struct loop *, int, int,
 	    void (*)(struct pump *, int, void *), void *);
 void	 pump_stop(struct pump *, int);
 void	 pump_free(struct pump *);
-int	 pump_zc_refused(int);
 
 /*
  * xfer.c: a transfer moves bytes both ways between two endpoints on
@@ -540,6 +539,8 @@ void		 writer_free(struct writer *);
 int		 writer_fd(const struct writer *);
 void		 writer_start(struct writer *, int, size_t);
 int		 writer_reap(struct writer *);
+/* Kept its pump_ name: the pump, xfer.c and the writer all ask it. */
+int		 pump_zc_refused(int);
 
 /* filter.c: -C and -t, pure functions over buffers. */
 struct filter {

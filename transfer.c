@@ -963,16 +963,6 @@ writer_wanted(struct pump *p)
 }
 
 /*
- * Whether errno e refuses a zero-copy path itself (the descriptor does
- * not support it), as against an I/O error on it; writer.c asks too.
- */
-int
-pump_zc_refused(int e)
-{
-	return e == EINVAL || e == ENOSYS || e == EOPNOTSUPP;
-}
-
-/*
  * Whether the pipe goes to the writer thread now: once it runs, and
  * before that once the pipe holds a bulk connection's worth, when the
  * thread is made.  A short connection's few bytes are written by the

@@ -58,6 +58,18 @@ static int	 writer_job(struct writer *, int, size_t);
 static int	 writer_copy(struct writer *, int, size_t);
 
 /*
+ * Whether errno e refuses a zero-copy path itself (the descriptor does
+ * not support it), as against an I/O error on it.  It lives here, the
+ * lowest of the three modules that ask (transfer.c, xfer.c and the
+ * writer thread), so that none of them imports another for it.
+ */
+int
+pump_zc_refused(int e)
+{
+	return e == EINVAL || e == ENOSYS || e == EOPNOTSUPP;
+}
+
+/*
  * Whether a second thread can run beside this one: on a single CPU the
  * two steps would only take turns, at the cost of the wake-ups between.
  */
