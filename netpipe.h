@@ -279,11 +279,13 @@ int	 fwd_run(const struct np_opts *, const struct acl *, int,
 ssize_t	 fwd_proxy_header(int, const struct sockaddr *,
 	    const struct sockaddr *, unsigned char *, size_t);
 
+/* dial.c: connect to the destination, with --retry. */
+int	 dial_connect(const struct np_opts *, char *, size_t, int *);
+
 /* session.c: mode handlers, each returning an exit code. */
 int	 session_connect(const struct np_opts *);
 int	 session_listen(const struct np_opts *);
 int	 session_scan(const struct np_opts *);
-int	 session_dial(const struct np_opts *, char *, size_t, int *);
 
 /* sha.c: SHA-256, from libcrypto when it can be opened, else libmd. */
 #define NP_SHA_LEN	32

@@ -683,7 +683,7 @@ tx_connect(struct rs *r, int *used)
 	struct pp *pp = NULL;
 	int fd, failures;
 
-	if ((fd = session_dial(r->o, bound, sizeof(bound), used)) == -1)
+	if ((fd = dial_connect(r->o, bound, sizeof(bound), used)) == -1)
 		return RS_FATAL;
 	if (r->o->tls && (tls = ntls_client(r->o, fd)) == NULL) {
 		close(fd);
