@@ -346,9 +346,10 @@ ev_add(struct hub *h, int fd, short rev, short wev,
 		e->on = 0;
 		return;
 	}
+	/* fd is open (h->ev has its slot): only memory can be wanting. */
 	if (loop_fd(h->loop, fd, ((all & POLLIN) ? LOOP_READ : 0) |
 	    ((all & POLLOUT) ? LOOP_WRITE : 0), hub_event, h) == -1)
-		err(NP_EXIT_FAIL, "poll");
+		errx(NP_EXIT_FAIL, "broker: out of memory");
 	*e = (struct ev){ .on = 1, .rev = rev, .wev = wev, .rproc = rproc,
 	    .wproc = wproc, .data = data };
 }
@@ -634,8 +635,10 @@ peer_add(struct hub *h, int fd, const char *name)
 		peer_close(p, 0);
 		return;
 	}
-	if (h->sec != NULL)
-		p->pp = pp_new(h->sec, fd, 1, 0);
+	if (h->sec != NULL && (p->pp = pp_new(h->sec, fd, 1, 0)) == NULL) {
+		peer_close(p, 0);
+		return;
+	}
 	h->peers[h->npeers++] = p;
 	if (p->tls == NULL && p->pp == NULL) {
 		peer_join(h, p);
@@ -1586,9 +1589,10 @@ dgram_run(const struct np_opts *o, const struct acl *acl, int fd)
 		err(NP_EXIT_FAIL, "malloc");
 	if (loop_fd(d.loop, fd, LOOP_READ, dgram_ready, &d) == -1 ||
 	    (o->accept_timeout_ms > 0 && loop_timer(d.loop,
-	    o->accept_timeout_ms, dgram_timeout, &d) == -1))
-		err(NP_EXIT_FAIL, "poll");
-	if (loop_run(d.loop) == -1)
+	    o->accept_timeout_ms, dgram_timeout, &d) == -1)) {
+		warn("broker");
+		d.rc = NP_EXIT_FAIL;
+	} else if (loop_run(d.loop) == -1)
 		d.rc = NP_EXIT_FAIL;
 	else if (d.rc == -1)
 		d.rc = np_signal ? NP_EXIT_SIGNAL + np_signal : NP_EXIT_FAIL;

@@ -388,9 +388,10 @@ fwd_peer(struct acl_listener *al, int fd, const char *name)
 	f->npairs++;
 	f->nconns++;
 	if (f->o->passphrase) {
-		p->cpp = pp_new(f->sec, fd, 1, 0);
 		p->state = PAIR_PP_IN;
-		if (pair_deadline(p, f->o->wait_ms > 0 ? f->o->wait_ms :
+		if ((p->cpp = pp_new(f->sec, fd, 1, 0)) == NULL)
+			pair_fail(p, NULL, 0);
+		else if (pair_deadline(p, f->o->wait_ms > 0 ? f->o->wait_ms :
 		    NTLS_HANDSHAKE_MS) == 0)
 			pair_pp_in(f->loop, fd, 0, p);
 	} else if (f->server == NULL)
@@ -764,8 +765,9 @@ pair_ready(struct pair *p)
 		return;
 	if (f->o->fwd_passphrase) {
 		p->state = PAIR_PP_OUT;
-		p->dpp = pp_new(f->sec, p->dfd, 0, 0);
-		if (pair_deadline(p, f->o->wait_ms > 0 ? f->o->wait_ms :
+		if ((p->dpp = pp_new(f->sec, p->dfd, 0, 0)) == NULL)
+			pair_fail(p, NULL, 0);
+		else if (pair_deadline(p, f->o->wait_ms > 0 ? f->o->wait_ms :
 		    NTLS_HANDSHAKE_MS) == 0)
 			pair_pp_out(f->loop, p->dfd, 0, p);
 		return;

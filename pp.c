@@ -229,7 +229,8 @@ pp_secret_set(struct pp_secret *s, const char *phrase, size_t len)
 /*
  * A new end of a --passphrase connection on the connected stream socket
  * fd, its hello queued.  server picks SPAKE2's side B.  The caller
- * frees it with pp_free(); s must outlive it.  Exits when out of memory.
+ * frees it with pp_free(); s must outlive it.  Exits when out of memory;
+ * NULL after a message when the group arithmetic fails.
  */
 struct pp *
 pp_new(struct pp_secret *s, int fd, int server, int verbose)
@@ -257,8 +258,11 @@ pp_new(struct pp_secret *s, int fd, int server, int verbose)
 	if (crypto_scalarmult_ed25519_base_noclamp(xg, pp->x) == -1 ||
 	    crypto_scalarmult_ed25519_noclamp(blind, s->pw_scalar,
 	    server ? pp_n : pp_m) == -1 ||
-	    crypto_core_ed25519_add(h + PP_MAGICLEN + 2, xg, blind) == -1)
-		errx(NP_EXIT_FAIL, "passphrase: bad group arithmetic");
+	    crypto_core_ed25519_add(h + PP_MAGICLEN + 2, xg, blind) == -1) {
+		warnx("passphrase: bad group arithmetic");
+		pp_free(pp);
+		return NULL;
+	}
 	memcpy(pp->out, h, PP_HELLO);
 	pp->olen = PP_HELLO;
 	return pp;

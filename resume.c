@@ -691,7 +691,11 @@ tx_connect(struct rs *r, int *used)
 	}
 	if (r->sec != NULL) {
 		failures = r->sec->failures;
-		pp = pp_new(r->sec, fd, 0, r->o->verbose);
+		/* pp_new() fails on the phrase itself: no retry. */
+		if ((pp = pp_new(r->sec, fd, 0, r->o->verbose)) == NULL) {
+			close(fd);
+			return RS_FATAL;
+		}
 		if (pp_handshake(r->o, pp) == -1) {
 			pp_free(pp);
 			close(fd);
@@ -1268,8 +1272,8 @@ rx_secure(struct rs *r, int fd, struct tls **tls, struct pp **pp)
 		return -1;
 	}
 	if (r->sec != NULL) {
-		*pp = pp_new(r->sec, fd, 1, r->o->verbose);
-		if (pp_handshake(r->o, *pp) == -1) {
+		if ((*pp = pp_new(r->sec, fd, 1, r->o->verbose)) == NULL ||
+		    pp_handshake(r->o, *pp) == -1) {
 			pp_free(*pp);
 			*pp = NULL;
 			close(fd);

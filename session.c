@@ -85,8 +85,8 @@ session_pp(const struct np_opts *o, struct pump *p, int fd,
 	*pp = NULL;
 	if (!o->passphrase)
 		return 0;
-	*pp = pp_new(sec, fd, o->mode == MODE_LISTEN, o->verbose);
-	if (pp_handshake(o, *pp) == -1) {
+	if ((*pp = pp_new(sec, fd, o->mode == MODE_LISTEN, o->verbose)) ==
+	    NULL || pp_handshake(o, *pp) == -1) {
 		pp_free(*pp);
 		*pp = NULL;
 		return -1;
