@@ -95,3 +95,136 @@ socket.getaddrinfo(\"ok-py.invalid\", 9)")
 	run -0 timeout 60 "$BATS_TEST_DIRNAME/run" --count
 	assert_line --index 0 "$(bats --count "$BATS_TEST_DIRNAME")"
 }
+
+# lint_c_body NAME LINES: a KNF function NAME whose body is LINES lines.
+lint_c_body() {
+	local i
+	printf 'static int\n%s(int x)\n{\n' "$1"
+	for ((i = 1; i < $2; i++)); do
+		printf '\tx++;\n'
+	done
+	printf '\treturn x;\n}\n\n'
+}
+
+@test "lint-code names a function body over 60 lines, KNF or not, and passes 60" {
+	local f=$BATS_TEST_TMPDIR/long.c i
+	{
+		lint_c_body ok60 60
+		lint_c_body long61 61
+		printf 'static int one_line(int x) {\n'
+		for ((i = 0; i < 70; i++)); do
+			printf '\tx++;\n'
+		done
+		printf '}\n'
+		printf 'static const int tab[] = {\n'
+		for ((i = 0; i < 70; i++)); do
+			printf '\t%d,\n' "$i"
+		done
+		printf '};\n'
+	} >"$f"
+	run -1 "$BATS_TEST_DIRNAME/lint-code" "$f"
+	assert_equal "$output" "$f:67: function long61() is 61 lines long (at most 60)
+$f:132: function one_line() is 70 lines long (at most 60)"
+}
+
+@test "lint-code names exit and err outside main unless memory ran out or the code is fuzz-only" {
+	local f=$BATS_TEST_TMPDIR/exits.c
+	cat >"$f" <<-'C'
+	void
+	f(struct o *o, int fd)
+	{
+		if (listen(fd, 5) == -1)
+			err(1, "listen");
+		if (fd > 9)
+			errx(2, "too many");
+		exit(0);
+		verr(1, "%s", "v");
+		verrx(1, "%s", "v");
+		if ((p = malloc(9)) == NULL ||
+		    (q = strdup("x")) == NULL)
+			err(1, "f");
+		if ((p = reallocarray(p, 2, 9)) == NULL) {
+			free(q);
+			err(1, NULL);
+		}
+		if (loop_fd(l, fd, 0, NULL, NULL) == -1)
+			errx(1, "f: out of memory");
+		if (grow(o) == -1)
+			err(1, "calloc");
+		/* a comment may say exit(1) and err(1, "x") */
+		puts("exit(1); err(1, \"x\")");
+		o->exit(1);
+		_exit(127);
+	}
+	#ifdef NP_FUZZ
+	void g(void) { err(1, "socketpair"); }
+	#endif
+	#ifndef NP_FUZZ
+	void h(void) { exit(3); }
+	#else
+	void i(void) { exit(4); }
+	#endif
+	#if defined(NP_FUZZ) && 1
+	void j(void) { exit(5); }
+	#endif
+	C
+	mkdir "$BATS_TEST_TMPDIR/main"
+	printf 'int\nmain(void)\n{\n\texit(2);\n\terr(1, "x");\n}\n' \
+	    >"$BATS_TEST_TMPDIR/main/netpipe.c"
+	run -1 "$BATS_TEST_DIRNAME/lint-code" "$f" "$BATS_TEST_TMPDIR/main/netpipe.c"
+	assert_equal "$output" "$(printf "$f:%s: %s() outside main, not for lack of memory: return an error\n" \
+	    5 err 7 errx 8 exit 9 verr 10 verrx 31 exit)"
+}
+
+@test "lint-code names an import cycle between objects with the symbols that make it" {
+	local d=$BATS_TEST_TMPDIR
+	printf 'int b_one(void);\nint a_one(void) { return b_one(); }\n' >"$d/a.c"
+	printf 'int c_one(void);\nint b_one(void) { return c_one(); }\n' >"$d/b.c"
+	printf 'int a_one(void);\nint c_one(void) { return a_one(); }\n' >"$d/c.c"
+	printf 'int a_one(void);\nint d_one(void) { return a_one(); }\n' >"$d/d.c"
+	for m in a b c d; do
+		cc -c -o "$d/$m.o" "$d/$m.c"
+	done
+	run -1 "$BATS_TEST_DIRNAME/lint-code" "$d/a.o" "$d/b.o" "$d/c.o" "$d/d.o"
+	assert_output "import cycle: a.o (b_one) -> b.o (c_one) -> c.o (a_one) -> a.o"
+	# Without c the graph is a line: d uses a, a uses b.
+	run -0 "$BATS_TEST_DIRNAME/lint-code" "$d/a.o" "$d/b.o" "$d/d.o"
+	assert_output ""
+	# An object older than its source would hide what changed.
+	touch -d '1 hour ago' "$d/a.o"
+	run -2 "$BATS_TEST_DIRNAME/lint-code" "$d/a.o" "$d/b.o"
+	assert_output "$d/a.o: older than $d/a.c; run make first"
+}
+
+@test "lint-code names a fuzz target or link that catches exit" {
+	local d=$BATS_TEST_TMPDIR/fuzz
+	mkdir "$d"
+	cat >"$d/fuzz_x.c" <<-'C'
+	#include <setjmp.h>
+	static jmp_buf back;
+	void __wrap_exit(int c) { longjmp(back, 1); }
+	int
+	LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n)
+	{
+		if (setjmp(back) == 0)
+			parse(d, n);
+		exit(0);
+	}
+	C
+	printf 'FUZZ_WRAP = -Wl,--wrap=warn,--wrap=exit\n' >"$d/Makefile"
+	run -1 "$BATS_TEST_DIRNAME/lint-code" "$d/fuzz_x.c" "$d/Makefile"
+	assert_equal "$output" "$d/fuzz_x.c:3: fuzz target catches an exit (__wrap_exit)
+$d/fuzz_x.c:3: fuzz target catches an exit (longjmp)
+$d/fuzz_x.c:7: fuzz target catches an exit (setjmp)
+$d/Makefile:1: the fuzz link wraps exit(); the parsers must return instead"
+}
+
+@test "lint-code passes the tree: its sources, objects, fuzz targets and Makefile" {
+	local o top=$BATS_TEST_DIRNAME/..
+	for o in $(sed -n 's/\.c\b/.o/g; /^SRCS/,/[^\\]$/p' "$top/Makefile" |
+	    grep -o '[a-z_]*\.o'); do
+		[ -f "$top/$o" ] || skip "$o is not built (make)"
+	done
+	run -0 "$BATS_TEST_DIRNAME/lint-code"
+	assert_output ""
+}
