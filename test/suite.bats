@@ -155,6 +155,8 @@ $f:132: function one_line() is 70 lines long (at most 60)"
 		puts("exit(1); err(1, \"x\")");
 		o->exit(1);
 		_exit(127);
+		errx(1, "a ( in a message");
+		p = malloc(1);
 	}
 	#ifdef NP_FUZZ
 	void g(void) { err(1, "socketpair"); }
@@ -173,7 +175,7 @@ $f:132: function one_line() is 70 lines long (at most 60)"
 	    >"$BATS_TEST_TMPDIR/main/netpipe.c"
 	run -1 "$BATS_TEST_DIRNAME/lint-code" "$f" "$BATS_TEST_TMPDIR/main/netpipe.c"
 	assert_equal "$output" "$(printf "$f:%s: %s() outside main, not for lack of memory: return an error\n" \
-	    5 err 7 errx 8 exit 9 verr 10 verrx 31 exit)"
+	    5 err 7 errx 8 exit 9 verr 10 verrx 26 errx 33 exit)"
 }
 
 @test "lint-code names an import cycle between objects with the symbols that make it" {
