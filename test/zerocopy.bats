@@ -631,7 +631,7 @@ c.close()
 
 @test "-t from a regular file: a telnet refusal queued while sendfile(2) runs goes first, then sendfile(2) goes on" {
 	local in trace=$BATS_TEST_TMPDIR/trace size=$((32 * 1024 * 1024))
-	local refusal
+	local refusal got
 	zc_need_strace
 	# NUL bytes and all others but 0xff, which would start a telnet command.
 	in=$BATS_TEST_TMPDIR/in
