@@ -5,8 +5,9 @@ Usage: python3 tls_relay.py PORTFILE TARGET_PORT CERT KEY CAFILE
 It listens on 127.0.0.1 port 0 (the port goes to PORTFILE) as a TLS
 server with CERT and KEY, takes one client, and relays it to a TLS server
 on 127.0.0.1 TARGET_PORT, verified as "localhost" against CAFILE.  Each
-side's end is printed on stdout, "client: close_notify" or "client: eof
-without close_notify" (then "server: ..."), and passed on to the other side
+side's end is printed on stdout, "client: close_notify", "client: eof
+without close_notify" or the reason of a TLS error (such as an alert the
+side sent), then "server: ...", and passed on to the other side
 the same way it came: close_notify for close_notify, a bare close for a
 bare close.  It exits once both sides have ended.  One thread and
 ssl.MemoryBIO, so that what each side sent is seen record by record.
