@@ -111,6 +111,7 @@ static int	 rs_begin(struct rs *, const struct np_opts *);
 static void	 rs_end(struct rs *);
 static int	 rs_attach(struct rs *, int, struct tls *, struct pp *);
 static void	 rs_detach(struct rs *);
+static void	 rs_close(struct rs *);
 static int	 rs_wait(struct rs *, int, int);
 static ssize_t	 rs_io(struct rs *, int, void *, size_t);
 static int	 rs_write_all(struct rs *, const void *, size_t);
@@ -278,6 +279,22 @@ rs_detach(struct rs *r)
 	r->fd = -1;
 	r->tls = NULL;
 	r->pp = NULL;
+}
+
+/*
+ * End a connection whose stream is through: its TLS peer is sent
+ * close_notify, its passphrase peer the end record, so that neither takes
+ * the close for a cut.  Bounded, as ntls_close_notify() and pp_close()
+ * are: a peer that stops reading does not hold us here.
+ */
+static void
+rs_close(struct rs *r)
+{
+	if (r->fd != -1 && r->tls != NULL)
+		ntls_close_notify(r->tls, r->fd);
+	else if (r->fd != -1 && r->pp != NULL)
+		pp_close(r->pp);
+	rs_detach(r);
 }
 
 /*
@@ -1084,12 +1101,11 @@ tx_session(struct rs *r)
 		acked = r->acked;
 		if (rc == 0 && (rc = tx_handshake(r)) == 0)
 			rc = tx_stream(r);
-		/* The end record tells the receiver it was not cut. */
-		if (rc == 0 && r->pp != NULL)
-			pp_close(r->pp);
-		rs_detach(r);
-		if (rc == 0)
+		if (rc == 0) {
+			rs_close(r);
 			return NP_EXIT_OK;
+		}
+		rs_detach(r);
 		if (rc == RS_FATAL || np_signal)
 			return NP_EXIT_FAIL;
 		if (r->acked > acked)
@@ -1616,7 +1632,11 @@ rx_linger(struct rs *r)
 			n = pp_io(r->pp, 0, b, sizeof(b), &ev);
 		else if (r->tls != NULL) {
 			n = ntls_quiet_io(r->tls, 0, b, sizeof(b), &ev, &why);
-			/* libtls's close without close_notify is its EOF. */
+			/*
+			 * After DONE nothing can be cut: a sender that
+			 * closes without close_notify (an older netpipe)
+			 * has ended too.
+			 */
 			if (n == -1 && strstr(why, "unexpected eof") != NULL)
 				n = 0;
 		} else
@@ -1675,9 +1695,11 @@ rx_session(struct rs *r)
 		}
 		if (rc == 1)
 			rc = rx_after(r);
-		rs_detach(r);
-		if (rc == 0)
+		if (rc == 0) {
+			rs_close(r);
 			return NP_EXIT_OK;
+		}
+		rs_detach(r);
 		if (rc == RS_FATAL || np_signal)
 			return NP_EXIT_FAIL;
 		meter_resume(r->m, r->reconnects, 0, 0);

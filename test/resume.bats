@@ -330,6 +330,36 @@ print(h.hexdigest(), flush=True)
 	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
 }
 
+@test "--resume over --tls ends each side's connection with close_notify, seen by a python3 ssl relay" {
+	local in dir=$BATS_TEST_TMPDIR/pki pf=$BATS_TEST_TMPDIR/relay.port
+	local relay=$BATS_TEST_TMPDIR/relay.out
+	in=$(np_random_file in 5M)
+	mkdir -p "$dir"
+	(cd "$dir" && tls_make_pki)
+	np_listen --resume --tls --tls-cert "$dir/server.pem" \
+	    --tls-key "$dir/server.key" --output "$BATS_TEST_TMPDIR/got" \
+	    127.0.0.1 0
+	# The relay is the sender's TLS server and the receiver's TLS client,
+	# and passes each end on as it came.
+	timeout 30 python3 "$BATS_TEST_DIRNAME/tls_relay.py" "$pf" "$NP_PORT" \
+	    "$dir/server.pem" "$dir/server.key" "$dir/ca.pem" >"$relay" \
+	    2>"$BATS_TEST_TMPDIR/relay.err" 3>&- &
+	RELAY_PID=$!
+	np_track "$RELAY_PID"
+	np_wait_for "$pf" '^[0-9]+$'
+	run -0 --separate-stderr timeout 30 "${NP[@]}" --resume --tls \
+	    --tls-ca "$dir/ca.pem" --tls-name localhost 127.0.0.1 "$(cat "$pf")" \
+	    <"$in"
+	assert_equal "$stderr" ""
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+	np_status "$RELAY_PID"
+	assert_equal "$(cat "$relay")" "client: close_notify
+server: close_notify"
+	assert_equal "$NP_STATUS" 0
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
+}
+
 @test "--resume goes through a SOCKS5 proxy (-x), and --progress shows reconnects" {
 	local in size=$((32 * 1024 * 1024))
 	in=$(np_random_file in $size)

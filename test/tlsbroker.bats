@@ -245,6 +245,54 @@ sys.stdout.buffer.write(got)
 	assert_output --regexp '^netpipe: tls: read: .*unexpected eof'
 }
 
+# tb_onesend FILE: test/tls_onesend.py sends FILE and its close_notify to
+# the listener in one send, and waits (bounded) for the listener's own
+# close_notify; its stderr goes to onesend.err, what it got to onesend.out.
+tb_onesend() {
+	NP_RC=0
+	timeout 20 python3 "$BATS_TEST_DIRNAME/tls_onesend.py" "$NP_PORT" \
+	    "$TLS_DIR/ca.pem" <"$1" >"$BATS_TEST_TMPDIR/onesend.out" \
+	    2>"$BATS_TEST_TMPDIR/onesend.err" || NP_RC=$?
+}
+
+@test "--broker over TLS sees the end of a peer whose last data and close_notify come in one read" {
+	local data err=$BATS_TEST_TMPDIR/listen.err
+	data=$(np_random_file data 1048576)
+	# --broker-block with a small queue also holds the sender's last
+	# records back while the receivers catch up.
+	tls_listen --broker --broker-block --queue-size 64K 127.0.0.1 0
+	tb_netpipe a
+	tb_socat b
+	np_wait_for "$err" '^Peers connected: 2$'
+	tb_onesend "$data"
+	# The hub saw the clean end and answered it with its close_notify.
+	assert_equal "$NP_RC" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/onesend.err")" "close_notify"
+	np_wait_for "$err" '^Peers connected: 3$'
+	np_wait_for "$err" '^Peers connected: 2$' 10 2
+	np_wait_size "$BATS_TEST_TMPDIR/a.out" 1048576
+	np_wait_size "$BATS_TEST_TMPDIR/b.out" 1048576
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/a.out")" "$(np_sha "$data")"
+	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/b.out")" "$(np_sha "$data")"
+	kill -0 "$NP_PID"
+}
+
+@test "--chat over TLS announces the leave of a peer whose last line and close_notify come in one read" {
+	local out=$BATS_TEST_TMPDIR/a.out
+	tls_listen --chat 127.0.0.1 0
+	tb_netpipe a
+	np_wait_for "$out" '^<announce> you are <user1>'
+	printf 'the last word\n' >"$BATS_TEST_TMPDIR/line"
+	tb_onesend "$BATS_TEST_TMPDIR/line"
+	assert_equal "$NP_RC" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/onesend.err")" "close_notify"
+	np_wait_for "$out" '^<announce> <user2> has left\.$'
+	assert_equal "$(cat "$out")" "<announce> you are <user1>; 0 others are here.
+<announce> <user2> has joined.
+<user2> the last word
+<announce> <user2> has left."
+}
+
 @test "--broker, --chat and -k --max-conns 2 take --tls, which still needs a certificate and key" {
 	local mode
 	np_fails 2 "netpipe: --tls with -l needs --tls-cert and --tls-key" \

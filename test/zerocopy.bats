@@ -597,6 +597,68 @@ with open(os.environ["NP_DIR"] + "/got", "wb") as f:
 	assert_output 1
 }
 
+# A telnet server for -t: it says IAC DO ECHO before it reads a byte, takes
+# sys.argv[1] bytes and the 3-byte refusal, then says IAC DO SGA and reads
+# that refusal.  It prints where the first refusal came, the sha256 of the
+# rest, and the second refusal in hex.  The data must hold no 0xff byte.
+PY_TELNET_ASKS='
+import hashlib
+size = int(sys.argv[1])
+c, a = s.accept()
+c.sendall(b"\xff\xfd\x01")
+got = bytearray()
+while len(got) < size + 3:
+    d = c.recv(1 << 20)
+    if not d:
+        break
+    got += d
+at = got.find(b"\xff\xfc\x01")
+if at >= 0:
+    del got[at:at + 3]
+print(at)
+print(hashlib.sha256(got).hexdigest())
+c.sendall(b"\xff\xfd\x03")
+r = b""
+while len(r) < 3:
+    d = c.recv(3 - len(r))
+    if not d:
+        break
+    r += d
+print(r.hex())
+sys.stdout.flush()
+c.close()
+'
+
+@test "-t from a regular file: a telnet refusal queued while sendfile(2) runs goes first, then sendfile(2) goes on" {
+	local in trace=$BATS_TEST_TMPDIR/trace size=$((32 * 1024 * 1024))
+	local refusal got
+	zc_need_strace
+	# NUL bytes and all others but 0xff, which would start a telnet command.
+	in=$BATS_TEST_TMPDIR/in
+	head -c "$size" /dev/urandom | tr '\377' '\376' >"$in"
+	np_py_listen STREAM "$PY_TELNET_ASKS" "$size"
+	zc_strace "$trace" "$in" /dev/null -t 127.0.0.1 "$PY_PORT"
+	assert_equal "$NP_RC" 0
+	assert_equal "$NP_STDERR" ""
+	np_status "$PY_PID"
+	mapfile -t got <"$BATS_TEST_TMPDIR/py.out"
+	# The server read nothing before it asked, and 32 MiB cannot all wait in
+	# the socket buffers: the refusal came whole, before the file's end
+	# (often at 0, before the first sendfile(2)).
+	((got[0] >= 0 && got[0] < size))
+	assert_equal "${got[1]}" "$(np_sha "$in")"
+	# The one asked after the file's end went too.
+	assert_equal "${got[2]}" fffc03
+	assert_equal "$(zc_sum "$trace" sendfile "^$TCP.*, 0<$in>")" "$size"
+	assert_equal "$(zc_count "$trace" read '^0<')" 0
+	# Each refusal is one 3-byte send(2) from the buffer, and the file
+	# goes on with sendfile(2) after the first.
+	assert_equal "$(zc_calls "$trace" sendto "^$TCP" | grep -c ', 3, .*= 3$')" 2
+	refusal=$(grep -nE "sendto\($TCP.*, 3, .*= 3$" "$trace" | head -n 1 |
+	    cut -d: -f1)
+	tail -n "+$refusal" "$trace" | grep -qE "sendfile\($TCP.*, 0<$in>.*= [1-9]"
+}
+
 @test "a bulk TCP receive raises SO_RCVLOWAT and a burst's tail still arrives before the peer closes" {
 	local trace=$BATS_TEST_TMPDIR/trace out=$BATS_TEST_TMPDIR/got
 	zc_need_strace
