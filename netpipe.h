@@ -496,7 +496,7 @@ struct dir {
 	size_t		 reserve;	/* kept free at buf's end */
 	int		 one_msg;	/* holds one datagram at a time */
 	int		 eof;		/* the source ended */
-	int		 failed;	/* by breaking: what it gave still goes */
+	int		 failed;	/* it broke; what it gave still goes */
 	int		 ended;		/* and the sink was told */
 	unsigned long long bytes;	/* given to the sink */
 };

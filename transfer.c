@@ -1726,7 +1726,7 @@ net_broken(struct pump *p, const char *what)
 	return -1;
 }
 
-/* Make d's buffer, or grow it to this connection's size; out of memory exits. */
+/* Make d's buffer, or grow it to this connection's size; no memory exits. */
 static void
 buf_make(struct dir *d)
 {

@@ -323,8 +323,8 @@ flow_write(struct xfer *x, struct flow *f)
 
 	if (d->held > 0) {
 		do
-			n = splice(d->pipe[0], NULL, f->dst->ep.fd, NULL, d->held,
-			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			n = splice(d->pipe[0], NULL, f->dst->ep.fd, NULL,
+			    d->held, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		while (n == -1 && errno == EINTR);
 		if (n == -1 && errno == EAGAIN)
 			n = NTLS_WANT;
