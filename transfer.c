@@ -195,7 +195,7 @@ struct conn {
 				    unsigned char *, size_t);	/* by METER_ */
 	int			 nlayers[2];
 	size_t			(*shape[PUMP_SHAPES])(struct pump *,
-				    const unsigned char *, size_t, int *);
+				    const struct dir *, size_t, int *);
 	int			 nshapes;
 	int			 polled;	/* a poll's events are due */
 	int			 net;
@@ -296,7 +296,7 @@ static size_t	 telnet(struct pump *, unsigned char *, size_t);
 static int	 io_failed(const char *);
 static const char *out_name(const struct pump *);
 static int	 net_broken(struct pump *, const char *);
-static int	 input_broken(struct pump *);
+static int	 input_broken(struct pump *, struct dir *);
 static int	 send_failed(void);
 static int	 open_stdio(struct pump *);
 static void	 pump_choose(struct pump *);
@@ -307,7 +307,8 @@ static int	 pipe_first(struct pump *, struct dir *);
 static int	 splice_out(struct pump *, struct dir *);
 static int	 writer_wanted(struct pump *, const struct dir *);
 static void	 ends_pick(struct pump *);
-static int	 (*sink_pick(const struct pump *))(struct pump *, struct dir *);
+static int	 (*sink_pick(const struct pump *, const struct dir *))(
+		    struct pump *, struct dir *);
 static int	 stdio_fill(struct pump *, struct dir *);
 static int	 crlf_fill(struct pump *, struct dir *);
 static int	 sendfile_fill(struct pump *, struct dir *);
@@ -340,7 +341,7 @@ static int	 out_failed(struct pump *);
 static int	 out_lost(struct pump *);
 static void	 out_left(struct pump *);
 static int	 send_all(const struct pump *);
-static int	 input_unsent(struct pump *);
+static int	 input_unsent(struct pump *, const struct dir *);
 static void	 touch(struct pump *);
 static int	 rate_ready(struct pump *, int);
 static size_t	 rate_limit(struct pump *, int, size_t);
@@ -355,13 +356,13 @@ static size_t	 rate_layer(struct pump *, int, unsigned char *, size_t);
 static size_t	 idle_layer(struct pump *, int, unsigned char *, size_t);
 static size_t	 telnet_layer(struct pump *, int, unsigned char *, size_t);
 static size_t	 pace_layer(struct pump *, int, unsigned char *, size_t);
-static size_t	 line_shape(struct pump *, const unsigned char *, size_t,
+static size_t	 line_shape(struct pump *, const struct dir *, size_t,
 		    int *);
-static size_t	 rate_shape(struct pump *, const unsigned char *, size_t,
+static size_t	 rate_shape(struct pump *, const struct dir *, size_t,
 		    int *);
-static size_t	 oob_shape(struct pump *, const unsigned char *, size_t,
+static size_t	 oob_shape(struct pump *, const struct dir *, size_t,
 		    int *);
-static size_t	 more_shape(struct pump *, const unsigned char *, size_t,
+static size_t	 more_shape(struct pump *, const struct dir *, size_t,
 		    int *);
 static long long input_size(struct pump *);
 static void	 net_setup(struct pump *);
@@ -773,20 +774,20 @@ pace_layer(struct pump *p, int d, unsigned char *data, size_t n)
 
 /* -i: a line at a time. */
 static size_t
-line_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+line_shape(struct pump *p, const struct dir *d, size_t len, int *flags)
 {
-	const unsigned char *nl;
+	const unsigned char *data = d->buf + d->start, *nl;
 
 	(void)p;
 	(void)flags;
-	if ((nl = memchr(d, '\n', len)) != NULL)
-		len = nl - d + 1;
+	if ((nl = memchr(data, '\n', len)) != NULL)
+		len = nl - data + 1;
 	return len;
 }
 
 /* --rate: no more than the bucket holds. */
 static size_t
-rate_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+rate_shape(struct pump *p, const struct dir *d, size_t len, int *flags)
 {
 	(void)d;
 	(void)flags;
@@ -798,22 +799,21 @@ rate_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
  * first, then that byte as urgent data.
  */
 static size_t
-oob_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+oob_shape(struct pump *p, const struct dir *d, size_t len, int *flags)
 {
-	(void)d;
-	if (p->up.eof && len == 1 && !p->c.dgram)
+	if (d->eof && len == 1 && !p->c.dgram)
 		*flags |= MSG_OOB;
-	else if (p->up.eof && len > 1)
+	else if (d->eof && len > 1)
 		len--;
 	return len;
 }
 
 /* More input surely follows from a file: let TCP fill segments. */
 static size_t
-more_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+more_shape(struct pump *p, const struct dir *d, size_t len, int *flags)
 {
-	(void)d;
-	if (!p->up.eof)
+	(void)p;
+	if (!d->eof)
 		*flags |= MSG_MORE;
 	return len;
 }
@@ -1125,18 +1125,18 @@ send_all(const struct pump *p)
  * input's end was not yet read), 1 otherwise.
  */
 static int
-input_unsent(struct pump *p)
+input_unsent(struct pump *p, const struct dir *d)
 {
-	unsigned long long n = dir_pending(&p->up);
+	unsigned long long n = dir_pending(d);
 	struct stat st;
 	off_t pos;
 	int waiting = 0;
 
 	/* FIONREAD would tell a file's rest too, but in an int. */
-	if (!p->up.eof && p->in_regular && fstat(p->in, &st) == 0 &&
+	if (!d->eof && p->in_regular && fstat(p->in, &st) == 0 &&
 	    (pos = lseek(p->in, 0, SEEK_CUR)) != -1)
 		n += st.st_size > pos ? st.st_size - pos : 0;
-	else if (!p->up.eof && ioctl(p->in, FIONREAD, &waiting) == 0 &&
+	else if (!d->eof && ioctl(p->in, FIONREAD, &waiting) == 0 &&
 	    waiting > 0)
 		n += waiting;
 	if (n == 0)
@@ -1413,7 +1413,7 @@ pump_finished(struct pump *p)
 	if (down->failed || (up->failed && in_done))
 		return NP_EXIT_FAIL;
 	if (down->eof && !in_done && send_all(p))
-		return input_unsent(p);
+		return input_unsent(p, up);
 	if (down->eof && (!o->half_close || in_done))
 		return NP_EXIT_OK;
 	/* Nothing left to send and nobody to write to: nc's end too. */
@@ -1634,7 +1634,8 @@ net_events(const struct pump *p, int dir)
  * the copy loop's write.
  */
 static int
-(*sink_pick(const struct pump *p))(struct pump *, struct dir *)
+(*sink_pick(const struct pump *p, const struct dir *d))(struct pump *,
+    struct dir *)
 {
 	if (p->c.batching)
 		return batch_drain;
@@ -1642,7 +1643,7 @@ static int
 		return writer_sink;
 	if (p->c.zc_recv)
 		return splice_drain;
-	return p->down.held > 0 ? readback_drain : stdio_drain;
+	return d->held > 0 ? readback_drain : stdio_drain;
 }
 
 /*
@@ -1662,7 +1663,7 @@ ends_pick(struct pump *p)
 	l->fill = p->c.zc_send ? sendfile_fill : p->o->crlf ? crlf_fill :
 	    stdio_fill;
 	l->direct = p->c.zc_send;
-	l->drain = sink_pick(p);
+	l->drain = sink_pick(p, l->from);
 	r->name = p->c.zc_recv ? "splice" : p->c.batching ? "recvmmsg" :
 	    p->c.ep.ops->name;
 	r->fill = p->c.zc_recv ? splice_in : p->c.batching ? batch_fill :
@@ -1693,10 +1694,11 @@ out_name(const struct pump *p)
  * peer, then the pump exits 1.
  */
 static int
-input_broken(struct pump *p)
+input_broken(struct pump *p, struct dir *d)
 {
+	(void)p;
 	warn("stdin");
-	p->up.failed = p->up.eof = 1;
+	d->failed = d->eof = 1;
 	return -1;
 }
 
@@ -1771,7 +1773,7 @@ input_done(struct pump *p, struct dir *d, ssize_t n)
 	if (n == 0)
 		d->eof = 1;
 	if (n == -1)
-		return input_broken(p);
+		return input_broken(p, d);
 	if (n > 0)
 		touch(p);
 	return -1;
@@ -2072,7 +2074,7 @@ net_drain(struct pump *p, struct dir *d)
 	if (len == 0)
 		return -1;
 	for (i = 0; i < p->c.nshapes; i++)
-		len = p->c.shape[i](p, data, len, &flags);
+		len = p->c.shape[i](p, d, len, &flags);
 	n = p->c.remote.send(p, data, len, flags);
 	if (n == NTLS_WANT)
 		return -1;
