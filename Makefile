@@ -39,7 +39,7 @@ NP_LIBS = $(BSD_LINK_$(NP_STATIC_BSD)) $(SODIUM_LIBS) -ldl -pthread
 
 SRCS = filter.c loop.c netpipe.c options.c pp.c proxy.c scan.c sock.c sockopt.c session.c \
 	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c xfer.c \
-	endpoint.c forward.c resume.c resume_wire.c sha.c dial.c
+	dial.c dir.c endpoint.c forward.c resume.c resume_wire.c sha.c
 OBJS = $(SRCS:.c=.o)
 SAN_OBJS = $(SRCS:.c=.san.o)
 
@@ -70,6 +70,7 @@ acl.o: acl.c netpipe.h Makefile
 broker.o: broker.c netpipe.h Makefile
 chat.o: chat.c netpipe.h Makefile
 dial.o: dial.c netpipe.h Makefile
+dir.o: dir.c netpipe.h Makefile
 exec.o: exec.c netpipe.h Makefile
 forward.o: forward.c netpipe.h Makefile
 filter.o: filter.c netpipe.h Makefile

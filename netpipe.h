@@ -475,6 +475,51 @@ void	 pump_stop(struct pump *, int);
 void	 pump_free(struct pump *);
 
 /*
+ * dir.c: a direction of a transfer (the pump's two, each of xfer.c's
+ * pairs' two): its pipe or buffer, made on first use, and its end of
+ * stream.  The engine reads into the buffer's end and writes from its
+ * start, splices into and out of the pipe, and tells dir.c what moved.
+ */
+struct dir {
+	int		 pipe[2];	/* the splice path's; -1 until made */
+	size_t		 pipesz;	/* what the pipe holds */
+	size_t		 held;		/* bytes in it */
+	int		 pipe_full;	/* a splice in may find no room */
+	int		 no_pipe;	/* none could be made or grown */
+	unsigned char	*buf;		/* the copy path's; NULL until made */
+	size_t		 cap;		/* what buf holds */
+	size_t		 start;		/* the bytes held: buf[start, end) */
+	size_t		 end;
+	size_t		 asked;		/* room offered to the last read */
+	size_t		 small;		/* buf's size when made */
+	size_t		 bulk;		/* and once a read filled it */
+	size_t		 need;		/* the least room a read is offered */
+	size_t		 reserve;	/* kept free at buf's end */
+	int		 one_msg;	/* holds one datagram at a time */
+	int		 eof;		/* the source ended */
+	int		 failed;	/* it broke; what it gave still goes */
+	int		 ended;		/* and the sink was told */
+	unsigned long long bytes;	/* given to the sink */
+};
+void	 dir_init(struct dir *);
+void	 dir_sizes(struct dir *, size_t, size_t, size_t);
+void	 dir_restart(struct dir *, int);
+void	 dir_release(struct dir *);
+size_t	 dir_pending(const struct dir *);
+size_t	 dir_room(const struct dir *);
+int	 dir_ready(const struct dir *);
+int	 dir_buf(struct dir *);
+void	 dir_filled(struct dir *, size_t, size_t);
+void	 dir_consumed(struct dir *, size_t);
+int	 dir_pipe_make(int [2], size_t, size_t *);
+int	 dir_pipe(struct dir *, size_t);
+void	 dir_pipe_grow(struct dir *, size_t);
+int	 dir_pipe_room(const struct dir *);
+void	 dir_pipe_off(struct dir *);
+void	 dir_pipe_drained(struct dir *, size_t);
+ssize_t	 dir_pipe_readback(struct dir *);
+
+/*
  * xfer.c: a transfer moves bytes both ways between two endpoints on
  * the caller's event loop and calls done() once, when both directions
  * have ended or the transfer failed; rc is an exit code (0 or 1).

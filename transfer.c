@@ -7,6 +7,10 @@
  * and stdin and stdout are endpoints of the same kind (read, write); the
  * paths only the pump has (sendfile, the splice pipe and its writer,
  * recvmmsg batches, unconnected UDP) are its own sides' operations.
+ * What moves each way is a direction (dir.c, as in xfer.c): input to
+ * network and network to output, each with its buffer or pipe and its
+ * end of stream; a side's fill is handed the direction it feeds, its
+ * drain the one it empties.
  */
 
 #include <sys/types.h>
@@ -35,7 +39,7 @@
  * small enough that both buffers together stay well under a megabyte.
  * A stream's buffer is made on first use at PUMP_BUFMIN, which holds a
  * short exchange on the heap, and grows to PUMP_BUFSZ once a read fills
- * it: a short connection costs no mmap(2) and no untouched pages.
+ * it (dir.c): a short connection costs no mmap(2) and no untouched pages.
  */
 #define PUMP_BUFSZ	(256 * 1024)
 #define PUMP_BUFMIN	(16 * 1024)
@@ -125,14 +129,6 @@ struct bucket {
 	struct timespec	 ready;		/* when tokens reach one byte */
 };
 
-struct buf {
-	unsigned char	*data;		/* NULL until first used */
-	size_t		 size;		/* what data holds */
-	size_t		 start;
-	size_t		 end;
-	size_t		 asked;		/* room offered to the last read */
-};
-
 /* Datagrams taken by one recvmmsg(2), written out one by one. */
 struct batch {
 	struct mmsghdr		 msg[PUMP_BATCH];
@@ -150,20 +146,23 @@ struct pump;
  * A side of the transfer and its operations, picked once per connection
  * by ends_pick() (and again for that side alone when the kernel refuses
  * a zero-copy path): the pump calls them and never asks which they are.
- * fill takes from the side into the direction it feeds, drain gives the
- * direction that feeds it to the side; both return -1 to go on or an
- * exit code.  send is a stream or datagram endpoint's primitive under
- * drain's pacing: bytes taken, -1 with errno, or NTLS_WANT.  ready says
- * whether fill has room to land in (back-pressure), events what poll
- * waits for before fill (LOOP_READ) or send (LOOP_WRITE).
+ * fill takes from the side into the direction it feeds (to), drain
+ * gives the side what the direction that feeds it holds (from); both
+ * return -1 to go on or an exit code.  send is a stream or datagram
+ * endpoint's primitive under drain's pacing: bytes taken, -1 with errno,
+ * or NTLS_WANT.  ready says whether fill has room to land in
+ * (back-pressure), events what poll waits for before fill (LOOP_READ) or
+ * send (LOOP_WRITE).
  */
 struct endpoint {
 	const char	*name;
-	int		(*fill)(struct pump *);
-	int		(*drain)(struct pump *);
+	int		(*fill)(struct pump *, struct dir *);
+	int		(*drain)(struct pump *, struct dir *);
 	ssize_t		(*send)(struct pump *, void *, size_t, int);
-	int		(*ready)(const struct pump *);
+	int		(*ready)(const struct pump *, const struct dir *);
 	short		(*events)(const struct pump *, int);
+	struct dir	*to;		/* the direction fill feeds */
+	struct dir	*from;		/* the one drain empties */
 	int		 direct;	/* fill writes the other side's fd */
 };
 /* send(): failed, and the message is out already (as endpoint.c's). */
@@ -196,7 +195,7 @@ struct conn {
 				    unsigned char *, size_t);	/* by METER_ */
 	int			 nlayers[2];
 	size_t			(*shape[PUMP_SHAPES])(struct pump *,
-				    const unsigned char *, size_t, int *);
+				    const struct dir *, size_t, int *);
 	int			 nshapes;
 	int			 polled;	/* a poll's events are due */
 	int			 net;
@@ -215,16 +214,12 @@ struct conn {
 	int			 zc_send;	/* sendfile from in to net */
 	int			 zc_recv;	/* splice net -> pipe -> out */
 	int			 threaded;	/* pipes go to the writer */
-	int			 pipe_full;	/* no free buffer in pipefd */
 	int			 batching;	/* UDP receive with recvmmsg */
 	int			 tcp;		/* net is a TCP socket */
 	int			 notsent;	/* TCP_NOTSENT_LOWAT is set */
 	int			 lowat_ok;	/* TCP: SO_RCVLOWAT may batch */
 	int			 lowat;		/* SO_RCVLOWAT as set now */
 	struct timespec		 lowat_end;	/* then back to 1 byte */
-	int			 net_eof;
-	int			 net_failed;	/* reading broke: flush, exit 1 */
-	int			 wr_shut;
 	int			 quitting;
 	long long		 packets;
 	struct timespec		 idle;		/* -w deadline */
@@ -233,9 +228,10 @@ struct conn {
 };
 
 /*
- * What outlives one connection: the input's state and unsent bytes (so
- * -k never drops any), the output, the buffers, pipes and writer made
- * once, the meter; and the connection now moving.
+ * What outlives one connection: the directions (the input's end and
+ * unsent bytes, so -k never drops any, and the buffers and pipe made
+ * once), the output, the writer, the meter; and the connection now
+ * moving.
  */
 struct pump {
 	const struct np_opts	*o;
@@ -248,15 +244,18 @@ struct pump {
 	int			 reg[PUMP_NFDS];	/* fds registered */
 	int			 nreg;
 	long long		 timer[PT_COUNT];	/* ids; 0 none */
-	struct buf		 up;		/* stdin -> network */
-	struct buf		 down;		/* network -> stdout */
+	/*
+	 * The two directions (dir.c): their buffers, the splice pipe and
+	 * the input's end and unsent bytes outlive a connection;
+	 * conn_start() restarts the rest.
+	 */
+	struct dir		 up;		/* input -> network */
+	struct dir		 down;		/* network -> output */
 	unsigned char		*scratch;	/* -C: raw input */
 	int			 in;		/* stdin, -1 with -d */
 	int			 out;		/* stdout */
 	struct ep		 in_ep;		/* in and out as endpoints: */
 	struct ep		 out_ep;	/* read(2), write(2) */
-	int			 in_eof;
-	int			 in_failed;	/* stdin broke: send, exit 1 */
 	int			 out_gone;	/* the reader of out left */
 	int			 out_errno;	/* how we learnt it */
 	unsigned long long	 out_unread;	/* left in its pipe then */
@@ -268,12 +267,9 @@ struct pump {
 	int			 out_splice;	/* splice(2) may fill it */
 	int			 cpus;		/* 2: the writer may help */
 	struct batch		*batch;		/* UDP: recvmmsg, made once */
-	int			 pipefd[2];	/* splice path, made once */
-	size_t			 pipesz;
-	size_t			 piped;		/* bytes waiting in pipefd */
 	struct writer		*writer;	/* the file's copy, made once */
 	int			 wpipe[2];	/* the pipe the writer empties */
-	int			 jobs;		/* pipes it holds: wpipe, pipefd */
+	int			 jobs;		/* pipes it holds: wpipe, down's */
 	struct timespec		 hold;		/* a writer may yet pay off */
 	const struct acl	*acl;		/* UDP -k: senders let in */
 	struct tls		*next_tls;	/* for the next pump_run() */
@@ -281,10 +277,6 @@ struct pump {
 	struct conn		 c;
 };
 
-static int	 buf_empty(const struct buf *);
-static size_t	 buf_room(const struct pump *, const struct buf *);
-static size_t	 buf_cap(const struct pump *, const struct buf *);
-static void	 buf_consumed(const struct pump *, struct buf *, size_t);
 static void	 pump_before(struct loop *, void *);
 static int	 pump_act(struct pump *);
 static void	 pump_end(struct pump *, int);
@@ -298,61 +290,58 @@ static int	 pump_arm(struct pump *, const struct pollfd *);
 static void	 pump_io(struct loop *, int, int, void *);
 static void	 pump_disarm(struct pump *);
 static int	 events_mask(short);
-static int	 net_drain(struct pump *);
-static int	 direct_drain(struct pump *);
+static int	 net_drain(struct pump *, struct dir *);
+static int	 direct_drain(struct pump *, struct dir *);
 static size_t	 telnet(struct pump *, unsigned char *, size_t);
 static int	 io_failed(const char *);
 static const char *out_name(const struct pump *);
 static int	 net_broken(struct pump *, const char *);
-static int	 input_broken(struct pump *);
+static int	 input_broken(struct pump *, struct dir *);
 static int	 send_failed(void);
 static int	 open_stdio(struct pump *);
 static void	 pump_choose(struct pump *);
 static void	 out_probe(struct pump *);
 static int	 zc_refused(struct pump *, int *, const char *);
-static int	 splice_in(struct pump *);
-static int	 pipe_first(struct pump *);
-static int	 splice_out(struct pump *);
-static int	 pipe_new(int [2], size_t *);
-static int	 writer_wanted(struct pump *);
+static int	 splice_in(struct pump *, struct dir *);
+static int	 pipe_first(struct pump *, struct dir *);
+static int	 splice_out(struct pump *, struct dir *);
+static int	 writer_wanted(struct pump *, const struct dir *);
 static void	 ends_pick(struct pump *);
-static int	 (*sink_pick(const struct pump *))(struct pump *);
-static int	 stdio_fill(struct pump *);
-static int	 crlf_fill(struct pump *);
-static int	 sendfile_fill(struct pump *);
-static int	 stdio_drain(struct pump *);
-static int	 splice_drain(struct pump *);
-static int	 writer_sink(struct pump *);
-static int	 readback_drain(struct pump *);
-static int	 stream_fill(struct pump *);
-static int	 dgram_fill(struct pump *);
+static int	 (*sink_pick(const struct pump *, const struct dir *))(
+		    struct pump *, struct dir *);
+static int	 stdio_fill(struct pump *, struct dir *);
+static int	 crlf_fill(struct pump *, struct dir *);
+static int	 sendfile_fill(struct pump *, struct dir *);
+static int	 stdio_drain(struct pump *, struct dir *);
+static int	 splice_drain(struct pump *, struct dir *);
+static int	 writer_sink(struct pump *, struct dir *);
+static int	 readback_drain(struct pump *, struct dir *);
+static int	 stream_fill(struct pump *, struct dir *);
+static int	 dgram_fill(struct pump *, struct dir *);
 static ssize_t	 stream_send(struct pump *, void *, size_t, int);
 static ssize_t	 dgram_send(struct pump *, void *, size_t, int);
-static int	 buf_ready(const struct pump *);
-static int	 pipe_ready(const struct pump *);
-static int	 batch_ready(const struct pump *);
+static int	 buf_ready(const struct pump *, const struct dir *);
+static int	 pipe_ready(const struct pump *, const struct dir *);
+static int	 batch_ready(const struct pump *, const struct dir *);
 static short	 net_events(const struct pump *, int);
-static size_t	 up_room(struct pump *);
-static size_t	 down_room(struct pump *);
-static size_t	 buf_least(const struct pump *);
-static void	 buf_make(struct pump *, struct buf *);
-static void	 buf_filled(struct buf *, size_t);
-static int	 input_done(struct pump *, ssize_t);
-static int	 recv_done(struct pump *, ssize_t, const struct sockaddr *,
-		    socklen_t);
-static int	 writer_ready(struct pump *);
+static size_t	 up_room(struct pump *, struct dir *);
+static size_t	 down_room(struct pump *, struct dir *);
+static int	 input_done(struct pump *, struct dir *, ssize_t);
+static int	 recv_done(struct pump *, struct dir *, ssize_t,
+		    const struct sockaddr *, socklen_t);
+static int	 writer_ready(struct pump *, const struct dir *);
 static int	 writer_holding(const struct pump *);
-static int	 writer_maybe(const struct pump *, size_t);
-static int	 writer_drain(struct pump *);
-static int	 writer_due(const struct pump *);
-static void	 pipes_swap(struct pump *);
+static int	 writer_maybe(const struct pump *, const struct dir *, size_t);
+static int	 writer_drain(struct pump *, struct dir *);
+static int	 writer_due(const struct pump *, const struct dir *);
+static void	 pipes_swap(struct pump *, struct dir *);
 static int	 down_pending(const struct pump *);
 static unsigned long long down_bytes(const struct pump *);
 static int	 out_failed(struct pump *);
 static int	 out_lost(struct pump *);
 static void	 out_left(struct pump *);
 static int	 send_all(const struct pump *);
-static int	 input_unsent(struct pump *);
+static int	 input_unsent(struct pump *, const struct dir *);
 static void	 touch(struct pump *);
 static int	 rate_ready(struct pump *, int);
 static size_t	 rate_limit(struct pump *, int, size_t);
@@ -367,25 +356,26 @@ static size_t	 rate_layer(struct pump *, int, unsigned char *, size_t);
 static size_t	 idle_layer(struct pump *, int, unsigned char *, size_t);
 static size_t	 telnet_layer(struct pump *, int, unsigned char *, size_t);
 static size_t	 pace_layer(struct pump *, int, unsigned char *, size_t);
-static size_t	 line_shape(struct pump *, const unsigned char *, size_t,
+static size_t	 line_shape(struct pump *, const struct dir *, size_t,
 		    int *);
-static size_t	 rate_shape(struct pump *, const unsigned char *, size_t,
+static size_t	 rate_shape(struct pump *, const struct dir *, size_t,
 		    int *);
-static size_t	 oob_shape(struct pump *, const unsigned char *, size_t,
+static size_t	 oob_shape(struct pump *, const struct dir *, size_t,
 		    int *);
-static size_t	 more_shape(struct pump *, const unsigned char *, size_t,
+static size_t	 more_shape(struct pump *, const struct dir *, size_t,
 		    int *);
 static long long input_size(struct pump *);
 static void	 net_setup(struct pump *);
 static void	 conn_start(struct pump *, int, int);
-static size_t	 sendable(const struct pump *);
-static int	 received(struct pump *, size_t);
-static void	 lowat_update(struct pump *, size_t);
+static void	 dirs_size(struct pump *);
+static size_t	 sendable(const struct pump *, const struct dir *);
+static int	 received(struct pump *, struct dir *, size_t);
+static void	 lowat_update(struct pump *, const struct dir *, size_t);
 static int	 dgram_take(struct pump *, const struct sockaddr *,
 		    socklen_t);
 static void	 batch_choose(struct pump *, int);
-static int	 batch_fill(struct pump *);
-static int	 batch_drain(struct pump *);
+static int	 batch_fill(struct pump *, struct dir *);
+static int	 batch_drain(struct pump *, struct dir *);
 static void	 batch_written(struct batch *, size_t);
 static void	 lowat_set(struct pump *, int);
 
@@ -404,7 +394,8 @@ pump_new(const struct np_opts *o)
 		return NULL;
 	}
 	p->o = o;
-	p->pipefd[0] = p->pipefd[1] = -1;
+	dir_init(&p->up);
+	dir_init(&p->down);
 	p->wpipe[0] = p->wpipe[1] = -1;
 	p->loop = p->own = loop_new();
 	p->scratch = o->crlf ? malloc(PUMP_BUFSZ / 2) : NULL;
@@ -438,10 +429,8 @@ pump_free(struct pump *p)
 		close(p->in);
 	if (p->o->output != NULL && p->out != -1)
 		close(p->out);
-	if (p->pipefd[0] != -1) {
-		close(p->pipefd[0]);
-		close(p->pipefd[1]);
-	}
+	dir_release(&p->up);
+	dir_release(&p->down);
 	if (p->wpipe[0] != -1) {
 		close(p->wpipe[0]);
 		close(p->wpipe[1]);
@@ -449,8 +438,6 @@ pump_free(struct pump *p)
 	if (p->batch != NULL)
 		free(p->batch->slots);
 	free(p->batch);
-	free(p->up.data);
-	free(p->down.data);
 	free(p->scratch);
 	loop_free(p->own);
 	free(p);
@@ -553,9 +540,10 @@ pump_end(struct pump *p, int rc)
 
 /*
  * The one place a connection's state is made: all of struct conn from
- * zero, then what net and flags say, the socket's settings, the paths
- * and the endpoints.  UDP -k learns whom to answer from the first
- * datagram it takes (peerlen 0 until then).
+ * zero, the directions restarted (the network side of both is new),
+ * then what net and flags say, the socket's settings, the paths and the
+ * endpoints.  UDP -k learns whom to answer from the first datagram it
+ * takes (peerlen 0 until then).
  */
 static void
 conn_start(struct pump *p, int net, int flags)
@@ -575,7 +563,9 @@ conn_start(struct pump *p, int net, int flags)
 	c->want_in = POLLIN;
 	c->want_out = POLLOUT;
 	meter_start(p->meter);
-	p->down.start = p->down.end = 0;
+	dir_restart(&p->up, 0);
+	dir_restart(&p->down, 1);
+	dirs_size(p);
 	/*
 	 * A datagram listener connected to its first peer may still hold
 	 * datagrams that others sent before the connect; net_fill drops them.
@@ -589,6 +579,25 @@ conn_start(struct pump *p, int net, int flags)
 	ends_pick(p);
 	layers_pick(p);
 	touch(p);
+}
+
+/*
+ * The directions' buffers for this connection: a whole datagram, or a
+ * TLS record with room to spare, from the start, else a short exchange
+ * at first.  A record layer's reader is offered a whole record, a
+ * datagram buffer holds one at a time, and -t keeps room for its
+ * refusals at the end of the outgoing one.
+ */
+static void
+dirs_size(struct pump *p)
+{
+	size_t record = p->c.ep.ops->record;
+	size_t small = p->c.dgram || record > 1 ? PUMP_BUFSZ : PUMP_BUFMIN;
+
+	dir_sizes(&p->up, small, PUMP_BUFSZ, 1);
+	dir_sizes(&p->down, small, PUMP_BUFSZ, record);
+	p->up.reserve = p->o->telnet ? PUMP_TN_RESERVE : 0;
+	p->up.one_msg = p->down.one_msg = p->c.dgram;
 }
 
 /* Bytes left in a regular-file input, for --progress; -1 if unknown. */
@@ -765,20 +774,20 @@ pace_layer(struct pump *p, int d, unsigned char *data, size_t n)
 
 /* -i: a line at a time. */
 static size_t
-line_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+line_shape(struct pump *p, const struct dir *d, size_t len, int *flags)
 {
-	const unsigned char *nl;
+	const unsigned char *data = d->buf + d->start, *nl;
 
 	(void)p;
 	(void)flags;
-	if ((nl = memchr(d, '\n', len)) != NULL)
-		len = nl - d + 1;
+	if ((nl = memchr(data, '\n', len)) != NULL)
+		len = nl - data + 1;
 	return len;
 }
 
 /* --rate: no more than the bucket holds. */
 static size_t
-rate_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+rate_shape(struct pump *p, const struct dir *d, size_t len, int *flags)
 {
 	(void)d;
 	(void)flags;
@@ -790,22 +799,21 @@ rate_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
  * first, then that byte as urgent data.
  */
 static size_t
-oob_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+oob_shape(struct pump *p, const struct dir *d, size_t len, int *flags)
 {
-	(void)d;
-	if (p->in_eof && len == 1 && !p->c.dgram)
+	if (d->eof && len == 1 && !p->c.dgram)
 		*flags |= MSG_OOB;
-	else if (p->in_eof && len > 1)
+	else if (d->eof && len > 1)
 		len--;
 	return len;
 }
 
 /* More input surely follows from a file: let TCP fill segments. */
 static size_t
-more_shape(struct pump *p, const unsigned char *d, size_t len, int *flags)
+more_shape(struct pump *p, const struct dir *d, size_t len, int *flags)
 {
-	(void)d;
-	if (!p->in_eof)
+	(void)p;
+	if (!d->eof)
 		*flags |= MSG_MORE;
 	return len;
 }
@@ -863,7 +871,7 @@ open_stdio(struct pump *p)
 
 	p->in = o->no_stdin ? -1 : STDIN_FILENO;
 	p->out = STDOUT_FILENO;
-	p->in_eof = o->no_stdin;
+	p->up.eof = o->no_stdin;
 	if (o->send_file != NULL &&
 	    (p->in = open(o->send_file, O_RDONLY | O_CLOEXEC)) == -1) {
 		warn("%s", o->send_file);
@@ -890,7 +898,7 @@ pump_choose(struct pump *p)
 	int zc = (o->io == IO_AUTO || o->io == IO_ZEROCOPY) &&
 	    !meter_needs_data(o) && p->c.ep.ops->splice;
 
-	p->c.zc_send = zc && !p->c.dgram && !p->in_eof && !o->crlf &&
+	p->c.zc_send = zc && !p->c.dgram && !p->up.eof && !o->crlf &&
 	    o->interval_ms == 0 && !o->send_oob && p->in_regular;
 	if (!zc || p->c.dgram || o->telnet || !p->out_splice)
 		return;
@@ -920,29 +928,13 @@ out_probe(struct pump *p)
 	p->cpus = writer_useful() ? 2 : 1;
 }
 
-/* A pipe for the splice path, as large as we may make it; its size. */
-static int
-pipe_new(int fds[2], size_t *size)
-{
-	int n;
-
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == -1) {
-		fds[0] = fds[1] = -1;
-		return -1;
-	}
-	fcntl(fds[1], F_SETPIPE_SZ, PUMP_PIPESZ);
-	n = fcntl(fds[1], F_GETPIPE_SZ);
-	*size = n > 0 ? (size_t)n : 65536;
-	return 0;
-}
-
 /*
  * Whether a regular-file output gets the writer thread (writer.c), made
  * with its second pipe on first use.  Both pipes get the same size, so
- * either may be the one splice_in fills.
+ * either may be the one splice_in fills as d's.
  */
 static int
-writer_wanted(struct pump *p)
+writer_wanted(struct pump *p, const struct dir *d)
 {
 	size_t size;
 
@@ -950,9 +942,9 @@ writer_wanted(struct pump *p)
 		return 1;
 	if (!writer_useful())
 		return 0;
-	if (pipe_new(p->wpipe, &size) == -1)
+	if (dir_pipe_make(p->wpipe, PUMP_PIPESZ, &size) == -1)
 		return 0;
-	if (size != p->pipesz ||
+	if (size != d->pipesz ||
 	    (p->writer = writer_new(p->out, p->o->verbose)) == NULL) {
 		close(p->wpipe[0]);
 		close(p->wpipe[1]);
@@ -969,13 +961,13 @@ writer_wanted(struct pump *p)
  * pump itself.
  */
 static int
-writer_ready(struct pump *p)
+writer_ready(struct pump *p, const struct dir *d)
 {
 	if (p->writer != NULL)
 		return 1;
-	if (p->piped < PUMP_BULK)
+	if (d->held < PUMP_BULK)
 		return 0;
-	if (writer_wanted(p))
+	if (writer_wanted(p, d))
 		return 1;
 	p->c.threaded = 0;
 	return 0;
@@ -988,9 +980,9 @@ writer_ready(struct pump *p)
  * The socket stays polled, so a short connection's end is seen at once.
  */
 static int
-writer_maybe(const struct pump *p, size_t n)
+writer_maybe(const struct pump *p, const struct dir *d, size_t n)
 {
-	return p->c.threaded && p->writer == NULL && p->piped + n < PUMP_BULK;
+	return p->c.threaded && p->writer == NULL && d->held + n < PUMP_BULK;
 }
 
 /*
@@ -1000,8 +992,10 @@ writer_maybe(const struct pump *p, size_t n)
 static int
 writer_holding(const struct pump *p)
 {
-	return p->c.threaded && p->writer == NULL && p->piped > 0 &&
-	    p->piped < PUMP_BULK && !p->c.pipe_full && !p->c.net_eof &&
+	const struct dir *d = &p->down;
+
+	return p->c.threaded && p->writer == NULL && d->held > 0 &&
+	    d->held < PUMP_BULK && !d->pipe_full && !d->eof &&
 	    np_deadline_ms(&p->hold) > 0;
 }
 
@@ -1029,10 +1023,11 @@ zc_refused(struct pump *p, int *flag, const char *what)
 	return out_failed(p);
 }
 
+/* Whether received bytes wait: the direction's, the writer's, a batch. */
 static int
 down_pending(const struct pump *p)
 {
-	return !buf_empty(&p->down) || p->piped > 0 || p->jobs > 0 ||
+	return dir_pending(&p->down) > 0 || p->jobs > 0 ||
 	    (p->c.batching && p->batch->next < p->batch->n);
 }
 
@@ -1044,7 +1039,7 @@ down_pending(const struct pump *p)
 static unsigned long long
 down_bytes(const struct pump *p)
 {
-	unsigned long long n = p->down.end - p->down.start + p->piped;
+	unsigned long long n = dir_pending(&p->down);
 	int i;
 
 	for (i = p->c.batching ? p->batch->next : 0;
@@ -1120,18 +1115,18 @@ send_all(const struct pump *p)
  * input's end was not yet read), 1 otherwise.
  */
 static int
-input_unsent(struct pump *p)
+input_unsent(struct pump *p, const struct dir *d)
 {
-	unsigned long long n = p->up.end - p->up.start;
+	unsigned long long n = dir_pending(d);
 	struct stat st;
 	off_t pos;
 	int waiting = 0;
 
 	/* FIONREAD would tell a file's rest too, but in an int. */
-	if (!p->in_eof && p->in_regular && fstat(p->in, &st) == 0 &&
+	if (!d->eof && p->in_regular && fstat(p->in, &st) == 0 &&
 	    (pos = lseek(p->in, 0, SEEK_CUR)) != -1)
 		n += st.st_size > pos ? st.st_size - pos : 0;
-	else if (!p->in_eof && ioctl(p->in, FIONREAD, &waiting) == 0 &&
+	else if (!d->eof && ioctl(p->in, FIONREAD, &waiting) == 0 &&
 	    waiting > 0)
 		n += waiting;
 	if (n == 0)
@@ -1146,38 +1141,38 @@ input_unsent(struct pump *p)
  * Without a pipe (out of descriptors) the copy loop takes over.
  */
 static int
-pipe_first(struct pump *p)
+pipe_first(struct pump *p, struct dir *d)
 {
 	char c;
 	ssize_t n;
 
 	n = recv(p->c.net, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n == 0) {
-		p->c.net_eof = 1;
+		d->eof = 1;
 		return -1;
 	}
 	if (n == -1)
 		return errno == EINTR || errno == EAGAIN ? -1 :
 		    net_broken(p, "recv");
-	if (pipe_new(p->pipefd, &p->pipesz) == -1) {
+	if (dir_pipe(d, PUMP_PIPESZ) == -1) {
 		p->c.zc_recv = 0;
 		ends_pick(p);
 		return -1;
 	}
-	return splice_in(p);
+	return splice_in(p, d);
 }
 
 /* Socket into the pipe: the receive half of the splice path. */
 static int
-splice_in(struct pump *p)
+splice_in(struct pump *p, struct dir *d)
 {
-	size_t want = rate_limit(p, METER_RECV, p->pipesz - p->piped);
+	size_t want = rate_limit(p, METER_RECV, d->pipesz - d->held);
 	ssize_t n;
 	int atmark = 0;
 
-	if (p->pipefd[0] == -1)
-		return pipe_first(p);
-	n = splice(p->c.net, NULL, p->pipefd[1], NULL, want,
+	if (d->pipe[0] == -1)
+		return pipe_first(p, d);
+	n = splice(p->c.net, NULL, d->pipe[1], NULL, want,
 	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	/*
 	 * A pipe buffer holds one page however little of it a segment
@@ -1186,10 +1181,10 @@ splice_in(struct pump *p)
 	 * does: wait for splice_out rather than poll a socket that stays
 	 * readable.
 	 */
-	if (n > 0 && (size_t)n < want && !writer_maybe(p, n))
-		p->c.pipe_full = 1;
-	if (n == -1 && errno == EAGAIN && p->piped > 0) {
-		p->c.pipe_full = 1;
+	if (n > 0 && (size_t)n < want && !writer_maybe(p, d, n))
+		d->pipe_full = 1;
+	if (n == -1 && errno == EAGAIN && d->held > 0) {
+		d->pipe_full = 1;
 		return -1;
 	}
 	/*
@@ -1207,14 +1202,14 @@ splice_in(struct pump *p)
 	if (n == -1)
 		return zc_refused(p, &p->c.zc_recv, "splice from socket");
 	if (n == 0) {
-		p->c.net_eof = 1;
+		d->eof = 1;
 		return -1;
 	}
-	if (p->piped == 0 && p->c.threaded && p->writer == NULL)
+	if (d->held == 0 && p->c.threaded && p->writer == NULL)
 		np_deadline_set(&p->hold, PUMP_HOLD_MS);
-	p->piped += n;
+	d->held += n;
 	p->c.packets++;
-	lowat_update(p, n);
+	lowat_update(p, d, n);
 	moved(p, METER_RECV, NULL, n);
 	return -1;
 }
@@ -1224,15 +1219,14 @@ splice_in(struct pump *p)
  * so what is already in the pipe is not lost.
  */
 static int
-splice_out(struct pump *p)
+splice_out(struct pump *p, struct dir *d)
 {
 	ssize_t n;
 
-	n = splice(p->pipefd[0], NULL, p->out, NULL, p->piped, SPLICE_F_MOVE);
+	n = splice(d->pipe[0], NULL, p->out, NULL, d->held, SPLICE_F_MOVE);
 	if (n == -1)
 		return zc_refused(p, &p->c.zc_recv, "splice to output");
-	p->piped -= n;
-	p->c.pipe_full = 0;	/* a buffer was freed */
+	dir_pipe_drained(d, n);
 	touch(p);
 	return -1;
 }
@@ -1243,20 +1237,20 @@ splice_out(struct pump *p)
  * busy, so it gets few and large jobs.
  */
 static int
-writer_due(const struct pump *p)
+writer_due(const struct pump *p, const struct dir *d)
 {
-	return p->piped > 0 && (p->jobs == 0 ||
-	    (p->jobs < PUMP_PIPES && (p->c.pipe_full || p->piped == p->pipesz)));
+	return d->held > 0 && (p->jobs == 0 || (p->jobs < PUMP_PIPES &&
+	    (d->pipe_full || d->held == d->pipesz)));
 }
 
 /*
- * The writer thread's turn.  It holds wpipe when busy and pipefd too
- * when both are full; the pump fills pipefd otherwise.  Collect the jobs
- * it ended (the first freed pipe becomes pipefd again), then hand it the
- * pipe splice_in filled.  The copy loop's buffer waits for both pipes.
+ * The writer thread's turn.  It holds wpipe when busy and d's pipe too
+ * when both are full; the pump fills d's otherwise.  Collect the jobs it
+ * ended (the first freed pipe becomes d's again), then hand it the pipe
+ * splice_in filled.  The copy loop's buffer waits for both pipes.
  */
 static int
-writer_drain(struct pump *p)
+writer_drain(struct pump *p, struct dir *d)
 {
 	int ended;
 
@@ -1264,28 +1258,28 @@ writer_drain(struct pump *p)
 		if ((ended = writer_reap(p->writer)) == -1)
 			return out_failed(p);
 		if (ended > 0 && p->jobs == PUMP_PIPES)
-			pipes_swap(p);
+			pipes_swap(p, d);
 		p->jobs -= ended;
 	}
-	if (!writer_due(p))
+	if (!writer_due(p, d))
 		return -1;
-	writer_start(p->writer, p->pipefd[0], p->piped);
+	writer_start(p->writer, d->pipe[0], d->held);
 	if (p->jobs++ == 0)
-		pipes_swap(p);
-	p->piped = 0;
-	p->c.pipe_full = 0;
+		pipes_swap(p, d);
+	dir_pipe_drained(d, d->held);
 	touch(p);
 	return -1;
 }
 
+/* The writer's pipe and d's change places; both are of one size. */
 static void
-pipes_swap(struct pump *p)
+pipes_swap(struct pump *p, struct dir *d)
 {
 	int fds[2];
 
 	memcpy(fds, p->wpipe, sizeof(fds));
-	memcpy(p->wpipe, p->pipefd, sizeof(fds));
-	memcpy(p->pipefd, fds, sizeof(fds));
+	memcpy(p->wpipe, d->pipe, sizeof(fds));
+	memcpy(d->pipe, fds, sizeof(fds));
 }
 
 /*
@@ -1293,7 +1287,7 @@ pipes_swap(struct pump *p)
  * the socket's room for writing, not the file, is what it waits for.
  */
 static int
-sendfile_fill(struct pump *p)
+sendfile_fill(struct pump *p, struct dir *d)
 {
 	size_t want = rate_limit(p, METER_SENT, PUMP_SENDFILE);
 	ssize_t n;
@@ -1303,7 +1297,7 @@ sendfile_fill(struct pump *p)
 	if (n == -1)
 		return zc_refused(p, &p->c.zc_send, "sendfile");
 	if (n == 0)
-		p->in_eof = 1;
+		d->eof = 1;
 	else
 		moved(p, METER_SENT, NULL, n);
 	if (n > 0 && (size_t)n < want && p->c.tcp && !p->c.notsent) {
@@ -1312,98 +1306,6 @@ sendfile_fill(struct pump *p)
 		p->c.notsent = 1;
 	}
 	return -1;
-}
-
-static int
-buf_empty(const struct buf *b)
-{
-	return b->start == b->end;
-}
-
-/*
- * What b may hold, made or not yet (buf_make() grows it to this before a
- * read): the outgoing buffer keeps room for -t's refusals.
- */
-static size_t
-buf_cap(const struct pump *p, const struct buf *b)
-{
-	size_t cap = b->size > buf_least(p) ? b->size : buf_least(p);
-
-	return b == &p->up && p->o->telnet ? cap - PUMP_TN_RESERVE : cap;
-}
-
-/*
- * The least a buffer starts with: a whole datagram, or a TLS record with
- * room to spare, or a short exchange.
- */
-static size_t
-buf_least(const struct pump *p)
-{
-	return p->c.dgram || p->c.ep.ops->record > 1 ? PUMP_BUFSZ :
-	    PUMP_BUFMIN;
-}
-
-/* Make b, or grow it to what buf_cap() promised; out of memory exits. */
-static void
-buf_make(struct pump *p, struct buf *b)
-{
-	unsigned char *d;
-	size_t want = buf_least(p);
-
-	if (b->size >= want)
-		return;
-	if ((d = realloc(b->data, want)) == NULL)
-		err(NP_EXIT_FAIL, "pump");
-	b->data = d;
-	b->size = want;
-}
-
-/*
- * A read of n bytes landed in b: when it took all the room it was
- * offered, the connection is bulk and b grows to PUMP_BUFSZ.
- */
-static void
-buf_filled(struct buf *b, size_t n)
-{
-	unsigned char *d;
-
-	if (n < b->asked || b->size >= PUMP_BUFSZ)
-		return;
-	if ((d = realloc(b->data, PUMP_BUFSZ)) == NULL)
-		err(NP_EXIT_FAIL, "pump");
-	b->data = d;
-	b->size = PUMP_BUFSZ;
-}
-
-/* Free space at the end; a datagram buffer holds one message at a time. */
-static size_t
-buf_room(const struct pump *p, const struct buf *b)
-{
-	size_t cap = buf_cap(p, b);
-
-	if (p->c.dgram && !buf_empty(b))
-		return 0;
-	return b->end < cap ? cap - b->end : 0;
-}
-
-/*
- * n bytes of b were written.  A buffer filled to its end keeps a small
- * rest at its start again: rare and small, cheaper than stalling the
- * reader until the rest is written.
- */
-static void
-buf_consumed(const struct pump *p, struct buf *b, size_t n)
-{
-	size_t cap = buf_cap(p, b);
-
-	b->start += n;
-	if (b->start == b->end)
-		b->start = b->end = 0;
-	else if (b->end >= cap && b->end - b->start < cap / 4) {
-		memmove(b->data, b->data + b->start, b->end - b->start);
-		b->end -= b->start;
-		b->start = 0;
-	}
 }
 
 static void
@@ -1446,6 +1348,7 @@ pump_before(struct loop *l, void *data)
 static int
 pump_act(struct pump *p)
 {
+	struct endpoint *l = &p->c.local, *r = &p->c.remote;
 	int rc;
 
 	if (!p->fired[PUMP_NETIN] && !p->fired[PUMP_STDOUT] &&
@@ -1458,13 +1361,13 @@ pump_act(struct pump *p)
 		return -1;
 	}
 	/* Read the peer first so that its EOF is seen before a send fails. */
-	if (p->fired[PUMP_NETIN] && (rc = p->c.remote.fill(p)) != -1)
+	if (p->fired[PUMP_NETIN] && (rc = r->fill(p, r->to)) != -1)
 		return rc;
-	if (p->fired[PUMP_STDOUT] && (rc = p->c.local.drain(p)) != -1)
+	if (p->fired[PUMP_STDOUT] && (rc = l->drain(p, l->from)) != -1)
 		return rc;
-	if (p->fired[PUMP_STDIN] && (rc = p->c.local.fill(p)) != -1)
+	if (p->fired[PUMP_STDIN] && (rc = l->fill(p, l->to)) != -1)
 		return rc;
-	if (p->fired[PUMP_NETOUT] && (rc = p->c.remote.drain(p)) != -1)
+	if (p->fired[PUMP_NETOUT] && (rc = r->drain(p, r->from)) != -1)
 		return rc;
 	return -1;
 }
@@ -1474,14 +1377,15 @@ static int
 pump_finished(struct pump *p)
 {
 	const struct np_opts *o = p->o;
-	int in_done = p->in_eof && buf_empty(&p->up);
+	struct dir *up = &p->up, *down = &p->down;
+	int in_done = up->eof && dir_pending(up) == 0;
 	int limit = o->recv_limit > 0 && p->c.packets >= o->recv_limit;
 
-	if (in_done && !p->c.wr_shut) {
-		p->c.wr_shut = 1;
+	if (in_done && !up->ended) {
+		up->ended = 1;
 		/* The record layer's own end first (TLS close_notify). */
 		if (o->shutdown_wr)
-			p->c.ep.ops->end(&p->c.ep, p->in_failed);
+			p->c.ep.ops->end(&p->c.ep, up->failed);
 		/*
 		 * A datagram socket too, as nc.openbsd does: nothing goes
 		 * to the peer, but a later send fails, and scripts trace it.
@@ -1496,11 +1400,11 @@ pump_finished(struct pump *p)
 		return out_lost(p);
 	if (down_pending(p))
 		return -1;
-	if (p->c.net_failed || (p->in_failed && in_done))
+	if (down->failed || (up->failed && in_done))
 		return NP_EXIT_FAIL;
-	if (p->c.net_eof && !in_done && send_all(p))
-		return input_unsent(p);
-	if (p->c.net_eof && (!o->half_close || in_done))
+	if (down->eof && !in_done && send_all(p))
+		return input_unsent(p, up);
+	if (down->eof && (!o->half_close || in_done))
 		return NP_EXIT_OK;
 	/* Nothing left to send and nobody to write to: nc's end too. */
 	if (p->c.quitting || limit || (p->out_gone && in_done))
@@ -1521,7 +1425,7 @@ pump_timers(struct pump *p)
 	pump_timer(p, PT_IDLE, &p->c.idle, p->o->wait_ms > 0);
 	pump_timer(p, PT_QUIT, &p->c.quit, p->c.quit.tv_sec != 0 && !p->c.quitting);
 	pump_timer(p, PT_PACE, &p->c.pace,
-	    p->c.pace.tv_sec != 0 && !buf_empty(&p->up));
+	    p->c.pace.tv_sec != 0 && dir_pending(&p->up) > 0);
 	pump_timer(p, PT_HOLD, &p->hold, writer_holding(p));
 	pump_timer(p, PT_LOWAT, &p->c.lowat_end, p->c.lowat > 1);
 	for (i = 0; i < 2; i++)
@@ -1635,31 +1539,32 @@ static void
 pump_pollset(struct pump *p, struct pollfd *pfd)
 {
 	const struct np_opts *o = p->o;
-	int reading = !p->c.net_eof && !p->c.quitting &&
+	const struct endpoint *l = &p->c.local, *r = &p->c.remote;
+	const struct dir *up = &p->up, *down = &p->down;
+	int reading = !down->eof && !p->c.quitting &&
 	    !(o->recv_limit > 0 && p->c.packets >= o->recv_limit);
 	int pacing = p->c.pace.tv_sec != 0 && np_deadline_ms(&p->c.pace) > 0;
 
 	pfd[PUMP_STDIN].fd = p->in;
 	pfd[PUMP_STDIN].events = 0;
-	if (!p->in_eof && !p->c.local.direct && !p->c.net_failed &&
-	    (!p->c.net_eof || o->half_close) && buf_room(p, &p->up) > 0)
+	if (!up->eof && !l->direct && !down->failed &&
+	    (!down->eof || o->half_close) && dir_room(up) > 0)
 		pfd[PUMP_STDIN].events = POLLIN;
 	if (pfd[PUMP_STDIN].events == 0)
 		pfd[PUMP_STDIN].fd = -1;
 
 	pfd[PUMP_NETOUT].fd = p->c.net;
-	pfd[PUMP_NETOUT].events = (sendable(p) > 0 ||
-	    (p->c.local.direct && !p->in_eof &&
-	    (!p->c.net_eof || o->half_close))) &&
-	    !pacing && !p->c.net_failed &&
+	pfd[PUMP_NETOUT].events = (sendable(p, up) > 0 ||
+	    (l->direct && !up->eof && (!down->eof || o->half_close))) &&
+	    !pacing && !down->failed &&
 	    !(p->c.unconnected && p->c.peerlen == 0) &&
-	    rate_ready(p, METER_SENT) ? p->c.remote.events(p, LOOP_WRITE) : 0;
+	    rate_ready(p, METER_SENT) ? r->events(p, LOOP_WRITE) : 0;
 	if (pfd[PUMP_NETOUT].events == 0)
 		pfd[PUMP_NETOUT].fd = -1;
 
 	pfd[PUMP_NETIN].fd = p->c.net;
-	pfd[PUMP_NETIN].events = reading && p->c.remote.ready(p) &&
-	    rate_ready(p, METER_RECV) ? p->c.remote.events(p, LOOP_READ) : 0;
+	pfd[PUMP_NETIN].events = reading && r->ready(p, r->to) &&
+	    rate_ready(p, METER_RECV) ? r->events(p, LOOP_READ) : 0;
 	if (pfd[PUMP_NETIN].events == 0)
 		pfd[PUMP_NETIN].fd = -1;
 
@@ -1670,7 +1575,7 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 	pfd[PUMP_STDOUT].fd = p->out_gone ? -1 : p->out;
 	pfd[PUMP_STDOUT].events = down_pending(p) && !writer_holding(p) ?
 	    POLLOUT : 0;
-	if (p->jobs == PUMP_PIPES || (p->jobs > 0 && !writer_due(p))) {
+	if (p->jobs == PUMP_PIPES || (p->jobs > 0 && !writer_due(p, down))) {
 		pfd[PUMP_STDOUT].fd = writer_fd(p->writer);
 		pfd[PUMP_STDOUT].events = POLLIN;
 	}
@@ -1678,27 +1583,26 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 
 /*
  * Whether a receive has room to land in: back-pressure from the output.
- * A record layer's reader offers room for a whole record.
+ * A record layer's reader offers room for a whole record (dir_sizes()'s
+ * need); bytes a splice path left in the pipe go first.
  */
 static int
-buf_ready(const struct pump *p)
+buf_ready(const struct pump *p, const struct dir *d)
 {
-	size_t record = p->c.ep.ops->record;
-
-	return buf_room(p, &p->down) > (record > 1 ? record : 0) &&
-	    p->piped == 0;
+	(void)p;
+	return dir_ready(d) && d->held == 0;
 }
 
 static int
-pipe_ready(const struct pump *p)
+pipe_ready(const struct pump *p, const struct dir *d)
 {
-	return p->pipefd[0] == -1 || (p->piped < p->pipesz &&
-	    !p->c.pipe_full && p->jobs < PUMP_PIPES);
+	return d->pipe[0] == -1 || (dir_pipe_room(d) && p->jobs < PUMP_PIPES);
 }
 
 static int
-batch_ready(const struct pump *p)
+batch_ready(const struct pump *p, const struct dir *d)
 {
+	(void)d;
 	return p->batch->next == p->batch->n;
 }
 
@@ -1720,7 +1624,8 @@ net_events(const struct pump *p, int dir)
  * the copy loop's write.
  */
 static int
-(*sink_pick(const struct pump *p))(struct pump *)
+(*sink_pick(const struct pump *p, const struct dir *d))(struct pump *,
+    struct dir *)
 {
 	if (p->c.batching)
 		return batch_drain;
@@ -1728,7 +1633,7 @@ static int
 		return writer_sink;
 	if (p->c.zc_recv)
 		return splice_drain;
-	return p->piped > 0 ? readback_drain : stdio_drain;
+	return d->held > 0 ? readback_drain : stdio_drain;
 }
 
 /*
@@ -1742,11 +1647,13 @@ ends_pick(struct pump *p)
 {
 	struct endpoint *l = &p->c.local, *r = &p->c.remote;
 
+	l->to = r->from = &p->up;
+	r->to = l->from = &p->down;
 	l->name = p->c.zc_send ? "sendfile" : p->o->crlf ? "crlf" : "stdio";
 	l->fill = p->c.zc_send ? sendfile_fill : p->o->crlf ? crlf_fill :
 	    stdio_fill;
 	l->direct = p->c.zc_send;
-	l->drain = sink_pick(p);
+	l->drain = sink_pick(p, l->from);
 	r->name = p->c.zc_recv ? "splice" : p->c.batching ? "recvmmsg" :
 	    p->c.ep.ops->name;
 	r->fill = p->c.zc_recv ? splice_in : p->c.batching ? batch_fill :
@@ -1777,10 +1684,11 @@ out_name(const struct pump *p)
  * peer, then the pump exits 1.
  */
 static int
-input_broken(struct pump *p)
+input_broken(struct pump *p, struct dir *d)
 {
+	(void)p;
 	warn("stdin");
-	p->in_failed = p->in_eof = 1;
+	d->failed = d->eof = 1;
 	return -1;
 }
 
@@ -1806,24 +1714,32 @@ net_broken(struct pump *p, const char *what)
 {
 	if (what != NULL)
 		warn("%s", what);
-	p->c.net_failed = p->c.net_eof = 1;
+	p->down.failed = p->down.eof = 1;
 	return -1;
 }
 
+/* Make d's buffer, or grow it to this connection's size; no memory exits. */
+static void
+buf_make(struct dir *d)
+{
+	if (dir_buf(d) == -1)
+		err(NP_EXIT_FAIL, "pump");
+}
+
 /*
- * Room for the next read of input, the buffer made if need be; a
+ * Room for the next read of input into d, the buffer made if need be; a
  * datagram has a largest size.
  */
 static size_t
-up_room(struct pump *p)
+up_room(struct pump *p, struct dir *d)
 {
 	size_t room;
 
-	buf_make(p, &p->up);
-	room = buf_room(p, &p->up);
+	buf_make(d);
+	room = dir_room(d);
 	if (p->c.dgram && room > PUMP_DGRAM_MAX)
 		room = PUMP_DGRAM_MAX;
-	p->up.asked = room;
+	d->asked = room;
 	return room;
 }
 
@@ -1840,14 +1756,14 @@ input_read(struct pump *p, void *d, size_t len)
 	return p->in_ep.ops->recv(&p->in_ep, d, len, &ev, &why);
 }
 
-/* After a read of input: its end, a failure, or bytes that arrived. */
+/* After a read of input into d: its end, a failure, or bytes that came. */
 static int
-input_done(struct pump *p, ssize_t n)
+input_done(struct pump *p, struct dir *d, ssize_t n)
 {
 	if (n == 0)
-		p->in_eof = 1;
+		d->eof = 1;
 	if (n == -1)
-		return input_broken(p);
+		return input_broken(p, d);
 	if (n > 0)
 		touch(p);
 	return -1;
@@ -1855,39 +1771,33 @@ input_done(struct pump *p, ssize_t n)
 
 /* Plain input: read into the outgoing buffer as it is. */
 static int
-stdio_fill(struct pump *p)
+stdio_fill(struct pump *p, struct dir *d)
 {
-	struct buf *b = &p->up;
-	size_t room = up_room(p);
+	size_t room = up_room(p, d);
 	ssize_t n;
 
 	if (room == 0)
 		return -1;
-	if ((n = input_read(p, b->data + b->end, room)) > 0) {
-		b->end += n;
-		buf_filled(b, n);
-	}
-	return input_done(p, n);
+	if ((n = input_read(p, d->buf + d->end, room)) > 0)
+		dir_filled(d, n, n);
+	return input_done(p, d, n);
 }
 
 /* -C: a layer over plain input; expansion at most doubles what is read. */
 static int
-crlf_fill(struct pump *p)
+crlf_fill(struct pump *p, struct dir *d)
 {
-	struct buf *b = &p->up;
-	size_t room = up_room(p);
+	size_t room = up_room(p, d);
 	ssize_t n;
 
 	if (room == 0)
 		return -1;
-	b->asked = room / 2 > 0 ? room / 2 : 1;
-	n = input_read(p, p->scratch, b->asked);
-	if (n > 0) {
-		b->end += filter_crlf(&p->filter, p->scratch, n,
-		    b->data + b->end);
-		buf_filled(b, n);
-	}
-	return input_done(p, n);
+	d->asked = room / 2 > 0 ? room / 2 : 1;
+	n = input_read(p, p->scratch, d->asked);
+	if (n > 0)
+		dir_filled(d, n, filter_crlf(&p->filter, p->scratch, n,
+		    d->buf + d->end));
+	return input_done(p, d, n);
 }
 
 /*
@@ -1896,15 +1806,15 @@ crlf_fill(struct pump *p)
  * sink once its thread is made; one that cannot have it stays here.
  */
 static int
-splice_drain(struct pump *p)
+splice_drain(struct pump *p, struct dir *d)
 {
-	if (p->c.threaded && p->piped > 0 && writer_ready(p)) {
+	if (p->c.threaded && d->held > 0 && writer_ready(p, d)) {
 		ends_pick(p);
-		return writer_drain(p);
+		return writer_drain(p, d);
 	}
-	if (p->piped > 0)
-		return splice_out(p);
-	return stdio_drain(p);
+	if (d->held > 0)
+		return splice_out(p, d);
+	return stdio_drain(p, d);
 }
 
 /*
@@ -1913,18 +1823,18 @@ splice_drain(struct pump *p)
  * for both pipes, and the copy sink takes over once they are empty.
  */
 static int
-writer_sink(struct pump *p)
+writer_sink(struct pump *p, struct dir *d)
 {
 	int rc;
 
-	if (p->jobs > 0 || p->piped > 0) {
-		if ((rc = writer_drain(p)) != -1 || p->c.zc_recv ||
-		    p->jobs > 0 || p->piped > 0)
+	if (p->jobs > 0 || d->held > 0) {
+		if ((rc = writer_drain(p, d)) != -1 || p->c.zc_recv ||
+		    p->jobs > 0 || d->held > 0)
 			return rc;
 		ends_pick(p);
 		return -1;
 	}
-	return stdio_drain(p);
+	return stdio_drain(p, d);
 }
 
 /*
@@ -1934,37 +1844,26 @@ writer_sink(struct pump *p)
  * and the order holds.  The copy sink takes over once the pipe is empty.
  */
 static int
-readback_drain(struct pump *p)
+readback_drain(struct pump *p, struct dir *d)
 {
-	struct buf *b = &p->down;
-	ssize_t n;
-
-	if (buf_empty(b) && p->piped > 0) {
-		buf_make(p, b);
-		n = read(p->pipefd[0], b->data, p->piped < b->size ?
-		    p->piped : b->size);
-		if (n == -1)
+	if (d->start == d->end && d->held > 0) {
+		if (dir_pipe_readback(d) == -1)
 			return errno == EINTR ? -1 : io_failed("pipe");
-		b->start = 0;
-		b->end = n;
-		p->piped -= n;
-		p->c.pipe_full = 0;
-		if (p->piped == 0)
+		if (d->held == 0)
 			ends_pick(p);
 	}
-	return stdio_drain(p);
+	return stdio_drain(p, d);
 }
 
 /* Write the incoming buffer to the output: -1 to go on, or an exit code. */
 static int
-stdio_drain(struct pump *p)
+stdio_drain(struct pump *p, struct dir *d)
 {
-	struct buf *b = &p->down;
 	const char *why = NULL;
 	short ev;
 	ssize_t n;
 
-	if (buf_empty(b)) {
+	if (d->start == d->end) {
 		/*
 		 * Only POLLERR or POLLHUP can bring us here: the reader left
 		 * with nothing of ours pending here (out_failed counts what
@@ -1973,30 +1872,30 @@ stdio_drain(struct pump *p)
 		errno = EPIPE;
 		return out_failed(p);
 	}
-	n = p->out_ep.ops->send(&p->out_ep, b->data + b->start,
-	    b->end - b->start, 0, &ev, &why);
+	n = p->out_ep.ops->send(&p->out_ep, d->buf + d->start,
+	    d->end - d->start, 0, &ev, &why);
 	if (n == NTLS_WANT)
 		return -1;
 	if (n == -1)
 		return out_failed(p);
-	buf_consumed(p, b, n);
+	dir_consumed(d, n);
 	touch(p);
 	return -1;
 }
 
 /*
- * Room for a receive in the incoming buffer, made if need be, paced by
+ * Room for a receive in the incoming buffer d, made if need be, paced by
  * --rate: 0 if none.
  */
 static size_t
-down_room(struct pump *p)
+down_room(struct pump *p, struct dir *d)
 {
 	size_t room;
 
-	buf_make(p, &p->down);
-	room = buf_room(p, &p->down);
-	p->down.asked = room == 0 ? 0 : rate_limit(p, METER_RECV, room);
-	return p->down.asked;
+	buf_make(d);
+	room = dir_room(d);
+	d->asked = room == 0 ? 0 : rate_limit(p, METER_RECV, room);
+	return d->asked;
 }
 
 /*
@@ -2005,22 +1904,22 @@ down_room(struct pump *p)
  * kept.  A zero-length datagram is a packet, not an end of stream.
  */
 static int
-recv_done(struct pump *p, ssize_t n, const struct sockaddr *from,
-    socklen_t len)
+recv_done(struct pump *p, struct dir *d, ssize_t n,
+    const struct sockaddr *from, socklen_t len)
 {
 	if (n == NTLS_WANT)
 		return -1;
 	if (n == -1)
 		return net_broken(p, "recv");
-	/* Into the buffer but not yet kept: b->end moves in received(). */
+	/* Into the buffer but not yet kept: d->end moves in received(). */
 	if (!dgram_take(p, from, len))
 		return -1;
 	if (n == 0 && p->c.seqpacket) {
-		p->c.net_eof = 1;
+		d->eof = 1;
 		return -1;
 	}
-	lowat_update(p, n);
-	return received(p, n);
+	lowat_update(p, d, n);
+	return received(p, d, n);
 }
 
 /*
@@ -2028,16 +1927,15 @@ recv_done(struct pump *p, ssize_t n, const struct sockaddr *from,
  * --io rw, or a record layer.  A record layer that failed said why.
  */
 static int
-stream_fill(struct pump *p)
+stream_fill(struct pump *p, struct dir *d)
 {
-	struct buf *b = &p->down;
-	size_t room = down_room(p);
+	size_t room = down_room(p, d);
 	const char *why = NULL;
 	ssize_t n;
 
 	if (room == 0)
 		return -1;
-	n = p->c.ep.ops->recv(&p->c.ep, b->data + b->end, room, &p->c.want_in,
+	n = p->c.ep.ops->recv(&p->c.ep, d->buf + d->end, room, &p->c.want_in,
 	    &why);
 	if (n == NTLS_WANT)
 		return -1;
@@ -2047,29 +1945,28 @@ stream_fill(struct pump *p)
 		return net_broken(p, "recv");
 	if (n == 0) {
 		/* libtls over OpenSSL 3: 0 is close_notify; a cut is -1. */
-		p->c.net_eof = 1;
+		d->eof = 1;
 		return -1;
 	}
-	lowat_update(p, n);
-	return received(p, n);
+	lowat_update(p, d, n);
+	return received(p, d, n);
 }
 
 /* One datagram, judged by its sender. */
 static int
-dgram_fill(struct pump *p)
+dgram_fill(struct pump *p, struct dir *d)
 {
-	struct buf *b = &p->down;
 	struct sockaddr_storage from;
 	socklen_t len = sizeof(from);
-	size_t room = down_room(p);
+	size_t room = down_room(p, d);
 	ssize_t n;
 
 	if (room == 0)
 		return -1;
 	/* Apart from recv_done's call: it takes len as recvfrom leaves it. */
-	n = p->c.ep.ops->recvfrom(&p->c.ep, b->data + b->end, room,
+	n = p->c.ep.ops->recvfrom(&p->c.ep, d->buf + d->end, room,
 	    (struct sockaddr *)&from, &len, &p->c.want_in);
-	return recv_done(p, n, (struct sockaddr *)&from, len);
+	return recv_done(p, d, n, (struct sockaddr *)&from, len);
 }
 
 /*
@@ -2104,9 +2001,9 @@ dgram_take(struct pump *p, const struct sockaddr *sa, socklen_t len)
  * the mark be; it is often a full pipe, not the end of a burst.
  */
 static void
-lowat_update(struct pump *p, size_t n)
+lowat_update(struct pump *p, const struct dir *d, size_t n)
 {
-	size_t cap = p->c.zc_recv ? p->pipesz : p->down.size;
+	size_t cap = p->c.zc_recv ? d->pipesz : d->cap;
 
 	if (!p->c.lowat_ok || n < PUMP_BULK)
 		return;
@@ -2127,17 +2024,12 @@ lowat_set(struct pump *p, int bytes)
 	p->c.lowat = bytes;
 }
 
-/* n bytes landed at the end of the incoming buffer: count, filter, keep. */
+/* n bytes landed at the end of d's buffer: count, filter, keep. */
 static int
-received(struct pump *p, size_t n)
+received(struct pump *p, struct dir *d, size_t n)
 {
-	struct buf *b = &p->down;
-	size_t kept;
-
 	p->c.packets++;
-	kept = moved(p, METER_RECV, b->data + b->end, n);
-	b->end += kept;
-	buf_filled(b, n);
+	dir_filled(d, n, moved(p, METER_RECV, d->buf + d->end, n));
 	return -1;
 }
 
@@ -2146,11 +2038,11 @@ received(struct pump *p, size_t n)
  * the last byte of input is held back until EOF says it is the last.
  */
 static size_t
-sendable(const struct pump *p)
+sendable(const struct pump *p, const struct dir *d)
 {
-	size_t len = p->up.end - p->up.start;
+	size_t len = d->end - d->start;
 
-	if (p->o->send_oob && !p->in_eof && len > 0)
+	if (p->o->send_oob && !d->eof && len > 0)
 		len--;
 	return len;
 }
@@ -2160,22 +2052,20 @@ sendable(const struct pump *p)
  * time with -i.  -1 to go on, or an exit code.
  */
 static int
-net_drain(struct pump *p)
+net_drain(struct pump *p, struct dir *d)
 {
-	struct buf *b = &p->up;
-	size_t len = sendable(p);
-	unsigned char *d;
+	size_t len = sendable(p, d);
+	unsigned char *data = d->buf + d->start;
 	int flags = MSG_NOSIGNAL | MSG_DONTWAIT, i;
 	ssize_t n;
 
-	if (p->c.net_failed)
+	if (p->down.failed)
 		return -1;	/* the peer is gone; one message is enough */
-	if (buf_empty(b) || len == 0)
+	if (len == 0)
 		return -1;
-	d = b->data + b->start;
 	for (i = 0; i < p->c.nshapes; i++)
 		len = p->c.shape[i](p, d, len, &flags);
-	n = p->c.remote.send(p, d, len, flags);
+	n = p->c.remote.send(p, data, len, flags);
 	if (n == NTLS_WANT)
 		return -1;
 	if (n == PUMP_SEND_FAILED)
@@ -2187,8 +2077,8 @@ net_drain(struct pump *p)
 	}
 	if (p->c.dgram)
 		n = len;
-	moved(p, METER_SENT, d, n);
-	buf_consumed(p, b, n);
+	moved(p, METER_SENT, data, n);
+	dir_consumed(d, n);
 	return -1;
 }
 
@@ -2198,11 +2088,11 @@ net_drain(struct pump *p)
  * those read before a refusal), then the source writes the socket.
  */
 static int
-direct_drain(struct pump *p)
+direct_drain(struct pump *p, struct dir *d)
 {
-	if (!buf_empty(&p->up) || p->c.net_failed)
-		return net_drain(p);
-	return p->c.local.fill(p);
+	if (d->start != d->end || p->down.failed)
+		return net_drain(p, d);
+	return p->c.local.fill(p, d);
 }
 
 /* A stream's send, through its endpoint; flags as send(2)'s. */
@@ -2230,12 +2120,12 @@ dgram_send(struct pump *p, void *d, size_t len, int flags)
 static size_t
 telnet(struct pump *p, unsigned char *d, size_t n)
 {
-	struct buf *up = &p->up;
+	struct dir *up = &p->up;
 	size_t replied = 0, kept;
 
-	buf_make(p, up);
-	kept = filter_telnet(&p->filter, d, n, up->data + up->end,
-	    up->size - up->end, &replied);
+	buf_make(up);
+	kept = filter_telnet(&p->filter, d, n, up->buf + up->end,
+	    up->cap - up->end, &replied);
 	up->end += replied;
 	return kept;
 }
@@ -2278,17 +2168,19 @@ batch_choose(struct pump *p, int inet)
 
 /*
  * Take what the socket holds, up to a batch (and no more than -W has
- * left), with the checks net_fill makes for one datagram.  -1 to go on,
- * or an exit code.
+ * left), with the checks net_fill makes for one datagram.  The batch,
+ * not d's buffer, holds them until batch_drain.  -1 to go on, or an exit
+ * code.
  */
 static int
-batch_fill(struct pump *p)
+batch_fill(struct pump *p, struct dir *d)
 {
 	struct batch *bt = p->batch;
 	long long left = p->o->recv_limit - p->c.packets;
 	struct msghdr *h;
 	int i, n, want = PUMP_BATCH;
 
+	(void)d;
 	if (p->o->recv_limit > 0 && left < want)
 		want = (int)left;
 	for (i = 0; i < want; i++)
@@ -2318,16 +2210,19 @@ batch_fill(struct pump *p)
  * Write the batch out: all of it in one writev(2) to a regular file,
  * where datagram boundaries leave no trace, and otherwise one write(2)
  * per datagram, so that a reader of a packet-mode pipe still gets one
- * datagram per read.  -1 to go on, or an exit code.
+ * datagram per read.  The batch stands for d's buffer.  -1 to go on, or
+ * an exit code.
  */
 static int
-batch_drain(struct pump *p)
+batch_drain(struct pump *p, struct dir *d)
 {
 	struct batch *bt = p->batch;
 	struct iovec v[PUMP_BATCH];
 	size_t skip;
 	ssize_t n;
 	int i, k = 0;
+
+	(void)d;
 
 	for (i = bt->next; i < bt->n && (k == 0 || p->out_regular); i++) {
 		skip = i == bt->next ? bt->off : 0;

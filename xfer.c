@@ -2,16 +2,16 @@
  * xfer.c: a transfer between two connected stream sockets on the
  * caller's event loop, for a process that holds many at once.
  *
- * A transfer is two endpoints and two directions.  An endpoint is a
- * socket and its record layer (struct ep, endpoint.c: the same code the
- * pump moves its socket's bytes with) and what the loop knows of it.
- * A direction owns
- * what moves from its source endpoint to its sink: a pipe that splice(2)
- * fills and empties when neither endpoint has a record layer, else a
- * buffer; its end of stream; its byte count.  Neither pipe nor buffer
- * exists until the first bytes come, both start at a page and grow once
- * when the direction proves bulk, and both go when it ends: an idle
- * transfer is its struct alone.
+ * A transfer is two endpoints and two flows.  An endpoint is a socket
+ * and its record layer (struct ep, endpoint.c: the same code the pump
+ * moves its socket's bytes with) and what the loop knows of it.  A flow
+ * is a direction (struct dir, dir.c: the pump's too) from its source
+ * endpoint to its sink and what the loop knows of both: the direction
+ * owns what moves, a pipe that splice(2) fills and empties when neither
+ * endpoint has a record layer, else a buffer, and its end of stream and
+ * byte count.  Neither pipe nor buffer exists until the first bytes
+ * come, both start at a page and grow once when the direction proves
+ * bulk, and both go when it ends: an idle transfer is its struct alone.
  */
 
 #include <sys/types.h>
@@ -53,31 +53,22 @@ struct endpoint {
 	char		 name[NP_PEER_NAMELEN];
 };
 
-struct dir {
+struct flow {
 	struct endpoint	*src;
 	struct endpoint	*dst;
-	int		 pipe[2];	/* splice path; -1 until used */
-	size_t		 pipesz;
-	size_t		 held;		/* bytes in the pipe */
-	int		 pipe_full;	/* a splice in may find no room */
-	int		 no_pipe;	/* pipe() or growth failed: buffer */
-	unsigned char	*buf;		/* copy path; NULL until used */
-	size_t		 cap, start, end;
+	struct dir	 d;		/* its pipe or buffer, its end */
 	short		 rwant;		/* what src's io waits for */
 	short		 wwant;		/* what dst's io or shut waits for */
 	int		 rblocked;	/* src said wait */
 	int		 fresh;		/* src fired and gave nothing yet */
 	int		 wblocked;	/* dst said wait */
-	int		 eof;		/* src ended */
-	int		 ended;		/* and dst was told */
-	unsigned long long bytes;	/* written to dst */
 };
 
 struct xfer {
 	struct loop		*loop;
 	const struct np_opts	*o;
 	struct endpoint		 end[2];	/* a, b */
-	struct dir		 dir[2];	/* a to b, b to a */
+	struct flow		 flow[2];	/* a to b, b to a */
 	void			(*done)(struct xfer *, int, void *);
 	void			*data;
 	int			 over;		/* done() was called */
@@ -89,20 +80,15 @@ struct xfer {
 
 static void	 end_init(struct xfer *, struct endpoint *,
 		    const struct xfer_side *);
-static void	 dir_init(struct dir *, struct endpoint *, struct endpoint *);
-static void	 dir_release(struct dir *);
-static size_t	 dir_pending(const struct dir *);
-static int	 dir_room(struct dir *);
-static int	 dir_spliced(const struct dir *);
-static void	 pipe_open(struct dir *);
-static void	 pipe_grow(struct dir *);
-static int	 buf_open(struct dir *);
-static int	 dir_read(struct xfer *, struct dir *);
-static int	 splice_read(struct xfer *, struct dir *);
-static int	 buf_read(struct xfer *, struct dir *);
-static int	 dir_write(struct xfer *, struct dir *);
-static int	 dir_shut(struct xfer *, struct dir *);
-static int	 dir_step(struct xfer *, struct dir *);
+static void	 flow_init(struct flow *, struct endpoint *, struct endpoint *);
+static int	 flow_room(const struct flow *);
+static int	 flow_spliced(const struct flow *);
+static int	 flow_read(struct xfer *, struct flow *);
+static int	 splice_read(struct xfer *, struct flow *);
+static int	 buf_read(struct xfer *, struct flow *);
+static int	 flow_write(struct xfer *, struct flow *);
+static int	 flow_shut(struct xfer *, struct flow *);
+static int	 flow_step(struct xfer *, struct flow *);
 static int	 ready(const struct endpoint *, short);
 static int	 xfer_fail(struct xfer *, struct endpoint *, int, const char *);
 static void	 xfer_arm(struct xfer *);
@@ -133,8 +119,8 @@ xfer_new(struct loop *l, const struct np_opts *o, const struct xfer_side *a,
 	x->data = data;
 	end_init(x, &x->end[0], a);
 	end_init(x, &x->end[1], b);
-	dir_init(&x->dir[0], &x->end[0], &x->end[1]);
-	dir_init(&x->dir[1], &x->end[1], &x->end[0]);
+	flow_init(&x->flow[0], &x->end[0], &x->end[1]);
+	flow_init(&x->flow[1], &x->end[1], &x->end[0]);
 	x->end[0].mask = x->end[1].mask = LOOP_READ;
 	if (loop_fd(l, a->fd, LOOP_READ, xfer_event, &x->end[0]) == -1)
 		goto fail;
@@ -154,8 +140,8 @@ void
 xfer_bytes(const struct xfer *x, unsigned long long *a_to_b,
     unsigned long long *b_to_a)
 {
-	*a_to_b = x->dir[0].bytes;
-	*b_to_a = x->dir[1].bytes;
+	*a_to_b = x->flow[0].d.bytes;
+	*b_to_a = x->flow[1].d.bytes;
 }
 
 /*
@@ -171,7 +157,7 @@ xfer_free(struct xfer *x)
 		return;
 	xfer_unwatch(x);
 	for (i = 0; i < 2; i++) {
-		dir_release(&x->dir[i]);
+		dir_release(&x->flow[i].d);
 		ntls_free(x->end[i].ep.tls);
 		pp_free(x->end[i].ep.pp);
 		if (x->end[i].ep.fd != -1)
@@ -188,49 +174,34 @@ end_init(struct xfer *x, struct endpoint *e, const struct xfer_side *s)
 	strlcpy(e->name, s->name != NULL ? s->name : "peer", sizeof(e->name));
 }
 
-/* A direction's state, all of it, starts here. */
+/*
+ * A flow's state, all of it, starts here.  Its buffer starts at a page,
+ * or a record for a record layer, and grows to room for two records or
+ * XFER_BUFBULK; its pipe starts at a page and grows to XFER_BULK.
+ */
 static void
-dir_init(struct dir *d, struct endpoint *src, struct endpoint *dst)
+flow_init(struct flow *f, struct endpoint *src, struct endpoint *dst)
 {
-	memset(d, 0, sizeof(*d));
-	d->src = src;
-	d->dst = dst;
-	d->pipe[0] = d->pipe[1] = -1;
-	d->rwant = POLLIN;
-	d->wwant = POLLOUT;
+	size_t record = src->ep.ops->record;
+
+	memset(f, 0, sizeof(*f));
+	f->src = src;
+	f->dst = dst;
+	dir_init(&f->d);
+	dir_sizes(&f->d, record > 1 ? record : XFER_SMALL,
+	    2 * record > XFER_BUFBULK ? 2 * record : XFER_BUFBULK, record);
+	f->rwant = POLLIN;
+	f->wwant = POLLOUT;
 	/* Nothing is read until poll says so: an idle pair costs nothing. */
-	d->rblocked = 1;
+	f->rblocked = 1;
 }
 
-/* Give back a direction's pipe and buffer. */
-static void
-dir_release(struct dir *d)
-{
-	if (d->pipe[0] != -1) {
-		close(d->pipe[0]);
-		close(d->pipe[1]);
-		d->pipe[0] = d->pipe[1] = -1;
-	}
-	d->held = 0;
-	d->pipe_full = 0;
-	free(d->buf);
-	d->buf = NULL;
-	d->cap = d->start = d->end = 0;
-}
-
-/* Bytes read from src and not yet written to dst. */
-static size_t
-dir_pending(const struct dir *d)
-{
-	return d->held + (d->end - d->start);
-}
-
-/* Whether this direction moves through a pipe (made or yet to be). */
+/* Whether this flow moves through a pipe (made or yet to be). */
 static int
-dir_spliced(const struct dir *d)
+flow_spliced(const struct flow *f)
 {
-	return d->pipe[0] != -1 || (!d->no_pipe && d->buf == NULL &&
-	    d->src->ep.ops->splice && d->dst->ep.ops->splice);
+	return f->d.pipe[0] != -1 || (!f->d.no_pipe && f->d.buf == NULL &&
+	    f->src->ep.ops->splice && f->dst->ep.ops->splice);
 }
 
 /*
@@ -240,73 +211,11 @@ dir_spliced(const struct dir *d)
  * over.
  */
 static int
-dir_room(struct dir *d)
+flow_room(const struct flow *f)
 {
-	size_t need = d->src->ep.ops->record;
-
-	if (d->pipe[0] != -1 && d->no_pipe && d->held == 0)
-		dir_release(d);
-	if (d->pipe[0] != -1)
-		return !d->no_pipe && !d->pipe_full && d->held < d->pipesz;
-	if (d->buf == NULL)
-		return 1;
-	if (d->start == d->end)
-		d->start = d->end = 0;
-	if (d->cap - d->end >= need)
-		return 1;
-	if (d->start == 0 || d->cap - (d->end - d->start) < need)
-		return 0;
-	memmove(d->buf, d->buf + d->start, d->end - d->start);
-	d->end -= d->start;
-	d->start = 0;
-	return 1;
-}
-
-/* A page-sized pipe; without one, the direction copies through a buffer. */
-static void
-pipe_open(struct dir *d)
-{
-	int n;
-
-	if (pipe2(d->pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
-		d->pipe[0] = d->pipe[1] = -1;
-		d->no_pipe = 1;
-		return;
-	}
-	n = fcntl(d->pipe[1], F_SETPIPE_SZ, XFER_SMALL);
-	d->pipesz = n > 0 ? (size_t)n : 65536;
-}
-
-/*
- * The pipe filled: the direction is bulk.  When the kernel refuses a
- * larger pipe (pipe-user-pages-soft), the buffer takes over once the
- * pipe is empty.
- */
-static void
-pipe_grow(struct dir *d)
-{
-	int n;
-
-	if (d->pipesz >= XFER_BULK)
-		return;
-	if ((n = fcntl(d->pipe[1], F_SETPIPE_SZ, XFER_BULK)) == -1)
-		d->no_pipe = 1;
-	else
-		d->pipesz = (size_t)n;
-}
-
-/* The copy path's buffer: a page, or a record for a record layer. */
-static int
-buf_open(struct dir *d)
-{
-	size_t cap = d->src->ep.ops->record > 1 ? d->src->ep.ops->record :
-	    XFER_SMALL;
-
-	if ((d->buf = malloc(cap)) == NULL)
-		return -1;
-	d->cap = cap;
-	d->start = d->end = 0;
-	return 0;
+	if (f->d.pipe[0] != -1)
+		return dir_pipe_room(&f->d);
+	return dir_ready(&f->d);
 }
 
 /*
@@ -314,34 +223,35 @@ buf_open(struct dir *d)
  * of src), 0 to wait, or -1 after xfer_fail().
  */
 static int
-dir_read(struct xfer *x, struct dir *d)
+flow_read(struct xfer *x, struct flow *f)
 {
-	if (d->pipe[0] == -1 && d->buf == NULL && dir_spliced(d))
-		pipe_open(d);
-	if (d->pipe[0] != -1)
-		return splice_read(x, d);
+	if (f->d.pipe[0] == -1 && f->d.buf == NULL && flow_spliced(f))
+		dir_pipe(&f->d, XFER_SMALL);
+	if (f->d.pipe[0] != -1)
+		return splice_read(x, f);
 	/* Out of memory: this transfer ends, the others go on. */
-	if (d->buf == NULL && buf_open(d) == -1)
-		return xfer_fail(x, d->src, ENOMEM, NULL);
-	return buf_read(x, d);
+	if (dir_buf(&f->d) == -1)
+		return xfer_fail(x, f->src, ENOMEM, NULL);
+	return buf_read(x, f);
 }
 
 static int
-splice_read(struct xfer *x, struct dir *d)
+splice_read(struct xfer *x, struct flow *f)
 {
+	struct dir *d = &f->d;
 	size_t want = d->pipesz - d->held;
 	ssize_t n;
 	int atmark = 0;
 
 	do
-		n = splice(d->src->ep.fd, NULL, d->pipe[1], NULL, want,
+		n = splice(f->src->ep.fd, NULL, d->pipe[1], NULL, want,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	while (n == -1 && errno == EINTR);
 	if (n > 0) {
-		d->fresh = 0;
+		f->fresh = 0;
 		d->held += n;
 		if ((size_t)n == want)
-			pipe_grow(d);
+			dir_pipe_grow(d, XFER_BULK);
 		return 1;
 	}
 	/*
@@ -349,9 +259,9 @@ splice_read(struct xfer *x, struct dir *d)
 	 * EAGAIN while poll says readable: recv(2) steps over the mark, so
 	 * the buffer takes over.
 	 */
-	if ((n == 0 || (errno == EAGAIN && d->held == 0 && d->fresh)) &&
-	    ioctl(d->src->ep.fd, SIOCATMARK, &atmark) == 0 && atmark) {
-		d->no_pipe = 1;
+	if ((n == 0 || (errno == EAGAIN && d->held == 0 && f->fresh)) &&
+	    ioctl(f->src->ep.fd, SIOCATMARK, &atmark) == 0 && atmark) {
+		dir_pipe_off(d);
 		return 1;
 	}
 	if (n == 0) {
@@ -361,53 +271,42 @@ splice_read(struct xfer *x, struct dir *d)
 	if (errno == EAGAIN && d->held > 0) {
 		/* Either the socket is empty or the pipe's slots are full. */
 		d->pipe_full = 1;
-		pipe_grow(d);
+		dir_pipe_grow(d, XFER_BULK);
 		return 0;
 	}
 	if (errno == EAGAIN) {
-		d->rblocked = 1;
-		d->rwant = POLLIN;
+		f->rblocked = 1;
+		f->rwant = POLLIN;
 		return 0;
 	}
 	if (pump_zc_refused(errno)) {
-		d->no_pipe = 1;
+		dir_pipe_off(d);
 		return 0;
 	}
-	return xfer_fail(x, d->src, errno, NULL);
+	return xfer_fail(x, f->src, errno, NULL);
 }
 
 static int
-buf_read(struct xfer *x, struct dir *d)
+buf_read(struct xfer *x, struct flow *f)
 {
-	size_t want = d->cap - d->end, bulk;
+	struct dir *d = &f->d;
 	const char *why = NULL;
-	unsigned char *nb;
 	ssize_t n;
 
-	n = d->src->ep.ops->recv(&d->src->ep, d->buf + d->end, want,
-	    &d->rwant, &why);
+	d->asked = dir_room(d);
+	n = f->src->ep.ops->recv(&f->src->ep, d->buf + d->end, d->asked,
+	    &f->rwant, &why);
 	if (n == NTLS_WANT) {
-		d->rblocked = 1;
+		f->rblocked = 1;
 		return 0;
 	}
 	if (n < 0)
-		return xfer_fail(x, d->src, errno, why);
+		return xfer_fail(x, f->src, errno, why);
 	if (n == 0) {
 		d->eof = 1;
 		return 1;
 	}
-	d->end += n;
-	/*
-	 * Full after one read: bulk, room for two records at least.  Without
-	 * the memory, stay small.
-	 */
-	bulk = 2 * d->src->ep.ops->record > XFER_BUFBULK ?
-	    2 * d->src->ep.ops->record : XFER_BUFBULK;
-	if (d->cap < bulk && !dir_room(d) &&
-	    (nb = realloc(d->buf, bulk)) != NULL) {
-		d->buf = nb;
-		d->cap = bulk;
-	}
+	dir_filled(d, n, n);
 	return 1;
 }
 
@@ -416,36 +315,33 @@ buf_read(struct xfer *x, struct dir *d)
  * -1 after xfer_fail().
  */
 static int
-dir_write(struct xfer *x, struct dir *d)
+flow_write(struct xfer *x, struct flow *f)
 {
+	struct dir *d = &f->d;
 	const char *why = NULL;
 	ssize_t n;
 
 	if (d->held > 0) {
 		do
-			n = splice(d->pipe[0], NULL, d->dst->ep.fd, NULL, d->held,
-			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			n = splice(d->pipe[0], NULL, f->dst->ep.fd, NULL,
+			    d->held, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		while (n == -1 && errno == EINTR);
 		if (n == -1 && errno == EAGAIN)
 			n = NTLS_WANT;
-		d->wwant = POLLOUT;
+		f->wwant = POLLOUT;
 	} else
-		n = d->dst->ep.ops->send(&d->dst->ep, d->buf + d->start,
-		    d->end - d->start, 0, &d->wwant, &why);
+		n = f->dst->ep.ops->send(&f->dst->ep, d->buf + d->start,
+		    d->end - d->start, 0, &f->wwant, &why);
 	if (n == NTLS_WANT) {
-		d->wblocked = 1;
+		f->wblocked = 1;
 		return 0;
 	}
 	if (n < 0)
-		return xfer_fail(x, d->dst, errno, why);
-	d->bytes += n;
-	if (d->held > 0) {
-		d->held -= n;
-		d->pipe_full = 0;
-		if (d->held == 0 && d->no_pipe)
-			dir_release(d);
-	} else
-		d->start += n;
+		return xfer_fail(x, f->dst, errno, why);
+	if (d->held > 0)
+		dir_pipe_drained(d, n);
+	else
+		dir_consumed(d, n);
 	return 1;
 }
 
@@ -454,17 +350,17 @@ dir_write(struct xfer *x, struct dir *d)
  * and give back the pipe or buffer.  Returns 1 when done, 0 to wait.
  */
 static int
-dir_shut(struct xfer *x, struct dir *d)
+flow_shut(struct xfer *x, struct flow *f)
 {
-	if (d->dst->ep.ops->shut(&d->dst->ep, &d->wwant) == NTLS_WANT) {
-		d->wblocked = 1;
+	if (f->dst->ep.ops->shut(&f->dst->ep, &f->wwant) == NTLS_WANT) {
+		f->wblocked = 1;
 		return 0;
 	}
-	d->ended = 1;
-	dir_release(d);
+	f->d.ended = 1;
+	dir_release(&f->d);
 	if (x->o->verbose > 1)
-		warnx("%s: end of stream passed to %s", d->src->name,
-		    d->dst->name);
+		warnx("%s: end of stream passed to %s", f->src->name,
+		    f->dst->name);
 	return 1;
 }
 
@@ -479,34 +375,35 @@ ready(const struct endpoint *e, short want)
 }
 
 /*
- * Move what one direction can now, at most XFER_ROUNDS calls.  A write
+ * Move what one flow can now, at most XFER_ROUNDS calls.  A write
  * is tried right after a read unless dst said wait and poll has not
  * said otherwise since.  Returns STEP_GO or STEP_FAIL.
  */
 static int
-dir_step(struct xfer *x, struct dir *d)
+flow_step(struct xfer *x, struct flow *f)
 {
+	struct dir *d = &f->d;
 	int i, r, w, progress;
 
-	if (ready(d->src, d->rwant))
-		d->rblocked = 0;
-	d->fresh = !d->rblocked && (d->src->fired & LOOP_READ);
-	if (ready(d->dst, d->wwant))
-		d->wblocked = 0;
+	if (ready(f->src, f->rwant))
+		f->rblocked = 0;
+	f->fresh = !f->rblocked && (f->src->fired & LOOP_READ);
+	if (ready(f->dst, f->wwant))
+		f->wblocked = 0;
 	for (i = 0; i < XFER_ROUNDS && !d->ended; i++) {
 		progress = 0;
-		if (!d->wblocked && dir_pending(d) > 0) {
-			if ((w = dir_write(x, d)) == -1)
+		if (!f->wblocked && dir_pending(d) > 0) {
+			if ((w = flow_write(x, f)) == -1)
 				return STEP_FAIL;
 			progress |= w;
 		}
-		if (!d->rblocked && !d->eof && dir_room(d)) {
-			if ((r = dir_read(x, d)) == -1)
+		if (!f->rblocked && !d->eof && flow_room(f)) {
+			if ((r = flow_read(x, f)) == -1)
 				return STEP_FAIL;
 			progress |= r;
 		}
-		if (d->eof && dir_pending(d) == 0 && !d->wblocked)
-			progress |= dir_shut(x, d);
+		if (d->eof && dir_pending(d) == 0 && !f->wblocked)
+			progress |= flow_shut(x, f);
 		if (!progress)
 			break;
 	}
@@ -516,7 +413,7 @@ dir_step(struct xfer *x, struct dir *d)
 /*
  * side failed with errno e (or libtls's why): say so with -v, reset the
  * other side (SO_LINGER 0 sends RST on close), close both and give back
- * what the directions hold.  Returns -1.
+ * what the flows hold.  Returns -1.
  */
 static int
 xfer_fail(struct xfer *x, struct endpoint *side, int e, const char *why)
@@ -531,30 +428,30 @@ xfer_fail(struct xfer *x, struct endpoint *side, int e, const char *why)
 	close(other->ep.fd);
 	close(side->ep.fd);
 	other->ep.fd = side->ep.fd = -1;
-	dir_release(&x->dir[0]);
-	dir_release(&x->dir[1]);
+	dir_release(&x->flow[0].d);
+	dir_release(&x->flow[1].d);
 	return -1;
 }
 
-/* Ask the loop for what the directions wait on now. */
+/* Ask the loop for what the flows wait on now. */
 static void
 xfer_arm(struct xfer *x)
 {
 	struct endpoint *e;
-	struct dir *d;
+	struct flow *f;
 	int i, mask[2] = { 0, 0 };
 
 	for (i = 0; i < 2; i++) {
-		d = &x->dir[i];
-		e = d->src;
-		if (!d->eof && dir_room(d))
-			mask[e == &x->end[1]] |= (d->rwant & POLLIN ?
-			    LOOP_READ : 0) | (d->rwant & POLLOUT ?
+		f = &x->flow[i];
+		e = f->src;
+		if (!f->d.eof && flow_room(f))
+			mask[e == &x->end[1]] |= (f->rwant & POLLIN ?
+			    LOOP_READ : 0) | (f->rwant & POLLOUT ?
 			    LOOP_WRITE : 0);
-		e = d->dst;
-		if (!d->ended && (dir_pending(d) > 0 || d->eof))
-			mask[e == &x->end[1]] |= (d->wwant & POLLIN ?
-			    LOOP_READ : 0) | (d->wwant & POLLOUT ?
+		e = f->dst;
+		if (!f->d.ended && (dir_pending(&f->d) > 0 || f->d.eof))
+			mask[e == &x->end[1]] |= (f->wwant & POLLIN ?
+			    LOOP_READ : 0) | (f->wwant & POLLOUT ?
 			    LOOP_WRITE : 0);
 	}
 	for (i = 0; i < 2; i++) {
@@ -604,7 +501,7 @@ xfer_orphan(struct xfer *x, struct endpoint *e)
 	return xfer_fail(x, e, ECONNRESET, NULL);
 }
 
-/* The loop's call for either socket: step both directions, then re-arm. */
+/* The loop's call for either socket: step both flows, then re-arm. */
 static void
 xfer_event(struct loop *l, int fd, int fired, void *data)
 {
@@ -615,12 +512,12 @@ xfer_event(struct loop *l, int fd, int fired, void *data)
 	(void)l;
 	(void)fd;
 	e->fired = fired;
-	if (dir_step(x, &x->dir[0]) == STEP_FAIL ||
-	    dir_step(x, &x->dir[1]) == STEP_FAIL) {
+	if (flow_step(x, &x->flow[0]) == STEP_FAIL ||
+	    flow_step(x, &x->flow[1]) == STEP_FAIL) {
 		rc = NP_EXIT_FAIL;
 		goto over;
 	}
-	if (x->dir[0].ended && x->dir[1].ended) {
+	if (x->flow[0].d.ended && x->flow[1].d.ended) {
 		xfer_unwatch(x);
 		rc = NP_EXIT_OK;
 		goto over;

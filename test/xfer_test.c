@@ -3,7 +3,9 @@
  * loopback.  Each case makes pairs of connected sockets on a port the
  * kernel picks, forks the far ends as peers that write and check a
  * pattern of bytes (NULs included), and runs transfers between the near
- * ends on one loop.  Prints TAP; exits 1 when a case fails.
+ * ends on one loop.  Two cases test dir.c, the directions both engines
+ * hold their bytes in, on their own.  Prints TAP; exits 1 when a case
+ * fails.
  */
 
 #include <sys/types.h>
@@ -654,6 +656,122 @@ case_ep_pp(void)
 		printf("# check %d\n", rc);
 }
 
+/* Whether d's buffer holds the pattern's bytes from..from+n at its start. */
+static int
+dir_holds(const struct dir *d, size_t from, size_t n)
+{
+	size_t i;
+
+	if (d->end - d->start != n)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (d->buf[d->start + i] != pattern(from + i, 7))
+			return 0;
+	return 1;
+}
+
+/*
+ * A read of n pattern bytes, from on, into d's buffer, offered all room
+ * (and taking no more, should the buffer be smaller than it must).
+ */
+static void
+dir_read_pattern(struct dir *d, size_t from, size_t n)
+{
+	size_t i;
+
+	d->asked = dir_room(d);
+	if (n > d->asked)
+		n = d->asked;
+	for (i = 0; i < n; i++)
+		d->buf[d->end + i] = pattern(from + i, 7);
+	dir_filled(d, n, n);
+}
+
+/*
+ * dir.c's buffer: room before it is made, no growth on a short read,
+ * one growth to bulk on a read that took all it was offered (bytes
+ * kept), a small rest moved to the start only when the end is full, a
+ * record layer's need, a datagram at a time, -t's reserve, and what a
+ * restart forgets.
+ */
+static void
+case_dir_buffer(void)
+{
+	struct dir d;
+	int good;
+
+	dir_init(&d);
+	dir_sizes(&d, 4096, 65536, 1);
+	good = d.buf == NULL && dir_room(&d) == 4096 && dir_ready(&d) &&
+	    dir_pending(&d) == 0 && dir_buf(&d) == 0 && d.cap == 4096;
+	dir_read_pattern(&d, 0, 1000);
+	good &= d.cap == 4096 && dir_pending(&d) == 1000;
+	dir_read_pattern(&d, 1000, 3096);
+	good &= d.cap == 65536 && dir_holds(&d, 0, 4096);
+	dir_consumed(&d, 4096);
+	good &= d.start == 0 && d.end == 0 && d.bytes == 4096;
+	dir_read_pattern(&d, 0, 65536);
+	dir_consumed(&d, 65536 - 20000);
+	good &= d.start == 65536 - 20000;	/* a quarter or more stays */
+	dir_consumed(&d, 20000 - 100);
+	good &= d.start == 0 && dir_holds(&d, 65436, 100) &&
+	    dir_room(&d) == 65436 && d.cap == 65536;
+	d.one_msg = 1;
+	good &= dir_room(&d) == 0;
+	d.one_msg = 0;
+	d.reserve = 1024;
+	good &= dir_room(&d) == 65536 - 1024 - 100;
+	d.reserve = 0;
+	dir_sizes(&d, 16896, 33792, 16896);
+	d.end = 65536 - 16000;
+	good &= !dir_ready(&d);
+	d.eof = d.failed = 1;
+	dir_restart(&d, 0);
+	good &= d.eof && dir_pending(&d) > 0;
+	dir_restart(&d, 1);
+	good &= !d.eof && !d.failed && dir_pending(&d) == 0;
+	dir_release(&d);
+	ok(good && d.buf == NULL && d.cap == 0, "dir.c: the buffer's growth, "
+	    "room, need, compaction and restart");
+}
+
+/*
+ * dir.c's pipe: made at a page, grown once, a pipe given up closes once
+ * empty, and read-back moves what it holds into the buffer in order.
+ */
+static void
+case_dir_pipe(void)
+{
+	unsigned char b[5000];
+	struct dir d;
+	size_t i;
+	int good, fd;
+
+	for (i = 0; i < sizeof(b); i++)
+		b[i] = pattern(i, 7);
+	dir_init(&d);
+	dir_sizes(&d, 4096, 65536, 1);
+	good = dir_pipe(&d, 4096) == 0 && d.pipesz == 4096 &&
+	    dir_pipe_room(&d);
+	dir_pipe_grow(&d, 65536);
+	good &= d.pipesz == 65536 && !d.no_pipe;
+	d.held = write(d.pipe[1], b, sizeof(b));
+	fd = d.pipe[0];
+	good &= dir_pipe_readback(&d) == 4096 && d.held == 904 &&
+	    dir_holds(&d, 0, 4096) && dir_pending(&d) == 5000;
+	dir_consumed(&d, 4096);
+	good &= dir_pipe_readback(&d) == 904 && dir_holds(&d, 4096, 904);
+	dir_consumed(&d, 904);
+	d.held = write(d.pipe[1], b, 10);
+	dir_pipe_off(&d);
+	good &= d.pipe[0] == fd && !dir_pipe_room(&d);
+	dir_pipe_drained(&d, 10);
+	good &= d.pipe[0] == -1 && d.held == 0 && d.bytes == 5010 &&
+	    fcntl(fd, F_GETFD) == -1;
+	dir_release(&d);
+	ok(good, "dir.c: the pipe's growth, read-back and giving up");
+}
+
 int
 main(void)
 {
@@ -674,7 +792,9 @@ main(void)
 		err(1, "listener");
 	if ((lp = loop_new()) == NULL)
 		err(1, "loop_new");
-	printf("1..10\n");
+	printf("1..12\n");
+	case_dir_buffer();
+	case_dir_pipe();
 	case_ep();
 	case_ep_pp();
 	case_idle();
