@@ -1723,7 +1723,7 @@ static void
 buf_make(struct dir *d)
 {
 	if (dir_buf(d) == -1)
-		err(NP_EXIT_FAIL, "pump");
+		errx(NP_EXIT_FAIL, "pump: out of memory");
 }
 
 /*
