@@ -314,16 +314,22 @@ print(h.hexdigest(), flush=True)
 	assert_equal "$(stat -c %s "$BATS_TEST_TMPDIR/out")" 0
 }
 
-@test "--resume runs inside --tls" {
-	local in dir=$BATS_TEST_TMPDIR/pki
-	in=$(np_random_file in 5M)
-	mkdir -p "$dir"
-	(cd "$dir" && tls_make_pki)
-	np_listen --resume --tls --tls-cert "$dir/server.pem" \
-	    --tls-key "$dir/server.key" --output "$BATS_TEST_TMPDIR/got" \
+# rs_tls_receiver: a --resume --tls receiver into got, with tls_pki's
+# certificate (in $TLS_DIR).
+rs_tls_receiver() {
+	tls_pki
+	np_listen --resume --tls --tls-cert "$TLS_DIR/server.pem" \
+	    --tls-key "$TLS_DIR/server.key" --output "$BATS_TEST_TMPDIR/got" \
 	    127.0.0.1 0
-	run -0 timeout 30 "${NP[@]}" -v --resume --tls --tls-ca "$dir/ca.pem" \
-	    --tls-name localhost 127.0.0.1 "$NP_PORT" <"$in"
+}
+
+@test "--resume runs inside --tls" {
+	local in
+	in=$(np_random_file in 5M)
+	rs_tls_receiver
+	run -0 timeout 30 "${NP[@]}" -v --resume --tls \
+	    --tls-ca "$TLS_DIR/ca.pem" --tls-name localhost 127.0.0.1 "$NP_PORT" \
+	    <"$in"
 	assert_line "netpipe: sha256 $(np_sha "$in") (verified by the receiver)"
 	np_wait_exit "$NP_PID"
 	wait "$NP_PID"
@@ -331,25 +337,21 @@ print(h.hexdigest(), flush=True)
 }
 
 @test "--resume over --tls ends each side's connection with close_notify, seen by a python3 ssl relay" {
-	local in dir=$BATS_TEST_TMPDIR/pki pf=$BATS_TEST_TMPDIR/relay.port
+	local in pf=$BATS_TEST_TMPDIR/relay.port
 	local relay=$BATS_TEST_TMPDIR/relay.out
 	in=$(np_random_file in 5M)
-	mkdir -p "$dir"
-	(cd "$dir" && tls_make_pki)
-	np_listen --resume --tls --tls-cert "$dir/server.pem" \
-	    --tls-key "$dir/server.key" --output "$BATS_TEST_TMPDIR/got" \
-	    127.0.0.1 0
+	rs_tls_receiver
 	# The relay is the sender's TLS server and the receiver's TLS client,
 	# and passes each end on as it came.
 	timeout 30 python3 "$BATS_TEST_DIRNAME/tls_relay.py" "$pf" "$NP_PORT" \
-	    "$dir/server.pem" "$dir/server.key" "$dir/ca.pem" >"$relay" \
-	    2>"$BATS_TEST_TMPDIR/relay.err" 3>&- &
+	    "$TLS_DIR/server.pem" "$TLS_DIR/server.key" "$TLS_DIR/ca.pem" \
+	    >"$relay" 2>"$BATS_TEST_TMPDIR/relay.err" 3>&- &
 	RELAY_PID=$!
 	np_track "$RELAY_PID"
 	np_wait_for "$pf" '^[0-9]+$'
 	run -0 --separate-stderr timeout 30 "${NP[@]}" --resume --tls \
-	    --tls-ca "$dir/ca.pem" --tls-name localhost 127.0.0.1 "$(cat "$pf")" \
-	    <"$in"
+	    --tls-ca "$TLS_DIR/ca.pem" --tls-name localhost 127.0.0.1 \
+	    "$(cat "$pf")" <"$in"
 	assert_equal "$stderr" ""
 	np_status "$NP_PID"
 	assert_equal "$NP_STATUS" 0

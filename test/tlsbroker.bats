@@ -48,6 +48,19 @@ tb_socat() {
 	np_track "$CLIENT_PID"
 }
 
+# tb_all_got FILE NAME...: each NAME.out grows to FILE's size and then
+# has its sha256, and the hub is still running.
+tb_all_got() {
+	local data=$1 name
+	shift
+	for name; do
+		np_wait_size "$BATS_TEST_TMPDIR/$name.out" "$(stat -c %s "$data")"
+		assert_equal "$(np_sha "$BATS_TEST_TMPDIR/$name.out")" \
+		    "$(np_sha "$data")"
+	done
+	kill -0 "$NP_PID"
+}
+
 @test "--broker over TLS relays 1 MiB with NUL bytes from a netpipe client to s_client and socat, not back" {
 	local data
 	data=$(np_random_file data 1048576)
@@ -62,11 +75,7 @@ tb_socat() {
 	assert_equal "$NP_RC" 0
 	assert_equal "$NP_STDERR" ""
 	assert_equal "$(stat -c %s "$BATS_TEST_TMPDIR/a.out")" 0
-	np_wait_size "$BATS_TEST_TMPDIR/b.out" 1048576
-	np_wait_size "$BATS_TEST_TMPDIR/c.out" 1048576
-	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/b.out")" "$(np_sha "$data")"
-	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/c.out")" "$(np_sha "$data")"
-	kill -0 "$NP_PID"
+	tb_all_got "$data" b c
 }
 
 @test "--chat over TLS announces a peer once its handshake is done and relays its lines with its name" {
@@ -270,11 +279,7 @@ tb_onesend() {
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/onesend.err")" "close_notify"
 	np_wait_for "$err" '^Peers connected: 3$'
 	np_wait_for "$err" '^Peers connected: 2$' 10 2
-	np_wait_size "$BATS_TEST_TMPDIR/a.out" 1048576
-	np_wait_size "$BATS_TEST_TMPDIR/b.out" 1048576
-	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/a.out")" "$(np_sha "$data")"
-	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/b.out")" "$(np_sha "$data")"
-	kill -0 "$NP_PID"
+	tb_all_got "$data" a b
 }
 
 @test "--chat over TLS announces the leave of a peer whose last line and close_notify come in one read" {
