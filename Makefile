@@ -25,17 +25,19 @@ WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 NP_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(BSD_CFLAGS) $(TLS_CFLAGS) \
 	-DNP_TLS_SONAME='"$(TLS_SONAME)"' -DNP_CRYPTO_SONAME='"$(CRYPTO_SONAME)"'
-# libbsd and libmd go in statically by default.  netpipe takes a few
-# small functions from them (strlcpy, strtonum, readpassphrase, SHA-256),
-# while loading the two shared objects, both linked BIND_NOW, costs ld.so
-# some 200 symbol bindings: about half the instructions of a client
-# started per connection (bench/conns).  libc stays shared.  The Debian
-# package links them as shared libraries (debian/rules: NP_STATIC_BSD=0),
-# so that their security updates reach netpipe.
-NP_STATIC_BSD ?= 1
-BSD_LINK_1 = -Wl,-Bstatic $(BSD_LIBS) -lmd -Wl,-Bdynamic
-BSD_LINK_0 = $(BSD_LIBS) -lmd
-NP_LIBS = $(BSD_LINK_$(NP_STATIC_BSD)) $(SODIUM_LIBS) -ldl -pthread
+# libbsd, libmd and libsodium go in statically by default.  netpipe
+# takes a few small functions from libbsd and libmd (strlcpy, strtonum,
+# readpassphrase, SHA-256) and, for --passphrase alone, some of
+# libsodium's; loading them as shared objects costs ld.so some 200 symbol
+# bindings and relocations for each: about half the instructions of a
+# client started per connection (bench/conns), whether it uses them or
+# not.  libc stays shared.  The Debian package links them as shared
+# libraries (debian/rules: NP_STATIC=0), so that their security updates
+# reach netpipe.
+NP_STATIC ?= 1
+STATIC_LINK_1 = -Wl,-Bstatic $(BSD_LIBS) -lmd $(SODIUM_LIBS) -Wl,-Bdynamic
+STATIC_LINK_0 = $(BSD_LIBS) -lmd $(SODIUM_LIBS)
+NP_LIBS = $(STATIC_LINK_$(NP_STATIC)) -ldl -pthread
 
 SRCS = filter.c loop.c netpipe.c options.c pp.c proxy.c scan.c sock.c sockopt.c session.c \
 	stats.c tls.c transfer.c acl.c broker.c chat.c exec.c pty.c writer.c xfer.c \

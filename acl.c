@@ -538,6 +538,20 @@ acl_listen_resume(struct acl_listener *al)
 		al->held = 0;
 }
 
+/*
+ * Accept now, as if a poll had found the listener ready: a busy -k
+ * listener has its next peer queued already by the time it is done with
+ * one, and takes it without a poll; an idle one pays an accept4(2) that
+ * says EAGAIN, and then waits as before.  Nothing happens while held or
+ * backing off.
+ */
+void
+acl_listen_now(struct acl_listener *al)
+{
+	if (!al->held && al->pause == 0)
+		acl_listen_ready(al->loop, al->lfd, LOOP_READ, al);
+}
+
 /* Stop watching the listener and cancel its back-off. */
 void
 acl_listen_end(struct acl_listener *al)

@@ -29,7 +29,7 @@ int np_sigfd = -1;
 static int sigfd_w = -1;
 
 struct loop_file {
-	int		 mask;		/* LOOP_READ | LOOP_WRITE wanted */
+	int		 mask;		/* LOOP_INTEREST bits wanted */
 	int		 active;	/* registered */
 	int		 pos;		/* its index in fds, while active */
 	unsigned long	 serial;	/* which registration this is */
@@ -200,8 +200,9 @@ fds_grow(struct loop *l)
 }
 
 /*
- * Watch fd for mask (LOOP_READ, LOOP_WRITE; 0 keeps it registered with
- * no interest, which still reports LOOP_HUP and LOOP_ERR), calling
+ * Watch fd for mask (LOOP_READ, LOOP_WRITE, LOOP_PRI, LOOP_RDHUP; 0 keeps
+ * it registered with no interest, which still reports LOOP_HUP and
+ * LOOP_ERR), calling
  * proc(l, fd, fired, data).  A second call for the same fd replaces the
  * first.  Returns 0, or -1 with errno set (ENOMEM, EBADF).
  */
@@ -226,7 +227,7 @@ loop_fd(struct loop *l, int fd, int mask,
 		f->active = 1;
 		f->serial = ++l->next_serial;
 	}
-	f->mask = mask & (LOOP_READ | LOOP_WRITE);
+	f->mask = mask & LOOP_INTEREST;
 	f->proc = proc;
 	f->data = data;
 	return 0;
@@ -240,7 +241,7 @@ loop_fd_mask(struct loop *l, int fd, int mask)
 		errno = EBADF;
 		return -1;
 	}
-	l->files[fd].mask = mask & (LOOP_READ | LOOP_WRITE);
+	l->files[fd].mask = mask & LOOP_INTEREST;
 	return 0;
 }
 
@@ -404,7 +405,9 @@ poll_build(struct loop *l)
 		f = &l->files[fd];
 		l->pfd[i].fd = fd;
 		l->pfd[i].events = ((f->mask & LOOP_READ) ? POLLIN : 0) |
-		    ((f->mask & LOOP_WRITE) ? POLLOUT : 0);
+		    ((f->mask & LOOP_WRITE) ? POLLOUT : 0) |
+		    ((f->mask & LOOP_PRI) ? POLLPRI : 0) |
+		    ((f->mask & LOOP_RDHUP) ? POLLRDHUP : 0);
 		l->pfd[i].revents = 0;
 		l->serials[i] = f->serial;
 	}
@@ -436,6 +439,8 @@ poll_dispatch(struct loop *l, int n)
 			continue;
 		fired = ((p->revents & (POLLIN | POLLPRI)) ? LOOP_READ : 0) |
 		    ((p->revents & POLLOUT) ? LOOP_WRITE : 0) |
+		    ((p->revents & POLLPRI) ? LOOP_PRI : 0) |
+		    ((p->revents & POLLRDHUP) ? LOOP_RDHUP : 0) |
 		    ((p->revents & POLLHUP) ? LOOP_HUP : 0) |
 		    ((p->revents & (POLLERR | POLLNVAL)) ? LOOP_ERR : 0);
 		fired &= f->mask | LOOP_HUP | LOOP_ERR;

@@ -422,6 +422,7 @@ struct acl_listener {
 int	 acl_listen(struct acl_listener *);
 void	 acl_listen_hold(struct acl_listener *);
 void	 acl_listen_resume(struct acl_listener *);
+void	 acl_listen_now(struct acl_listener *);
 void	 acl_listen_end(struct acl_listener *);
 
 /* exec.c: -e and --sh-exec. */
@@ -461,6 +462,8 @@ size_t	 chat_text(unsigned char *, const char *, size_t);
  * is end of stream, -N shuts down, and only the peer can send to it.
  */
 #define PUMP_SEQPACKET		0x04
+/* The socket reads urgent data inline already (its listener's setting). */
+#define PUMP_URGINLINE		0x08
 struct pump;
 struct tls;
 struct pump	*pump_new(const struct np_opts *);
@@ -688,13 +691,19 @@ int	 pp_fuzz(const unsigned char *, size_t);
  * loop.c: the event loop (redis ae.c on poll(2)), the signal flag and
  * its self-pipe, and the monotonic deadline helpers.  A file procedure
  * gets the events that fired: LOOP_READ, LOOP_WRITE, and LOOP_HUP or
- * LOOP_ERR whatever the interest.  A timer procedure returns the next
- * delay in ms, or LOOP_NOMORE.
+ * LOOP_ERR whatever the interest.  LOOP_PRI (urgent data pending) and
+ * LOOP_RDHUP (the peer's end of stream is in) are reported only to those
+ * who ask, with LOOP_READ: both stay true until the data is read, so a
+ * user that is not reading must not ask.  A timer procedure returns the
+ * next delay in ms, or LOOP_NOMORE.
  */
 #define LOOP_READ	0x01
 #define LOOP_WRITE	0x02
 #define LOOP_HUP	0x04
 #define LOOP_ERR	0x08
+#define LOOP_PRI	0x10
+#define LOOP_RDHUP	0x20
+#define LOOP_INTEREST	(LOOP_READ | LOOP_WRITE | LOOP_PRI | LOOP_RDHUP)
 #define LOOP_NOMORE	(-1)
 struct loop;
 extern volatile sig_atomic_t np_signal;

@@ -42,6 +42,7 @@ static int	 listen_stream(const struct np_opts *, const struct acl *,
 		    struct pump *, int, struct tls *, struct pp_secret *);
 static int	 listen_socket(const struct np_opts *, int *);
 static int	 listen_inherit(const struct np_opts *, int);
+static int	 listen_flags(const struct np_opts *, int);
 static int	 listen_begin(struct listen_ctx *, const struct np_opts *,
 		    const struct acl *, int);
 static int	 listen_run(struct listen_ctx *, int);
@@ -187,7 +188,7 @@ listen_stream(const struct np_opts *o, const struct acl *acl,
     struct pump *p, int lfd, struct tls *server, struct pp_secret *sec)
 {
 	struct listen_ctx c;
-	int fd, rc = NP_EXIT_OK, first = 1;
+	int fd, rc = NP_EXIT_OK, first = 1, flags = listen_flags(o, lfd);
 
 	if (listen_begin(&c, o, acl, lfd) == -1 ||
 	    acl_listen(&c.al) == -1) {
@@ -201,9 +202,7 @@ listen_stream(const struct np_opts *o, const struct acl *acl,
 			break;
 		}
 		first = 0;
-		/* A SOCK_SEQPACKET peer's messages keep their bounds. */
-		rc = session_pump(o, p, server, fd,
-		    o->seqpacket ? PUMP_DGRAM | PUMP_SEQPACKET : 0, sec);
+		rc = session_pump(o, p, server, fd, flags, sec);
 		close(fd);
 		if (o->passphrase && sec->failures >= PP_MAX_FAILURES) {
 			warnx("passphrase: %d wrong passphrases: giving up",
@@ -217,6 +216,27 @@ listen_stream(const struct np_opts *o, const struct acl *acl,
 	acl_listen_end(&c.al);
 	loop_free(c.loop);
 	return signal_or(rc);
+}
+
+/*
+ * The pump's flags for the peers of stream listener lfd.  A SOCK_SEQPACKET
+ * peer's messages keep their bounds.  The pump reads urgent data inline;
+ * a TCP socket accept(2) makes takes SO_OOBINLINE from its listener, so
+ * setting it here once saves a setsockopt(2) per peer.  (A Unix peer's
+ * socket is made new, and an inherited listener is not ours to change:
+ * the pump sets it on each of their peers.)
+ */
+static int
+listen_flags(const struct np_opts *o, int lfd)
+{
+	int one = 1;
+
+	if (o->seqpacket)
+		return PUMP_DGRAM | PUMP_SEQPACKET;
+	if (o->unix_sock || o->inherit_fd >= 0 || o->systemd_fd ||
+	    setsockopt(lfd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)) == -1)
+		return 0;
+	return PUMP_URGINLINE;
 }
 
 /*
@@ -306,7 +326,14 @@ static int
 listen_accept(struct listen_ctx *c, int first)
 {
 	c->fd = -1;
+	c->state = 0;
 	acl_listen_resume(&c->al);
+	/* After a peer, the next may be queued already: no poll for it. */
+	if (!first) {
+		acl_listen_now(&c->al);
+		if (c->state != 0)
+			return c->state == 1 ? c->fd : -1;
+	}
 	if (listen_run(c, first) == -1)
 		return -1;
 	return c->fd;

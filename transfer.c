@@ -241,6 +241,8 @@ struct pump {
 	void			*done_data;
 	struct pollfd		 armed[PUMP_NFDS]; /* as the loop has them */
 	int			 fired[PUMP_NFDS];	/* this round */
+	int			 urgent;	/* this round: POLLPRI */
+	int			 rdhup;		/* this round: POLLRDHUP */
 	int			 reg[PUMP_NFDS];	/* fds registered */
 	int			 nreg;
 	long long		 timer[PT_COUNT];	/* ids; 0 none */
@@ -279,6 +281,10 @@ struct pump {
 
 static void	 pump_before(struct loop *, void *);
 static int	 pump_act(struct pump *);
+static int	 net_take(struct pump *);
+static int	 net_reading(struct pump *);
+static void	 out_slot(const struct pump *, struct pollfd *);
+static int	 out_ready(const struct pump *);
 static void	 pump_end(struct pump *, int);
 static void	 run_done(struct pump *, int, void *);
 static int	 pump_finished(struct pump *);
@@ -365,7 +371,7 @@ static size_t	 oob_shape(struct pump *, const struct dir *, size_t,
 static size_t	 more_shape(struct pump *, const struct dir *, size_t,
 		    int *);
 static long long input_size(struct pump *);
-static void	 net_setup(struct pump *);
+static void	 net_setup(struct pump *, int);
 static void	 conn_start(struct pump *, int, int);
 static void	 dirs_size(struct pump *);
 static size_t	 sendable(const struct pump *, const struct dir *);
@@ -470,7 +476,8 @@ pump_set_acl(struct pump *p, const struct acl *acl)
 
 /*
  * Move bytes between stdio and net until the connection ends.  flags is
- * a set of PUMP_DGRAM and PUMP_UNCONNECTED.  Returns an exit code:
+ * a set of PUMP_DGRAM, PUMP_UNCONNECTED, PUMP_SEQPACKET and
+ * PUMP_URGINLINE.  Returns an exit code:
  * NP_EXIT_OK, NP_EXIT_FAIL (message printed) or 128 + signal.  net stays
  * open; the caller closes it.
  */
@@ -574,7 +581,7 @@ conn_start(struct pump *p, int net, int flags)
 	if (!c->dgram || c->seqpacket || c->unconnected || getpeername(net,
 	    (struct sockaddr *)&c->lock, &c->locklen) == -1)
 		c->locklen = 0;
-	net_setup(p);
+	net_setup(p, flags);
 	pump_choose(p);
 	ends_pick(p);
 	layers_pick(p);
@@ -616,13 +623,14 @@ input_size(struct pump *p)
 
 /*
  * Per-connection socket settings the pump relies on: urgent data read
- * inline, so --send-flags oob on the far side loses no byte here, a Unix
- * send buffer that moves more per call, and how receives are batched.
- * (A datagram socket's deep receive buffer is set when it is made:
+ * inline, so --send-flags oob on the far side loses no byte here (unless
+ * flags say the socket has it from its listener), a Unix send buffer
+ * that moves more per call, and how receives are batched.  (A datagram
+ * socket's deep receive buffer is set when it is made:
  * sock_dgram_buffer().)
  */
 static void
-net_setup(struct pump *p)
+net_setup(struct pump *p, int flags)
 {
 	int one = 1, size, domain = AF_UNSPEC, inet;
 	socklen_t len = sizeof(domain);
@@ -640,8 +648,9 @@ net_setup(struct pump *p)
 	    p->o->recv_limit == 0 && p->o->rate == 0;
 	batch_choose(p, inet);
 	if (!p->c.dgram) {
-		setsockopt(p->c.net, SOL_SOCKET, SO_OOBINLINE, &one,
-		    sizeof(one));
+		if (!(flags & PUMP_URGINLINE))
+			setsockopt(p->c.net, SOL_SOCKET, SO_OOBINLINE, &one,
+			    sizeof(one));
 		/*
 		 * A Unix stream moves at most its send buffer per call; the
 		 * default 208 KiB costs 2.5x in throughput (PERFORMANCE in
@@ -1191,9 +1200,10 @@ splice_in(struct pump *p, struct dir *d)
 	 * TCP splice stops at the urgent mark: it says EAGAIN while poll
 	 * keeps saying POLLIN, or 0 as if at EOF.  The copy loop reads the
 	 * byte inline; it takes over once the pipe is drained, so the order
-	 * holds.
+	 * holds.  Only a poll that said POLLPRI (urgent data pending) makes
+	 * the mark worth asking about: a plain end of stream costs no ioctl.
 	 */
-	if ((n == 0 || (n == -1 && errno == EAGAIN)) && !p->c.dgram &&
+	if ((n == 0 || (n == -1 && errno == EAGAIN)) && p->urgent &&
 	    ioctl(p->c.net, SIOCATMARK, &atmark) == 0 && atmark) {
 		p->c.zc_recv = 0;
 		ends_pick(p);
@@ -1330,6 +1340,8 @@ pump_before(struct loop *l, void *data)
 	(void)l;
 	if (p->c.polled)
 		rc = pump_act(p);
+	if (rc == -1 && out_ready(p))
+		rc = p->c.local.drain(p, p->c.local.from);
 	if (rc == -1 && (rc = pump_finished(p)) == -1) {
 		if (p->c.lowat > 1 && np_deadline_ms(&p->c.lowat_end) == 0)
 			lowat_set(p, 1);
@@ -1361,7 +1373,7 @@ pump_act(struct pump *p)
 		return -1;
 	}
 	/* Read the peer first so that its EOF is seen before a send fails. */
-	if (p->fired[PUMP_NETIN] && (rc = r->fill(p, r->to)) != -1)
+	if (p->fired[PUMP_NETIN] && (rc = net_take(p)) != -1)
 		return rc;
 	if (p->fired[PUMP_STDOUT] && (rc = l->drain(p, l->from)) != -1)
 		return rc;
@@ -1370,6 +1382,40 @@ pump_act(struct pump *p)
 	if (p->fired[PUMP_NETOUT] && (rc = r->drain(p, r->from)) != -1)
 		return rc;
 	return -1;
+}
+
+/*
+ * Read the peer.  When the poll said its end of stream is in already, a
+ * read that left the socket with bytes or the end is read again at once,
+ * not after one more poll: a short connection's data and its end then
+ * cost one poll, not two.
+ */
+static int
+net_take(struct pump *p)
+{
+	struct endpoint *r = &p->c.remote;
+	int rc;
+
+	if ((rc = r->fill(p, r->to)) != -1 || !p->rdhup)
+		return rc;
+	if (net_reading(p))
+		return r->fill(p, r->to);
+	return -1;
+}
+
+/*
+ * Whether the peer is read now: it has not ended, -W's count is not
+ * reached, and the receiving side has room and rate.
+ */
+static int
+net_reading(struct pump *p)
+{
+	const struct np_opts *o = p->o;
+	const struct endpoint *r = &p->c.remote;
+
+	return !p->down.eof && !p->c.quitting &&
+	    !(o->recv_limit > 0 && p->c.packets >= o->recv_limit) &&
+	    r->ready(p, r->to) && rate_ready(p, METER_RECV);
 }
 
 /* The end-of-stream rules of SPEC section 2, checked before each poll. */
@@ -1458,7 +1504,9 @@ static int
 events_mask(short ev)
 {
 	return ((ev & POLLIN) ? LOOP_READ : 0) |
-	    ((ev & POLLOUT) ? LOOP_WRITE : 0);
+	    ((ev & POLLOUT) ? LOOP_WRITE : 0) |
+	    ((ev & POLLPRI) ? LOOP_PRI : 0) |
+	    ((ev & POLLRDHUP) ? LOOP_RDHUP : 0);
 }
 
 /*
@@ -1471,6 +1519,7 @@ pump_arm(struct pump *p, const struct pollfd *pfd)
 {
 	int fds[PUMP_NFDS], mask[PUMP_NFDS], i, j, n = 0;
 
+	p->urgent = p->rdhup = 0;
 	for (i = 0; i < PUMP_NFDS; i++) {
 		p->fired[i] = 0;
 		if (pfd[i].fd == -1)
@@ -1514,6 +1563,10 @@ pump_io(struct loop *l, int fd, int fired, void *data)
 		if (p->armed[i].fd == fd && (fired & (LOOP_HUP | LOOP_ERR |
 		    events_mask(p->armed[i].events))))
 			p->fired[i] = 1;
+	if (fd == p->c.net) {
+		p->urgent = (fired & LOOP_PRI) != 0;
+		p->rdhup = (fired & LOOP_RDHUP) != 0;
+	}
 }
 
 /* The connection ended: the loop forgets its fds and deadlines. */
@@ -1541,8 +1594,6 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 	const struct np_opts *o = p->o;
 	const struct endpoint *l = &p->c.local, *r = &p->c.remote;
 	const struct dir *up = &p->up, *down = &p->down;
-	int reading = !down->eof && !p->c.quitting &&
-	    !(o->recv_limit > 0 && p->c.packets >= o->recv_limit);
 	int pacing = p->c.pace.tv_sec != 0 && np_deadline_ms(&p->c.pace) > 0;
 
 	pfd[PUMP_STDIN].fd = p->in;
@@ -1563,22 +1614,42 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 		pfd[PUMP_NETOUT].fd = -1;
 
 	pfd[PUMP_NETIN].fd = p->c.net;
-	pfd[PUMP_NETIN].events = reading && r->ready(p, r->to) &&
-	    rate_ready(p, METER_RECV) ? r->events(p, LOOP_READ) : 0;
+	pfd[PUMP_NETIN].events = net_reading(p) ? r->events(p, LOOP_READ) : 0;
 	if (pfd[PUMP_NETIN].events == 0)
 		pfd[PUMP_NETIN].fd = -1;
+	out_slot(p, &pfd[PUMP_STDOUT]);
+}
 
-	/*
-	 * Polled even when idle: POLLERR says the reader of a pipe left.
-	 * Once it has, it is polled no more (POLLERR stays).
-	 */
-	pfd[PUMP_STDOUT].fd = p->out_gone ? -1 : p->out;
-	pfd[PUMP_STDOUT].events = down_pending(p) && !writer_holding(p) ?
-	    POLLOUT : 0;
-	if (p->jobs == PUMP_PIPES || (p->jobs > 0 && !writer_due(p, down))) {
-		pfd[PUMP_STDOUT].fd = writer_fd(p->writer);
-		pfd[PUMP_STDOUT].events = POLLIN;
+/*
+ * The output's slot: POLLOUT while received bytes wait and no writer
+ * thread holds them back, the writer's fd while it holds pipes.  Polled
+ * even when idle: POLLERR says the reader of a pipe left.  Once it has,
+ * it is polled no more (POLLERR stays).
+ */
+static void
+out_slot(const struct pump *p, struct pollfd *pfd)
+{
+	pfd->fd = p->out_gone ? -1 : p->out;
+	pfd->events = down_pending(p) && !writer_holding(p) ? POLLOUT : 0;
+	if (p->jobs == PUMP_PIPES || (p->jobs > 0 && !writer_due(p, &p->down))) {
+		pfd->fd = writer_fd(p->writer);
+		pfd->events = POLLIN;
 	}
+}
+
+/*
+ * Whether the output is written now, without a poll: a regular file is
+ * always ready, so a poll for it would only cost a syscall.
+ */
+static int
+out_ready(const struct pump *p)
+{
+	struct pollfd pfd;
+
+	if (!p->out_regular)
+		return 0;
+	out_slot(p, &pfd);
+	return pfd.fd == p->out && pfd.events == POLLOUT;
 }
 
 /*
@@ -1609,12 +1680,24 @@ batch_ready(const struct pump *p, const struct dir *d)
 /*
  * What poll waits for before a fill (LOOP_READ) or a send (LOOP_WRITE):
  * what the endpoint last said.  A record layer's read may wait for
- * POLLOUT and its write for POLLIN (renegotiation).
+ * POLLOUT and its write for POLLIN (renegotiation).  A stream's read
+ * also asks whether the peer's end is in (net_take), and the splice
+ * path's whether urgent data waits (splice_in): both only while the
+ * peer is read, as neither goes away until it is.
  */
 static short
 net_events(const struct pump *p, int dir)
 {
-	return dir == LOOP_READ ? p->c.want_in : p->c.want_out;
+	short ev;
+
+	if (dir != LOOP_READ)
+		return p->c.want_out;
+	ev = p->c.want_in;
+	if ((ev & POLLIN) && !p->c.dgram)
+		ev |= POLLRDHUP;
+	if ((ev & POLLIN) && p->c.zc_recv && p->c.tcp)
+		ev |= POLLPRI;
+	return ev;
 }
 
 /*

@@ -205,6 +205,39 @@ except OSError:
 c.close()
 '
 
+# np_queued PORT PID CODE...: with process PID (a -k listener) stopped,
+# open one connection to PORT per python3 statement CODE (it sends on
+# socket c), half-close each, then let PID go on and wait (bounded) for
+# it to close each in turn.  Every peer's data and end are queued in the
+# kernel before the listener accepts the first: what a busy listener sees.
+np_queued() {
+	timeout 20 python3 -c '
+import os, signal, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+def state():
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+os.kill(pid, signal.SIGSTOP)
+try:
+    for i in range(500):
+        if state() in "Tt":
+            break
+        time.sleep(0.01)
+    cs = []
+    for code in sys.argv[3:]:
+        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        exec(code)
+        c.shutdown(socket.SHUT_WR)
+        cs.append(c)
+finally:
+    os.kill(pid, signal.SIGCONT)
+for c in cs:
+    while c.recv(4096):
+        pass
+    c.close()
+' "$@"
+}
+
 # Make a file of SIZE bytes of random data (with NUL bytes) and print its path.
 np_random_file() {
 	local name=$1 size=$2

@@ -33,6 +33,7 @@ BATS_TEST_TIMEOUT=600
 	run -0 dpkg-deb -f "$deb" Depends
 	assert_output --regexp 'libbsd0'
 	assert_output --regexp 'libmd0'
+	assert_output --regexp 'libsodium23'
 	dpkg -x "$deb" "$root"
 	run -0 "$root/usr/bin/netpipe" --version
 	assert_output "netpipe $version"
@@ -46,4 +47,15 @@ BATS_TEST_TIMEOUT=600
 	run -0 timeout 300 lintian --fail-on error \
 	    "$BATS_TEST_TMPDIR/build/netpipe_${version}_$arch.changes"
 	refute_output --regexp '^E: '
+}
+
+# The Makefile links libbsd, libmd and libsodium statically by default: a
+# client started per connection would otherwise pay the loader for three
+# more objects and their relocations (issue 14; bench/conns).
+@test "the default build needs no libbsd, libmd or libsodium shared object at run time" {
+	run -0 readelf -d "$NETPIPE"
+	assert_output --partial 'libc.so'
+	refute_output --regexp 'NEEDED.*(libbsd|libmd|libsodium)'
+	run -0 env LD_DEBUG=libs "$NETPIPE" --version
+	refute_output --regexp 'calling init: .*(libbsd|libmd|libsodium)'
 }

@@ -503,6 +503,36 @@ c.close()' "$NP_PORT"
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" 'abc!def'
 }
 
+# The -k listener sets SO_OOBINLINE once, on its own socket, and its
+# peers' sockets take it from there; the splice path asks SIOCATMARK only
+# after poll said POLLPRI.  Each peer's data and end are in before it is
+# accepted, so the urgent byte that is last before the end is found by a
+# splice that says 0, as at the end of the stream.
+@test "a -k listener writing to a file gets every queued peer's urgent byte inline, the one last before the end too" {
+	np_listen -k 127.0.0.1 0
+	np_queued "$NP_PORT" "$NP_PID" \
+	    'c.sendall(b"abc"); c.send(b"!", socket.MSG_OOB); c.sendall(b"def")' \
+	    'c.sendall(b"ghi"); c.send(b"?", socket.MSG_OOB)' \
+	    'c.send(b"#", socket.MSG_OOB)' \
+	    'c.sendall(b"jkl")'
+	np_wait_for "$BATS_TEST_TMPDIR/listen.err" '^Connection closed' 10 4
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" 'abc!defghi?#jkl'
+}
+
+@test "a client gets urgent data inline on its own socket, the byte last before the end too" {
+	np_python_listen STREAM '
+c, a = s.accept()
+c.sendall(b"abc")
+c.send(b"!", socket.MSG_OOB)
+c.sendall(b"def")
+c.send(b"?", socket.MSG_OOB)
+c.close()
+'
+	timeout 10 "${NP[@]}" 127.0.0.1 "$PY_PORT" </dev/null \
+	    >"$BATS_TEST_TMPDIR/out"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" 'abc!def?'
+}
+
 @test "--send-flags oob from netpipe to netpipe loses no byte" {
 	local in
 	in=$(np_random_file in 1M)

@@ -443,6 +443,47 @@ np_traceable() {
 # fcntl probes, which strace logs (-e trace=...) for the test below.
 NP_PROBES=(-f -qq -e signal=none -e trace=getsockname,getsockopt,fcntl)
 
+# The calls a -k listener makes for a short connection (issue 14).
+NP_CONN_CALLS=(-f -qq -e signal=none -e trace=poll,ppoll,accept4,read,write,recvfrom,splice,setsockopt,getsockopt,ioctl,fcntl,close,shutdown,pipe2)
+
+@test "a -k listener writing to a file takes a queued short connection in 8 calls: one poll, no setsockopt, SIOCATMARK or poll for the file" {
+	local err=$BATS_TEST_TMPDIR/listen.err log=$BATS_TEST_TMPDIR/l.trace
+	local spid
+	np_traceable
+	# A wrapper's own calls would be counted with netpipe's.
+	[ -z "${NETPIPE_WRAP:-}" ] || skip "netpipe runs under $NETPIPE_WRAP"
+	: >"$err"
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    strace "${NP_CONN_CALLS[@]}" -o "$log" "${NP[@]}" -n -v -k -l \
+	    127.0.0.1 0 </dev/null >"$BATS_TEST_TMPDIR/out" 2>"$err" 3>&- &
+	spid=$!
+	np_track "$spid"
+	np_wait_for "$err" '^Listening on '
+	NP_PID=$(pgrep -P "$spid")
+	np_track "$NP_PID"
+	NP_PORT=$(sed -nE 's/^Listening on .* ([0-9]+)$/\1/p' "$err")
+	np_queued "$NP_PORT" "$NP_PID" 'c.sendall(b"one\0\n")' \
+	    'c.sendall(b"two\0\n")' 'c.sendall(b"three\0\n")'
+	np_wait_for "$err" '^Connection closed' 10 3
+	kill -TERM "$NP_PID"
+	np_wait_exit "$spid" 10
+	run -0 tr '\0' '|' <"$BATS_TEST_TMPDIR/out"
+	assert_output "one|
+two|
+three|"
+	# The listener's own socket reads urgent data inline, once.
+	run -0 grep -c 'SO_OOBINLINE' "$log"
+	assert_output 1
+	# The second peer, from its accept4 to the next one: it was queued,
+	# so no poll waits for it; one poll says its data and end are in.
+	awk '/accept4\(/ && !/EAGAIN/ { n++ } n == 2' "$log" >"$log.2"
+	run -0 grep -c . "$log.2"
+	assert_output 8
+	run -0 grep -c 'poll(' "$log.2"
+	assert_output 1
+	run -1 grep -E 'setsockopt|SIOCATMARK|fd=1, events=POLLOUT' "$log.2"
+}
+
 @test "a short connection costs no getsockname, SO_TYPE, IPV6_V6ONLY or stdio probe, client or -k listener" {
 	local err=$BATS_TEST_TMPDIR/listen.err log=$BATS_TEST_TMPDIR/l.trace
 	local in=$BATS_TEST_TMPDIR/in spid
