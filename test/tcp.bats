@@ -443,6 +443,26 @@ np_traceable() {
 # fcntl probes, which strace logs (-e trace=...) for the test below.
 NP_PROBES=(-f -qq -e signal=none -e trace=getsockname,getsockopt,fcntl)
 
+# tcp_traced_listen ARRAY ARGS...: netpipe ARGS under strace with the
+# options in the array named ARRAY, logging to l.trace, its stderr in
+# listen.err, its stdout in out.  Sets STRACE_PID, NP_PID (the tracee:
+# strace, killed, may leave it running, so both are tracked) and NP_PORT.
+tcp_traced_listen() {
+	local -n opts=$1
+	local err=$BATS_TEST_TMPDIR/listen.err
+	shift
+	: >"$err"
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	    strace "${opts[@]}" -o "$BATS_TEST_TMPDIR/l.trace" "${NP[@]}" "$@" \
+	    </dev/null >"$BATS_TEST_TMPDIR/out" 2>"$err" 3>&- &
+	STRACE_PID=$!
+	np_track "$STRACE_PID"
+	np_wait_for "$err" '^Listening on '
+	NP_PID=$(pgrep -P "$STRACE_PID")
+	np_track "$NP_PID"
+	NP_PORT=$(sed -nE 's/^Listening on .* ([0-9]+)$/\1/p' "$err")
+}
+
 # The calls a -k listener makes for a short connection (issue 14).
 NP_CONN_CALLS=(-f -qq -e signal=none -e trace=poll,ppoll,accept4,read,write,recvfrom,splice,setsockopt,getsockopt,ioctl,fcntl,close,shutdown,pipe2)
 
@@ -452,16 +472,8 @@ NP_CONN_CALLS=(-f -qq -e signal=none -e trace=poll,ppoll,accept4,read,write,recv
 	np_traceable
 	# A wrapper's own calls would be counted with netpipe's.
 	[ -z "${NETPIPE_WRAP:-}" ] || skip "netpipe runs under $NETPIPE_WRAP"
-	: >"$err"
-	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-	    strace "${NP_CONN_CALLS[@]}" -o "$log" "${NP[@]}" -n -v -k -l \
-	    127.0.0.1 0 </dev/null >"$BATS_TEST_TMPDIR/out" 2>"$err" 3>&- &
-	spid=$!
-	np_track "$spid"
-	np_wait_for "$err" '^Listening on '
-	NP_PID=$(pgrep -P "$spid")
-	np_track "$NP_PID"
-	NP_PORT=$(sed -nE 's/^Listening on .* ([0-9]+)$/\1/p' "$err")
+	tcp_traced_listen NP_CONN_CALLS -n -v -k -l 127.0.0.1 0
+	spid=$STRACE_PID
 	np_queued "$NP_PORT" "$NP_PID" 'c.sendall(b"one\0\n")' \
 	    'c.sendall(b"two\0\n")' 'c.sendall(b"three\0\n")'
 	np_wait_for "$err" '^Connection closed' 10 3
@@ -490,17 +502,8 @@ three|"
 	np_traceable
 	# The listener asks getsockname once, to say where it listens; its
 	# three peers, dual-stack (IPv6 sockets), ask nothing of the kind.
-	: >"$err"
-	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-	    strace "${NP_PROBES[@]}" -o "$log" "${NP[@]}" -v -k -l 0 \
-	    </dev/null >"$BATS_TEST_TMPDIR/out" 2>"$err" 3>&- &
-	spid=$!
-	np_track "$spid"
-	np_wait_for "$err" '^Listening on '
-	# strace, killed, may leave its tracee running: track that too.
-	NP_PID=$(pgrep -P "$spid")
-	np_track "$NP_PID"
-	NP_PORT=$(sed -nE 's/^Listening on .* ([0-9]+)$/\1/p' "$err")
+	tcp_traced_listen NP_PROBES -v -k -l 0
+	spid=$STRACE_PID
 	timeout 10 python3 -c "$PY_SHORT" "$NP_PORT" 127.0.0.1 127.0.0.1 \
 	    127.0.0.1 >/dev/null
 	np_until 10 [ "$(grep -c '^Connection closed' "$err")" -ge 3 ]
