@@ -52,14 +52,14 @@ time.sleep(30)
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "$(np_sha "$in")"
 }
 
-# A peer that talks all the time, through a thread, and reads what it is
-# sent slowly through a small receive buffer (np_python_listen's third
-# argument), so that the sender's queue still holds bytes that the peer
-# has no room for when the sender's input ends.  It prints the sha256 of
-# all it read, or "cut" and why when the connection was reset.
-PY_TALKER='
+# A peer on connected socket c that talks all the time, through a
+# thread, and reads what it is sent slowly through a small receive buffer
+# (set before the connection is made), so that the sender's queue still
+# holds bytes that the peer has no room for when the sender's input ends.
+# It prints the sha256 of all it read, or "cut" and why when the
+# connection was reset.
+PY_TALK='
 import hashlib, threading, time
-c, _ = s.accept()
 done = threading.Event()
 def talk():
     chunk = b"noise\0" * 2048
@@ -88,7 +88,7 @@ done.set()
 @test "--send-only: a peer that keeps talking while it reads slowly still gets every byte" {
 	local in
 	in=$(np_random_file in 4M)
-	np_python_listen STREAM "$PY_TALKER" 16384
+	np_python_listen STREAM "c, _ = s.accept()$PY_TALK" 16384
 	NP_TIMEOUT=20 np_io "$in" "$BATS_TEST_TMPDIR/client.out" --send-only \
 	    127.0.0.1 "$PY_PORT"
 	assert_equal "$NP_STDERR" ""
@@ -100,13 +100,28 @@ done.set()
 @test "-q 0: a peer that keeps talking while it reads slowly still gets every byte" {
 	local in
 	in=$(np_random_file in 4M)
-	np_python_listen STREAM "$PY_TALKER" 16384
+	np_python_listen STREAM "c, _ = s.accept()$PY_TALK" 16384
 	NP_TIMEOUT=20 np_io "$in" "$BATS_TEST_TMPDIR/client.out" -q 0 \
 	    127.0.0.1 "$PY_PORT"
 	assert_equal "$NP_STDERR" ""
 	assert_equal "$NP_RC" 0
 	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^(cut|[0-9a-f]{64}$)'
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "$(np_sha "$in")"
+}
+
+@test "-l --send-only: a client that keeps talking while it reads slowly still gets every byte" {
+	local in
+	in=$(np_random_file in 4M)
+	NP_IN=$in np_listen --send-only 127.0.0.1 0
+	run -0 timeout 20 python3 -c "
+import socket, sys
+c = socket.socket()
+c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+c.connect(('127.0.0.1', int(sys.argv[1])))
+$PY_TALK" "$NP_PORT"
+	assert_output "$(np_sha "$in")"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
 }
 
 @test "--send-only: a peer that never reads holds the client no longer than -w" {
