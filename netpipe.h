@@ -239,6 +239,9 @@ void	 sock_report_failed(const struct np_opts *, const char *,
 int	 sock_features(struct np_opts *);
 void	 sock_dgram_buffer(const struct np_opts *, int);
 int	 sock_wait(int, short, int);
+/* sock_linger()'s bound when -w does not give one. */
+#define NP_LINGER_MS	10000
+void	 sock_linger(int, int);
 void	 sock_unbind(void);
 const char *sock_ntop(const struct sockaddr *, socklen_t, char *, size_t);
 char	*sock_utoa(char *, unsigned int);
@@ -474,6 +477,7 @@ void	 pump_set_acl(struct pump *, const struct acl *);
 int	 pump_run(struct pump *, int, int);
 int	 pump_start(struct pump *, struct loop *, int, int,
 	    void (*)(struct pump *, int, void *), void *);
+int	 pump_sent(const struct pump *);
 void	 pump_stop(struct pump *, int);
 void	 pump_free(struct pump *);
 

@@ -130,6 +130,9 @@ session_pump(const struct np_opts *o, struct pump *p, struct tls *server,
 	if (pp != NULL && rc == NP_EXIT_OK)
 		pp_close(pp);
 	pp_free(pp);
+	/* What we sent must not die in a reset at the caller's close. */
+	if (rc == NP_EXIT_OK && !(flags & PUMP_DGRAM) && pump_sent(p))
+		sock_linger(fd, o->wait_ms > 0 ? o->wait_ms : NP_LINGER_MS);
 	return rc;
 }
 

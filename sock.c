@@ -5,10 +5,12 @@
  */
 
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
@@ -34,6 +36,8 @@
 #define LISTEN_BACKLOG	128
 /* A datagram socket's receive buffer: an unpaced burst of 1 KiB ones. */
 #define SOCK_DGRAM_RCVBUF	(8 * 1024 * 1024)
+/* sock_linger() looks for the peer's acknowledgement this often at most. */
+#define SOCK_LINGER_NAP_MS	64
 
 static int	 sock_apply(const struct np_opts *, int, int, int);
 static int	 sock_md5sig(const struct np_opts *, int, int);
@@ -43,6 +47,7 @@ static void	 mptcp_missing(int);
 static int	 sock_family(int);
 static void	 sock_ready(struct loop *, int, int, void *);
 static int	 sock_expired(struct loop *, long long, void *);
+static int	 sock_discard(int);
 static int	 sock_timed_connect(int, const struct sockaddr *, socklen_t,
 		    int);
 static int	 sock_bind_source(const struct np_opts *, int, int);
@@ -438,6 +443,64 @@ sock_wait(int fd, short events, int ms)
 		rc = 0;
 	loop_free(l);
 	return rc;
+}
+
+/*
+ * Read and drop what has arrived on fd, without waiting.  Returns 1 once
+ * the peer has ended (EOF), 0 when nothing is left to read for now, or
+ * -1 when the connection broke.  A read at a time is bounded, so that a
+ * peer that talks without pause cannot keep the caller from its clock.
+ */
+static int
+sock_discard(int fd)
+{
+	/* MSG_TRUNC: TCP drops the bytes uncopied; others fill buf. */
+	char buf[16384];
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		n = recv(fd, buf, sizeof(buf), MSG_TRUNC | MSG_DONTWAIT);
+		if (n == 0)
+			return 1;
+		if (n == -1)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	}
+	return 0;
+}
+
+/*
+ * Before close(2) of a stream socket whose bytes the peer may not have
+ * yet.  Linux answers a close while unread bytes wait in the receive
+ * queue, or bytes that arrive after it, with a reset, and a reset
+ * throws away what the send queue still holds: send(2) took them, the
+ * peer never sees them.  So when either queue holds bytes, end our side
+ * with a FIN and read and drop what the peer still sends, until it has
+ * acknowledged all we sent (SIOCOUTQ 0), or it ends, resets, a signal
+ * comes or ms pass.  The caller must have no use for those bytes.
+ */
+void
+sock_linger(int fd, int ms)
+{
+	struct timespec end;
+	int unread, unacked, left, nap = 1;
+
+	if (ioctl(fd, FIONREAD, &unread) == -1 ||
+	    ioctl(fd, SIOCOUTQ, &unacked) == -1 ||
+	    (unread == 0 && unacked == 0) || shutdown(fd, SHUT_WR) == -1)
+		return;
+	np_deadline_set(&end, ms);
+	while (ioctl(fd, SIOCOUTQ, &unacked) == 0 && unacked > 0 &&
+	    (left = np_deadline_ms(&end)) > 0) {
+		/* Once the peer has ended, nothing of its can reset us. */
+		if (sock_discard(fd) != 0)
+			break;
+		/* No event says "acknowledged": look again soon. */
+		if (sock_wait(fd, POLLIN, nap < left ? nap : left) == -1)
+			break;
+		if (nap < SOCK_LINGER_NAP_MS)
+			nap *= 2;
+	}
 }
 
 /* Non-blocking connect bounded by ms (-1: the kernel's own limit). */

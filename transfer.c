@@ -222,6 +222,7 @@ struct conn {
 	struct timespec		 lowat_end;	/* then back to 1 byte */
 	int			 quitting;
 	long long		 packets;
+	unsigned long long	 sent;		/* bytes given to net */
 	struct timespec		 idle;		/* -w deadline */
 	struct timespec		 quit;		/* -q deadline */
 	struct timespec		 pace;		/* -i: next line may go */
@@ -524,6 +525,13 @@ pump_start(struct pump *p, struct loop *l, int net, int flags,
 	return loop_before(l, pump_before, p);
 }
 
+/* Whether the last connection gave the socket any bytes. */
+int
+pump_sent(const struct pump *p)
+{
+	return p->c.sent > 0;
+}
+
 /* End the connection now with exit code rc; done() is called. */
 void
 pump_stop(struct pump *p, int rc)
@@ -727,6 +735,8 @@ count_layer(struct pump *p, int d, unsigned char *data, size_t n)
 {
 	(void)data;
 	meter_count(p->meter, d, n);
+	if (d == METER_SENT)
+		p->c.sent += n;
 	return n;
 }
 

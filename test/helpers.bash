@@ -121,15 +121,20 @@ np_listen() {
 
 # Start a python3 TCP/UDP listener on 127.0.0.1 port 0 running SCRIPT
 # (python code that has `s`, the bound socket) and set PY_PID and PY_PORT.
-# SCRIPT's stdout goes to $BATS_TEST_TMPDIR/py.out.
+# SCRIPT's stdout goes to $BATS_TEST_TMPDIR/py.out.  A third argument
+# sets SO_RCVBUF before listen(2), so that connections are born with it
+# and the window they offer fits it from the first segment.
 np_python_listen() {
-	local kind=$1 script=$2 portfile=$BATS_TEST_TMPDIR/py.port
+	local kind=$1 script=$2 rcvbuf=${3:-0}
+	local portfile=$BATS_TEST_TMPDIR/py.port
 	rm -f "$portfile"
 	python3 -c "
 import socket, sys, os
 s = socket.socket(socket.AF_INET, socket.SOCK_$kind)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('127.0.0.1', 0))
+if $rcvbuf:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, $rcvbuf)
 if socket.SOCK_$kind == socket.SOCK_STREAM:
     s.listen(16)
 with open('$portfile.tmp', 'w') as f:

@@ -52,6 +52,96 @@ time.sleep(30)
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "$(np_sha "$in")"
 }
 
+# A peer on connected socket c that talks all the time, through a
+# thread, and reads what it is sent slowly through a small receive buffer
+# (set before the connection is made), so that the sender's queue still
+# holds bytes that the peer has no room for when the sender's input ends.
+# It prints the sha256 of all it read, or "cut" and why when the
+# connection was reset.
+PY_TALK='
+import hashlib, threading, time
+done = threading.Event()
+def talk():
+    chunk = b"noise\0" * 2048
+    end = time.monotonic() + 20
+    try:
+        while not done.is_set() and time.monotonic() < end:
+            c.sendall(chunk)
+            time.sleep(0.002)
+    except OSError:
+        pass
+threading.Thread(target=talk, daemon=True).start()
+h = hashlib.sha256()
+try:
+    while True:
+        time.sleep(0.005)
+        d = c.recv(16384)
+        if not d:
+            break
+        h.update(d)
+    print(h.hexdigest(), flush=True)
+except OSError as e:
+    print("cut:", e, flush=True)
+done.set()
+'
+
+@test "--send-only: a peer that keeps talking while it reads slowly still gets every byte" {
+	local in
+	in=$(np_random_file in 4M)
+	np_python_listen STREAM "c, _ = s.accept()$PY_TALK" 16384
+	NP_TIMEOUT=20 np_io "$in" "$BATS_TEST_TMPDIR/client.out" --send-only \
+	    127.0.0.1 "$PY_PORT"
+	assert_equal "$NP_STDERR" ""
+	assert_equal "$NP_RC" 0
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^(cut|[0-9a-f]{64}$)'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "$(np_sha "$in")"
+}
+
+@test "-q 0: a peer that keeps talking while it reads slowly still gets every byte" {
+	local in
+	in=$(np_random_file in 4M)
+	np_python_listen STREAM "c, _ = s.accept()$PY_TALK" 16384
+	NP_TIMEOUT=20 np_io "$in" "$BATS_TEST_TMPDIR/client.out" -q 0 \
+	    127.0.0.1 "$PY_PORT"
+	assert_equal "$NP_STDERR" ""
+	assert_equal "$NP_RC" 0
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^(cut|[0-9a-f]{64}$)'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "$(np_sha "$in")"
+}
+
+@test "-l --send-only: a client that keeps talking while it reads slowly still gets every byte" {
+	local in
+	in=$(np_random_file in 4M)
+	NP_IN=$in np_listen --send-only 127.0.0.1 0
+	run -0 timeout 20 python3 -c "
+import socket, sys
+c = socket.socket()
+c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+c.connect(('127.0.0.1', int(sys.argv[1])))
+$PY_TALK" "$NP_PORT"
+	assert_output "$(np_sha "$in")"
+	np_status "$NP_PID"
+	assert_equal "$NP_STATUS" 0
+}
+
+@test "--send-only: a peer that never reads holds the client no longer than -w" {
+	local in start
+	in=$(np_random_file in 128K)
+	# A send buffer that takes the whole input, and a peer that reads
+	# nothing and stays: the end must come from the bound alone.
+	np_python_listen STREAM '
+import time
+c, _ = s.accept()
+time.sleep(30)
+' 4096
+	start=$SECONDS
+	np_io "$in" "$BATS_TEST_TMPDIR/client.out" --send-only -O 1048576 \
+	    -w 2 127.0.0.1 "$PY_PORT"
+	assert_equal "$NP_STDERR" ""
+	assert_equal "$NP_RC" 0
+	(( SECONDS - start <= 6 )) || fail "took $((SECONDS - start)) s"
+}
+
 @test "--send-only from a pipe: a peer that keeps quiet does not hold the client after its input" {
 	np_listen 127.0.0.1 0
 	run -0 --separate-stderr timeout 10 "${NP[@]}" --send-only 127.0.0.1 \

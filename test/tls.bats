@@ -284,6 +284,48 @@ TLS_CUT_MSG="netpipe: tls: read: peer closed the connection without close_notify
 	assert_equal "$stderr" "$TLS_CUT_MSG"
 }
 
+# Talk all the time and read slowly, through the 16 KiB receive buffer
+# np_python_listen sets, on one thread (an SSL object is not for two):
+# print the sha256 of what came before close_notify, or "cut" and why.
+PY_TLS_TALK='
+c.setblocking(False)
+chunk = b"noise\0" * 2048
+h = hashlib.sha256()
+talk = True
+try:
+    while True:
+        time.sleep(0.005)
+        try:
+            if talk:
+                c.send(chunk)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+        except OSError:
+            talk = False
+        try:
+            d = c.recv(16384)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            continue
+        if not d:
+            break
+        h.update(d)
+    print(h.hexdigest(), flush=True)
+except OSError as e:
+    print("cut:", e, flush=True)
+'
+
+@test "--tls --send-only: a peer that keeps talking while it reads slowly gets every byte" {
+	local in
+	in=$(np_random_file in 4M)
+	np_python_listen STREAM "import time$PY_TLS$PY_TLS_TALK" 16384
+	NP_TIMEOUT=20 np_io "$in" "$BATS_TEST_TMPDIR/client.out" --send-only \
+	    --tls --tls-ca "$TLS_DIR/ca.pem" localhost "$PY_PORT"
+	assert_equal "$NP_STDERR" ""
+	assert_equal "$NP_RC" 0
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^(cut|[0-9a-f]{64}$)'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "$(np_sha "$in")"
+}
+
 @test "ncat --ssl as a server ends without close_notify: the data arrives, exit 1 with the words for it" {
 	local data pid out=$BATS_TEST_TMPDIR/got
 	data=$(np_random_file data 1M)
