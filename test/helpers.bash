@@ -447,6 +447,18 @@ np_io() {
 	NP_STDERR=$(cat "$BATS_TEST_TMPDIR/np.err")
 }
 
+# np_sent_all IN ARGS...: netpipe ARGS with IN on stdin ends well (within
+# 20 s), and the python3 peer of np_python_listen printed IN's sha256.
+np_sent_all() {
+	local in=$1
+	shift
+	NP_TIMEOUT=20 np_io "$in" "$BATS_TEST_TMPDIR/client.out" "$@"
+	assert_equal "$NP_STDERR" ""
+	assert_equal "$NP_RC" 0
+	np_wait_for "$BATS_TEST_TMPDIR/py.out" '^(cut|[0-9a-f]{64}$)'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/py.out")" "$(np_sha "$in")"
+}
+
 # --- udp.bats, options.bats, errors.bats, scan.bats ---
 
 # np_hold_ports PATTERN [STREAM|DGRAM]: hold consecutive ports on
