@@ -126,7 +126,7 @@ time.sleep(30)
 ' 4096
 	# Without -w the wait's own bound is 10 s: np_io's 8 would kill it.
 	NP_TIMEOUT=8 np_io "$in" "$BATS_TEST_TMPDIR/client.out" --send-only \
-	    -O 1048576 -w 2 127.0.0.1 "$PY_PORT"
+	    -O 1048576 -w 1 127.0.0.1 "$PY_PORT"
 	assert_equal "$NP_STDERR" ""
 	assert_equal "$NP_RC" 0
 }
