@@ -315,9 +315,12 @@ print(h.hexdigest(), flush=True)
 }
 
 # rs_tls_receiver: a --resume --tls receiver into got, with tls_pki's
-# certificate (in $TLS_DIR).
+# kind of certificate made for this test alone (in $TLS_DIR): tests of a
+# file run in parallel, and one file-wide PKI made by each would race.
 rs_tls_receiver() {
-	tls_pki
+	export TLS_DIR=$BATS_TEST_TMPDIR/pki
+	mkdir -p "$TLS_DIR"
+	(cd "$TLS_DIR" && tls_make_pki)
 	np_listen --resume --tls --tls-cert "$TLS_DIR/server.pem" \
 	    --tls-key "$TLS_DIR/server.key" --output "$BATS_TEST_TMPDIR/got" \
 	    127.0.0.1 0
