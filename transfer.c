@@ -338,6 +338,7 @@ static int	 recv_done(struct pump *, struct dir *, ssize_t,
 		    const struct sockaddr *, socklen_t);
 static int	 writer_ready(struct pump *, const struct dir *);
 static int	 writer_holding(const struct pump *);
+static int	 hold_kind(const struct pump *);
 static int	 writer_maybe(const struct pump *, const struct dir *, size_t);
 static int	 writer_drain(struct pump *, struct dir *);
 static int	 writer_due(const struct pump *, const struct dir *);
@@ -1011,11 +1012,17 @@ writer_maybe(const struct pump *p, const struct dir *d, size_t n)
 static int
 writer_holding(const struct pump *p)
 {
+	return hold_kind(p) && np_deadline_ms(&p->hold) > 0;
+}
+
+/* The pipe holds what writer_holding() holds back until p->hold. */
+static int
+hold_kind(const struct pump *p)
+{
 	const struct dir *d = &p->down;
 
 	return p->c.threaded && p->writer == NULL && d->held > 0 &&
-	    d->held < PUMP_BULK && !d->pipe_full && !d->eof &&
-	    np_deadline_ms(&p->hold) > 0;
+	    d->held < PUMP_BULK && !d->pipe_full && !d->eof;
 }
 
 /*
@@ -1482,7 +1489,15 @@ pump_timers(struct pump *p)
 	pump_timer(p, PT_QUIT, &p->c.quit, p->c.quit.tv_sec != 0 && !p->c.quitting);
 	pump_timer(p, PT_PACE, &p->c.pace,
 	    p->c.pace.tv_sec != 0 && dir_pending(&p->up) > 0);
-	pump_timer(p, PT_HOLD, &p->hold, writer_holding(p));
+	/*
+	 * The hold's end wakes the pump whenever this round's output slot
+	 * was left out for it, even if the deadline passed since the slot
+	 * was chosen (then at once): else nothing would wake a pump whose
+	 * socket waits for that output (a slow run, valgrind, hung so).
+	 */
+	pump_timer(p, PT_HOLD, &p->hold, hold_kind(p) &&
+	    p->armed[PUMP_STDOUT].fd == p->out &&
+	    !(p->armed[PUMP_STDOUT].events & POLLOUT));
 	pump_timer(p, PT_LOWAT, &p->c.lowat_end, p->c.lowat > 1);
 	for (i = 0; i < 2; i++)
 		pump_timer(p, PT_RATE + i, &p->rate[i].ready,
