@@ -98,7 +98,9 @@ di_ssh() {
 	    -o ProxyCommand="$proxy %h %p" -p "$DI_PORT" root@127.0.0.1 \
 	    "cat >$BATS_TEST_TMPDIR/up.got; cat $down" \
 	    <"$up" >"$got" 2>"$err" || rc=$?
-	assert_equal "$(cat "$err")" ""
+	# root's remote shell reads ~/.bashrc, whose "pyenv init" rehashes
+	# and says so when another test's shell holds pyenv's lock.
+	assert_equal "$(grep -v '^pyenv: cannot rehash: ' "$err")" ""
 	assert_equal "$rc" 0
 	np_wait_for "$proxy.rc" '^[0-9]+$'
 	assert_equal "$(cat "$proxy.rc")" 0
