@@ -507,7 +507,9 @@ while True:
 @test "a verdict lost to a silent drop after END (-w): the sender reconnects and gets it, both exit 0" {
 	local in
 	in=$(np_random_file in 5M)
-	np_listen --resume 127.0.0.1 0
+	# Without --accept-timeout the receiver keeps the session for 10 s,
+	# and the sender's -w 5 (valgrind) takes up to 10 s to see the drop.
+	np_listen --resume --accept-timeout 30 127.0.0.1 0
 	rs_relay 0 1 verdict-drop 0
 	run -0 timeout 30 bash -c \
 	    'cat "$1" | "${@:2}"' _ "$in" "${NP[@]}" -v --resume -w "$IDLE" \
