@@ -28,6 +28,14 @@ np_track() {
 	NP_PIDS+=("$1")
 }
 
+# Valgrind (NETPIPE_WRAP) runs netpipe some 30 times slower, and CI runs
+# four tests at once on two cores: a bound generous for netpipe can be
+# short for it.  A test whose bound must hold there too writes it as
+# $((SECONDS * NP_SLOW)), three times longer under NETPIPE_WRAP; a bound
+# only stops a hang.
+NP_SLOW=1
+[ -z "${NETPIPE_WRAP:-}" ] || NP_SLOW=3
+
 # np_until SECONDS CMD...: run CMD every 20 ms until it succeeds, for at
 # most SECONDS; 0 when it did, 1 when time ran out.  This is the suite's
 # one polling step: every wait is a condition with a bound.

@@ -107,7 +107,8 @@ print(h.hexdigest(), flush=True)
 " >"$BATS_TEST_TMPDIR/late.out" 3>&- &
 	np_track $!
 	np_wait_for "$pf" '^[0-9]+$'
-	timeout 20 "${NP[@]}" -v -N --retry 10 127.0.0.1 "$(cat "$pf")" \
+	timeout $((20 * NP_SLOW)) \
+	    "${NP[@]}" -v -N --retry 10 127.0.0.1 "$(cat "$pf")" \
 	    <"$in" 2>"$BATS_TEST_TMPDIR/client.err" 3>&- &
 	local cpid=$!
 	np_track "$cpid"
@@ -123,7 +124,7 @@ print(h.hexdigest(), flush=True)
 
 @test "--retry gives up after N refused connects, and the back-off stops at --retry-delay" {
 	np_closed_port
-	run -1 timeout 20 "${NP[@]}" -v --retry 5 \
+	run -1 timeout $((20 * NP_SLOW)) "${NP[@]}" -v --retry 5 \
 	    --retry-delay 0.3 127.0.0.1 "$CLOSED_PORT"
 	assert_equal "$(grep -c '^netpipe: retrying in' <<<"$output")" 5
 	assert_equal "$(grep -o 'retrying in [0-9.]* s' <<<"$output" |
@@ -134,7 +135,7 @@ print(h.hexdigest(), flush=True)
 
 @test "--retry without -v says nothing until it gives up; a usage error is never retried" {
 	np_closed_port
-	run -1 timeout 10 "${NP[@]}" --retry 2 \
+	run -1 timeout $((10 * NP_SLOW)) "${NP[@]}" --retry 2 \
 	    --retry-delay 100ms 127.0.0.1 "$CLOSED_PORT"
 	refute_line --partial 'retrying'
 	assert_line --partial 'giving up after 2 retries'
@@ -202,7 +203,8 @@ print(h.hexdigest(), flush=True)
 	cat "$a" "$b" >"$BATS_TEST_TMPDIR/all"
 	all=$BATS_TEST_TMPDIR/all
 	rs_receiver rx1 --output "$BATS_TEST_TMPDIR/got"
-	rs_two_parts "$a" "$b" | timeout 60 "${NP[@]}" -v --resume --stats \
+	rs_two_parts "$a" "$b" | timeout $((60 * NP_SLOW)) \
+	    "${NP[@]}" -v --resume --stats \
 	    -U "$BATS_TEST_TMPDIR/sock" 2>"$BATS_TEST_TMPDIR/tx.err" 3>&- &
 	local tx=$!
 	np_track "$tx"
@@ -225,7 +227,7 @@ print(h.hexdigest(), flush=True)
 	head -c 4M "$all" >"$BATS_TEST_TMPDIR/a"
 	rs_receiver rx --output "$BATS_TEST_TMPDIR/got"
 	rs_killed_sender
-	run -0 timeout 30 "${NP[@]}" -v --resume \
+	run -0 timeout $((30 * NP_SLOW)) "${NP[@]}" -v --resume \
 	    --send-file "$all" -U "$BATS_TEST_TMPDIR/sock"
 	assert_line --partial 'the receiver holds 4194304 bytes; resuming there'
 	np_wait_exit "$RX_PID"
@@ -241,7 +243,8 @@ print(h.hexdigest(), flush=True)
 	rs_killed_sender
 	# The file changed at its start between the two runs.
 	printf 'changed' | dd of="$all" bs=1 seek=1000 conv=notrunc 2>/dev/null
-	run -1 timeout 30 "${NP[@]}" --resume --send-file "$all" \
+	run -1 timeout $((30 * NP_SLOW)) \
+	    "${NP[@]}" --resume --send-file "$all" \
 	    -U "$BATS_TEST_TMPDIR/sock"
 	assert_output --partial "the receiver's first 4194304 bytes are not this stream's"
 	np_wait_exit "$RX_PID"
@@ -256,7 +259,8 @@ print(h.hexdigest(), flush=True)
 	local a
 	a=$(np_random_file a 8M)
 	rs_receiver rx1 >"$BATS_TEST_TMPDIR/rx1.bytes"
-	rs_two_parts "$a" /dev/null | timeout 30 "${NP[@]}" --resume \
+	rs_two_parts "$a" /dev/null | timeout $((30 * NP_SLOW)) \
+	    "${NP[@]}" --resume \
 	    --resume-buffer 1M -U "$BATS_TEST_TMPDIR/sock" \
 	    >/dev/null 2>"$BATS_TEST_TMPDIR/tx.err" 3>&- &
 	local tx=$!
@@ -286,11 +290,13 @@ print(h.hexdigest(), flush=True)
 
 @test "a --resume sender facing nc.openbsd, or plain netpipe, says the peer does not speak the protocol" {
 	np_nc_listen 127.0.0.1 0
-	run -1 timeout 10 "${NP[@]}" --resume -w 1 127.0.0.1 "$NC_PORT" \
+	run -1 timeout $((10 * NP_SLOW)) \
+	    "${NP[@]}" --resume -w 1 127.0.0.1 "$NC_PORT" \
 	    </dev/null
 	assert_output --partial 'peer does not speak the resume protocol'
 	np_listen 127.0.0.1 0
-	run -1 timeout 10 "${NP[@]}" --resume -w 1 127.0.0.1 "$NP_PORT" \
+	run -1 timeout $((10 * NP_SLOW)) \
+	    "${NP[@]}" --resume -w 1 127.0.0.1 "$NP_PORT" \
 	    </dev/null
 	assert_output --partial 'peer does not speak the resume protocol'
 }
@@ -299,7 +305,8 @@ print(h.hexdigest(), flush=True)
 	local in
 	in=$(np_random_file in 300K)
 	np_listen --resume --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
-	timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT" <"$in" || true
+	timeout $((10 * NP_SLOW)) \
+	    nc.openbsd -N 127.0.0.1 "$NP_PORT" <"$in" || true
 	np_wait_exit "$NP_PID"
 	local rc=0
 	wait "$NP_PID" || rc=$?
@@ -308,7 +315,8 @@ print(h.hexdigest(), flush=True)
 	    "$BATS_TEST_TMPDIR/listen.err"
 	assert_equal "$(stat -c %s "$BATS_TEST_TMPDIR/got")" 0
 	np_listen --resume 127.0.0.1 0
-	timeout 10 "${NP[@]}" -N 127.0.0.1 "$NP_PORT" <"$in" || true
+	timeout $((10 * NP_SLOW)) \
+	    "${NP[@]}" -N 127.0.0.1 "$NP_PORT" <"$in" || true
 	np_wait_exit "$NP_PID"
 	rc=0
 	wait "$NP_PID" || rc=$?
@@ -334,7 +342,7 @@ rs_tls_receiver() {
 	local in
 	in=$(np_random_file in 5M)
 	rs_tls_receiver
-	run -0 timeout 30 "${NP[@]}" -v --resume --tls \
+	run -0 timeout $((30 * NP_SLOW)) "${NP[@]}" -v --resume --tls \
 	    --tls-ca "$TLS_DIR/ca.pem" --tls-name localhost 127.0.0.1 "$NP_PORT" \
 	    <"$in"
 	assert_line "netpipe: sha256 $(np_sha "$in") (verified by the receiver)"
@@ -350,13 +358,15 @@ rs_tls_receiver() {
 	rs_tls_receiver
 	# The relay is the sender's TLS server and the receiver's TLS client,
 	# and passes each end on as it came.
-	timeout 30 python3 "$BATS_TEST_DIRNAME/tls_relay.py" "$pf" "$NP_PORT" \
+	timeout $((30 * NP_SLOW)) \
+	    python3 "$BATS_TEST_DIRNAME/tls_relay.py" "$pf" "$NP_PORT" \
 	    "$TLS_DIR/server.pem" "$TLS_DIR/server.key" "$TLS_DIR/ca.pem" \
 	    >"$relay" 2>"$BATS_TEST_TMPDIR/relay.err" 3>&- &
 	RELAY_PID=$!
 	np_track "$RELAY_PID"
 	np_wait_for "$pf" '^[0-9]+$'
-	run -0 --separate-stderr timeout 30 "${NP[@]}" --resume --tls \
+	run -0 --separate-stderr timeout $((30 * NP_SLOW)) \
+	    "${NP[@]}" --resume --tls \
 	    --tls-ca "$TLS_DIR/ca.pem" --tls-name localhost 127.0.0.1 \
 	    "$(cat "$pf")" <"$in"
 	assert_equal "$stderr" ""
@@ -379,7 +389,8 @@ server: close_notify"
 	local ms=$!
 	np_track "$ms"
 	np_until 10 np_ss_port "$ms"
-	run -0 timeout 60 "${NP[@]}" --resume --progress=always -x \
+	run -0 timeout $((60 * NP_SLOW)) \
+	    "${NP[@]}" --resume --progress=always -x \
 	    "127.0.0.1:$NP_SS_PORT" --send-file "$in" 127.0.0.1 "$RELAY_PORT"
 	assert_output --partial ', 2 reconn.'
 	np_wait_exit "$NP_PID"
@@ -428,14 +439,16 @@ while True:
 	local in
 	in=$(np_random_file in 1000000)
 	np_listen --resume --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
-	run -0 timeout 10 python3 -c "$PY_WIRE_SENDER" "$NP_PORT" right "$in"
+	run -0 timeout $((10 * NP_SLOW)) \
+	    python3 -c "$PY_WIRE_SENDER" "$NP_PORT" right "$in"
 	assert_output "verdict 0 True"
 	np_wait_exit "$NP_PID"
 	wait "$NP_PID"
 	assert_equal "$(np_sha "$BATS_TEST_TMPDIR/got")" "$(np_sha "$in")"
 	rm "$BATS_TEST_TMPDIR/got"
 	np_listen --resume --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
-	run -0 timeout 10 python3 -c "$PY_WIRE_SENDER" "$NP_PORT" wrong "$in"
+	run -0 timeout $((10 * NP_SLOW)) \
+	    python3 -c "$PY_WIRE_SENDER" "$NP_PORT" wrong "$in"
 	assert_output "verdict 1 True"
 	np_wait_exit "$NP_PID"
 	local rc=0
@@ -448,13 +461,16 @@ while True:
 @test "--resume --retry 0 gives up at the first break, and the receiver's --accept-timeout ends its wait" {
 	local in size=$((32 * 1024 * 1024))
 	in=$(np_random_file in $size)
-	np_listen --resume --accept-timeout 2 --stats=json 127.0.0.1 0
+	# --accept-timeout bounds the wait for the first sender too.
+	np_listen --resume --accept-timeout $((2 * NP_SLOW)) --stats=json \
+	    127.0.0.1 0
 	rs_relay $size 1 reset 4
-	run -1 timeout 30 "${NP[@]}" --resume --retry 0 --stats=json \
+	run -1 timeout $((30 * NP_SLOW)) \
+	    "${NP[@]}" --resume --retry 0 --stats=json \
 	    --send-file "$in" 127.0.0.1 "$RELAY_PORT"
 	assert_line --regexp '^netpipe: connection broken at byte [0-9]+; giving up after 0 retries$'
 	assert_line --regexp '"reconnects": 0, "resent": 0, "resumed": 0\}$'
-	np_wait_exit "$NP_PID" 10
+	np_wait_exit "$NP_PID" $((10 * NP_SLOW))
 	local rc=0
 	wait "$NP_PID" || rc=$?
 	assert_equal "$rc" 1
@@ -467,12 +483,12 @@ while True:
 	b=$(np_random_file b 2M)
 	cat "$a" "$b" >"$BATS_TEST_TMPDIR/all"
 	rs_receiver rx --output "$BATS_TEST_TMPDIR/got"
-	rs_two_parts "$a" "$b" | timeout 30 "${NP[@]}" --resume \
+	rs_two_parts "$a" "$b" | timeout $((30 * NP_SLOW)) "${NP[@]}" --resume \
 	    -U "$BATS_TEST_TMPDIR/sock" 2>"$BATS_TEST_TMPDIR/tx.err" 3>&- &
 	local tx=$!
 	np_track "$tx"
 	np_wait_size "$BATS_TEST_TMPDIR/got" $((3 * 1024 * 1024)) 20
-	run -1 timeout 20 "${NP[@]}" --resume --send-file "$b" \
+	run -1 timeout $((20 * NP_SLOW)) "${NP[@]}" --resume --send-file "$b" \
 	    -U "$BATS_TEST_TMPDIR/sock"
 	assert_output --partial 'receiver is busy with another session'
 	touch "$BATS_TEST_TMPDIR/go"
@@ -490,7 +506,7 @@ while True:
 	in=$(np_random_file in 9M)
 	np_listen --resume --stats --output "$BATS_TEST_TMPDIR/got" 127.0.0.1 0
 	rs_relay 0 2 verdict-reset 0
-	run -0 timeout 30 "${NP[@]}" -v --resume --stats \
+	run -0 timeout $((30 * NP_SLOW)) "${NP[@]}" -v --resume --stats \
 	    --send-file "$in" 127.0.0.1 "$RELAY_PORT"
 	assert_line --partial '; 2 reconnects,'
 	assert_line "netpipe: sha256 $(np_sha "$in") (verified by the receiver)"
@@ -511,7 +527,7 @@ while True:
 	# and the sender's -w 5 (valgrind) takes up to 10 s to see the drop.
 	np_listen --resume --accept-timeout 30 127.0.0.1 0
 	rs_relay 0 1 verdict-drop 0
-	run -0 timeout 30 bash -c \
+	run -0 timeout $((30 * NP_SLOW)) bash -c \
 	    'cat "$1" | "${@:2}"' _ "$in" "${NP[@]}" -v --resume -w "$IDLE" \
 	    127.0.0.1 "$RELAY_PORT"
 	assert_line --partial "no progress in $IDLE s (-w)"
@@ -531,7 +547,7 @@ while True:
 	np_listen --resume --accept-timeout 5 --output "$BATS_TEST_TMPDIR/got" \
 	    127.0.0.1 0
 	rs_relay 0 1 verdict-reset 0
-	run -1 timeout 30 "${NP[@]}" --resume --retry 0 \
+	run -1 timeout $((30 * NP_SLOW)) "${NP[@]}" --resume --retry 0 \
 	    --send-file "$in" 127.0.0.1 "$RELAY_PORT"
 	assert_line --regexp '^netpipe: connection broken at byte [0-9]+; giving up after 0 retries$'
 	np_wait_exit "$NP_PID" 20
@@ -548,7 +564,8 @@ while True:
 	np_listen --resume --passphrase --output "$BATS_TEST_TMPDIR/got" \
 	    127.0.0.1 0
 	rs_relay $size 4 reset 11
-	run -0 --separate-stderr timeout 60 "${NP[@]}" -v --resume \
+	run -0 --separate-stderr timeout $((60 * NP_SLOW)) \
+	    "${NP[@]}" -v --resume \
 	    --passphrase --stats --send-file "$in" 127.0.0.1 "$RELAY_PORT"
 	assert_equal "$(grep -c '^Passphrase: SPAKE2, ' <<<"$stderr")" 5
 	[[ $stderr == *'; 4 reconnects,'* ]]
@@ -568,11 +585,13 @@ while True:
 	    --output "$BATS_TEST_TMPDIR/got"
 	NETPIPE_PASSPHRASE='violet kettle 42' rs_killed_sender --passphrase
 	NETPIPE_PASSPHRASE='violet kettle 43' run -1 --separate-stderr \
-	    timeout 30 "${NP[@]}" --resume --passphrase --send-file "$all" \
+	    timeout $((30 * NP_SLOW)) \
+	    "${NP[@]}" --resume --passphrase --send-file "$all" \
 	    -U "$BATS_TEST_TMPDIR/sock"
 	assert_equal "$stderr" 'netpipe: passphrase does not match'
 	kill -0 "$RX_PID"
-	NETPIPE_PASSPHRASE='violet kettle 42' run -0 timeout 30 "${NP[@]}" -v \
+	NETPIPE_PASSPHRASE='violet kettle 42' run -0 timeout $((30 * NP_SLOW)) \
+	    "${NP[@]}" -v \
 	    --resume --passphrase --send-file "$all" -U "$BATS_TEST_TMPDIR/sock"
 	assert_line --partial 'the receiver holds 4194304 bytes; resuming there'
 	np_wait_exit "$RX_PID"
@@ -599,7 +618,8 @@ while True:
 	ticks=$(($(awk '{ print $14 + $15 }' "/proc/$NP_PID/stat") - ticks))
 	echo "receiver CPU: $ticks ticks" >&2
 	((ticks < 15))
-	run -0 timeout 30 "${NP[@]}" --resume --send-file "$in" 127.0.0.1 \
+	run -0 timeout $((30 * NP_SLOW)) \
+	    "${NP[@]}" --resume --send-file "$in" 127.0.0.1 \
 	    "$NP_PORT"
 	exec 4>&-
 	np_wait_exit "$NP_PID"
