@@ -579,6 +579,12 @@ conn_start(struct pump *p, int net, int flags)
 	c->want_in = POLLIN;
 	c->want_out = POLLOUT;
 	meter_start(p->meter);
+	/*
+	 * -t reads each peer's stream afresh: a command a peer left cut off
+	 * must not take the next peer's first bytes.  -C's state is the
+	 * input's, which goes on from peer to peer.
+	 */
+	p->filter.tn_state = p->filter.tn_cmd = 0;
 	dir_restart(&p->up, 0);
 	dir_restart(&p->down, 1);
 	dirs_size(p);

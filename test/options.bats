@@ -148,6 +148,22 @@ while True:
 	done
 }
 
+@test "-k -t reads each peer's stream afresh: an IAC a peer left cut off takes none of the next peer's bytes" {
+	np_listen -k -d -t 127.0.0.1 0
+	# The first peer's last byte is IAC (0xff); the second's first is
+	# 0xfd, DO after an IAC, plain data at the start of a stream.
+	printf 'one\377' | timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT" \
+	    >"$BATS_TEST_TMPDIR/peer1.out"
+	np_wait_size "$BATS_TEST_TMPDIR/out" 3
+	printf '\375two\n' | timeout 10 nc.openbsd -N 127.0.0.1 "$NP_PORT" \
+	    >"$BATS_TEST_TMPDIR/peer2.out"
+	np_wait_for "$BATS_TEST_TMPDIR/out" 'wo$'
+	assert_equal "$(od -An -v -tx1 "$BATS_TEST_TMPDIR/out" | tr -d ' \n')" \
+	    "$(np_hex 'one\375two\n')"
+	# Nothing was refused: the second peer heard no IAC WONT.
+	assert_equal "$(stat -c %s "$BATS_TEST_TMPDIR/peer2.out")" 0
+}
+
 @test "-i 1 sends lines in separate segments at least 0.9 s apart" {
 	np_python_listen STREAM "$PY_CHUNKS"
 	run --separate-stderr timeout 10 "${NP[@]}" -i 1 -N 127.0.0.1 \
