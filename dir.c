@@ -83,14 +83,12 @@ dir_pending(const struct dir *d)
 
 /*
  * What the buffer holds, made or yet to be (dir_buf() makes it this
- * large), less the reserve an engine keeps at its end.
+ * large).
  */
 static size_t
 dir_cap(const struct dir *d)
 {
-	size_t cap = d->cap > d->small ? d->cap : d->small;
-
-	return cap > d->reserve ? cap - d->reserve : 0;
+	return d->cap > d->small ? d->cap : d->small;
 }
 
 static size_t

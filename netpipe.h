@@ -501,7 +501,6 @@ struct dir {
 	size_t		 small;		/* buf's size when made */
 	size_t		 bulk;		/* and once a read filled it */
 	size_t		 need;		/* the least room a read is offered */
-	size_t		 reserve;	/* kept free at buf's end */
 	int		 one_msg;	/* holds one datagram at a time */
 	int		 eof;		/* the source ended */
 	int		 failed;	/* it broke; what it gave still goes */

@@ -61,8 +61,8 @@
  * bytes came, so a short connection costs no thread and no hand-off.
  */
 #define PUMP_HOLD_MS	20
-/* Room kept free in the outgoing buffer for telnet refusals (-t). */
-#define PUMP_TN_RESERVE	1024
+/* -t's refusals a connection holds until its socket takes them. */
+#define PUMP_TN_QUEUE	256
 
 /*
  * What the pump waits for, in the order it acts on them: a slot is an fd
@@ -226,6 +226,8 @@ struct conn {
 	struct timespec		 idle;		/* -w deadline */
 	struct timespec		 quit;		/* -q deadline */
 	struct timespec		 pace;		/* -i: next line may go */
+	size_t			 tn_len;	/* -t: refusals to send */
+	unsigned char		 tn[PUMP_TN_QUEUE]; /* sent first */
 };
 
 /*
@@ -607,8 +609,7 @@ conn_start(struct pump *p, int net, int flags)
  * The directions' buffers for this connection: a whole datagram, or a
  * TLS record with room to spare, from the start, else a short exchange
  * at first.  A record layer's reader is offered a whole record, a
- * datagram buffer holds one at a time, and -t keeps room for its
- * refusals at the end of the outgoing one.
+ * datagram buffer holds one at a time.
  */
 static void
 dirs_size(struct pump *p)
@@ -618,7 +619,6 @@ dirs_size(struct pump *p)
 
 	dir_sizes(&p->up, small, PUMP_BUFSZ, 1);
 	dir_sizes(&p->down, small, PUMP_BUFSZ, record);
-	p->up.reserve = p->o->telnet ? PUMP_TN_RESERVE : 0;
 	p->up.one_msg = p->down.one_msg = p->c.dgram;
 }
 
@@ -1447,7 +1447,7 @@ pump_finished(struct pump *p)
 {
 	const struct np_opts *o = p->o;
 	struct dir *up = &p->up, *down = &p->down;
-	int in_done = up->eof && dir_pending(up) == 0;
+	int in_done = up->eof && dir_pending(up) == 0 && p->c.tn_len == 0;
 	int limit = o->recv_limit > 0 && p->c.packets >= o->recv_limit;
 
 	if (in_done && !up->ended) {
@@ -1636,7 +1636,7 @@ pump_pollset(struct pump *p, struct pollfd *pfd)
 		pfd[PUMP_STDIN].fd = -1;
 
 	pfd[PUMP_NETOUT].fd = p->c.net;
-	pfd[PUMP_NETOUT].events = (sendable(p, up) > 0 ||
+	pfd[PUMP_NETOUT].events = (sendable(p, up) > 0 || p->c.tn_len > 0 ||
 	    (l->direct && !up->eof && (!down->eof || o->half_close))) &&
 	    !pacing && !down->failed &&
 	    !(p->c.unconnected && p->c.peerlen == 0) &&
@@ -2163,11 +2163,13 @@ sendable(const struct pump *p, const struct dir *d)
 
 /*
  * Send the outgoing buffer: whole (one datagram) for UDP, one line at a
- * time with -i.  -1 to go on, or an exit code.
+ * time with -i; -t's refusals first, as nc.openbsd writes them at once.
+ * -1 to go on, or an exit code.
  */
 static int
 net_drain(struct pump *p, struct dir *d)
 {
+	struct conn *c = &p->c;
 	size_t len = sendable(p, d);
 	unsigned char *data = d->buf + d->start;
 	int flags = MSG_NOSIGNAL | MSG_DONTWAIT, i;
@@ -2175,11 +2177,14 @@ net_drain(struct pump *p, struct dir *d)
 
 	if (p->down.failed)
 		return -1;	/* the peer is gone; one message is enough */
-	if (len == 0)
+	if (c->tn_len > 0) {
+		data = c->tn;
+		len = c->tn_len;
+	} else if (len == 0)
 		return -1;
-	for (i = 0; i < p->c.nshapes; i++)
-		len = p->c.shape[i](p, d, len, &flags);
-	n = p->c.remote.send(p, data, len, flags);
+	for (i = 0; i < c->nshapes && data != c->tn; i++)
+		len = c->shape[i](p, d, len, &flags);
+	n = c->remote.send(p, data, len, flags);
 	if (n == NTLS_WANT)
 		return -1;
 	if (n == PUMP_SEND_FAILED)
@@ -2189,22 +2194,27 @@ net_drain(struct pump *p, struct dir *d)
 			return -1;
 		return send_failed();
 	}
-	if (p->c.dgram)
+	if (c->dgram)
 		n = len;
 	moved(p, METER_SENT, data, n);
-	dir_consumed(d, n);
+	if (data == c->tn) {
+		c->tn_len -= n;
+		memmove(c->tn, c->tn + n, c->tn_len);
+	} else
+		dir_consumed(d, n);
 	return -1;
 }
 
 /*
- * The socket's drain when a direct source (sendfile) feeds it: what the
- * copy loop left in the buffer goes first (a -k peer's unsent bytes, or
- * those read before a refusal), then the source writes the socket.
+ * The socket's drain when a direct source (sendfile) feeds it: -t's
+ * refusals and what the copy loop left in the buffer (a -k peer's unsent
+ * bytes, or those read before a refusal) go first, then the source
+ * writes the socket.
  */
 static int
 direct_drain(struct pump *p, struct dir *d)
 {
-	if (d->start != d->end || p->down.failed)
+	if (d->start != d->end || p->c.tn_len > 0 || p->down.failed)
 		return net_drain(p, d);
 	return p->c.local.fill(p, d);
 }
@@ -2228,19 +2238,18 @@ dgram_send(struct pump *p, void *d, size_t len, int flags)
 }
 
 /*
- * -t: strip telnet commands from what arrived and queue the refusals in
- * the outgoing buffer, whose reserve keeps room for them.
+ * -t: strip telnet commands from what arrived and queue the refusals
+ * for this connection alone (a peer that leaves takes its own along).
  */
 static size_t
 telnet(struct pump *p, unsigned char *d, size_t n)
 {
-	struct dir *up = &p->up;
+	struct conn *c = &p->c;
 	size_t replied = 0, kept;
 
-	buf_make(up);
-	kept = filter_telnet(&p->filter, d, n, up->buf + up->end,
-	    up->cap - up->end, &replied);
-	up->end += replied;
+	kept = filter_telnet(&p->filter, d, n, c->tn + c->tn_len,
+	    sizeof(c->tn) - c->tn_len, &replied);
+	c->tn_len += replied;
 	return kept;
 }
 

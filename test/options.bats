@@ -164,6 +164,31 @@ while True:
 	assert_equal "$(stat -c %s "$BATS_TEST_TMPDIR/peer2.out")" 0
 }
 
+@test "-k -t: a refusal a peer left before it could go dies with that peer, and the next peer gets the input alone" {
+	printf 'one\ntwo\nthree\n' >"$BATS_TEST_TMPDIR/in"
+	# -i 1 holds "two" and "three" back a second each: a refusal queued
+	# behind them (as it once was) could not reach the first peer.
+	NP_IN=$BATS_TEST_TMPDIR/in np_listen -k -N -t -i 1 127.0.0.1 0
+	run -0 timeout 10 python3 -c '
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.sendall(b"\xff\xfd\x18")
+got = b""
+while b"one\n" not in got:
+    d = c.recv(100)
+    if not d:
+        break
+    got += d
+print(got.hex())
+' "$NP_PORT"
+	# What came before "one" may be this peer's own refusal.
+	[[ $output == *"$(np_hex 'one\n')" ]]
+	run -0 timeout 10 nc.openbsd -d 127.0.0.1 "$NP_PORT"
+	assert_output --partial 'three'
+	refute_output --partial $'\xff'
+	[[ $output != *one* ]]
+}
+
 @test "-i 1 sends lines in separate segments at least 0.9 s apart" {
 	np_python_listen STREAM "$PY_CHUNKS"
 	run --separate-stderr timeout 10 "${NP[@]}" -i 1 -N 127.0.0.1 \
