@@ -436,9 +436,10 @@ acl_accept(const struct np_opts *o, const struct acl *acl, int lfd,
 	}
 	acl_peer_name(lfd, (struct sockaddr *)&ss, len, name, size);
 	if (!acl_permits(acl, (struct sockaddr *)&ss)) {
-		close(fd);
+		/* Logged first: whoever sees the peer closed finds the line. */
 		if (o->verbose > 0)
 			fprintf(stderr, "Connection from %s refused\n", name);
+		close(fd);
 		errno = EACCES;
 		return -1;
 	}
