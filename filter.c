@@ -41,6 +41,14 @@ filter_crlf(struct filter *f, const unsigned char *src, size_t n,
  * state survives across calls, so a command split between two packets
  * is still recognised.  Returns the number of data bytes left in d.
  */
+/* A new stream: no command is under way. */
+void
+filter_telnet_start(struct filter *f)
+{
+	f->tn_state = TN_DATA;
+	f->tn_cmd = 0;
+}
+
 size_t
 filter_telnet(struct filter *f, unsigned char *d, size_t n,
     unsigned char *reply, size_t replycap, size_t *replylen)

@@ -603,6 +603,7 @@ struct filter {
 };
 size_t	 filter_crlf(struct filter *, const unsigned char *, size_t,
 	    unsigned char *);
+void	 filter_telnet_start(struct filter *);
 size_t	 filter_telnet(struct filter *, unsigned char *, size_t,
 	    unsigned char *, size_t, size_t *);
 

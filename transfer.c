@@ -586,7 +586,7 @@ conn_start(struct pump *p, int net, int flags)
 	 * must not take the next peer's first bytes.  -C's state is the
 	 * input's, which goes on from peer to peer.
 	 */
-	p->filter.tn_state = p->filter.tn_cmd = 0;
+	filter_telnet_start(&p->filter);
 	dir_restart(&p->up, 0);
 	dir_restart(&p->down, 1);
 	dirs_size(p);
@@ -2170,19 +2170,16 @@ static int
 net_drain(struct pump *p, struct dir *d)
 {
 	struct conn *c = &p->c;
-	size_t len = sendable(p, d);
-	unsigned char *data = d->buf + d->start;
-	int flags = MSG_NOSIGNAL | MSG_DONTWAIT, i;
+	int tn = c->tn_len > 0, flags = MSG_NOSIGNAL | MSG_DONTWAIT, i;
+	size_t len = tn ? c->tn_len : sendable(p, d);
+	unsigned char *data = tn ? c->tn : d->buf + d->start;
 	ssize_t n;
 
 	if (p->down.failed)
 		return -1;	/* the peer is gone; one message is enough */
-	if (c->tn_len > 0) {
-		data = c->tn;
-		len = c->tn_len;
-	} else if (len == 0)
+	if (len == 0)
 		return -1;
-	for (i = 0; i < c->nshapes && data != c->tn; i++)
+	for (i = 0; !tn && i < c->nshapes; i++)
 		len = c->shape[i](p, d, len, &flags);
 	n = c->remote.send(p, data, len, flags);
 	if (n == NTLS_WANT)
@@ -2197,7 +2194,7 @@ net_drain(struct pump *p, struct dir *d)
 	if (c->dgram)
 		n = len;
 	moved(p, METER_SENT, data, n);
-	if (data == c->tn) {
+	if (tn) {
 		c->tn_len -= n;
 		memmove(c->tn, c->tn + n, c->tn_len);
 	} else
